@@ -1,0 +1,544 @@
+//! The object header: the first bytes of every shmkit object, and their validation.
+//!
+//! ```text
+//! offset  0  magic           u64   b"SHMKIT\0\x01" read as little-endian
+//!         8  version         u32   FORMAT_VERSION
+//!        12  kind            u32   Kind code
+//!        16  state           u32   0 initialising, 1 ready (futex word; published last)
+//!        20  slots           u32   participant table entries
+//!        24  total_size      u64   must equal the file size
+//!        32  body_offset     u64   = body_offset(slots), a multiple of CACHE_LINE
+//!        40  body_len        u64   body_offset + body_len = total_size
+//!        48  elem_size       u64   \
+//!        56  elem_count      u64    | element layout
+//!        64  elem_align      u32    |
+//!        68  type_code       u32    | ctypes code ('i', 'd', ...) or 0
+//!        72  type_hash       u64   /  FNV-1a of the Rust type name
+//!        80  creator_pid     u32
+//!        84  creator_uid     u32
+//!        88  creator_start   u64   creator's start time, clock ticks after boot
+//!        96  created_ns      u64   creation time, ns after the Unix epoch
+//!       104  flags           u64   kind-specific
+//!       112  reserved        2 × u64
+//!       128  participants    slots × 16 bytes: state u32, role u32, pid u32, generation u32
+//!   body_offset  body
+//! ```
+//!
+//! Every field is an atomic: peers may write any byte at any time, and the header is read
+//! once into a [`HeaderSnapshot`] that is then validated as plain data.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::error::OpenError;
+
+/// The magic number that starts every shmkit object.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMKIT\0\x01");
+
+/// The format version this library writes and accepts.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `state` while the creator is building the object.
+pub const STATE_INIT: u32 = 0;
+/// `state` once the object is complete (stored with `Release` after everything else).
+pub const STATE_READY: u32 = 1;
+
+/// The alignment of the body, and the unit that keeps hot fields apart (128 bytes: two
+/// x86-64 lines, which its adjacent-line prefetcher pulls together, or one line on some
+/// arm64 cores).
+pub const CACHE_LINE: u64 = 128;
+
+/// The size of the fixed part of the header.
+pub const HEADER_SIZE: u64 = 128;
+
+/// The size of one participant table entry.
+pub const PARTICIPANT_SIZE: u64 = 16;
+
+/// The most participant slots an object can have.
+pub const MAX_SLOTS: u32 = 4096;
+
+/// The default number of participant slots.
+pub const DEFAULT_SLOTS: u32 = 64;
+
+/// The fixed part of the header, as laid out in shared memory.
+#[repr(C)]
+#[derive(Debug)]
+#[allow(missing_docs)] // the module docs describe each field
+pub struct Header {
+    pub magic: AtomicU64,
+    pub version: AtomicU32,
+    pub kind: AtomicU32,
+    pub state: AtomicU32,
+    pub slots: AtomicU32,
+    pub total_size: AtomicU64,
+    pub body_offset: AtomicU64,
+    pub body_len: AtomicU64,
+    pub elem_size: AtomicU64,
+    pub elem_count: AtomicU64,
+    pub elem_align: AtomicU32,
+    pub type_code: AtomicU32,
+    pub type_hash: AtomicU64,
+    pub creator_pid: AtomicU32,
+    pub creator_uid: AtomicU32,
+    pub creator_start: AtomicU64,
+    pub created_ns: AtomicU64,
+    pub flags: AtomicU64,
+    pub reserved: [AtomicU64; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<Header>() as u64 == HEADER_SIZE);
+
+/// One entry of the participant table, as laid out in shared memory.
+///
+/// The entry is only a label: who holds the slot is decided by the open-file-description
+/// lock on byte `slot` of the file, which the kernel drops when the holder dies.
+#[repr(C)]
+#[derive(Debug)]
+#[allow(missing_docs)]
+pub struct ParticipantEntry {
+    /// 0 free, 1 in use (a hint for display; the lock is the truth).
+    pub state: AtomicU32,
+    pub role: AtomicU32,
+    pub pid: AtomicU32,
+    /// Bumped by every process that takes the slot, so a stale holder id is told apart.
+    pub generation: AtomicU32,
+}
+
+const _: () = assert!(std::mem::size_of::<ParticipantEntry>() as u64 == PARTICIPANT_SIZE);
+
+/// Where the body starts for a table of `slots` entries.
+pub const fn body_offset(slots: u32) -> u64 {
+    let end = HEADER_SIZE + slots as u64 * PARTICIPANT_SIZE;
+    end.div_ceil(CACHE_LINE) * CACHE_LINE
+}
+
+/// What kind of primitive an object is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum Kind {
+    /// Plain bytes with no structure known to shmkit.
+    Bytes = 1,
+    Semaphore = 2,
+    BoundedSemaphore = 3,
+    Lock = 4,
+    RLock = 5,
+    Event = 6,
+    Condition = 7,
+    Barrier = 8,
+    Value = 9,
+    Array = 10,
+    Queue = 11,
+    SpscQueue = 12,
+    JoinableQueue = 13,
+    Pipe = 14,
+}
+
+impl Kind {
+    const ALL: [Kind; 14] = [
+        Kind::Bytes,
+        Kind::Semaphore,
+        Kind::BoundedSemaphore,
+        Kind::Lock,
+        Kind::RLock,
+        Kind::Event,
+        Kind::Condition,
+        Kind::Barrier,
+        Kind::Value,
+        Kind::Array,
+        Kind::Queue,
+        Kind::SpscQueue,
+        Kind::JoinableQueue,
+        Kind::Pipe,
+    ];
+
+    /// The kind with code `code`, if there is one.
+    pub fn from_code(code: u32) -> Option<Kind> {
+        Self::ALL.into_iter().find(|k| *k as u32 == code)
+    }
+
+    /// The code stored in the header.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The kind's name, as the user knows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Bytes => "Bytes",
+            Kind::Semaphore => "Semaphore",
+            Kind::BoundedSemaphore => "BoundedSemaphore",
+            Kind::Lock => "Lock",
+            Kind::RLock => "RLock",
+            Kind::Event => "Event",
+            Kind::Condition => "Condition",
+            Kind::Barrier => "Barrier",
+            Kind::Value => "Value",
+            Kind::Array => "Array",
+            Kind::Queue => "Queue",
+            Kind::SpscQueue => "SpscQueue",
+            Kind::JoinableQueue => "JoinableQueue",
+            Kind::Pipe => "Pipe",
+        }
+    }
+
+    /// A name for a kind code that may be unknown.
+    pub fn describe(code: u32) -> String {
+        Self::from_code(code).map_or_else(|| format!("unknown kind {code}"), |k| k.as_str().to_owned())
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The layout of an object's elements: size, alignment, a ctypes-style type code for
+/// primitive types, and a hash of the Rust type name.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_core::TypeDesc;
+///
+/// let t = TypeDesc::of::<i32>();
+/// assert_eq!((t.size, t.align, t.code), (4, 4, b'i'));
+/// assert_ne!(t, TypeDesc::of::<u32>());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TypeDesc {
+    /// `size_of::<T>()`.
+    pub size: u64,
+    /// `align_of::<T>()`.
+    pub align: u32,
+    /// The ctypes / `array` module type code for primitive types, 0 for others.
+    pub code: u8,
+    /// FNV-1a hash of `std::any::type_name::<T>()`.
+    pub name_hash: u64,
+}
+
+impl TypeDesc {
+    /// The description of `T`.
+    pub fn of<T: 'static>() -> Self {
+        Self {
+            size: std::mem::size_of::<T>() as u64,
+            align: std::mem::align_of::<T>() as u32,
+            code: type_code::<T>(),
+            name_hash: fnv1a(std::any::type_name::<T>().as_bytes()),
+        }
+    }
+
+    /// The description used by objects without typed elements: bytes.
+    pub fn bytes() -> Self {
+        Self::of::<u8>()
+    }
+}
+
+impl fmt::Display for TypeDesc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code != 0 {
+            write!(f, "type code '{}' ", self.code as char)?;
+        } else {
+            f.write_str("a non-primitive type ")?;
+        }
+        write!(f, "(size {}, align {}, name hash {:#018x})", self.size, self.align, self.name_hash)
+    }
+}
+
+/// The ctypes type code of a primitive `T` (as Python's `Value('i', 0)`), or 0.
+fn type_code<T: 'static>() -> u8 {
+    use std::any::TypeId;
+    let id = TypeId::of::<T>();
+    let table: [(TypeId, u8); 13] = [
+        (TypeId::of::<i8>(), b'b'),
+        (TypeId::of::<u8>(), b'B'),
+        (TypeId::of::<i16>(), b'h'),
+        (TypeId::of::<u16>(), b'H'),
+        (TypeId::of::<i32>(), b'i'),
+        (TypeId::of::<u32>(), b'I'),
+        (TypeId::of::<i64>(), b'q'),
+        (TypeId::of::<u64>(), b'Q'),
+        (TypeId::of::<isize>(), b'n'),
+        (TypeId::of::<usize>(), b'N'),
+        (TypeId::of::<f32>(), b'f'),
+        (TypeId::of::<f64>(), b'd'),
+        (TypeId::of::<bool>(), b'?'),
+    ];
+    table.iter().find(|(t, _)| *t == id).map_or(0, |&(_, c)| c)
+}
+
+/// 64-bit FNV-1a: small, stable, and good enough to tell type names apart.
+pub(crate) const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// A copy of the header's fields, read once from shared memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct HeaderSnapshot {
+    pub magic: u64,
+    pub version: u32,
+    pub kind: u32,
+    pub state: u32,
+    pub slots: u32,
+    pub total_size: u64,
+    pub body_offset: u64,
+    pub body_len: u64,
+    pub elem: TypeDesc,
+    pub elem_count: u64,
+    pub creator_pid: u32,
+    pub creator_uid: u32,
+    pub creator_start: u64,
+    pub created_ns: u64,
+    pub flags: u64,
+}
+
+impl HeaderSnapshot {
+    /// Reads every field once. `state` is read first, with `Acquire`, so that when it says
+    /// ready the other fields are the creator's.
+    pub fn read(h: &Header) -> Self {
+        let state = h.state.load(Ordering::Acquire);
+        let r = Ordering::Relaxed;
+        Self {
+            state,
+            magic: h.magic.load(r),
+            version: h.version.load(r),
+            kind: h.kind.load(r),
+            slots: h.slots.load(r),
+            total_size: h.total_size.load(r),
+            body_offset: h.body_offset.load(r),
+            body_len: h.body_len.load(r),
+            elem: TypeDesc {
+                size: h.elem_size.load(r),
+                align: h.elem_align.load(r),
+                code: h.type_code.load(r) as u8,
+                name_hash: h.type_hash.load(r),
+            },
+            elem_count: h.elem_count.load(r),
+            creator_pid: h.creator_pid.load(r),
+            creator_uid: h.creator_uid.load(r),
+            creator_start: h.creator_start.load(r),
+            created_ns: h.created_ns.load(r),
+            flags: h.flags.load(r),
+        }
+    }
+
+    /// The kind, if the code is known.
+    pub fn kind(&self) -> Option<Kind> {
+        Kind::from_code(self.kind)
+    }
+
+    /// Checks that the header is a complete, self-consistent shmkit header for a file of
+    /// `file_size` bytes, and that it matches `expect`.
+    ///
+    /// # Errors
+    ///
+    /// The first mismatch found, in this order: magic, version, readiness, size, shape,
+    /// kind, type, count.
+    pub fn validate(&self, file_size: u64, expect: &Expect) -> Result<(), OpenError> {
+        if self.magic != MAGIC {
+            return Err(OpenError::BadMagic { found: self.magic });
+        }
+        if self.version != FORMAT_VERSION {
+            return Err(OpenError::VersionMismatch { expected: FORMAT_VERSION, found: self.version });
+        }
+        if self.state != STATE_READY {
+            return Err(OpenError::Corrupt { reason: "state is neither initialising nor ready" });
+        }
+        if self.total_size != file_size {
+            return Err(OpenError::SizeMismatch { expected: self.total_size, found: file_size });
+        }
+        if self.slots == 0 || self.slots > MAX_SLOTS {
+            return Err(OpenError::Corrupt { reason: "participant slot count out of range" });
+        }
+        if self.body_offset != body_offset(self.slots) {
+            return Err(OpenError::Corrupt { reason: "body offset does not follow the participant table" });
+        }
+        if self.body_offset.checked_add(self.body_len) != Some(self.total_size) {
+            return Err(OpenError::Corrupt { reason: "body does not end at the end of the file" });
+        }
+        if let Some(kind) = expect.kind {
+            if self.kind != kind.code() {
+                return Err(OpenError::KindMismatch { expected: kind, found: self.kind });
+            }
+        }
+        if let Some(elem) = expect.elem {
+            if self.elem != elem {
+                return Err(OpenError::TypeMismatch { expected: elem, found: self.elem });
+            }
+        }
+        if let Some(count) = expect.count {
+            if self.elem_count != count {
+                return Err(OpenError::CountMismatch { expected: count, found: self.elem_count });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an opener expects of an object; `None` fields accept anything.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_core::{Expect, Kind, TypeDesc};
+///
+/// let e = Expect::kind(Kind::Array).elem(TypeDesc::of::<f64>()).count(10);
+/// assert_eq!(e.count, Some(10));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// The kind of primitive.
+    pub kind: Option<Kind>,
+    /// The element type.
+    pub elem: Option<TypeDesc>,
+    /// The element count or capacity.
+    pub count: Option<u64>,
+}
+
+impl Expect {
+    /// Accept any valid object (what `shmkit inspect` does).
+    pub fn any() -> Self {
+        Self::default()
+    }
+
+    /// Expect kind `kind`.
+    pub fn kind(kind: Kind) -> Self {
+        Self { kind: Some(kind), ..Self::default() }
+    }
+
+    /// Also expect element type `elem`.
+    pub fn elem(mut self, elem: TypeDesc) -> Self {
+        self.elem = Some(elem);
+        self
+    }
+
+    /// Also expect element count `count`.
+    pub fn count(mut self, count: u64) -> Self {
+        self.count = Some(count);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A heap buffer aligned and sized like a small object, for Miri.
+    fn heap_object(slots: u32, body_len: u64) -> (Vec<u64>, u64) {
+        let total = body_offset(slots) + body_len;
+        (vec![0u64; total.div_ceil(8) as usize], total)
+    }
+
+    fn header(buf: &[u64]) -> &Header {
+        // SAFETY: the buffer is at least HEADER_SIZE bytes, 8-aligned, and `Header` is
+        // made of atomics, for which any bit pattern is valid.
+        unsafe { &*buf.as_ptr().cast::<Header>() }
+    }
+
+    fn write_valid(h: &Header, slots: u32, total: u64) {
+        let r = Ordering::Relaxed;
+        h.magic.store(MAGIC, r);
+        h.version.store(FORMAT_VERSION, r);
+        h.kind.store(Kind::Array.code(), r);
+        h.slots.store(slots, r);
+        h.total_size.store(total, r);
+        h.body_offset.store(body_offset(slots), r);
+        h.body_len.store(total - body_offset(slots), r);
+        let t = TypeDesc::of::<i32>();
+        h.elem_size.store(t.size, r);
+        h.elem_align.store(t.align, r);
+        h.type_code.store(u32::from(t.code), r);
+        h.type_hash.store(t.name_hash, r);
+        h.elem_count.store(10, r);
+        h.state.store(STATE_READY, Ordering::Release);
+    }
+
+    #[test]
+    fn body_offsets_are_aligned_past_the_table() {
+        for slots in [1, 2, 7, 8, 64, MAX_SLOTS] {
+            let off = body_offset(slots);
+            assert_eq!(off % CACHE_LINE, 0);
+            assert!(off >= HEADER_SIZE + u64::from(slots) * PARTICIPANT_SIZE);
+            assert!(off < HEADER_SIZE + u64::from(slots) * PARTICIPANT_SIZE + CACHE_LINE);
+        }
+    }
+
+    #[test]
+    fn a_valid_header_validates() {
+        let (buf, total) = heap_object(4, 40);
+        let h = header(&buf);
+        write_valid(h, 4, total);
+        let snap = HeaderSnapshot::read(h);
+        let expect = Expect::kind(Kind::Array).elem(TypeDesc::of::<i32>()).count(10);
+        snap.validate(total, &expect).unwrap();
+        snap.validate(total, &Expect::any()).unwrap();
+    }
+
+    #[test]
+    fn each_mismatch_has_its_own_error() {
+        let (buf, total) = heap_object(4, 40);
+        let h = header(&buf);
+        let check = |expect: Expect, size: u64| HeaderSnapshot::read(h).validate(size, &expect);
+
+        write_valid(h, 4, total);
+        assert!(matches!(check(Expect::any(), total + 1), Err(OpenError::SizeMismatch { .. })));
+        assert!(matches!(
+            check(Expect::kind(Kind::Queue), total),
+            Err(OpenError::KindMismatch { expected: Kind::Queue, found: 10 })
+        ));
+        assert!(matches!(
+            check(Expect::any().elem(TypeDesc::of::<u32>()), total),
+            Err(OpenError::TypeMismatch { .. })
+        ));
+        assert!(matches!(
+            check(Expect::any().count(11), total),
+            Err(OpenError::CountMismatch { expected: 11, found: 10 })
+        ));
+
+        h.version.store(FORMAT_VERSION + 1, Ordering::Relaxed);
+        assert!(matches!(check(Expect::any(), total), Err(OpenError::VersionMismatch { .. })));
+
+        write_valid(h, 4, total);
+        h.magic.store(0x1234, Ordering::Relaxed);
+        assert!(matches!(check(Expect::any(), total), Err(OpenError::BadMagic { found: 0x1234 })));
+
+        write_valid(h, 4, total);
+        h.slots.store(0, Ordering::Relaxed);
+        assert!(matches!(check(Expect::any(), total), Err(OpenError::Corrupt { .. })));
+
+        write_valid(h, 4, total);
+        h.body_len.store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(check(Expect::any(), total), Err(OpenError::Corrupt { .. })));
+
+        write_valid(h, 4, total);
+        h.body_offset.store(8, Ordering::Relaxed);
+        assert!(matches!(check(Expect::any(), total), Err(OpenError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn type_codes_follow_ctypes() {
+        assert_eq!(TypeDesc::of::<f64>().code, b'd');
+        assert_eq!(TypeDesc::of::<u8>().code, b'B');
+        assert_eq!(TypeDesc::of::<[u8; 3]>().code, 0);
+        assert_eq!(TypeDesc::of::<i64>().size, 8);
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(Kind::from_code(0), None);
+        assert_eq!(Kind::describe(999), "unknown kind 999");
+    }
+}

@@ -1,0 +1,638 @@
+//! [`Object`]: a segment that starts with shmkit's header, with a participant table whose
+//! liveness the kernel keeps.
+
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::deadline::Deadline;
+use crate::error::{CreateError, OpenError, RegisterError, UnlinkError};
+use crate::header::{
+    self, Expect, Header, HeaderSnapshot, Kind, ParticipantEntry, TypeDesc, DEFAULT_SLOTS, FORMAT_VERSION,
+    HEADER_SIZE, MAGIC, MAX_SLOTS, PARTICIPANT_SIZE, STATE_INIT, STATE_READY,
+};
+use crate::name::Name;
+use crate::process::{current_pid, fork_generation, LockFd};
+use crate::segment::{self, CreateOptions, OpenOptions, OpenOrCreateError, Segment};
+use crate::{futex, sys};
+
+/// What to create: the kind, the element layout and the size of the body.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_core::{Kind, Spec, TypeDesc};
+///
+/// let spec = Spec::new(Kind::Array, 40).elem(TypeDesc::of::<i32>(), 10).slots(8);
+/// assert_eq!((spec.body_len, spec.count, spec.slots), (40, 10, 8));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// The kind of primitive.
+    pub kind: Kind,
+    /// The element type (bytes unless set).
+    pub elem: TypeDesc,
+    /// The element count or capacity (the body length unless set).
+    pub count: u64,
+    /// The body's size in bytes.
+    pub body_len: u64,
+    /// The number of participant slots: how many processes can be attached at once.
+    pub slots: u32,
+    /// Kind-specific flags, stored in the header.
+    pub flags: u64,
+}
+
+impl Spec {
+    /// A body of `body_len` bytes of kind `kind`, with [`DEFAULT_SLOTS`] participants.
+    pub fn new(kind: Kind, body_len: u64) -> Self {
+        Self { kind, elem: TypeDesc::bytes(), count: body_len, body_len, slots: DEFAULT_SLOTS, flags: 0 }
+    }
+
+    /// Sets the element type and count.
+    pub fn elem(mut self, elem: TypeDesc, count: u64) -> Self {
+        self.elem = elem;
+        self.count = count;
+        self
+    }
+
+    /// Sets the number of participant slots (1 to [`MAX_SLOTS`]).
+    pub fn slots(mut self, slots: u32) -> Self {
+        self.slots = slots;
+        self
+    }
+
+    /// Sets the kind-specific flags.
+    pub fn flags(mut self, flags: u64) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// What an opener of an object made from this spec expects.
+    pub fn expect(&self) -> Expect {
+        Expect::kind(self.kind).elem(self.elem).count(self.count)
+    }
+
+    fn total_size(&self) -> Result<u64, CreateError> {
+        if self.slots == 0 || self.slots > MAX_SLOTS {
+            return Err(CreateError::InvalidSlots { slots: self.slots, max: MAX_SLOTS });
+        }
+        match header::body_offset(self.slots).checked_add(self.body_len) {
+            Some(total) if total <= isize::MAX as u64 => Ok(total),
+            _ => {
+                Err(CreateError::InvalidSize { size: self.body_len, reason: "larger than the address space" })
+            }
+        }
+    }
+}
+
+/// What a participant does with an object, shown by `shmkit ls`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Role(pub u32);
+
+#[allow(missing_docs)]
+impl Role {
+    pub const CREATOR: Role = Role(1);
+    pub const USER: Role = Role(2);
+    pub const PRODUCER: Role = Role(3);
+    pub const CONSUMER: Role = Role(4);
+    pub const SENDER: Role = Role(5);
+    pub const RECEIVER: Role = Role(6);
+    pub const WORKER: Role = Role(7);
+
+    /// The role's name.
+    pub fn as_str(self) -> &'static str {
+        match self.0 {
+            1 => "creator",
+            2 => "user",
+            3 => "producer",
+            4 => "consumer",
+            5 => "sender",
+            6 => "receiver",
+            7 => "worker",
+            _ => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a participant is: its slot, and the slot's generation when it took it, so that a
+/// later holder of the same slot is not mistaken for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParticipantId {
+    /// The slot in the participant table.
+    pub slot: u32,
+    /// The slot's generation.
+    pub generation: u32,
+}
+
+impl ParticipantId {
+    /// Packs the id into one word, for storing in shared memory.
+    pub fn to_u64(self) -> u64 {
+        (u64::from(self.slot) << 32) | u64::from(self.generation)
+    }
+
+    /// Unpacks an id packed by [`to_u64`](Self::to_u64). Any word gives some id; check it
+    /// with [`Object::is_alive`], which bounds-checks the slot.
+    pub fn from_u64(word: u64) -> Self {
+        Self { slot: (word >> 32) as u32, generation: word as u32 }
+    }
+}
+
+/// One row of [`Object::participants`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParticipantInfo {
+    /// The participant's id.
+    pub id: ParticipantId,
+    /// What it does.
+    pub role: Role,
+    /// The pid it recorded (for display: liveness never trusts it).
+    pub pid: u32,
+    /// Whether it holds its liveness lock now.
+    pub alive: bool,
+}
+
+#[derive(Debug)]
+struct Registration {
+    lock: LockFd,
+    id: ParticipantId,
+}
+
+/// An attached shmkit object: a [`Segment`] whose header has been validated, plus this
+/// process's participant registration.
+///
+/// Attaching registers the process in the object's participant table and takes an
+/// open-file-description lock (`F_OFD_SETLK`) on the byte of the file that matches its
+/// slot. The kernel drops that lock when the process dies, however it dies, so
+/// [`is_alive`](Self::is_alive) (`F_OFD_GETLK`) never guesses from pids, which the kernel
+/// reuses. A forked child registers as a participant of its own, with its own file
+/// description, the first time it calls [`participant`](Self::participant).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_core::{CreateOptions, Expect, Kind, Object, OpenOptions, Spec};
+/// # let name = format!("doc-object-{}", std::process::id());
+///
+/// // Process 1
+/// let spec = Spec::new(Kind::Bytes, 64);
+/// let created = Object::create(&name, &spec, &CreateOptions::new(), |body, len| {
+///     // SAFETY: `body` is valid for `len` bytes and nobody else can see it yet.
+///     unsafe { body.write_bytes(7, len) };
+/// })?;
+///
+/// // Process 2
+/// let opened = Object::open(&name, &Expect::kind(Kind::Bytes), &OpenOptions::new())?;
+/// // SAFETY: the body is 64 bytes long and mapped while `opened` lives.
+/// assert_eq!(unsafe { opened.body().read() }, 7);
+/// assert_eq!(opened.participants().len(), 2);
+/// assert!(opened.is_alive(created.participant()?));
+/// # created.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Object {
+    segment: Segment,
+    info: HeaderSnapshot,
+    role: AtomicU32,
+    registration: Mutex<Option<Registration>>,
+    /// The fork generation in which `cached_id` was registered (0: none).
+    cached_generation: AtomicU32,
+    cached_id: AtomicU64,
+}
+
+/// Removes a name it was given unless disarmed: a creator that fails or panics half-way
+/// leaves nothing behind.
+struct RemoveOnDrop<'a>(Option<&'a Name>);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = self.0 {
+            let _ = sys::shm_unlink(&name.c_os_name());
+        }
+    }
+}
+
+fn header_of(segment: &Segment) -> &Header {
+    debug_assert!(segment.len() as u64 >= HEADER_SIZE);
+    // SAFETY: callers check that the mapping holds at least HEADER_SIZE bytes; it is
+    // page-aligned, lives as long as `segment`, and `Header` consists of atomics, valid
+    // for any bit pattern and for concurrent writes by other processes.
+    unsafe { &*segment.as_ptr().cast::<Header>() }
+}
+
+impl Object {
+    /// Creates the named object `name`: writes the header, lets `init` build the body
+    /// (given its address and length, zero-filled), registers the creator, and only then
+    /// marks it ready, so no opener ever sees a half-built object.
+    ///
+    /// If `init` panics, the name is removed again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::create`], plus [`CreateError::InvalidSlots`].
+    pub fn create(
+        name: &str,
+        spec: &Spec,
+        opts: &CreateOptions,
+        init: impl FnOnce(*mut u8, usize),
+    ) -> Result<Self, CreateError> {
+        let name = Name::new(name)?;
+        let total = spec.total_size()?;
+        let fd = segment::create_file(&name, total, opts)?;
+        let mut guard = RemoveOnDrop(Some(&name));
+        let obj = Self::build(fd, Some(name.clone()), spec, total, init)?;
+        guard.0 = None;
+        Ok(obj)
+    }
+
+    /// Creates an anonymous object (a sealed memfd): inherited by forked children,
+    /// passable as a file descriptor, gone when the last process lets go.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::anonymous`], plus [`CreateError::InvalidSlots`].
+    pub fn anonymous(spec: &Spec, init: impl FnOnce(*mut u8, usize)) -> Result<Self, CreateError> {
+        let total = spec.total_size()?;
+        let fd = segment::anonymous_file(c"shmkit-object", total)?;
+        Self::build(fd, None, spec, total, init)
+    }
+
+    fn build(
+        fd: OwnedFd,
+        name: Option<Name>,
+        spec: &Spec,
+        total: u64,
+        init: impl FnOnce(*mut u8, usize),
+    ) -> Result<Self, CreateError> {
+        let map = segment::map_fd(&fd, total).map_err(|e| CreateError::Io { op: "mmap", source: e })?;
+        let segment = Segment::from_parts(map, fd, name);
+        let h = header_of(&segment);
+        let r = Ordering::Relaxed;
+        let pid = current_pid();
+        h.magic.store(MAGIC, r);
+        h.version.store(FORMAT_VERSION, r);
+        h.kind.store(spec.kind.code(), r);
+        h.slots.store(spec.slots, r);
+        h.total_size.store(total, r);
+        h.body_offset.store(header::body_offset(spec.slots), r);
+        h.body_len.store(spec.body_len, r);
+        h.elem_size.store(spec.elem.size, r);
+        h.elem_count.store(spec.count, r);
+        h.elem_align.store(spec.elem.align, r);
+        h.type_code.store(u32::from(spec.elem.code), r);
+        h.type_hash.store(spec.elem.name_hash, r);
+        h.creator_pid.store(pid, r);
+        h.creator_uid.store(sys::geteuid(), r);
+        h.creator_start.store(sys::process_start_time(pid).unwrap_or(0), r);
+        h.created_ns.store(sys::realtime_ns(), r);
+        h.flags.store(spec.flags, r);
+        let info = HeaderSnapshot { state: STATE_READY, ..HeaderSnapshot::read(h) };
+        let obj = Self::new(segment, info, Role::CREATOR);
+        init(obj.body(), obj.body_len());
+        obj.participant().map_err(|e| match e {
+            RegisterError::Io { op, source } => CreateError::Io { op, source },
+            RegisterError::Full { slots } => CreateError::InvalidSlots { slots, max: MAX_SLOTS },
+        })?;
+        let h = obj.header();
+        // Publishes everything above to openers that load `state` with Acquire.
+        h.state.store(STATE_READY, Ordering::Release);
+        futex::wake_all(&h.state);
+        Ok(obj)
+    }
+
+    fn new(segment: Segment, info: HeaderSnapshot, role: Role) -> Self {
+        Self {
+            segment,
+            info,
+            role: AtomicU32::new(role.0),
+            registration: Mutex::new(None),
+            cached_generation: AtomicU32::new(0),
+            cached_id: AtomicU64::new(0),
+        }
+    }
+
+    /// Opens the named object `name`, waits (up to the options' ready timeout) for its
+    /// creator to finish, checks the header against `expect`, and registers this process
+    /// as a participant.
+    ///
+    /// # Errors
+    ///
+    /// Everything [`Segment::open`] refuses; [`OpenError::NotReady`] when the creator has
+    /// not finished by the deadline; [`OpenError::TooSmall`], [`OpenError::SizeMismatch`],
+    /// [`OpenError::BadMagic`], [`OpenError::VersionMismatch`], [`OpenError::Corrupt`] for
+    /// a damaged or foreign file; [`OpenError::KindMismatch`], [`OpenError::TypeMismatch`],
+    /// [`OpenError::CountMismatch`] when it is not what `expect` says;
+    /// [`OpenError::ParticipantsFull`].
+    pub fn open(name: &str, expect: &Expect, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Self::open_inner(name, expect, opts, true)
+    }
+
+    /// Opens like [`open`](Self::open) without registering as a participant: for tools
+    /// that inspect objects (a registered inspector would keep them "alive").
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn inspect(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Self::open_inner(name, &Expect::any(), opts, false)
+    }
+
+    fn open_inner(
+        name: &str,
+        expect: &Expect,
+        opts: &OpenOptions,
+        register: bool,
+    ) -> Result<Self, OpenError> {
+        let name = Name::new(name)?;
+        let started = Instant::now();
+        let deadline = Deadline::after(opts.get_ready_timeout());
+        let (fd, mut st) = segment::open_file(&name, opts)?;
+        // Between O_CREAT and posix_fallocate the creator's file is empty.
+        while st.size == 0 {
+            if deadline.has_passed() {
+                return Err(OpenError::NotReady { waited: started.elapsed() });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            st = sys::fstat(fd.as_fd()).map_err(|e| OpenError::Io { op: "fstat", source: e })?;
+        }
+        if st.size < HEADER_SIZE {
+            return Err(OpenError::TooSmall { expected_at_least: HEADER_SIZE, found: st.size });
+        }
+        let map = segment::map_fd(&fd, st.size).map_err(|e| OpenError::Io { op: "mmap", source: e })?;
+        Self::attach(Segment::from_parts(map, fd, Some(name)), expect, deadline, started, register)
+    }
+
+    /// Attaches to an anonymous object received as a file descriptor (made by
+    /// [`anonymous`](Self::anonymous) in another process).
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::from_fd`] and [`open`](Self::open).
+    pub fn from_fd(fd: OwnedFd, expect: &Expect, opts: &OpenOptions) -> Result<Self, OpenError> {
+        let started = Instant::now();
+        let deadline = Deadline::after(opts.get_ready_timeout());
+        Self::attach(Segment::from_fd(fd)?, expect, deadline, started, true)
+    }
+
+    /// Opens `name` if it exists (checking it against `spec`), creates it otherwise.
+    /// Returns the object and whether this call created it.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(
+        name: &str,
+        spec: &Spec,
+        create: &CreateOptions,
+        open: &OpenOptions,
+        init: impl FnOnce(*mut u8, usize),
+    ) -> Result<(Self, bool), OpenOrCreateError> {
+        let mut init = Some(init);
+        loop {
+            let created = Self::create(name, spec, create, |body, len| {
+                if let Some(f) = init.take() {
+                    f(body, len);
+                }
+            });
+            match created {
+                Ok(obj) => return Ok((obj, true)),
+                // Refused before `init` ran, so it is still there for the next round.
+                Err(CreateError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match Self::open(name, &spec.expect(), open) {
+                Ok(obj) => return Ok((obj, false)),
+                // Removed between our create and our open: go round again.
+                Err(OpenError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn attach(
+        segment: Segment,
+        expect: &Expect,
+        deadline: Deadline,
+        started: Instant,
+        register: bool,
+    ) -> Result<Self, OpenError> {
+        let len = segment.len() as u64;
+        if len < HEADER_SIZE {
+            return Err(OpenError::TooSmall { expected_at_least: HEADER_SIZE, found: len });
+        }
+        let h = header_of(&segment);
+        // Wait while the file looks like ours and still initialising.
+        while h.state.load(Ordering::Acquire) == STATE_INIT
+            && matches!(h.magic.load(Ordering::Relaxed), 0 | MAGIC)
+        {
+            if deadline.has_passed() {
+                return Err(OpenError::NotReady { waited: started.elapsed() });
+            }
+            // The creator wakes us when it publishes; the slice bounds the wait should a
+            // peer store the state without waking.
+            futex::wait(&h.state, STATE_INIT, deadline.min(Deadline::after(Duration::from_millis(10))));
+        }
+        let info = HeaderSnapshot::read(h);
+        info.validate(len, expect)?;
+        let obj = Self::new(segment, info, Role::USER);
+        if register {
+            obj.participant()?;
+        }
+        Ok(obj)
+    }
+
+    /// The header, as it is in shared memory now (peers may change it).
+    pub fn header(&self) -> &Header {
+        header_of(&self.segment)
+    }
+
+    /// The header as validated when attaching. Its layout fields are what this process
+    /// uses, whatever a peer writes later.
+    pub fn info(&self) -> &HeaderSnapshot {
+        &self.info
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Option<Kind> {
+        self.info.kind()
+    }
+
+    /// The name, or `None` for an anonymous object.
+    pub fn name(&self) -> Option<&Name> {
+        self.segment.name()
+    }
+
+    /// The underlying segment.
+    pub fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// The first byte of the body: valid for [`body_len`](Self::body_len) bytes while
+    /// `self` lives, aligned to [`CACHE_LINE`](header::CACHE_LINE). Other processes may
+    /// write it at any time.
+    pub fn body(&self) -> *mut u8 {
+        // SAFETY: validation (or our own layout, for a creator) put body_offset +
+        // body_len = total_size = the mapping's length, so the offset is in bounds.
+        unsafe { self.segment.as_ptr().add(self.info.body_offset as usize) }
+    }
+
+    /// The body's length in bytes.
+    pub fn body_len(&self) -> usize {
+        self.info.body_len as usize
+    }
+
+    /// Removes the object's name, if this handle's file is still the one behind it.
+    ///
+    /// # Errors
+    ///
+    /// [`UnlinkError::NotFound`] if the object is anonymous, or its name is gone or now
+    /// names another file.
+    pub fn unlink(&self) -> Result<(), UnlinkError> {
+        let Some(name) = self.segment.name() else {
+            return Err(UnlinkError::NotFound { name: "(anonymous)".into() });
+        };
+        let ours = sys::fstat(self.segment.as_fd()).map_err(|e| UnlinkError::Io { source: e })?;
+        let theirs = std::fs::symlink_metadata(name.path());
+        use std::os::unix::fs::MetadataExt;
+        match theirs {
+            Ok(m) if m.ino() == ours.ino && m.dev() == ours.dev => segment::unlink(name.as_str()),
+            _ => Err(UnlinkError::NotFound { name: name.to_string() }),
+        }
+    }
+
+    fn entry(&self, slot: u32) -> Option<&ParticipantEntry> {
+        if slot >= self.info.slots {
+            return None;
+        }
+        let offset = HEADER_SIZE + u64::from(slot) * PARTICIPANT_SIZE;
+        // SAFETY: `slot < slots` and validation put the table (HEADER_SIZE + slots * 16
+        // bytes) before body_offset, inside the mapping; the entry is 16-aligned (the
+        // mapping is page-aligned) and made of atomics.
+        Some(unsafe { &*self.segment.as_ptr().add(offset as usize).cast::<ParticipantEntry>() })
+    }
+
+    /// This process's participant id, registering first if it has none yet (in a forked
+    /// child, the first call registers the child in a slot of its own).
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::Full`] if every slot is held by a live process.
+    pub fn participant(&self) -> Result<ParticipantId, RegisterError> {
+        let generation = fork_generation();
+        if self.cached_generation.load(Ordering::Acquire) == generation {
+            return Ok(ParticipantId::from_u64(self.cached_id.load(Ordering::Relaxed)));
+        }
+        let mut reg = self.registration.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = reg.as_ref().filter(|r| r.lock.is_ours()) {
+            return Ok(r.id);
+        }
+        // A registration inherited from the parent is dropped without touching the
+        // parent's slot or descriptor (the fork handler closed our copy).
+        *reg = None;
+        let new = self.register(Role(self.role.load(Ordering::Relaxed)))?;
+        let id = new.id;
+        *reg = Some(new);
+        self.cached_id.store(id.to_u64(), Ordering::Relaxed);
+        self.cached_generation.store(generation, Ordering::Release);
+        Ok(id)
+    }
+
+    fn register(&self, role: Role) -> Result<Registration, RegisterError> {
+        let io = |op| move |source| RegisterError::Io { op, source };
+        let fd = sys::reopen(self.segment.as_fd()).map_err(io("reopening the object"))?;
+        let lock = LockFd::new(fd).map_err(|_| RegisterError::Io {
+            op: "registering",
+            source: std::io::Error::other("this process has too many objects attached"),
+        })?;
+        let slots = self.info.slots;
+        let pid = current_pid();
+        for i in 0..slots {
+            let slot = (pid.wrapping_add(i)) % slots;
+            if !sys::ofd_try_lock(lock.as_fd(), u64::from(slot)).map_err(io("F_OFD_SETLK"))? {
+                continue;
+            }
+            let Some(e) = self.entry(slot) else { break };
+            let generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            e.pid.store(pid, Ordering::Relaxed);
+            e.role.store(role.0, Ordering::Relaxed);
+            e.state.store(1, Ordering::Release);
+            return Ok(Registration { lock, id: ParticipantId { slot, generation } });
+        }
+        Err(RegisterError::Full { slots })
+    }
+
+    /// The role this process registers with.
+    pub fn role(&self) -> Role {
+        Role(self.role.load(Ordering::Relaxed))
+    }
+
+    /// Sets the role shown for this process (and used by later registrations).
+    pub fn set_role(&self, role: Role) {
+        self.role.store(role.0, Ordering::Relaxed);
+        let reg = self.registration.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = reg.as_ref().filter(|r| r.lock.is_ours()) {
+            if let Some(e) = self.entry(r.id.slot) {
+                e.role.store(role.0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether participant `id` is alive: it still holds its slot's lock (which the kernel
+    /// drops when a process dies) and nobody has taken the slot since. Never trusts a pid.
+    ///
+    /// An id with a slot out of range is not alive.
+    pub fn is_alive(&self, id: ParticipantId) -> bool {
+        let Some(e) = self.entry(id.slot) else { return false };
+        e.generation.load(Ordering::Acquire) == id.generation && self.slot_locked(id.slot, 1)
+    }
+
+    fn slot_locked(&self, slot: u32, len: u32) -> bool {
+        // Asked through the segment's descriptor, which never holds a lock, so every
+        // holder counts. Should the kernel refuse the query, say "alive": a false "dead"
+        // could let a peer steal a live process's work.
+        sys::ofd_is_locked(self.segment.as_fd(), u64::from(slot), u64::from(len)).unwrap_or(true)
+    }
+
+    /// Whether any process holds a participant slot (one system call).
+    pub fn has_live_participants(&self) -> bool {
+        self.slot_locked(0, self.info.slots)
+    }
+
+    /// The participant table: every slot in use or held, with its liveness.
+    pub fn participants(&self) -> Vec<ParticipantInfo> {
+        (0..self.info.slots)
+            .filter_map(|slot| {
+                let e = self.entry(slot)?;
+                let alive = self.slot_locked(slot, 1);
+                if e.state.load(Ordering::Acquire) == 0 && !alive {
+                    return None;
+                }
+                Some(ParticipantInfo {
+                    id: ParticipantId { slot, generation: e.generation.load(Ordering::Relaxed) },
+                    role: Role(e.role.load(Ordering::Relaxed)),
+                    pid: e.pid.load(Ordering::Relaxed),
+                    alive,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Drop for Object {
+    fn drop(&mut self) {
+        let reg = self.registration.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(reg) = reg.filter(|r| r.lock.is_ours()) {
+            if let Some(e) = self.entry(reg.id.slot) {
+                e.state.store(0, Ordering::Release);
+            }
+            // Dropping `reg` closes the descriptor, which releases the lock.
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! What shmkit knows about the current process: its pid, and how many forks separate it
+//! from the process that attached an object.
+//!
+//! After `fork()` a child shares its parent's open file descriptions, and so its parent's
+//! liveness locks: if the child kept them, a dead parent would look alive for as long as
+//! the child lives. A `pthread_atfork` child handler therefore closes, in the child, every
+//! descriptor that holds a participant lock, and bumps the *fork generation*. Objects see
+//! the new generation and register the child as a participant of its own, with its own
+//! open file description, the first time it uses them.
+
+use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::Once;
+
+use crate::sys;
+
+/// How many participant registrations one process can hold at once.
+pub const MAX_REGISTRATIONS: usize = 4096;
+
+/// Descriptors holding participant locks; -1 is a free entry. A fixed table of atomics,
+/// because the fork handler runs in a child where taking a lock could deadlock.
+static LOCK_FDS: [AtomicI32; MAX_REGISTRATIONS] = [const { AtomicI32::new(-1) }; MAX_REGISTRATIONS];
+
+/// Bumped in the child by every fork.
+static FORK_GENERATION: AtomicU32 = AtomicU32::new(1);
+
+/// Our pid, refreshed by the fork handler; 0 until first asked.
+static PID: AtomicU32 = AtomicU32::new(0);
+
+static INSTALL: Once = Once::new();
+
+extern "C" fn after_fork_in_child() {
+    // Only async-signal-safe work here: atomics, close(2), getpid(2).
+    for entry in &LOCK_FDS {
+        let fd = entry.swap(-1, Ordering::Relaxed);
+        if fd >= 0 {
+            sys::close_raw(fd);
+        }
+    }
+    PID.store(sys::getpid(), Ordering::Relaxed);
+    FORK_GENERATION.fetch_add(1, Ordering::Release);
+}
+
+fn install() {
+    INSTALL.call_once(|| {
+        PID.store(sys::getpid(), Ordering::Relaxed);
+        // If this fails (it cannot on Linux short of ENOMEM), children would keep their
+        // parent's locks: liveness would err towards "alive", never towards "dead".
+        let _ = sys::at_fork_child(after_fork_in_child);
+    });
+}
+
+/// The fork generation of this process: equal in a parent and in its objects'
+/// registrations, different in a forked child.
+pub fn fork_generation() -> u32 {
+    install();
+    FORK_GENERATION.load(Ordering::Acquire)
+}
+
+/// This process's pid, without a system call after the first.
+///
+/// Correct across `fork()` made through libc (which runs the fork handler); a child made
+/// with a raw `clone` system call would see its parent's pid.
+pub fn current_pid() -> u32 {
+    install();
+    PID.load(Ordering::Relaxed)
+}
+
+/// A descriptor in the lock table: closed when dropped in the process that made it, left
+/// alone in a forked child (whose fork handler has already closed its copy).
+#[derive(Debug)]
+pub(crate) struct LockFd {
+    index: usize,
+    fd: i32,
+    generation: u32,
+}
+
+impl LockFd {
+    /// Moves `fd` into the table; gives it back if the table is full.
+    pub(crate) fn new(fd: OwnedFd) -> Result<Self, OwnedFd> {
+        let generation = fork_generation();
+        let raw = fd.into_raw_fd();
+        for (index, entry) in LOCK_FDS.iter().enumerate() {
+            if entry.compare_exchange(-1, raw, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                return Ok(Self { index, fd: raw, generation });
+            }
+        }
+        // SAFETY: `raw` came from `into_raw_fd` above and was not stored anywhere.
+        Err(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
+    }
+
+    /// The descriptor. Only meaningful in the process that made it (see [`is_ours`]).
+    ///
+    /// [`is_ours`]: Self::is_ours
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the table entry owns `fd` until `self` is dropped, and only `Drop` (or
+        // the fork handler, in a child, where `is_ours` is false) closes it.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
+
+    /// Whether this process made the descriptor (no fork since).
+    pub(crate) fn is_ours(&self) -> bool {
+        self.generation == fork_generation()
+    }
+}
+
+impl Drop for LockFd {
+    fn drop(&mut self) {
+        if !self.is_ours() {
+            return;
+        }
+        let fd = LOCK_FDS[self.index].swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            sys::close_raw(fd);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The operating-system layer: every call into `libc` that shmkit makes lives in this file.
+//!
+//! Each function is a thin, safe wrapper around one system call. They take and return
+//! Rust types (`OwnedFd`, `io::Result`), turn `errno` into [`io::Error`], and keep their
+//! `unsafe` blocks to the call itself. A port to another Unix is this file's work.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::AtomicU32;
+
+/// Where Linux mounts the POSIX shared-memory filesystem that `shm_open` uses.
+pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// What `fstat` says about a file, reduced to what shmkit checks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileStat {
+    pub size: u64,
+    pub uid: u32,
+    pub mode: u32,
+    pub is_regular: bool,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `shm_open(path, flags, mode)`; `path` is `/name`.
+pub(crate) fn shm_open(path: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    let fd = cvt(unsafe { libc::shm_open(path.as_ptr(), flags, mode as libc::mode_t) })?;
+    // SAFETY: `shm_open` returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `shm_unlink(path)`.
+pub(crate) fn shm_unlink(path: &CStr) -> io::Result<()> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    cvt(unsafe { libc::shm_unlink(path.as_ptr()) }).map(drop)
+}
+
+/// `fstat(fd)`.
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is valid for writes of a `stat`; the descriptor is open (borrowed).
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: `fstat` succeeded, so it initialised the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok(FileStat {
+        size: st.st_size as u64,
+        uid: st.st_uid,
+        mode: st.st_mode & 0o7777,
+        is_regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+        ino: st.st_ino,
+        dev: st.st_dev,
+    })
+}
+
+/// `fchmod(fd, mode)`: sets the exact mode, which `shm_open` would have masked with umask.
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    // SAFETY: plain system call on an open descriptor.
+    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
+}
+
+/// `posix_fallocate(fd, 0, len)`: reserves every page now, so a full filesystem is an
+/// error here rather than a `SIGBUS` on first touch.
+pub(crate) fn allocate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    loop {
+        // SAFETY: plain system call on an open descriptor.
+        let err = unsafe { libc::posix_fallocate(fd.as_raw_fd(), 0, len) };
+        match err {
+            0 => return Ok(()),
+            libc::EINTR => continue,
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// `ftruncate(fd, len)`.
+pub(crate) fn truncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: plain system call on an open descriptor.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+}
+
+/// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)`.
+pub(crate) fn memfd_create(name: &CStr) -> io::Result<OwnedFd> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    let fd = cvt(unsafe { libc::memfd_create(name.as_ptr(), flags) })?;
+    // SAFETY: `memfd_create` returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The seals that make an anonymous segment's size immutable.
+pub(crate) const SIZE_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+
+/// `fcntl(fd, F_ADD_SEALS, seals)`.
+pub(crate) fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain system call on an open descriptor.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
+}
+
+/// `fcntl(fd, F_GET_SEALS)`.
+pub(crate) fn seals(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: plain system call on an open descriptor.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
+}
+
+/// Opens the file behind `fd` again, giving a new open file description (which a `dup`
+/// would not). Open-file-description locks belong to the description, so each participant
+/// needs its own.
+pub(crate) fn reopen(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    let new = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
+    // SAFETY: `open` returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+fn ofd_lock(
+    fd: libc::c_int,
+    cmd: libc::c_int,
+    ty: libc::c_int,
+    start: u64,
+    len: u64,
+) -> io::Result<libc::flock> {
+    // SAFETY: all-zero is a valid `flock` (plain integers).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = ty as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = start as libc::off_t;
+    fl.l_len = len as libc::off_t;
+    // `l_pid` must be 0 for open-file-description locks.
+    fl.l_pid = 0;
+    // SAFETY: `fl` is a valid, initialised `flock` that outlives the call.
+    cvt(unsafe { libc::fcntl(fd, cmd, &mut fl) })?;
+    Ok(fl)
+}
+
+/// Tries to take an exclusive open-file-description lock on byte `byte` of the file.
+/// `Ok(false)` if another description holds a conflicting lock.
+pub(crate) fn ofd_try_lock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
+    match ofd_lock(fd.as_raw_fd(), libc::F_OFD_SETLK, libc::F_WRLCK, byte, 1) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether any open file description other than `fd`'s holds a lock on bytes
+/// `start..start + len`. Asked through a description that holds no locks itself, this
+/// answers for every holder.
+pub(crate) fn ofd_is_locked(fd: BorrowedFd<'_>, start: u64, len: u64) -> io::Result<bool> {
+    let fl = ofd_lock(fd.as_raw_fd(), libc::F_OFD_GETLK, libc::F_WRLCK, start, len)?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// `close(fd)` on a raw descriptor; async-signal-safe (used in the fork handler).
+pub(crate) fn close_raw(fd: libc::c_int) {
+    // SAFETY: the caller owns `fd` (it takes it out of the registry before closing).
+    unsafe { libc::close(fd) };
+}
+
+/// `getpid()`.
+pub(crate) fn getpid() -> u32 {
+    // SAFETY: `getpid` has no preconditions and cannot fail.
+    unsafe { libc::getpid() as u32 }
+}
+
+/// `geteuid()`.
+pub(crate) fn geteuid() -> u32 {
+    // SAFETY: `geteuid` has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Nanoseconds on `CLOCK_MONOTONIC` (the clock `Instant` and the futex deadlines use).
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is valid for writes; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+}
+
+/// Nanoseconds since the Unix epoch on `CLOCK_REALTIME`, for display only.
+pub(crate) fn realtime_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The start time of process `pid` in clock ticks after boot (field 22 of
+/// `/proc/<pid>/stat`), which tells two processes with the same pid apart.
+pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces: skip past it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// How a futex wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FutexWait {
+    /// Woken by `FUTEX_WAKE` (or spuriously).
+    Woken,
+    /// The word did not hold the expected value when the kernel looked.
+    Changed,
+    /// A signal arrived.
+    Interrupted,
+    /// The absolute deadline passed.
+    TimedOut,
+}
+
+/// `FUTEX_WAIT_BITSET` on a shared (not process-private) word with an absolute
+/// `CLOCK_MONOTONIC` deadline; `None` waits without limit.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline_ns: Option<u64>) -> FutexWait {
+    let ts = deadline_ns.map(timespec_from_ns);
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live, aligned 32-bit atomic; `ts_ptr` is null or points at a
+    // normalised timespec that outlives the call. No FUTEX_PRIVATE_FLAG: the word may be
+    // shared with other processes through a mapping.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT_BITSET,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            libc::FUTEX_BITSET_MATCH_ANY,
+        )
+    };
+    if ret == 0 {
+        return FutexWait::Woken;
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => FutexWait::Changed,
+        Some(libc::EINTR) => FutexWait::Interrupted,
+        Some(libc::ETIMEDOUT) => FutexWait::TimedOut,
+        // EFAULT/EINVAL cannot happen for a live aligned word; callers loop anyway.
+        _ => FutexWait::Woken,
+    }
+}
+
+/// `FUTEX_WAKE` on a shared word: wakes up to `n` waiters, returns how many woke.
+pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> u32 {
+    let n = n.min(i32::MAX as u32) as libc::c_int;
+    // SAFETY: `word` is a live, aligned 32-bit atomic; FUTEX_WAKE reads nothing else.
+    let ret = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n) };
+    ret.max(0) as u32
+}
+
+/// A normalised `timespec` (`0 <= tv_nsec < 1e9`) for `ns` nanoseconds.
+pub(crate) fn timespec_from_ns(ns: u64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: (ns / 1_000_000_000).min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    }
+}
+
+/// Registers `child` to run in the child after every `fork()` made through libc.
+pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: `child` is a plain function that stays valid for the life of the process.
+    let err = unsafe { libc::pthread_atfork(None, None, Some(child)) };
+    if err == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(err))
+    }
+}

@@ -1,0 +1,57 @@
+//! # shmkit
+//!
+//! Python's `multiprocessing` rebuilt in Rust over POSIX shared memory: the primitives
+//! live in `/dev/shm`, can be opened by name from unrelated processes, and survive peers
+//! that crash.
+//!
+//! This is the facade crate: add `shmkit` and everything is here. Today it carries the
+//! foundation (from `shmkit-core`); the primitives (Lock, Semaphore, Event, Value, Array,
+//! Queue, Pipe, Process, Pool) arrive on top of it.
+//!
+//! ## Segments and objects
+//!
+//! A named object is the file `/dev/shm/shmkit.<name>`. [`Object::create`] makes it with
+//! `O_EXCL | O_NOFOLLOW`, mode 0600, every page reserved (a full `/dev/shm` is an error
+//! now, never a `SIGBUS` later), and a header that [`Object::open`] checks: magic, format
+//! version, kind, element type, size. Each mismatch is its own [`OpenError`] variant with a
+//! message that says what to do.
+//!
+//! ```
+//! use shmkit::{CreateOptions, Expect, Kind, Object, OpenError, OpenOptions, Spec, TypeDesc};
+//! # let name = format!("doc-facade-{}", std::process::id());
+//!
+//! // Process 1
+//! let spec = Spec::new(Kind::Array, 80).elem(TypeDesc::of::<f64>(), 10);
+//! let obj = Object::create(&name, &spec, &CreateOptions::new(), |_, _| {})?;
+//!
+//! // Process 2: the wrong element type is refused, by name.
+//! let wrong = Expect::kind(Kind::Array).elem(TypeDesc::of::<i32>());
+//! match Object::open(&name, &wrong, &OpenOptions::new()) {
+//!     Err(OpenError::TypeMismatch { .. }) => {}
+//!     other => panic!("expected a type mismatch, got {other:?}"),
+//! }
+//! let ok = Object::open(&name, &spec.expect(), &OpenOptions::new())?;
+//! assert_eq!(ok.info().elem_count, 10);
+//! # obj.unlink()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Liveness
+//!
+//! Every process attached to an object holds a participant slot, and an
+//! open-file-description lock on that slot's byte of the file. The kernel drops the lock
+//! when the process dies, however it dies, so [`Object::is_alive`] never guesses from a
+//! pid that the kernel may have reused. A forked child becomes a participant of its own.
+//!
+//! ## Waiting
+//!
+//! Blocking calls spin briefly, then sleep on a futex in shared memory
+//! ([`WaitStrategy`]); an [`EventCount`] makes the wake system call only when someone
+//! sleeps. Every `_timeout` call computes a [`Deadline`] on the monotonic clock and calls
+//! its `_deadline` twin, so signals and spurious wake-ups never stretch a wait.
+
+pub use shmkit_core::{
+    futex, header, loom, process, segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Header,
+    HeaderSnapshot, Kind, Name, NameError, Object, OpenError, OpenOptions, OpenOrCreateError, ParticipantId,
+    ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey, WaitStrategy,
+};
