@@ -1,0 +1,185 @@
+//! Helpers for cross-process tests: forked children with a watchdog, unique object names
+//! with a guard that removes them, and shared words to signal across processes.
+#![allow(dead_code, missing_docs)]
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use shmkit::{Deadline, Segment};
+
+/// A name no other test (or test run) uses.
+pub fn unique_name(tag: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("test-{tag}-{}-{nanos:x}-{n}", std::process::id())
+}
+
+/// Removes the object when dropped, whatever happened in the test.
+pub struct NameGuard(pub String);
+
+impl NameGuard {
+    pub fn new(tag: &str) -> Self {
+        Self(unique_name(tag))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for NameGuard {
+    fn drop(&mut self) {
+        let _ = shmkit::segment::unlink(&self.0);
+    }
+}
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// A forked child; killed and reaped when dropped, so no test leaves a zombie or an orphan.
+pub struct Child {
+    pid: i32,
+    reaped: bool,
+}
+
+/// Runs `f` in a forked child, which exits with `f`'s return value (101 if it panics).
+pub fn fork(f: impl FnOnce() -> i32) -> Child {
+    // SAFETY: the child runs only `f` and then `_exit`s, never returning into the test
+    // harness; glibc makes malloc usable in the child of a multi-threaded parent.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+        // SAFETY: `_exit` ends the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    Child { pid, reaped: false }
+}
+
+impl Child {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sends `SIGKILL`.
+    pub fn kill(&self) {
+        self.signal(libc::SIGKILL);
+    }
+
+    pub fn signal(&self, sig: i32) {
+        if !self.reaped {
+            // SAFETY: plain system call; the pid is our unreaped child, so not reused.
+            unsafe { libc::kill(self.pid, sig) };
+        }
+    }
+
+    /// Reaps the child if it has ended.
+    pub fn try_wait(&mut self) -> Option<Exit> {
+        let mut status = 0;
+        // SAFETY: plain system call on our own child.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        if r != self.pid {
+            return None;
+        }
+        self.reaped = true;
+        Some(if libc::WIFEXITED(status) {
+            Exit::Code(libc::WEXITSTATUS(status))
+        } else {
+            Exit::Signal(libc::WTERMSIG(status))
+        })
+    }
+
+    /// Waits for the child to end; the watchdog kills it and fails the test after `limit`.
+    pub fn wait(mut self, limit: Duration) -> Exit {
+        let start = Instant::now();
+        loop {
+            if let Some(exit) = self.try_wait() {
+                return exit;
+            }
+            if start.elapsed() > limit {
+                self.kill();
+                panic!("watchdog: child {} still running after {limit:?}", self.pid);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits for a successful exit.
+    pub fn join_ok(self, limit: Duration) {
+        let pid = self.pid;
+        assert_eq!(self.wait(limit), Exit::Code(0), "child {pid} failed");
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            let mut status = 0;
+            // SAFETY: plain system call on our own child.
+            unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        }
+    }
+}
+
+/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
+pub fn watchdog<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| panic!("watchdog: still blocked after {limit:?}"))
+}
+
+/// Words in an anonymous segment, shared with forked children, for signalling.
+pub struct Shared {
+    seg: Segment,
+}
+
+impl Shared {
+    pub fn new() -> Self {
+        Self { seg: Segment::anonymous(4096).unwrap() }
+    }
+
+    /// Word `i` (0..512) as a 64-bit atomic.
+    pub fn word(&self, i: usize) -> &AtomicU64 {
+        assert!(i < 512);
+        // SAFETY: the segment is 4096 bytes, page-aligned, mapped while `self` lives;
+        // atomics are valid for any bit pattern and concurrent writes.
+        unsafe { &*self.seg.as_ptr().cast::<AtomicU64>().add(i) }
+    }
+
+    /// 32-bit futex word `i` (0..1024).
+    pub fn word32(&self, i: usize) -> &AtomicU32 {
+        assert!(i < 1024);
+        // SAFETY: as in `word`.
+        unsafe { &*self.seg.as_ptr().cast::<AtomicU32>().add(i) }
+    }
+
+    /// Sets word32 `i` to `v` and wakes its waiters.
+    pub fn signal(&self, i: usize, v: u32) {
+        self.word32(i).store(v, Ordering::Release);
+        shmkit::futex::wake_all(self.word32(i));
+    }
+
+    /// Waits until word32 `i` holds `v`; panics after `limit`.
+    pub fn await_value(&self, i: usize, v: u32, limit: Duration) {
+        let deadline = Deadline::after(limit);
+        loop {
+            let cur = self.word32(i).load(Ordering::Acquire);
+            if cur == v {
+                return;
+            }
+            assert!(!deadline.has_passed(), "watchdog: word {i} never became {v}");
+            shmkit::futex::wait(self.word32(i), cur, deadline);
+        }
+    }
+}
+
+/// A generous bound for anything that should finish at once.
+pub const LIMIT: Duration = Duration::from_secs(20);

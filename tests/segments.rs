@@ -1,0 +1,359 @@
+//! Segments and the object header across real processes: refusals, squatting, readiness,
+//! mismatches, a full /dev/shm, bad arguments.
+
+mod common;
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{fork, watchdog, NameGuard, LIMIT};
+use shmkit::{
+    CreateError, CreateOptions, Expect, Kind, NameError, Object, OpenError, OpenOptions, Segment, Spec,
+    TypeDesc, UnlinkError,
+};
+
+fn bytes_spec(len: u64) -> Spec {
+    Spec::new(Kind::Bytes, len)
+}
+
+fn create(name: &str, spec: &Spec) -> Object {
+    Object::create(name, spec, &CreateOptions::new(), |_, _| {}).unwrap()
+}
+
+fn open(name: &str) -> Result<Object, OpenError> {
+    Object::open(name, &Expect::any(), &OpenOptions::new().ready_timeout(Duration::from_secs(5)))
+}
+
+fn truncate(seg: &impl AsFd, len: i64) -> std::io::Result<()> {
+    // SAFETY: plain system call on an open descriptor.
+    if unsafe { libc::ftruncate(seg.as_fd().as_raw_fd(), len) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[test]
+fn truncated_segment_is_refused() {
+    let g = NameGuard::new("truncated");
+    let obj = create(g.name(), &bytes_spec(4096));
+    let total = obj.segment().len() as i64;
+    truncate(obj.segment(), total - 512).unwrap();
+    match open(g.name()) {
+        Err(OpenError::SizeMismatch { expected, found }) => {
+            assert_eq!((expected, found), (total as u64, total as u64 - 512));
+        }
+        other => panic!("expected SizeMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn too_small_segment_is_refused() {
+    let g = NameGuard::new("too-small");
+    let _seg = Segment::create(g.name(), 64, &CreateOptions::new()).unwrap();
+    assert!(matches!(open(g.name()), Err(OpenError::TooSmall { expected_at_least: 128, found: 64 })));
+}
+
+#[test]
+fn foreign_magic_is_refused_without_waiting() {
+    let g = NameGuard::new("foreign-magic");
+    let seg = Segment::create(g.name(), 4096, &CreateOptions::new()).unwrap();
+    // What another program's shared memory might hold.
+    // SAFETY: the segment is 4096 bytes; nobody else uses it yet.
+    unsafe { seg.as_ptr().copy_from(b"PSM-not-shmkit".as_ptr(), 14) };
+    let name = g.name().to_owned();
+    // A long ready timeout: the refusal must not wait for it.
+    let r = watchdog(LIMIT, move || {
+        Object::open(&name, &Expect::any(), &OpenOptions::new().ready_timeout(Duration::from_secs(3600)))
+            .map(drop)
+    });
+    assert!(matches!(r, Err(OpenError::BadMagic { .. })), "{r:?}");
+    assert!(r.unwrap_err().to_string().contains("choose another name"));
+}
+
+#[test]
+fn sealed_memfd_refuses_ftruncate() {
+    let seg = Segment::anonymous(8192).unwrap();
+    for len in [0, 4096, 16384] {
+        let err = truncate(&seg, len).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "ftruncate to {len}");
+    }
+    assert_eq!(seg.file_size().unwrap(), 8192);
+}
+
+#[test]
+fn unsealed_descriptor_is_refused() {
+    // SAFETY: a valid NUL-terminated name; the result is checked.
+    let raw = unsafe { libc::memfd_create(c"unsealed".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(raw >= 0);
+    // SAFETY: `raw` is a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    truncate(&fd, 4096).unwrap();
+    assert!(matches!(Segment::from_fd(fd), Err(OpenError::NotSealed { .. })));
+}
+
+#[test]
+fn squatting_foreign_mode_is_refused() {
+    let g = NameGuard::new("squat-mode");
+    let _obj =
+        Object::create(g.name(), &bytes_spec(64), &CreateOptions::new().mode(0o666), |_, _| {}).unwrap();
+    let err = open(g.name()).unwrap_err();
+    assert!(matches!(err, OpenError::ForeignMode { found: 0o666, .. }), "{err:?}");
+    assert!(err.to_string().contains("allow_foreign"));
+    let opts = OpenOptions::new().allow_foreign(true);
+    Object::open(g.name(), &Expect::any(), &opts).unwrap();
+}
+
+#[test]
+fn squatting_foreign_owner_is_refused() {
+    let g = NameGuard::new("squat-owner");
+    let obj = create(g.name(), &bytes_spec(64));
+    // Only root can give a file away; elsewhere the check is the same code path as mode.
+    // SAFETY: plain system call on an open descriptor.
+    if unsafe { libc::fchown(obj.segment().as_fd().as_raw_fd(), 54321, u32::MAX) } != 0 {
+        eprintln!("skipped: cannot chown as this user ({})", std::io::Error::last_os_error());
+        return;
+    }
+    let err = open(g.name()).unwrap_err();
+    assert!(matches!(err, OpenError::ForeignOwner { found: 54321, .. }), "{err:?}");
+    Object::open(g.name(), &Expect::any(), &OpenOptions::new().allow_foreign(true)).unwrap();
+}
+
+#[test]
+fn squatting_create_over_existing_gives_already_exists() {
+    let g = NameGuard::new("squat-exists");
+    let _first = create(g.name(), &bytes_spec(64));
+    let err = Object::create(g.name(), &bytes_spec(64), &CreateOptions::new(), |_, _| {}).unwrap_err();
+    assert!(matches!(err, CreateError::AlreadyExists { .. }), "{err:?}");
+    // The loser did not remove the winner's object.
+    open(g.name()).unwrap();
+}
+
+#[test]
+fn squatting_symlink_is_refused() {
+    let g = NameGuard::new("squat-link");
+    let target = NameGuard::new("squat-link-target");
+    let _t = create(target.name(), &bytes_spec(64));
+    let link = shmkit::Name::new(g.name()).unwrap().path();
+    std::os::unix::fs::symlink(shmkit::Name::new(target.name()).unwrap().path(), &link).unwrap();
+    assert!(matches!(open(g.name()), Err(OpenError::Symlink { .. })));
+    let err = Object::create(g.name(), &bytes_spec(64), &CreateOptions::new(), |_, _| {}).unwrap_err();
+    assert!(matches!(err, CreateError::AlreadyExists { .. }), "{err:?}");
+}
+
+#[test]
+fn new_objects_are_private_to_their_owner() {
+    let g = NameGuard::new("mode-0600");
+    // A permissive umask must not leak into the mode.
+    // SAFETY: plain system call.
+    let old = unsafe { libc::umask(0) };
+    let _obj = create(g.name(), &bytes_spec(64));
+    // SAFETY: plain system call.
+    unsafe { libc::umask(old) };
+    let listed = shmkit::segment::list().unwrap();
+    let me = listed.iter().find(|l| l.name.as_str() == g.name()).unwrap();
+    assert_eq!(me.mode, 0o600);
+}
+
+#[test]
+fn open_racing_create_waits_and_succeeds() {
+    let g = NameGuard::new("race");
+    let name = g.name().to_owned();
+    let child = fork(move || {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            match open(&name) {
+                Ok(obj) => {
+                    // The creator's init wrote the body before publishing ready.
+                    // SAFETY: the body is 64 bytes, mapped while `obj` lives.
+                    let byte = unsafe { obj.body().add(63).read_volatile() };
+                    return if byte == 0xAB { 0 } else { 2 };
+                }
+                Err(OpenError::NotFound { .. }) if Instant::now() < deadline => std::thread::yield_now(),
+                Err(_) => return 3,
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let _obj = Object::create(g.name(), &bytes_spec(64), &CreateOptions::new(), |body, len| {
+        // Hold the object half-built while the child is trying to open it.
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: `body` is valid for `len` bytes; nobody can see it before ready.
+        unsafe { body.write_bytes(0xAB, len) };
+    })
+    .unwrap();
+    child.join_ok(LIMIT);
+}
+
+#[test]
+fn half_initialised_object_gives_not_ready_after_its_deadline() {
+    let g = NameGuard::new("half-init");
+    let name = g.name().to_owned();
+    // A creator that dies in the middle of building the object.
+    let child = fork(move || {
+        let _ = Object::create(&name, &bytes_spec(64), &CreateOptions::new(), |_, _| {
+            // SAFETY: ends the process at once, as a crash would.
+            unsafe { libc::_exit(0) }
+        });
+        1
+    });
+    child.join_ok(LIMIT);
+    let timeout = Duration::from_millis(300);
+    let start = Instant::now();
+    let err = Object::open(g.name(), &Expect::any(), &OpenOptions::new().ready_timeout(timeout)).unwrap_err();
+    assert!(start.elapsed() >= timeout);
+    assert!(matches!(err, OpenError::NotReady { waited } if waited >= timeout), "{err:?}");
+}
+
+#[test]
+fn version_kind_and_type_mismatches_are_named_errors() {
+    let g = NameGuard::new("mismatch");
+    let spec = Spec::new(Kind::Array, 40).elem(TypeDesc::of::<i32>(), 10);
+    let obj = create(g.name(), &spec);
+    let o = OpenOptions::new();
+
+    let err = Object::open(g.name(), &Expect::kind(Kind::Queue), &o).unwrap_err();
+    assert!(matches!(err, OpenError::KindMismatch { expected: Kind::Queue, found: 10 }), "{err:?}");
+    assert!(err.to_string().contains("Array"));
+
+    let err = Object::open(g.name(), &Expect::kind(Kind::Array).elem(TypeDesc::of::<u32>()), &o).unwrap_err();
+    match err {
+        OpenError::TypeMismatch { expected, found } => {
+            assert_eq!((expected.code, found.code), (b'I', b'i'));
+        }
+        other => panic!("expected TypeMismatch, got {other:?}"),
+    }
+
+    let err = Object::open(g.name(), &Expect::kind(Kind::Array).count(11), &o).unwrap_err();
+    assert!(matches!(err, OpenError::CountMismatch { expected: 11, found: 10 }), "{err:?}");
+
+    Object::open(g.name(), &spec.expect(), &o).unwrap();
+
+    obj.header().version.store(shmkit::header::FORMAT_VERSION + 1, Ordering::Relaxed);
+    let err = Object::open(g.name(), &spec.expect(), &o).unwrap_err();
+    assert!(matches!(err, OpenError::VersionMismatch { .. }), "{err:?}");
+}
+
+#[test]
+fn dev_shm_full_gives_an_error_not_sigbus() {
+    // SAFETY: all-zero is a valid statvfs; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `st` is valid for writes.
+    assert_eq!(unsafe { libc::statvfs(c"/dev/shm".as_ptr(), &mut st) }, 0);
+    let capacity = st.f_blocks * st.f_frsize;
+    if capacity == 0 {
+        eprintln!("skipped: /dev/shm has no size limit here");
+        return;
+    }
+    let g = NameGuard::new("full");
+    let err = Object::create(g.name(), &bytes_spec(capacity + (1 << 30)), &CreateOptions::new(), |_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, CreateError::NoSpace { .. }), "{err:?}");
+    // Nothing is left behind.
+    assert!(!shmkit::segment::exists(g.name()).unwrap());
+}
+
+#[test]
+fn bad_names_and_sizes_are_errors_not_panics() {
+    let o = CreateOptions::new();
+    for bad in ["", "a/b", "../etc/passwd", "sp ace", "nul\0", &"x".repeat(201)] {
+        assert!(matches!(Segment::create(bad, 64, &o), Err(CreateError::InvalidName(_))), "{bad:?}");
+        assert!(matches!(
+            Object::create(bad, &bytes_spec(64), &o, |_, _| {}),
+            Err(CreateError::InvalidName(_))
+        ));
+        assert!(matches!(open(bad), Err(OpenError::InvalidName(_))));
+        assert!(matches!(shmkit::segment::unlink(bad), Err(UnlinkError::InvalidName(_))));
+        assert!(shmkit::segment::exists(bad).is_err());
+    }
+    assert!(matches!(shmkit::Name::new(&"x".repeat(201)), Err(NameError::TooLong { len: 201, max: 200 })));
+
+    let g = NameGuard::new("bad-size");
+    assert!(matches!(Segment::create(g.name(), 0, &o), Err(CreateError::InvalidSize { size: 0, .. })));
+    assert!(matches!(Segment::create(g.name(), u64::MAX, &o), Err(CreateError::InvalidSize { .. })));
+    assert!(matches!(Segment::anonymous(0), Err(CreateError::InvalidSize { .. })));
+    for slots in [0, 4097, u32::MAX] {
+        let err = Object::create(g.name(), &bytes_spec(64).slots(slots), &o, |_, _| {}).unwrap_err();
+        assert!(matches!(err, CreateError::InvalidSlots { .. }), "{err:?}");
+    }
+    let err = Object::create(g.name(), &bytes_spec(u64::MAX - 64), &o, |_, _| {}).unwrap_err();
+    assert!(matches!(err, CreateError::InvalidSize { .. }), "{err:?}");
+    // No refused create left a file behind.
+    assert!(!shmkit::segment::exists(g.name()).unwrap());
+    assert!(matches!(open(g.name()), Err(OpenError::NotFound { .. })));
+}
+
+#[test]
+fn list_exists_and_unlink() {
+    let a = NameGuard::new("list-a");
+    let b = NameGuard::new("list-b");
+    let _oa = create(a.name(), &bytes_spec(64));
+    let _ob = create(b.name(), &bytes_spec(4096));
+    let listed = shmkit::segment::list().unwrap();
+    let find = |n: &str| listed.iter().find(|l| l.name.as_str() == n).cloned();
+    assert_eq!(find(a.name()).unwrap().size, _oa.segment().len() as u64);
+    assert!(find(b.name()).is_some());
+    assert!(shmkit::segment::exists(a.name()).unwrap());
+    shmkit::segment::unlink(a.name()).unwrap();
+    assert!(!shmkit::segment::exists(a.name()).unwrap());
+    assert!(matches!(shmkit::segment::unlink(a.name()), Err(UnlinkError::NotFound { .. })));
+    // Objects survive their name: the handle still works.
+    assert_eq!(_oa.body_len(), 64);
+}
+
+#[test]
+fn unlink_through_a_stale_handle_spares_a_new_object() {
+    let g = NameGuard::new("stale-unlink");
+    let old = create(g.name(), &bytes_spec(64));
+    shmkit::segment::unlink(g.name()).unwrap();
+    let _new = create(g.name(), &bytes_spec(64));
+    assert!(matches!(old.unlink(), Err(UnlinkError::NotFound { .. })));
+    assert!(shmkit::segment::exists(g.name()).unwrap());
+}
+
+#[test]
+fn open_or_create_creates_once() {
+    let g = NameGuard::new("open-or-create");
+    let spec = bytes_spec(64);
+    let (c, o) = (CreateOptions::new(), OpenOptions::new());
+    let (_first, created) = Object::open_or_create(g.name(), &spec, &c, &o, |_, _| {}).unwrap();
+    assert!(created);
+    let (_second, created) =
+        Object::open_or_create(g.name(), &spec, &c, &o, |_, _| panic!("ran twice")).unwrap();
+    assert!(!created);
+    let other = Spec::new(Kind::Event, 64);
+    assert!(Object::open_or_create(g.name(), &other, &c, &o, |_, _| {}).is_err());
+}
+
+#[test]
+fn anonymous_object_is_shared_with_forked_children() {
+    let obj = Object::anonymous(&bytes_spec(64), |_, _| {}).unwrap();
+    let body = obj.body() as usize;
+    let child = fork(move || {
+        // SAFETY: the mapping is inherited; the body is 64 bytes.
+        unsafe { (body as *mut u8).write_volatile(42) };
+        0
+    });
+    child.join_ok(LIMIT);
+    // SAFETY: as above.
+    assert_eq!(unsafe { obj.body().read_volatile() }, 42);
+}
+
+#[test]
+fn anonymous_object_passes_as_a_descriptor() {
+    let obj = Object::anonymous(&Spec::new(Kind::Event, 64), |body, _| {
+        // SAFETY: the body is 64 bytes.
+        unsafe { body.write(9) };
+    })
+    .unwrap();
+    let fd = obj.segment().as_fd().try_clone_to_owned().unwrap();
+    let peer = Object::from_fd(fd, &Expect::kind(Kind::Event), &OpenOptions::new()).unwrap();
+    // SAFETY: the body is 64 bytes.
+    assert_eq!(unsafe { peer.body().read() }, 9);
+    let fd = obj.segment().as_fd().try_clone_to_owned().unwrap();
+    assert!(matches!(
+        Object::from_fd(fd, &Expect::kind(Kind::Lock), &OpenOptions::new()),
+        Err(OpenError::KindMismatch { .. })
+    ));
+}
