@@ -1,1 +1,453 @@
-fn main() {}
+//! Cross-process benchmarks: two real processes, pinned to different cores where there are
+//! two, every shmkit figure beside its floor and kernel peers from the same run.
+//!
+//! `cargo bench --bench ipc` prints one table. `cargo bench --bench ipc -- WORD` runs only
+//! the rows whose name contains WORD.
+//!
+//! Method: fork a child, pin parent and child to different cores, warm up, then measure.
+//! Round trips are timed one by one (one clock read per round trip) for at least half a
+//! second; every sample is kept and sorted, so p50/p99/p99.9 are exact, not bucketed.
+//! Throughput moves 64 KiB messages one way for at least half a second.
+#![allow(missing_docs)]
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use shmkit::{futex, Deadline, Segment};
+
+const WARMUP: Duration = Duration::from_millis(100);
+const MEASURE: Duration = Duration::from_millis(500);
+const MAX_SAMPLES: usize = 2_000_000;
+const STOP: u64 = u64::MAX;
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// The cores this process may run on (not `available_parallelism`, which also counts a
+/// cgroup's CPU quota).
+fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(allowed_cpus)
+}
+
+fn allowed_cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 1;
+        }
+        libc::CPU_COUNT(&set) as usize
+    }
+}
+
+/// Runs `child` in a forked process pinned to core 1 (parent on core 0), and `parent` here.
+fn two_processes<T>(child: impl FnOnce(), parent: impl FnOnce() -> T) -> T {
+    let two = cpus() >= 2;
+    if two {
+        pin_to(0);
+    }
+    // SAFETY: the child runs `child` and `_exit`s; the bench is single-threaded.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        if two {
+            pin_to(1);
+        }
+        child();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    let out = parent();
+    let mut status = 0;
+    // SAFETY: reaps our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Statistics and the table
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    mean: f64,
+    samples: usize,
+}
+
+impl Stats {
+    fn from_nanos(mut samples: Vec<u64>) -> Self {
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)] as f64;
+        let mean = samples.iter().sum::<u64>() as f64 / samples.len() as f64;
+        Self { p50: at(0.5), p99: at(0.99), p999: at(0.999), mean, samples: samples.len() }
+    }
+}
+
+enum Figure {
+    RoundTrip(Stats),
+    Throughput { bytes_per_sec: f64, messages: u64 },
+}
+
+struct Row {
+    name: String,
+    figure: Figure,
+    /// The row this one is compared with, and the bar if there is one.
+    versus: Option<&'static str>,
+}
+
+struct Table {
+    rows: Vec<Row>,
+    filter: Option<String>,
+}
+
+impl Table {
+    fn new() -> Self {
+        let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+        Self { rows: Vec::new(), filter }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        self.filter.as_deref().is_none_or(|f| name.contains(f))
+    }
+
+    fn add(&mut self, name: &str, versus: Option<&'static str>, run: impl FnOnce() -> Figure) {
+        if !self.wants(name) {
+            return;
+        }
+        eprintln!("running {name} ...");
+        self.rows.push(Row { name: name.to_owned(), figure: run(), versus });
+    }
+
+    fn find(&self, name: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+
+    fn print(&self) {
+        println!();
+        println!(
+            "{:<44} {:>9} {:>9} {:>9} {:>9} {:>12}  ratio",
+            "round trip (ns) / throughput", "p50", "p99", "p99.9", "mean", "MiB/s"
+        );
+        println!("{}", "-".repeat(118));
+        for row in &self.rows {
+            let ratio = row.versus.and_then(|v| self.find(v)).map(|peer| match (&row.figure, &peer.figure) {
+                (Figure::RoundTrip(a), Figure::RoundTrip(b)) => {
+                    format!("p50 {:.2}x {}", a.p50 / b.p50, peer.name)
+                }
+                (
+                    Figure::Throughput { bytes_per_sec: a, .. },
+                    Figure::Throughput { bytes_per_sec: b, .. },
+                ) => {
+                    format!("{:.2}x {}", a / b, peer.name)
+                }
+                _ => String::new(),
+            });
+            let ratio = ratio.unwrap_or_default();
+            match &row.figure {
+                Figure::RoundTrip(s) => println!(
+                    "{:<44} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>12}  {}",
+                    row.name, s.p50, s.p99, s.p999, s.mean, "", ratio
+                ),
+                Figure::Throughput { bytes_per_sec, .. } => println!(
+                    "{:<44} {:>9} {:>9} {:>9} {:>9} {:>12.0}  {}",
+                    row.name,
+                    "",
+                    "",
+                    "",
+                    "",
+                    bytes_per_sec / (1024.0 * 1024.0),
+                    ratio
+                ),
+            }
+        }
+        println!();
+        for row in &self.rows {
+            match &row.figure {
+                Figure::RoundTrip(s) => println!("  {}: {} round trips", row.name, s.samples),
+                Figure::Throughput { messages, .. } => println!("  {}: {} messages", row.name, messages),
+            }
+        }
+        println!(
+            "\n{} cores; parent pinned to core 0, child to core 1{}",
+            cpus(),
+            if cpus() >= 2 { "" } else { " (only one core: not pinned)" }
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips
+
+/// One side of a ping-pong: `send` a number, `recv` the answer.
+trait Endpoint {
+    fn send(&mut self, v: u64);
+    fn recv(&mut self) -> u64;
+}
+
+/// The child echoes `v + 1` for every `v` until it receives STOP; the parent times each
+/// round trip.
+fn round_trip(mut parent: impl Endpoint, mut child: impl Endpoint) -> Figure {
+    let stats = two_processes(
+        move || loop {
+            let v = child.recv();
+            if v == STOP {
+                break;
+            }
+            child.send(v + 1);
+        },
+        move || {
+            let mut samples = Vec::with_capacity(MAX_SAMPLES);
+            let mut v = 0u64;
+            let start = Instant::now();
+            while start.elapsed() < WARMUP {
+                parent.send(v);
+                assert_eq!(parent.recv(), v + 1);
+                v += 2;
+            }
+            let start = Instant::now();
+            let mut last = start;
+            while samples.len() < MAX_SAMPLES && (last - start < MEASURE || samples.len() < 1000) {
+                parent.send(v);
+                let got = parent.recv();
+                let now = Instant::now();
+                debug_assert_eq!(got, v + 1);
+                samples.push((now - last).as_nanos() as u64);
+                last = now;
+                v += 2;
+            }
+            parent.send(STOP);
+            Stats::from_nanos(samples)
+        },
+    );
+    Figure::RoundTrip(stats)
+}
+
+/// The floor: one cache line in shared memory, both sides spinning on it.
+struct CacheLine {
+    _seg: std::sync::Arc<Segment>,
+    word: *const AtomicU64,
+    last: u64,
+}
+
+impl CacheLine {
+    fn pair() -> (Self, Self) {
+        let seg = std::sync::Arc::new(Segment::anonymous(4096).unwrap());
+        let word = seg.as_ptr().cast::<AtomicU64>() as *const AtomicU64;
+        // SAFETY: the page is zeroed, aligned, and mapped while `_seg` lives.
+        unsafe { (*word).store(u64::MAX - 1, Ordering::Relaxed) };
+        let a = Self { _seg: seg.clone(), word, last: u64::MAX - 1 };
+        let b = Self { _seg: seg, word, last: u64::MAX - 1 };
+        (a, b)
+    }
+
+    fn word(&self) -> &AtomicU64 {
+        // SAFETY: the mapping outlives `self` (held by `_seg`, inherited by the child).
+        unsafe { &*self.word }
+    }
+}
+
+impl Endpoint for CacheLine {
+    fn send(&mut self, v: u64) {
+        self.last = v;
+        self.word().store(v, Ordering::Release);
+    }
+
+    fn recv(&mut self) -> u64 {
+        loop {
+            let v = self.word().load(Ordering::Acquire);
+            if v != self.last {
+                self.last = v;
+                return v;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Both sides always sleep in the kernel: a store and an unconditional FUTEX_WAKE to
+/// send, a FUTEX_WAIT to receive. The floor for parked waits.
+struct FutexSleep {
+    _seg: std::sync::Arc<Segment>,
+    word: *const AtomicU32,
+    value: *const AtomicU64,
+    last: u32,
+}
+
+impl FutexSleep {
+    fn pair() -> (Self, Self) {
+        let seg = std::sync::Arc::new(Segment::anonymous(4096).unwrap());
+        let word = seg.as_ptr().cast::<AtomicU32>() as *const AtomicU32;
+        // SAFETY: offset 64 is inside the 4096-byte page and 8-aligned.
+        let value = unsafe { seg.as_ptr().add(64) }.cast::<AtomicU64>() as *const AtomicU64;
+        (Self { _seg: seg.clone(), word, value, last: 0 }, Self { _seg: seg, word, value, last: 0 })
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        // SAFETY: as for `CacheLine::word`.
+        unsafe { &*self.word }
+    }
+
+    fn value(&self) -> &AtomicU64 {
+        // SAFETY: as for `CacheLine::word`.
+        unsafe { &*self.value }
+    }
+}
+
+impl Endpoint for FutexSleep {
+    fn send(&mut self, v: u64) {
+        self.value().store(v, Ordering::Relaxed);
+        self.last = self.last.wrapping_add(1);
+        self.word().store(self.last, Ordering::Release);
+        futex::wake_all(self.word());
+    }
+
+    fn recv(&mut self) -> u64 {
+        loop {
+            let w = self.word().load(Ordering::Acquire);
+            if w != self.last {
+                self.last = w;
+                return self.value().load(Ordering::Relaxed);
+            }
+            futex::wait(self.word(), w, Deadline::never());
+        }
+    }
+}
+
+/// An 8-byte message over a pair of kernel byte streams.
+struct Stream {
+    tx: std::fs::File,
+    rx: std::fs::File,
+}
+
+impl Endpoint for Stream {
+    fn send(&mut self, v: u64) {
+        self.tx.write_all(&v.to_le_bytes()).unwrap();
+    }
+
+    fn recv(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.rx.read_exact(&mut b).unwrap();
+        u64::from_le_bytes(b)
+    }
+}
+
+fn os_pipe() -> (std::fs::File, std::fs::File) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh descriptors we own.
+    unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+}
+
+fn os_socketpair() -> (std::fs::File, std::fs::File) {
+    let mut fds = [0; 2];
+    let ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    // SAFETY: `fds` has room for the two descriptors.
+    let r = unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) };
+    assert_eq!(r, 0);
+    // SAFETY: fresh descriptors we own.
+    unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) }
+}
+
+fn pipe_pair() -> (Stream, Stream) {
+    let (r1, w1) = os_pipe();
+    let (r2, w2) = os_pipe();
+    (Stream { tx: w1, rx: r2 }, Stream { tx: w2, rx: r1 })
+}
+
+fn socket_pair() -> (Stream, Stream) {
+    let (a, b) = os_socketpair();
+    (Stream { tx: a.try_clone().unwrap(), rx: a }, Stream { tx: b.try_clone().unwrap(), rx: b })
+}
+
+// ---------------------------------------------------------------------------------------
+// Throughput
+
+/// The child writes `msg`-byte messages into `tx` until the parent, reading `rx`, has
+/// measured for MEASURE and closes its end.
+fn stream_throughput(rx: std::fs::File, tx: std::fs::File, msg: usize) -> Figure {
+    let (rx, tx) = (rx.into_raw_fd(), tx.into_raw_fd());
+    let (bytes, elapsed) = two_processes(
+        || {
+            // SAFETY: after fork each process owns its copies; the child keeps only `tx`.
+            let mut tx = unsafe {
+                libc::close(rx);
+                std::fs::File::from_raw_fd(tx)
+            };
+            let buf = vec![0x5Au8; msg];
+            // Ends with EPIPE once the parent closes its end.
+            while tx.write_all(&buf).is_ok() {}
+        },
+        || {
+            // SAFETY: as above; the parent keeps only `rx`.
+            let mut rx = unsafe {
+                libc::close(tx);
+                std::fs::File::from_raw_fd(rx)
+            };
+            let mut buf = vec![0u8; msg];
+            let start = Instant::now();
+            while start.elapsed() < WARMUP {
+                rx.read_exact(&mut buf).unwrap();
+            }
+            let start = Instant::now();
+            let mut bytes = 0u64;
+            while start.elapsed() < MEASURE {
+                rx.read_exact(&mut buf).unwrap();
+                bytes += msg as u64;
+            }
+            (bytes, start.elapsed())
+        },
+    );
+    Figure::Throughput { bytes_per_sec: bytes as f64 / elapsed.as_secs_f64(), messages: bytes / msg as u64 }
+}
+
+fn main() {
+    cpus(); // before any pinning narrows the set
+            // SIGPIPE would kill the throughput writers instead of giving them EPIPE.
+            // SAFETY: plain system call.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+
+    let mut t = Table::new();
+    const FLOOR: &str = "floor: cache line ping-pong (spin)";
+    const FUTEX: &str = "futex ping-pong (both always sleep)";
+    const SOCK64K: &str = "socketpair 64 KiB one-way";
+
+    t.add(FLOOR, None, || {
+        let (a, b) = CacheLine::pair();
+        round_trip(a, b)
+    });
+    t.add(FUTEX, Some(FLOOR), || {
+        let (a, b) = FutexSleep::pair();
+        round_trip(a, b)
+    });
+    t.add("kernel pipe 8 B ping-pong", Some(FUTEX), || {
+        let (a, b) = pipe_pair();
+        round_trip(a, b)
+    });
+    t.add("unix socketpair 8 B ping-pong", Some(FUTEX), || {
+        let (a, b) = socket_pair();
+        round_trip(a, b)
+    });
+    t.add("pipe 64 KiB one-way", Some(SOCK64K), || {
+        let (r, w) = os_pipe();
+        stream_throughput(r, w, 64 * 1024)
+    });
+    t.add(SOCK64K, None, || {
+        let (a, b) = os_socketpair();
+        stream_throughput(a, b, 64 * 1024)
+    });
+    t.print();
+}

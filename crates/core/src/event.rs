@@ -323,9 +323,9 @@ mod tests {
 
     #[test]
     fn zeroed_memory_is_a_valid_event_count() {
-        let words = [0u64; 1];
-        // SAFETY: 8 zero bytes, 8-aligned; `EventCount` is two `AtomicU32`s here, valid
-        // for any bit pattern.
+        let words = [std::sync::atomic::AtomicU64::new(0)];
+        // SAFETY: 8 zero bytes, 8-aligned, interior-mutable; `EventCount` is two
+        // `AtomicU32`s here, valid for any bit pattern.
         let ec = unsafe { &*words.as_ptr().cast::<EventCount>() };
         assert_eq!(ec.waiters(), 0);
         assert!(!ec.notify_all());

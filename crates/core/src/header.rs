@@ -434,14 +434,14 @@ mod tests {
     use super::*;
 
     /// A heap buffer aligned and sized like a small object, for Miri.
-    fn heap_object(slots: u32, body_len: u64) -> (Vec<u64>, u64) {
+    fn heap_object(slots: u32, body_len: u64) -> (Vec<AtomicU64>, u64) {
         let total = body_offset(slots) + body_len;
-        (vec![0u64; total.div_ceil(8) as usize], total)
+        ((0..total.div_ceil(8)).map(|_| AtomicU64::new(0)).collect(), total)
     }
 
-    fn header(buf: &[u64]) -> &Header {
-        // SAFETY: the buffer is at least HEADER_SIZE bytes, 8-aligned, and `Header` is
-        // made of atomics, for which any bit pattern is valid.
+    fn header(buf: &[AtomicU64]) -> &Header {
+        // SAFETY: the buffer is at least HEADER_SIZE bytes, 8-aligned, interior-mutable,
+        // and `Header` is made of atomics, for which any bit pattern is valid.
         unsafe { &*buf.as_ptr().cast::<Header>() }
     }
 
