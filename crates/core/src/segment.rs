@@ -171,16 +171,21 @@ pub(crate) fn create_file(name: &Name, size: u64, opts: &CreateOptions) -> Resul
     })?;
     let finish = || -> Result<(), CreateError> {
         sys::fchmod(fd.as_fd(), opts.mode).map_err(|e| CreateError::Io { op: "fchmod", source: e })?;
-        sys::allocate(fd.as_fd(), size).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOSPC | libc::EFBIG | libc::ENOMEM) => CreateError::NoSpace { size, source: e },
-            _ => CreateError::Io { op: "posix_fallocate", source: e },
-        })
+        reserve(&fd, size)
     };
     if let Err(e) = finish() {
         let _ = sys::shm_unlink(&c_name);
         return Err(e);
     }
     Ok(fd)
+}
+
+/// Reserves every page of the file's `size` bytes, so running out of room is an error now.
+fn reserve(fd: &OwnedFd, size: u64) -> Result<(), CreateError> {
+    sys::allocate(fd.as_fd(), size).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EFBIG | libc::ENOMEM) => CreateError::NoSpace { size, source: e },
+        _ => CreateError::Io { op: "posix_fallocate", source: e },
+    })
 }
 
 /// Opens the file for `name` and applies the ownership checks. Does not map it.
@@ -372,10 +377,7 @@ impl AsFd for Segment {
 pub(crate) fn anonymous_file(debug_name: &CStr, size: u64) -> Result<OwnedFd, CreateError> {
     let fd = sys::memfd_create(debug_name).map_err(|e| CreateError::Io { op: "memfd_create", source: e })?;
     sys::truncate(fd.as_fd(), size).map_err(|e| CreateError::Io { op: "ftruncate", source: e })?;
-    sys::allocate(fd.as_fd(), size).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOSPC | libc::EFBIG | libc::ENOMEM) => CreateError::NoSpace { size, source: e },
-        _ => CreateError::Io { op: "posix_fallocate", source: e },
-    })?;
+    reserve(&fd, size)?;
     sys::add_seals(fd.as_fd(), sys::SIZE_SEALS | libc::F_SEAL_SEAL)
         .map_err(|e| CreateError::Io { op: "F_ADD_SEALS", source: e })?;
     Ok(fd)
