@@ -188,14 +188,28 @@ impl EventCount {
     /// Waits until `poll` returns `Some`, following `strategy`, or until `deadline`.
     ///
     /// `poll` is called once at once, then while spinning, then after each wake-up; a
-    /// parked waiter also wakes every [`RECHECK_INTERVAL`] to call it, so `poll` can
-    /// notice a dead peer and return an error value. Returns `None` on time-out, after
-    /// a last call to `poll`.
+    /// parked waiter also wakes every [`RECHECK_INTERVAL`] to call it. Returns `None` on
+    /// time-out, after a last call to `poll`.
     pub fn wait_until<T>(
         &self,
         strategy: WaitStrategy,
         deadline: Deadline,
+        poll: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        self.wait_checked(strategy, deadline, poll, || None)
+    }
+
+    /// [`wait_until`](Self::wait_until) with a second, slower check: `check` runs before
+    /// the first sleep, after every wake-up (including the periodic [`RECHECK_INTERVAL`]
+    /// ones) and every [`CHECK_SPINS`] spins, never on the hot path. It is the place for
+    /// system calls such as asking whether a peer is still alive: a dead peer sends no
+    /// notify, and this is how a waiter notices.
+    pub fn wait_checked<T>(
+        &self,
+        strategy: WaitStrategy,
+        deadline: Deadline,
         mut poll: impl FnMut() -> Option<T>,
+        mut check: impl FnMut() -> Option<T>,
     ) -> Option<T> {
         if let Some(v) = poll() {
             return Some(v);
@@ -212,13 +226,18 @@ impl EventCount {
                 return Some(v);
             }
             i = i.wrapping_add(1);
-            if i % 64 == 0 && deadline.has_passed() {
-                return poll();
+            if i % CHECK_SPINS == 0 {
+                if let Some(v) = check() {
+                    return Some(v);
+                }
+                if deadline.has_passed() {
+                    return poll();
+                }
             }
         }
         loop {
             let key = self.prepare_wait();
-            if let Some(v) = poll() {
+            if let Some(v) = poll().or_else(&mut check) {
                 self.cancel_wait();
                 return Some(v);
             }
@@ -230,6 +249,10 @@ impl EventCount {
         }
     }
 }
+
+/// How many spins pass between two calls of the slow check in
+/// [`EventCount::wait_checked`] (and two looks at the clock).
+pub const CHECK_SPINS: u32 = 64;
 
 #[cfg(not(shmkit_loom))]
 fn park_until(deadline: Deadline) -> Deadline {

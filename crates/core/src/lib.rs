@@ -70,7 +70,7 @@ mod sys;
 
 pub use deadline::Deadline;
 pub use error::{CreateError, NameError, OpenError, RegisterError, UnlinkError};
-pub use event::{EventCount, WaitKey, WaitStrategy, RECHECK_INTERVAL};
+pub use event::{EventCount, WaitKey, WaitStrategy, CHECK_SPINS, RECHECK_INTERVAL};
 pub use header::{Expect, Header, HeaderSnapshot, Kind, TypeDesc};
 pub use name::{Name, MAX_NAME_LEN};
 pub use object::{Object, ParticipantId, ParticipantInfo, Role, Spec};

@@ -605,6 +605,20 @@ impl Object {
         self.slot_locked(0, self.info.slots)
     }
 
+    /// Clears the table entries of participants that died attached (in use, but nobody
+    /// holds the slot's lock) and returns how many there were. Each death is counted by
+    /// exactly one caller: a barrier uses this to break once per dead party.
+    pub fn reap_dead(&self) -> usize {
+        (0..self.info.slots)
+            .filter(|&slot| {
+                let Some(e) = self.entry(slot) else { return false };
+                e.state.load(Ordering::Acquire) == 1
+                    && !self.slot_locked(slot, 1)
+                    && e.state.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            })
+            .count()
+    }
+
     /// The participant table: every slot in use or held, with its liveness.
     pub fn participants(&self) -> Vec<ParticipantInfo> {
         (0..self.info.slots)

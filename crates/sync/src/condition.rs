@@ -1,0 +1,255 @@
+//! [`Condition`]: a condition variable with its own lock.
+
+use std::time::Duration;
+
+use shmkit_core::WaitStrategy;
+use shmkit_core::{
+    CreateError, CreateOptions, Deadline, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
+};
+
+use crate::lock::{LockError, TryLockError};
+use crate::named::{Handle, LockAndCondition};
+use crate::raw::Acquired;
+
+/// A condition variable shared between processes, with the lock it works under:
+/// Python's `multiprocessing.Condition`.
+///
+/// Lock it, check the shared state, and [`wait`](Self::wait) (which releases the lock
+/// while sleeping and takes it back before returning) until another process changes the
+/// state and calls [`notify`](Self::notify). A notify sent by a process holding the lock
+/// is never lost. Waits may also return spuriously: check the state again, or use
+/// [`wait_while`](Self::wait_while).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmkit_sync::Condition;
+///
+/// let cond = Condition::anonymous()?;
+/// let guard = cond.lock().unwrap();
+/// // Nobody notifies: the wait times out, holding the lock again.
+/// let (guard, timed_out) = cond.wait_timeout(guard, Duration::from_millis(5)).unwrap();
+/// assert!(timed_out);
+/// cond.notify_all(); // no waiter: no system call
+/// drop(guard);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Condition {
+    h: Handle<LockAndCondition>,
+}
+
+/// Holds a [`Condition`]'s lock; releases it when dropped.
+#[derive(Debug)]
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ConditionGuard<'a> {
+    cond: &'a Condition,
+    me: u64,
+}
+
+impl Drop for ConditionGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self.cond.h.raw().lock.unlock(self.me);
+    }
+}
+
+impl Condition {
+    /// Creates the named condition `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::create`].
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Handle::create(name, Kind::Condition, &CreateOptions::new(), |_| {}).map(|h| Self { h })
+    }
+
+    /// Opens the named condition `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::open`].
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Handle::open(name, Kind::Condition, &OpenOptions::new()).map(|h| Self { h })
+    }
+
+    /// Opens `name`, or creates it.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(name: &str) -> Result<Self, OpenOrCreateError> {
+        Handle::open_or_create(name, Kind::Condition, |_| {}).map(|h| Self { h })
+    }
+
+    /// Creates an anonymous condition, shared with children forked afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::anonymous`].
+    pub fn anonymous() -> Result<Self, CreateError> {
+        Handle::anonymous(Kind::Condition, |_| {}).map(|h| Self { h })
+    }
+
+    /// Sets how blocked calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.h.strategy = strategy;
+    }
+
+    fn guard(&self, me: u64) -> ConditionGuard<'_> {
+        ConditionGuard { cond: self, me }
+    }
+
+    /// Acquires the condition's lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::lock`](crate::Lock::lock).
+    #[doc(alias = "acquire")]
+    pub fn lock(&self) -> Result<ConditionGuard<'_>, LockError<ConditionGuard<'_>>> {
+        let me = self.h.me().map_err(LockError::NoSlot)?;
+        loop {
+            let raw = &self.h.raw().lock;
+            if let Some(a) = raw.lock_until(me, Deadline::never(), self.h.strategy, self.h.object()) {
+                return match a {
+                    Acquired::Clean => Ok(self.guard(me)),
+                    Acquired::OwnerDied => Err(LockError::OwnerDied(self.guard(me))),
+                };
+            }
+        }
+    }
+
+    /// Acquires the condition's lock if it is free, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::try_lock`](crate::Lock::try_lock).
+    pub fn try_lock(&self) -> Result<ConditionGuard<'_>, TryLockError<ConditionGuard<'_>>> {
+        let me = self.h.me().map_err(TryLockError::NoSlot)?;
+        match self.h.raw().lock.lock_until(me, Deadline::now(), self.h.strategy, self.h.object()) {
+            Some(Acquired::Clean) => Ok(self.guard(me)),
+            Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(self.guard(me))),
+            None => Err(TryLockError::WouldBlock),
+        }
+    }
+
+    /// Releases the lock, waits for a notify, and takes the lock back.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::OwnerDied`] (with the guard) if, while we waited, a process died
+    /// holding the lock.
+    pub fn wait<'a>(
+        &'a self,
+        guard: ConditionGuard<'a>,
+    ) -> Result<ConditionGuard<'a>, LockError<ConditionGuard<'a>>> {
+        let (guard, _, died) = self.wait_inner(guard, Deadline::never());
+        if died {
+            Err(LockError::OwnerDied(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    /// As [`wait`](Self::wait), for at most `timeout`; also returns whether it timed out.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    #[allow(clippy::type_complexity)]
+    pub fn wait_timeout<'a>(
+        &'a self,
+        guard: ConditionGuard<'a>,
+        timeout: Duration,
+    ) -> Result<(ConditionGuard<'a>, bool), LockError<(ConditionGuard<'a>, bool)>> {
+        self.wait_deadline(guard, Deadline::after(timeout))
+    }
+
+    /// As [`wait`](Self::wait), until `deadline`; also returns whether it timed out.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    #[allow(clippy::type_complexity)]
+    pub fn wait_deadline<'a>(
+        &'a self,
+        guard: ConditionGuard<'a>,
+        deadline: Deadline,
+    ) -> Result<(ConditionGuard<'a>, bool), LockError<(ConditionGuard<'a>, bool)>> {
+        let (guard, notified, died) = self.wait_inner(guard, deadline);
+        let timed_out = !notified && deadline.has_passed();
+        if died {
+            Err(LockError::OwnerDied((guard, timed_out)))
+        } else {
+            Ok((guard, timed_out))
+        }
+    }
+
+    /// Waits while `condition()` is true (checked under the lock), then returns holding
+    /// the lock: Python's `wait_for` with the predicate negated, as Rust's
+    /// `Condvar::wait_while`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    pub fn wait_while<'a>(
+        &'a self,
+        mut guard: ConditionGuard<'a>,
+        mut condition: impl FnMut() -> bool,
+    ) -> Result<ConditionGuard<'a>, LockError<ConditionGuard<'a>>> {
+        let mut died = false;
+        while condition() {
+            let (g, _, d) = self.wait_inner(guard, Deadline::never());
+            guard = g;
+            died |= d;
+        }
+        if died {
+            Err(LockError::OwnerDied(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    /// Waits; returns the guard, whether notified, and whether the lock came back from a
+    /// dead owner.
+    fn wait_inner<'a>(
+        &'a self,
+        guard: ConditionGuard<'a>,
+        deadline: Deadline,
+    ) -> (ConditionGuard<'a>, bool, bool) {
+        let me = guard.me;
+        // The raw wait releases and retakes the lock itself.
+        std::mem::forget(guard);
+        let raw = self.h.raw();
+        match raw.cond.wait_until(&raw.lock, me, deadline, self.h.strategy, self.h.object()) {
+            Ok((notified, acquired)) => (self.guard(me), notified, acquired == Acquired::OwnerDied),
+            // A peer overwrote the owner: we no longer hold the lock; take it again.
+            Err(_) => loop {
+                if let Some(a) = raw.lock.lock_until(me, Deadline::never(), self.h.strategy, self.h.object())
+                {
+                    break (self.guard(me), false, a == Acquired::OwnerDied);
+                }
+            },
+        }
+    }
+
+    /// Wakes one waiter (no system call if nobody waits).
+    pub fn notify(&self) {
+        self.h.raw().cond.notify_one();
+    }
+
+    /// Wakes up to `n` waiters.
+    pub fn notify_n(&self, n: u32) {
+        self.h.raw().cond.notify(n);
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.h.raw().cond.notify_all();
+    }
+
+    /// The underlying object.
+    pub fn object(&self) -> &Object {
+        self.h.object()
+    }
+}
