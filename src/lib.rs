@@ -4,9 +4,32 @@
 //! live in `/dev/shm`, can be opened by name from unrelated processes, and survive peers
 //! that crash.
 //!
-//! This is the facade crate: add `shmkit` and everything is here. Today it carries the
-//! foundation (from `shmkit-core`); the primitives (Lock, Semaphore, Event, Value, Array,
-//! Queue, Pipe, Process, Pool) arrive on top of it.
+//! This is the facade crate: add `shmkit` and everything is here: the foundation (from
+//! `shmkit-core`) and the synchronisation primitives (from `shmkit-sync`: [`Lock`],
+//! [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`]).
+//! Value, Array, Queue, Pipe, Process and Pool arrive on top of them.
+//!
+//! ## Synchronisation
+//!
+//! ```
+//! use shmkit::{Event, Lock, Semaphore};
+//!
+//! // Anonymous objects are shared with children forked after they were made; named
+//! // ones (`Lock::create("name")`, `Lock::open("name")`) with any process.
+//! let lock = Lock::anonymous()?;
+//! let sem = Semaphore::anonymous(3)?;
+//! let done = Event::anonymous()?;
+//!
+//! {
+//!     // A lock whose owner died reports it once, and still hands over the guard.
+//!     let _guard = lock.lock().unwrap_or_else(|e| e.into_guard().expect("a participant slot"));
+//!     assert!(sem.acquire_timeout(std::time::Duration::from_millis(10)));
+//!     sem.release()?;
+//! }
+//! done.set();
+//! assert!(done.is_set());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Segments and objects
 //!
@@ -54,4 +77,8 @@ pub use shmkit_core::{
     futex, header, loom, process, segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Header,
     HeaderSnapshot, Kind, Name, NameError, Object, OpenError, OpenOptions, OpenOrCreateError, ParticipantId,
     ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey, WaitStrategy,
+};
+pub use shmkit_sync::{
+    raw, Barrier, BarrierError, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockError,
+    LockGuard, NotOwner, RLock, RLockGuard, ReleaseError, Semaphore, TryLockError,
 };

@@ -183,3 +183,55 @@ impl Shared {
 
 /// A generous bound for anything that should finish at once.
 pub const LIMIT: Duration = Duration::from_secs(20);
+
+static SIGNALS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_signal(_: libc::c_int) {
+    SIGNALS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Installs a SIGUSR1 handler without SA_RESTART, so every signal interrupts the futex.
+fn install_handler() {
+    // SAFETY: all-zero is a valid sigaction; the handler is async-signal-safe (one atomic).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = count_signal as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+}
+
+/// Runs `wait` in a child bombarded with signals; the child exits 0 if `wait` returned
+/// at or after `timeout` and signals really arrived during it.
+pub fn under_signal_storm(timeout: Duration, wait: impl Fn(Deadline) -> bool) {
+    let shared = Shared::new();
+    let mut child = fork(|| {
+        install_handler();
+        shared.signal(0, 1);
+        let start = Instant::now();
+        let timed_out = wait(Deadline::after(timeout));
+        let elapsed = start.elapsed();
+        let signals = SIGNALS.load(Ordering::Relaxed);
+        shared.word(1).store(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        shared.word(2).store(signals, Ordering::Relaxed);
+        match (timed_out, elapsed >= timeout, signals > 10) {
+            (true, true, true) => 0,
+            (false, _, _) => 2,
+            (_, false, _) => 3,
+            (_, _, false) => 4,
+        }
+    });
+    shared.await_value(0, 1, LIMIT);
+    let start = Instant::now();
+    let exit = loop {
+        child.signal(libc::SIGUSR1);
+        std::thread::sleep(Duration::from_micros(200));
+        if let Some(exit) = child.try_wait() {
+            break exit;
+        }
+        assert!(start.elapsed() < LIMIT, "watchdog: the wait never returned");
+    };
+    let elapsed = Duration::from_nanos(shared.word(1).load(Ordering::Relaxed));
+    let signals = shared.word(2).load(Ordering::Relaxed);
+    assert_eq!(exit, Exit::Code(0), "waited {elapsed:?} for {timeout:?} with {signals} signals");
+}

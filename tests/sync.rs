@@ -1,0 +1,446 @@
+//! The synchronisation primitives across real processes: exact counters under stress,
+//! SIGKILLed lock holders and barrier parties, timeouts under a signal storm, and no
+//! system call on uncontended paths (enforced with seccomp).
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{fork, under_signal_storm, Exit, NameGuard, Shared, LIMIT};
+use shmkit::{
+    Barrier, BarrierError, BoundedSemaphore, Condition, Event, Kind, Lock, LockError, NotOwner, OpenError,
+    RLock, ReleaseError, Semaphore, TryLockError,
+};
+
+const PROCS: usize = 4;
+const STRESS_LIMIT: Duration = Duration::from_secs(120);
+
+/// A plain (non-atomic) read-modify-write of word 0, which only mutual exclusion keeps
+/// exact.
+fn bump(shared: &Shared) {
+    let w = shared.word(0) as *const AtomicU64 as *mut u64;
+    // SAFETY: the word is inside the shared page; the caller holds the lock, so no other
+    // process touches it now (a torn update is what the test would catch).
+    unsafe { w.write_volatile(w.read_volatile() + 1) };
+}
+
+fn run_all(children: Vec<common::Child>) {
+    for c in children {
+        c.join_ok(STRESS_LIMIT);
+    }
+}
+
+#[test]
+fn stress_lock_counter_is_exact_across_processes() {
+    let lock = Lock::anonymous().unwrap();
+    let shared = Shared::new();
+    let per = 250_000;
+    let children = (0..PROCS)
+        .map(|_| {
+            fork(|| {
+                for i in 0..per {
+                    // Mix the blocking and the non-blocking paths.
+                    let g = if i % 2 == 0 {
+                        lock.lock().unwrap()
+                    } else {
+                        loop {
+                            match lock.try_lock() {
+                                Ok(g) => break g,
+                                Err(TryLockError::WouldBlock) => std::hint::spin_loop(),
+                                Err(_) => return 2,
+                            }
+                        }
+                    };
+                    bump(&shared);
+                    drop(g);
+                }
+                0
+            })
+        })
+        .collect();
+    run_all(children);
+    assert_eq!(shared.word(0).load(Ordering::Relaxed), (PROCS * per) as u64);
+}
+
+#[test]
+fn stress_semaphore_counter_is_exact_across_processes() {
+    let sem = Semaphore::anonymous(1).unwrap();
+    let shared = Shared::new();
+    let per = 250_000;
+    let children = (0..PROCS)
+        .map(|_| {
+            fork(|| {
+                for _ in 0..per {
+                    sem.acquire();
+                    bump(&shared);
+                    sem.release().unwrap();
+                }
+                0
+            })
+        })
+        .collect();
+    run_all(children);
+    assert_eq!(shared.word(0).load(Ordering::Relaxed), (PROCS * per) as u64);
+    assert_eq!(sem.value(), 1);
+}
+
+#[test]
+fn stress_rlock_counter_is_exact_across_processes() {
+    let lock = RLock::anonymous().unwrap();
+    let shared = Shared::new();
+    let per = 100_000;
+    let children = (0..PROCS)
+        .map(|_| {
+            fork(|| {
+                for _ in 0..per {
+                    let outer = lock.lock().unwrap();
+                    let inner = lock.lock().unwrap();
+                    bump(&shared);
+                    drop(inner);
+                    bump(&shared);
+                    drop(outer);
+                }
+                0
+            })
+        })
+        .collect();
+    run_all(children);
+    assert_eq!(shared.word(0).load(Ordering::Relaxed), (2 * PROCS * per) as u64);
+}
+
+#[test]
+fn lock_holder_sigkilled_waiter_gets_owner_died_once() {
+    let g = NameGuard::new("lock-kill");
+    let lock = Lock::create(g.name()).unwrap();
+    let shared = Shared::new();
+    let name = g.name().to_owned();
+    let holder = fork(|| {
+        let lock = Lock::open(&name).unwrap();
+        std::mem::forget(lock.lock().unwrap());
+        shared.signal(0, 1);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    shared.await_value(0, 1, LIMIT);
+    // A waiter blocked on the lock when its holder dies.
+    let waiter = fork(|| {
+        let lock = Lock::open(&name).unwrap();
+        shared.signal(1, 1);
+        let code = match lock.lock() {
+            Err(LockError::OwnerDied(guard)) => {
+                shared.word(8).store(1, Ordering::Relaxed);
+                drop(guard);
+                0
+            }
+            Ok(_) => 2,
+            Err(_) => 3,
+        };
+        code
+    });
+    shared.await_value(1, 1, LIMIT);
+    std::thread::sleep(Duration::from_millis(50));
+    holder.kill();
+    assert_eq!(holder.wait(LIMIT), Exit::Signal(libc::SIGKILL));
+    waiter.join_ok(LIMIT);
+    assert_eq!(shared.word(8).load(Ordering::Relaxed), 1);
+    // Reported once: later locks are normal.
+    for _ in 0..3 {
+        let guard = lock.lock().expect("a clean lock after the recovery");
+        drop(guard);
+    }
+}
+
+#[test]
+fn lock_holder_sigkilled_next_lock_recovers_and_lock_works_afterwards() {
+    let lock = Lock::anonymous().unwrap();
+    let shared = Shared::new();
+    let holder = fork(|| {
+        std::mem::forget(lock.lock().unwrap());
+        shared.signal(0, 1);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    shared.await_value(0, 1, LIMIT);
+    assert!(lock.try_lock().unwrap_err().is_would_block());
+    holder.kill();
+    holder.wait(LIMIT);
+    let guard = match lock.lock() {
+        Err(LockError::OwnerDied(g)) => g,
+        other => panic!("expected OwnerDied, got {other:?}"),
+    };
+    // The guard works: the lock is ours.
+    assert!(lock.is_locked());
+    let child = fork(|| i32::from(!lock.try_lock().unwrap_err().is_would_block()));
+    child.join_ok(LIMIT);
+    drop(guard);
+    assert!(lock.try_lock().is_ok());
+    assert!(lock.lock().is_ok());
+}
+
+#[test]
+fn unlock_from_a_non_owner_is_an_error() {
+    let lock = Lock::anonymous().unwrap();
+    std::mem::forget(lock.lock().unwrap());
+    let child = fork(|| i32::from(lock.unlock() != Err(NotOwner)));
+    child.join_ok(LIMIT);
+    assert!(lock.is_locked());
+    lock.unlock().unwrap();
+    assert_eq!(lock.unlock(), Err(NotOwner));
+
+    let rlock = RLock::anonymous().unwrap();
+    std::mem::forget(rlock.lock().unwrap());
+    let other_thread = std::thread::scope(|s| s.spawn(|| rlock.unlock()).join().unwrap());
+    assert_eq!(other_thread, Err(NotOwner));
+    rlock.unlock().unwrap();
+}
+
+#[test]
+fn bounded_semaphore_release_past_its_maximum_is_an_error() {
+    let g = NameGuard::new("bounded");
+    let sem = BoundedSemaphore::create(g.name(), 2).unwrap();
+    sem.acquire();
+    let name = g.name().to_owned();
+    let child = fork(|| {
+        let sem = BoundedSemaphore::open(&name).unwrap();
+        match (sem.release(), sem.release()) {
+            (Ok(()), Err(ReleaseError::AboveMaximum { max: 2 })) => 0,
+            _ => 2,
+        }
+    });
+    child.join_ok(LIMIT);
+    assert_eq!(sem.value(), 2);
+    assert!(BoundedSemaphore::anonymous(0).is_err());
+    assert!(Semaphore::anonymous(u32::MAX).is_err());
+    assert!(Barrier::anonymous(0).is_err());
+    assert!(matches!(
+        Semaphore::open(g.name()),
+        Err(OpenError::KindMismatch { expected: Kind::Semaphore, .. })
+    ));
+    assert!(matches!(Lock::open(g.name()), Err(OpenError::KindMismatch { .. })));
+}
+
+#[test]
+fn semaphore_limits_how_many_processes_work_at_once() {
+    let sem = Semaphore::anonymous(2).unwrap();
+    let shared = Shared::new();
+    let children = (0..6)
+        .map(|_| {
+            fork(|| {
+                for _ in 0..200 {
+                    sem.acquire();
+                    let now = shared.word(0).fetch_add(1, Ordering::AcqRel) + 1;
+                    shared.word(1).fetch_max(now, Ordering::AcqRel);
+                    std::hint::spin_loop();
+                    shared.word(0).fetch_sub(1, Ordering::AcqRel);
+                    sem.release().unwrap();
+                }
+                0
+            })
+        })
+        .collect();
+    run_all(children);
+    let most = shared.word(1).load(Ordering::Relaxed);
+    assert!((1..=2).contains(&most), "{most} processes worked at once under Semaphore(2)");
+}
+
+#[test]
+fn event_wakes_waiters_in_other_processes() {
+    let ev = Event::anonymous().unwrap();
+    let shared = Shared::new();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            fork(|| {
+                shared.word(0).fetch_add(1, Ordering::AcqRel);
+                i32::from(!ev.wait_timeout(LIMIT))
+            })
+        })
+        .collect();
+    while shared.word(0).load(Ordering::Acquire) < 3 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    ev.set();
+    run_all(children);
+}
+
+#[test]
+fn condition_notify_crosses_processes() {
+    let cond = Condition::anonymous().unwrap();
+    let shared = Shared::new();
+    let child = fork(|| {
+        let guard = cond.lock().unwrap();
+        let guard = cond.wait_while(guard, || shared.word(0).load(Ordering::Relaxed) == 0).unwrap();
+        let v = shared.word(0).load(Ordering::Relaxed);
+        drop(guard);
+        i32::from(v != 42)
+    });
+    std::thread::sleep(Duration::from_millis(30));
+    {
+        let _g = cond.lock().unwrap();
+        shared.word(0).store(42, Ordering::Relaxed);
+        cond.notify_all();
+    }
+    child.join_ok(LIMIT);
+}
+
+#[test]
+fn barrier_releases_processes_round_after_round() {
+    let g = NameGuard::new("barrier-rounds");
+    let parties = 4;
+    let barrier = Barrier::create(g.name(), parties).unwrap();
+    let shared = Shared::new();
+    let rounds = 200;
+    let name = g.name().to_owned();
+    let children: Vec<_> = (0..parties - 1)
+        .map(|_| {
+            fork(|| {
+                let b = Barrier::open(&name).unwrap();
+                for r in 0..rounds {
+                    let i = b.wait().unwrap();
+                    shared.word(1 + r).fetch_or(1 << i, Ordering::AcqRel);
+                }
+                0
+            })
+        })
+        .collect();
+    for r in 0..rounds {
+        let i = barrier.wait().unwrap();
+        shared.word(1 + r).fetch_or(1 << i, Ordering::AcqRel);
+    }
+    run_all(children);
+    for r in 0..rounds {
+        // Every index 0..parties was handed out exactly once per round.
+        assert_eq!(shared.word(1 + r).load(Ordering::Relaxed), (1 << parties) - 1, "round {r}");
+    }
+}
+
+#[test]
+fn barrier_party_sigkilled_breaks_it_for_the_others() {
+    let g = NameGuard::new("barrier-kill");
+    let barrier = Barrier::create(g.name(), 3).unwrap();
+    let shared = Shared::new();
+    let name = g.name().to_owned();
+    // A party that attaches but dies before it arrives.
+    let doomed = fork(|| {
+        let _b = Barrier::open(&name).unwrap();
+        shared.signal(0, 1);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    shared.await_value(0, 1, LIMIT);
+    let waiter = fork(|| {
+        let b = Barrier::open(&name).unwrap();
+        i32::from(b.wait() != Err(BarrierError::Broken))
+    });
+    while barrier.n_waiting() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    doomed.kill();
+    doomed.wait(LIMIT);
+    // Our own wait notices the death too, or finds the barrier already broken.
+    assert_eq!(barrier.wait(), Err(BarrierError::Broken));
+    waiter.join_ok(LIMIT);
+    assert!(barrier.is_broken());
+    barrier.reset();
+    assert!(!barrier.is_broken());
+}
+
+#[test]
+fn all_timeouts_under_signal_storm_return_at_their_deadline() {
+    let t = Duration::from_millis(200);
+    let sem = Semaphore::anonymous(0).unwrap();
+    under_signal_storm(t, |d| !sem.acquire_deadline(d));
+
+    let lock = Lock::anonymous().unwrap();
+    let _held = lock.lock().unwrap();
+    // The child is another process: the lock is held by its parent.
+    under_signal_storm(t, |d| lock.try_lock_until(d).unwrap_err().is_would_block());
+
+    let ev = Event::anonymous().unwrap();
+    under_signal_storm(t, |d| !ev.wait_deadline(d));
+
+    let cond = Condition::anonymous().unwrap();
+    under_signal_storm(t, |d| {
+        let g = cond.lock().unwrap();
+        let (_g, timed_out) = cond.wait_deadline(g, d).unwrap();
+        timed_out
+    });
+
+    let barrier = Barrier::anonymous(2).unwrap();
+    under_signal_storm(t, |d| barrier.wait_deadline(d) == Err(BarrierError::TimedOut));
+}
+
+/// Kills the calling process if it ever makes a futex system call.
+fn forbid_futex() -> bool {
+    let filter = [
+        // A = seccomp_data.nr
+        libc::sock_filter { code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, jt: 0, jf: 0, k: 0 },
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_futex as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_KILL_PROCESS,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
+    ];
+    let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+    // SAFETY: plain prctl calls; `prog` and `filter` outlive them.
+    unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog)
+                == 0
+    }
+}
+
+#[test]
+fn uncontended_operations_make_no_futex_syscall() {
+    let lock = Lock::anonymous().unwrap();
+    let rlock = RLock::anonymous().unwrap();
+    let sem = Semaphore::anonymous(1).unwrap();
+    let ev = Event::anonymous().unwrap();
+    let cond = Condition::anonymous().unwrap();
+    let child = fork(|| {
+        // Register this process with each object before the filter goes on.
+        drop(lock.lock().unwrap());
+        drop(rlock.lock().unwrap());
+        drop(cond.lock().unwrap());
+        if !forbid_futex() {
+            return 2;
+        }
+        for _ in 0..100_000 {
+            drop(lock.lock().unwrap());
+            drop(lock.try_lock().unwrap());
+            let a = rlock.lock().unwrap();
+            drop(rlock.lock().unwrap());
+            drop(a);
+            sem.acquire();
+            sem.release().unwrap();
+            assert!(sem.try_acquire());
+            sem.release().unwrap();
+            ev.set();
+            assert!(ev.is_set());
+            ev.clear();
+            let g = cond.lock().unwrap();
+            cond.notify_all();
+            drop(g);
+        }
+        0
+    });
+    // A futex call would have killed the child with SIGSYS.
+    assert_eq!(child.wait(LIMIT), Exit::Code(0));
+}
