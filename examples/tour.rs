@@ -7,7 +7,8 @@
 //! The tour starts copies of itself as child processes (`tour child <name>`), which open
 //! the parent's objects by name. Today it shows the foundation: named objects with a
 //! checked header, kernel-backed liveness of every participant, and futex wake-ups that
-//! cross processes. Each primitive adds its own stop as it lands.
+//! cross processes; then the synchronisation primitives: a Lock whose holder is killed,
+//! a Semaphore, an Event and a Barrier. Each primitive adds its own stop as it lands.
 
 use std::cell::UnsafeCell;
 use std::process::{Command, Stdio};
@@ -15,8 +16,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::{
-    CreateOptions, Deadline, EventCount, Expect, Kind, Object, OpenError, OpenOptions, Role, Spec,
-    WaitStrategy,
+    Barrier, CreateOptions, Deadline, Event, EventCount, Expect, Kind, Lock, LockError, Object, OpenError,
+    OpenOptions, Role, Semaphore, Spec, WaitStrategy,
 };
 
 /// The body of the tour's object: an event count to wake on, a stage word, a message.
@@ -51,7 +52,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match args.get(1).map(String::as_str) {
         Some("child") => child(&args[2]),
         Some("sleeper") => sleeper(&args[2]),
-        _ => parent(),
+        Some("locker") => locker(&args[2]),
+        Some("worker") => worker(&args[2]),
+        _ => {
+            parent()?;
+            sync_tour()?;
+            println!("\ntour complete");
+            Ok(())
+        }
     }
 }
 
@@ -121,7 +129,82 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     // 7. Names are removed explicitly; the tour leaves nothing behind.
     obj.unlink()?;
     println!("7. unlinked; exists now: {}", shmkit::segment::exists(&name)?);
-    println!("\ntour complete");
+    Ok(())
+}
+
+/// Removes a name when dropped.
+struct Unlink(String);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = shmkit::segment::unlink(&self.0);
+    }
+}
+
+fn sync_tour() -> Result<(), Box<dyn std::error::Error>> {
+    let base = format!("tour-{}", std::process::id());
+    let names: Vec<String> =
+        ["lock", "ready", "sem", "go", "meet"].iter().map(|n| format!("{base}-{n}")).collect();
+    let _cleanup: Vec<Unlink> = names.iter().cloned().map(Unlink).collect();
+    let [lock_name, ready_name, sem_name, go_name, meet_name] = &names[..] else { unreachable!() };
+
+    // 8. A Lock whose holder is SIGKILLed: the next lock is told, once, and gets the guard.
+    let lock = Lock::create(lock_name)?;
+    let ready = Event::create(ready_name)?;
+    let mut locker = spawn("locker", &base)?;
+    if !ready.wait_timeout(Duration::from_secs(10)) {
+        return Err("the locker never took the lock".into());
+    }
+    println!("\n8. child {} holds the Lock; try_lock says busy: {}", locker.id(), lock.try_lock().is_err());
+    locker.kill()?;
+    locker.wait()?;
+    match lock.lock() {
+        Err(LockError::OwnerDied(guard)) => {
+            println!("   after kill -9: lock() reports OwnerDied and hands over the guard");
+            drop(guard);
+        }
+        other => return Err(format!("expected OwnerDied, got {other:?}").into()),
+    }
+    println!("   the next lock() is clean: {}", lock.lock().is_ok());
+
+    // 9. A Semaphore(2) lets two of four workers in at a time; 10. they start on an Event
+    // and finish at a Barrier of five (the four and us).
+    let sem = Semaphore::create(sem_name, 2)?;
+    let go = Event::create(go_name)?;
+    let meet = Barrier::create(meet_name, 5)?;
+    let workers = (0..4).map(|_| spawn("worker", &base)).collect::<Result<Vec<_>, _>>()?;
+    println!("9. four workers wait for the Event; Semaphore(2) has value {}", sem.value());
+    std::thread::sleep(Duration::from_millis(100));
+    go.set();
+    let index = meet.wait_timeout(Duration::from_secs(10))?;
+    println!("10. all five met at the Barrier (we arrived as {index}); semaphore value {}", sem.value());
+    for mut w in workers {
+        w.wait()?;
+    }
+    Ok(())
+}
+
+fn locker(base: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let lock = Lock::open(&format!("{base}-lock"))?;
+    let ready = Event::open(&format!("{base}-ready"))?;
+    let _guard = lock.lock().map_err(|e| e.to_string())?;
+    ready.set();
+    std::thread::sleep(Duration::from_secs(60));
+    Ok(())
+}
+
+fn worker(base: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let sem = Semaphore::open(&format!("{base}-sem"))?;
+    let go = Event::open(&format!("{base}-go"))?;
+    let meet = Barrier::open(&format!("{base}-meet"))?;
+    if !go.wait_timeout(Duration::from_secs(10)) {
+        return Err("no go".into());
+    }
+    sem.acquire();
+    println!("    worker {} is in (semaphore value now {})", std::process::id(), sem.value());
+    std::thread::sleep(Duration::from_millis(50));
+    sem.release()?;
+    meet.wait_timeout(Duration::from_secs(10))?;
     Ok(())
 }
 
