@@ -15,7 +15,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::{futex, Deadline, Segment};
+use shmkit::{futex, Deadline, Event, Lock, Segment, Semaphore};
 
 const WARMUP: Duration = Duration::from_millis(100);
 const MEASURE: Duration = Duration::from_millis(500);
@@ -98,7 +98,26 @@ impl Stats {
 
 enum Figure {
     RoundTrip(Stats),
-    Throughput { bytes_per_sec: f64, messages: u64 },
+    Throughput {
+        bytes_per_sec: f64,
+        messages: u64,
+    },
+    /// Nanoseconds per operation, from a long loop timed as a whole.
+    PerOp {
+        ns: f64,
+        ops: u64,
+    },
+}
+
+impl Figure {
+    /// The figure ratios are taken of: p50, ns per operation, or bytes per second.
+    fn headline(&self) -> f64 {
+        match self {
+            Figure::RoundTrip(s) => s.p50,
+            Figure::Throughput { bytes_per_sec, .. } => *bytes_per_sec,
+            Figure::PerOp { ns, .. } => *ns,
+        }
+    }
 }
 
 struct Row {
@@ -143,18 +162,10 @@ impl Table {
         );
         println!("{}", "-".repeat(118));
         for row in &self.rows {
-            let ratio = row.versus.and_then(|v| self.find(v)).map(|peer| match (&row.figure, &peer.figure) {
-                (Figure::RoundTrip(a), Figure::RoundTrip(b)) => {
-                    format!("p50 {:.2}x {}", a.p50 / b.p50, peer.name)
-                }
-                (
-                    Figure::Throughput { bytes_per_sec: a, .. },
-                    Figure::Throughput { bytes_per_sec: b, .. },
-                ) => {
-                    format!("{:.2}x {}", a / b, peer.name)
-                }
-                _ => String::new(),
-            });
+            let ratio = row
+                .versus
+                .and_then(|v| self.find(v))
+                .map(|peer| format!("{:.2}x {}", row.figure.headline() / peer.figure.headline(), peer.name));
             let ratio = ratio.unwrap_or_default();
             match &row.figure {
                 Figure::RoundTrip(s) => println!(
@@ -171,6 +182,12 @@ impl Table {
                     bytes_per_sec / (1024.0 * 1024.0),
                     ratio
                 ),
+                Figure::PerOp { ns, .. } => {
+                    println!(
+                        "{:<44} {:>9} {:>9} {:>9} {:>9.1} {:>12}  {}",
+                        row.name, "", "", "", ns, "", ratio
+                    )
+                }
             }
         }
         println!();
@@ -178,6 +195,7 @@ impl Table {
             match &row.figure {
                 Figure::RoundTrip(s) => println!("  {}: {} round trips", row.name, s.samples),
                 Figure::Throughput { messages, .. } => println!("  {}: {} messages", row.name, messages),
+                Figure::PerOp { ops, .. } => println!("  {}: {} operations", row.name, ops),
             }
         }
         println!(
@@ -414,10 +432,102 @@ fn stream_throughput(rx: std::fs::File, tx: std::fs::File, msg: usize) -> Figure
     Figure::Throughput { bytes_per_sec: bytes as f64 / elapsed.as_secs_f64(), messages: bytes / msg as u64 }
 }
 
+// ---------------------------------------------------------------------------------------
+// Synchronisation primitives
+
+/// Times `op` over many iterations in this process.
+fn per_op(mut op: impl FnMut()) -> Figure {
+    let start = Instant::now();
+    while start.elapsed() < WARMUP {
+        op();
+    }
+    let mut ops = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < MEASURE {
+        for _ in 0..1000 {
+            op();
+        }
+        ops += 1000;
+    }
+    Figure::PerOp { ns: start.elapsed().as_nanos() as f64 / ops as f64, ops }
+}
+
+/// Two processes take and release one lock in a tight loop for MEASURE; the figure is
+/// the time per lock+unlock pair over both.
+fn contended_lock() -> Figure {
+    let lock = Lock::anonymous().unwrap();
+    let seg = Segment::anonymous(4096).unwrap();
+    // SAFETY: the page is mapped while `seg` lives (and in the child, which inherits it).
+    let stop = unsafe { &*seg.as_ptr().cast::<AtomicU64>() };
+    // SAFETY: as above; offset 128 is inside the page, 8-aligned.
+    let child_ops = unsafe { &*seg.as_ptr().add(128).cast::<AtomicU64>() };
+    let spin = |count: &mut u64| {
+        while stop.load(Ordering::Relaxed) == 0 {
+            drop(lock.lock().unwrap());
+            *count += 1;
+        }
+    };
+    let (ops, elapsed) = two_processes(
+        || {
+            let mut n = 0;
+            spin(&mut n);
+            child_ops.store(n, Ordering::Release);
+        },
+        || {
+            let mut n = 0;
+            let start = Instant::now();
+            let watch = std::thread::scope(|s| {
+                s.spawn(|| {
+                    std::thread::sleep(MEASURE);
+                    stop.store(1, Ordering::Relaxed);
+                });
+                spin(&mut n);
+                start.elapsed()
+            });
+            (n, watch)
+        },
+    );
+    let total = ops + child_ops.load(Ordering::Acquire);
+    Figure::PerOp { ns: elapsed.as_nanos() as f64 / total as f64, ops: total }
+}
+
+/// Event ping-pong: set the other side's event, wait for ours.
+struct EventPing {
+    mine: std::sync::Arc<Event>,
+    theirs: std::sync::Arc<Event>,
+    value: CacheLine,
+}
+
+impl EventPing {
+    fn pair(strategy: shmkit::WaitStrategy) -> (Self, Self) {
+        let mut a = Event::anonymous().unwrap();
+        let mut b = Event::anonymous().unwrap();
+        a.set_wait_strategy(strategy);
+        b.set_wait_strategy(strategy);
+        let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+        let (va, vb) = CacheLine::pair();
+        (Self { mine: a.clone(), theirs: b.clone(), value: va }, Self { mine: b, theirs: a, value: vb })
+    }
+}
+
+impl Endpoint for EventPing {
+    fn send(&mut self, v: u64) {
+        self.value.word().store(v, Ordering::Relaxed);
+        self.theirs.set();
+    }
+
+    fn recv(&mut self) -> u64 {
+        self.mine.wait();
+        self.mine.clear();
+        self.value.word().load(Ordering::Relaxed)
+    }
+}
+
 fn main() {
-    cpus(); // before any pinning narrows the set
-            // SIGPIPE would kill the throughput writers instead of giving them EPIPE.
-            // SAFETY: plain system call.
+    // Count the cores before any pinning narrows the set.
+    cpus();
+    // SIGPIPE would kill the throughput writers instead of giving them EPIPE.
+    // SAFETY: plain system call.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 
     let mut t = Table::new();
@@ -448,6 +558,36 @@ fn main() {
     t.add(SOCK64K, None, || {
         let (a, b) = os_socketpair();
         stream_throughput(a, b, 64 * 1024)
+    });
+
+    const CAS: &str = "bare atomic CAS pair (in-process)";
+    t.add(CAS, None, || {
+        let word = AtomicU64::new(0);
+        per_op(|| {
+            let w = std::hint::black_box(&word);
+            let _ = w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed);
+            let _ = w.compare_exchange(1, 0, Ordering::Release, Ordering::Relaxed);
+        })
+    });
+    t.add("Semaphore acquire+release, uncontended", Some(CAS), || {
+        let sem = Semaphore::anonymous(1).unwrap();
+        per_op(|| {
+            sem.acquire();
+            sem.release().unwrap();
+        })
+    });
+    t.add("Lock lock+unlock, uncontended", Some(CAS), || {
+        let lock = Lock::anonymous().unwrap();
+        per_op(|| drop(lock.lock().unwrap()))
+    });
+    t.add("Lock lock+unlock, two processes contending", Some(FLOOR), contended_lock);
+    t.add("Event ping-pong (spin, then park)", Some(FLOOR), || {
+        let (a, b) = EventPing::pair(shmkit::WaitStrategy::default());
+        round_trip(a, b)
+    });
+    t.add("Event ping-pong (parked)", Some(FUTEX), || {
+        let (a, b) = EventPing::pair(shmkit::WaitStrategy::Park);
+        round_trip(a, b)
     });
     t.print();
 }

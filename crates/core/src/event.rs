@@ -113,6 +113,7 @@ impl EventCount {
 
     /// Announces a waiter. Check the condition afterwards; then either [`wait`](Self::wait)
     /// with the key or [`cancel_wait`](Self::cancel_wait).
+    #[inline]
     pub fn prepare_wait(&self) -> WaitKey {
         self.waiters.fetch_add(1, Ordering::SeqCst);
         // Orders our count before the caller's condition check (pairs with `notify`).
@@ -121,6 +122,7 @@ impl EventCount {
     }
 
     /// Withdraws a waiter announced by [`prepare_wait`](Self::prepare_wait).
+    #[inline]
     pub fn cancel_wait(&self) {
         self.waiters.fetch_sub(1, Ordering::Release);
     }
@@ -128,6 +130,7 @@ impl EventCount {
     /// Sleeps until a notify after `key` was taken, or `deadline`. Returns `true` if
     /// notified, `false` on time-out. Signals and spurious wake-ups are absorbed.
     /// Withdraws the waiter either way.
+    #[cold]
     pub fn wait(&self, key: WaitKey, deadline: Deadline) -> bool {
         let notified = self.sleep(key, deadline);
         self.waiters.fetch_sub(1, Ordering::Release);
@@ -148,16 +151,19 @@ impl EventCount {
 
     /// Wakes every waiter. Makes no system call when nobody waits. Call it after making
     /// the condition true.
+    #[inline]
     pub fn notify_all(&self) -> bool {
         self.notify(u32::MAX)
     }
 
     /// Wakes one waiter (if any sleeps). Makes no system call when nobody waits.
+    #[inline]
     pub fn notify_one(&self) -> bool {
         self.notify(1)
     }
 
     /// Wakes up to `n` sleepers; returns whether anyone was waiting.
+    #[inline]
     pub fn notify(&self, n: u32) -> bool {
         // Orders the caller's condition write before our read of the count (pairs with
         // the fence in `prepare_wait`).
@@ -181,6 +187,7 @@ impl EventCount {
     }
 
     /// The number of announced waiters (racy: for display and tests).
+    #[inline]
     pub fn waiters(&self) -> u32 {
         self.waiters.load(Ordering::Relaxed)
     }

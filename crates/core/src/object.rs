@@ -134,12 +134,14 @@ pub struct ParticipantId {
 
 impl ParticipantId {
     /// Packs the id into one word, for storing in shared memory.
+    #[inline]
     pub fn to_u64(self) -> u64 {
         (u64::from(self.slot) << 32) | u64::from(self.generation)
     }
 
     /// Unpacks an id packed by [`to_u64`](Self::to_u64). Any word gives some id; check it
     /// with [`Object::is_alive`], which bounds-checks the slot.
+    #[inline]
     pub fn from_u64(word: u64) -> Self {
         Self { slot: (word >> 32) as u32, generation: word as u32 }
     }
@@ -477,6 +479,7 @@ impl Object {
     /// The first byte of the body: valid for [`body_len`](Self::body_len) bytes while
     /// `self` lives, aligned to [`CACHE_LINE`](header::CACHE_LINE). Other processes may
     /// write it at any time.
+    #[inline]
     pub fn body(&self) -> *mut u8 {
         // SAFETY: validation (or our own layout, for a creator) put body_offset +
         // body_len = total_size = the mapping's length, so the offset is in bounds.
@@ -524,11 +527,21 @@ impl Object {
     /// # Errors
     ///
     /// [`RegisterError::Full`] if every slot is held by a live process.
+    #[inline]
     pub fn participant(&self) -> Result<ParticipantId, RegisterError> {
-        let generation = fork_generation();
+        // Every registration installed the fork handler first, so the cheap read is exact.
+        let generation = crate::process::fork_generation_installed();
         if self.cached_generation.load(Ordering::Acquire) == generation {
             return Ok(ParticipantId::from_u64(self.cached_id.load(Ordering::Relaxed)));
         }
+        self.register_here()
+    }
+
+    /// The slow path of [`participant`](Self::participant): the first call, or the first
+    /// in a forked child.
+    #[cold]
+    fn register_here(&self) -> Result<ParticipantId, RegisterError> {
+        let generation = fork_generation();
         let mut reg = self.registration.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = reg.as_ref().filter(|r| r.lock.is_ours()) {
             return Ok(r.id);

@@ -57,6 +57,13 @@ pub fn fork_generation() -> u32 {
     FORK_GENERATION.load(Ordering::Acquire)
 }
 
+/// [`fork_generation`] without making sure the fork handler is installed: for callers
+/// that know it is (every object registration installs it first).
+#[inline]
+pub(crate) fn fork_generation_installed() -> u32 {
+    FORK_GENERATION.load(Ordering::Acquire)
+}
+
 /// This process's pid, without a system call after the first.
 ///
 /// Correct across `fork()` made through libc (which runs the fork handler); a child made

@@ -88,6 +88,7 @@ impl<R: InPlace> Handle<R> {
     }
 
     /// The raw state in shared memory.
+    #[inline]
     pub fn raw(&self) -> &R {
         // SAFETY: the object was validated to be of this kind with element type R and a
         // body of size_of::<R>() bytes, 128-aligned and mapped while `self.obj` lives; R
@@ -96,6 +97,7 @@ impl<R: InPlace> Handle<R> {
     }
 
     /// This process's owner token.
+    #[inline]
     pub fn me(&self) -> Result<u64, RegisterError> {
         self.obj.participant().map(token)
     }

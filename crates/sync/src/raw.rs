@@ -30,6 +30,7 @@ impl Liveness for AlwaysAlive {
 pub const TOKEN_BIT: u64 = 1 << 63;
 
 /// The owner token of participant `id`.
+#[inline]
 pub fn token(id: shmkit_core::ParticipantId) -> u64 {
     id.to_u64() | TOKEN_BIT
 }
@@ -79,6 +80,7 @@ impl RawLock {
     }
 
     /// Takes the lock for `me` if it is free. No system call.
+    #[inline]
     pub fn try_lock(&self, me: u64) -> bool {
         self.owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
@@ -120,6 +122,7 @@ impl RawLock {
     /// # Errors
     ///
     /// [`NotOwner`] if `me` does not hold it.
+    #[inline]
     pub fn unlock(&self, me: u64) -> Result<(), NotOwner> {
         self.owner.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed).map_err(|_| NotOwner)?;
         self.waiters.notify_one();
@@ -127,6 +130,7 @@ impl RawLock {
     }
 
     /// The owner's token, 0 if free (racy).
+    #[inline]
     pub fn owner(&self) -> u64 {
         self.owner.load(Ordering::Relaxed)
     }
@@ -257,6 +261,7 @@ impl RawSemaphore {
     }
 
     /// Takes one unit if there is one. No system call.
+    #[inline]
     pub fn try_acquire(&self) -> bool {
         let mut v = self.value.load(Ordering::Relaxed);
         while v > 0 {
@@ -269,6 +274,7 @@ impl RawSemaphore {
     }
 
     /// Takes one unit, waiting until `deadline`. `false` on time-out.
+    #[inline]
     pub fn acquire_until(&self, deadline: Deadline, strategy: WaitStrategy) -> bool {
         if self.try_acquire() {
             return true;
@@ -286,6 +292,7 @@ impl RawSemaphore {
     /// # Errors
     ///
     /// [`ReleaseError::AboveMaximum`] if the value is already `max`.
+    #[inline]
     pub fn release(&self, max: u32) -> Result<(), ReleaseError> {
         let mut v = self.value.load(Ordering::Relaxed);
         loop {
@@ -302,6 +309,7 @@ impl RawSemaphore {
     }
 
     /// The current value (racy).
+    #[inline]
     pub fn value(&self) -> u32 {
         self.value.load(Ordering::Relaxed)
     }
@@ -323,17 +331,20 @@ impl RawEvent {
     }
 
     /// Sets the flag and wakes every waiter (no system call if nobody sleeps).
+    #[inline]
     pub fn set(&self) {
         self.flag.store(1, Ordering::Release);
         self.waiters.notify_all();
     }
 
     /// Clears the flag.
+    #[inline]
     pub fn clear(&self) {
         self.flag.store(0, Ordering::Release);
     }
 
     /// Whether the flag is set. No system call.
+    #[inline]
     pub fn is_set(&self) -> bool {
         self.flag.load(Ordering::Acquire) != 0
     }
