@@ -35,7 +35,7 @@ fn run_all(children: Vec<common::Child>) {
 fn stress_lock_counter_is_exact_across_processes() {
     let lock = Lock::anonymous().unwrap();
     let shared = Shared::new();
-    let per = 250_000;
+    let per = 500_000;
     let children = (0..PROCS)
         .map(|_| {
             fork(|| {
@@ -67,7 +67,7 @@ fn stress_lock_counter_is_exact_across_processes() {
 fn stress_semaphore_counter_is_exact_across_processes() {
     let sem = Semaphore::anonymous(1).unwrap();
     let shared = Shared::new();
-    let per = 250_000;
+    let per = 500_000;
     let children = (0..PROCS)
         .map(|_| {
             fork(|| {
@@ -359,6 +359,10 @@ fn all_timeouts_under_signal_storm_return_at_their_deadline() {
     let _held = lock.lock().unwrap();
     // The child is another process: the lock is held by its parent.
     under_signal_storm(t, |d| lock.try_lock_until(d).unwrap_err().is_would_block());
+
+    let rlock = RLock::anonymous().unwrap();
+    let _held = rlock.lock().unwrap();
+    under_signal_storm(t, |d| rlock.try_lock_until(d).unwrap_err().is_would_block());
 
     let ev = Event::anonymous().unwrap();
     under_signal_storm(t, |d| !ev.wait_deadline(d));
