@@ -7,7 +7,8 @@
 //! This is the facade crate: add `shmkit` and everything is here: the foundation (from
 //! `shmkit-core`) and the synchronisation primitives (from `shmkit-sync`: [`Lock`],
 //! [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`]).
-//! Value, Array, Queue, Pipe, Process and Pool arrive on top of them.
+//! and Python's sharedctypes (from `shmkit-ctypes`: [`Value`], [`Array`]). Queue, Pipe,
+//! Process and Pool arrive on top of them.
 //!
 //! ## Synchronisation
 //!
@@ -78,6 +79,7 @@ pub use shmkit_core::{
     HeaderSnapshot, Kind, Name, NameError, Object, OpenError, OpenOptions, OpenOrCreateError, ParticipantId,
     ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey, WaitStrategy,
 };
+pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 pub use shmkit_sync::{
     raw, Barrier, BarrierError, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockError,
     LockGuard, NotOwner, RLock, RLockGuard, ReleaseError, Semaphore, TryLockError,

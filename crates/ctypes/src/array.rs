@@ -1,0 +1,437 @@
+//! [`Array<T>`]: a fixed-length array in shared memory: Python's `multiprocessing.Array`.
+
+use std::fmt;
+
+use bytemuck::Pod;
+use shmkit_core::{CreateError, Kind, Object, OpenError, OpenOrCreateError, RegisterError, WaitStrategy};
+use shmkit_sync::LockError;
+
+use crate::block::{lock_forever, Block, CChar, Held};
+use crate::int::AtomicInt;
+
+/// Why an array operation was refused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ArrayError {
+    /// The index is past the end.
+    OutOfRange {
+        /// The index given.
+        index: usize,
+        /// The array's length.
+        len: usize,
+    },
+    /// A slice of the wrong length was given for the whole array.
+    LengthMismatch {
+        /// The array's length.
+        expected: usize,
+        /// The slice's length.
+        found: usize,
+    },
+    /// A byte string longer than the array.
+    TooLong {
+        /// The array's length.
+        capacity: usize,
+        /// The string's length.
+        found: usize,
+    },
+    /// This process could not become a participant (for the lock).
+    NoSlot(RegisterError),
+}
+
+impl fmt::Display for ArrayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OutOfRange { index, len } => {
+                write!(f, "index {index} is out of range for an array of {len} elements")
+            }
+            Self::LengthMismatch { expected, found } => {
+                write!(
+                    f,
+                    "the array holds {expected} elements, the slice {found}: pass a slice of {expected}"
+                )
+            }
+            Self::TooLong { capacity, found } => {
+                write!(f, "{found} bytes do not fit an array of {capacity}: make the array larger")
+            }
+            Self::NoSlot(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ArrayError {}
+
+/// A fixed-length array of `T` in shared memory, with a lock: Python's
+/// `multiprocessing.Array`.
+///
+/// Element reads ([`get`](Self::get), [`to_vec`](Self::to_vec)) are lock-free and never
+/// torn; writes take the lock. Indexes are checked: out of range is an error, never a
+/// panic. For integers, [`fetch_add`](Self::fetch_add) and friends are atomic without the
+/// lock. `Array<CChar>` is Python's `Array('c', ...)`, with [`value`](Self::value).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_ctypes::Array;
+///
+/// // Array('i', 10) and Array('i', range(10))
+/// let zeros = Array::<i32>::anonymous_zeroed(10)?;
+/// let arr = Array::<i32>::anonymous(&(0..10).collect::<Vec<_>>())?;
+/// assert_eq!(zeros.to_vec(), vec![0; 10]);
+/// arr.set(3, -3)?;
+/// assert_eq!(arr.get(3)?, -3);
+/// assert!(arr.get(10).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Array<T: Pod> {
+    b: Block<T>,
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.to_vec()).finish()
+    }
+}
+
+impl<T: Pod> Array<T> {
+    /// Creates the named array `name` holding a copy of `values`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::create`].
+    pub fn create(name: &str, values: &[T]) -> Result<Self, CreateError> {
+        Block::create(name, Kind::Array, values).map(|b| Self { b })
+    }
+
+    /// Creates the named array `name` of `len` zeroed elements: Python's `Array('i', 10)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::create`].
+    pub fn create_zeroed(name: &str, len: usize) -> Result<Self, CreateError> {
+        Block::create_zeroed(name, Kind::Array, len).map(|b| Self { b })
+    }
+
+    /// Opens the named array `name`, which must hold `T`s.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::open`]; another element type is [`OpenError::TypeMismatch`].
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Block::open(name, Kind::Array).map(|b| Self { b })
+    }
+
+    /// Opens `name`, or creates it holding `values`.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(name: &str, values: &[T]) -> Result<Self, OpenOrCreateError> {
+        Block::open_or_create(name, Kind::Array, values).map(|b| Self { b })
+    }
+
+    /// Creates an anonymous array holding a copy of `values`.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create).
+    pub fn anonymous(values: &[T]) -> Result<Self, CreateError> {
+        Block::anonymous(Kind::Array, values).map(|b| Self { b })
+    }
+
+    /// Creates an anonymous array of `len` zeroed elements.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create).
+    pub fn anonymous_zeroed(len: usize) -> Result<Self, CreateError> {
+        Block::anonymous(Kind::Array, &vec![T::zeroed(); len]).map(|b| Self { b })
+    }
+
+    /// Removes the name `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::segment::unlink`].
+    pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
+        shmkit_core::segment::unlink(name)
+    }
+
+    /// Sets how a blocked write or `get_lock` waits.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.b.strategy = strategy;
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.b.len()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.b.len() == 0
+    }
+
+    fn check(&self, index: usize) -> Result<(), ArrayError> {
+        if index < self.len() {
+            Ok(())
+        } else {
+            Err(ArrayError::OutOfRange { index, len: self.len() })
+        }
+    }
+
+    /// Element `index`, read without the lock and never torn.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::OutOfRange`].
+    pub fn get(&self, index: usize) -> Result<T, ArrayError> {
+        self.check(index)?;
+        let mut out = [T::zeroed()];
+        self.b.read(index, &mut out);
+        Ok(out[0])
+    }
+
+    /// Writes element `index` under the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::OutOfRange`], [`ArrayError::NoSlot`].
+    pub fn set(&self, index: usize, value: T) -> Result<(), ArrayError> {
+        self.check(index)?;
+        self.with_lock(|held| self.b.write(held, index, &[value]))
+    }
+
+    /// A consistent copy of the whole array, without the lock.
+    pub fn to_vec(&self) -> Vec<T> {
+        let mut out = vec![T::zeroed(); self.len()];
+        self.b.read(0, &mut out);
+        out
+    }
+
+    /// Overwrites the whole array under the lock (readers see all old or all new).
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::LengthMismatch`], [`ArrayError::NoSlot`].
+    pub fn copy_from_slice(&self, values: &[T]) -> Result<(), ArrayError> {
+        if values.len() != self.len() {
+            return Err(ArrayError::LengthMismatch { expected: self.len(), found: values.len() });
+        }
+        self.with_lock(|held| self.b.write(held, 0, values))
+    }
+
+    fn with_lock<R>(&self, f: impl FnOnce(&Held) -> R) -> Result<R, ArrayError> {
+        // A dead owner's lock is taken over; this write does not repair the whole array,
+        // so the death stays on record for the next `get_lock`.
+        let held = lock_forever(&self.b).map_err(ArrayError::NoSlot)?.held();
+        let r = f(&held);
+        self.b.unlock(held);
+        Ok(r)
+    }
+
+    /// Holds the array's lock for bulk work: Python's `arr.get_lock()`.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::OwnerDied`] (with the guard) if a process died holding the lock;
+    /// [`LockError::NoSlot`].
+    pub fn get_lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
+        let locked = lock_forever(&self.b).map_err(LockError::NoSlot)?;
+        locked.into_result(|held| ArrayGuard { a: self, held: Some(held) })
+    }
+
+    /// The first element's address, for callers that synchronise themselves: Python's
+    /// `Array(..., lock=False)`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Value::as_ptr`](crate::Value::as_ptr), for `len()` elements.
+    pub unsafe fn as_ptr(&self) -> *mut T {
+        self.b.elem_ptr(0)
+    }
+
+    /// The underlying object.
+    pub fn object(&self) -> &Object {
+        self.b.object()
+    }
+}
+
+impl<T: AtomicInt> Array<T> {
+    fn elem(&self, index: usize) -> Result<*mut T, ArrayError> {
+        self.check(index)?;
+        Ok(self.b.elem_ptr(index))
+    }
+
+    /// Adds `v` to element `index` atomically, without the lock; returns the old value.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::OutOfRange`].
+    pub fn fetch_add(&self, index: usize, v: T) -> Result<T, ArrayError> {
+        // SAFETY: in range (checked), aligned (integers are aligned to their size, which
+        // divides the 128-byte-aligned start), only accessed atomically.
+        Ok(unsafe { T::fetch_add(self.elem(index)?, v) })
+    }
+
+    /// Subtracts `v` from element `index` atomically; returns the old value.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::OutOfRange`].
+    pub fn fetch_sub(&self, index: usize, v: T) -> Result<T, ArrayError> {
+        // SAFETY: as in `fetch_add`.
+        Ok(unsafe { T::fetch_sub(self.elem(index)?, v) })
+    }
+
+    /// Stores `v` in element `index` atomically; returns the old value.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::OutOfRange`].
+    pub fn swap(&self, index: usize, v: T) -> Result<T, ArrayError> {
+        // SAFETY: as in `fetch_add`.
+        Ok(unsafe { T::swap(self.elem(index)?, v) })
+    }
+
+    /// Stores `new` in element `index` if it holds `current`. The outer `Result` is the
+    /// index check; the inner one is `Err(found)` if the element was not `current`.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::OutOfRange`].
+    pub fn compare_exchange(&self, index: usize, current: T, new: T) -> Result<Result<T, T>, ArrayError> {
+        // SAFETY: as in `fetch_add`.
+        Ok(unsafe { T::compare_exchange(self.elem(index)?, current, new) })
+    }
+}
+
+impl Array<CChar> {
+    /// A byte array holding `bytes`: Python's `Array('c', b'...')`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::anonymous`].
+    pub fn anonymous_bytes(bytes: &[u8]) -> Result<Self, CreateError> {
+        Self::anonymous(bytemuck::cast_slice(bytes))
+    }
+
+    /// The named byte array `name` holding `bytes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Array::create`].
+    pub fn create_bytes(name: &str, bytes: &[u8]) -> Result<Self, CreateError> {
+        Self::create(name, bytemuck::cast_slice(bytes))
+    }
+
+    /// The bytes up to the first NUL: Python's `arr.value` for a `'c'` array.
+    pub fn value(&self) -> Vec<u8> {
+        let mut v: Vec<u8> = self.to_vec().into_iter().map(|c| c.0).collect();
+        if let Some(nul) = v.iter().position(|&b| b == 0) {
+            v.truncate(nul);
+        }
+        v
+    }
+
+    /// Stores `bytes`, followed by a NUL if they are shorter than the array: Python's
+    /// `arr.value = b'...'`.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::TooLong`] if `bytes` is longer than the array.
+    pub fn set_value(&self, bytes: &[u8]) -> Result<(), ArrayError> {
+        if bytes.len() > self.len() {
+            return Err(ArrayError::TooLong { capacity: self.len(), found: bytes.len() });
+        }
+        let mut all = bytes.to_vec();
+        if all.len() < self.len() {
+            all.push(0);
+        }
+        self.with_lock(|held| self.b.write(held, 0, bytemuck::cast_slice(&all)))
+    }
+}
+
+/// Holds an [`Array`]'s lock; releases it when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ArrayGuard<'a, T: Pod> {
+    a: &'a Array<T>,
+    held: Option<Held>,
+}
+
+impl<T: Pod> ArrayGuard<'_, T> {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.a.len()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.a.is_empty()
+    }
+
+    /// Element `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::OutOfRange`].
+    pub fn get(&self, index: usize) -> Result<T, ArrayError> {
+        self.a.get(index)
+    }
+
+    /// Writes element `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::OutOfRange`].
+    pub fn set(&mut self, index: usize, value: T) -> Result<(), ArrayError> {
+        self.a.check(index)?;
+        if let Some(held) = &self.held {
+            self.a.b.write(held, index, &[value]);
+        }
+        Ok(())
+    }
+
+    /// A copy of the whole array.
+    pub fn to_vec(&self) -> Vec<T> {
+        self.a.to_vec()
+    }
+
+    /// Overwrites the whole array.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::LengthMismatch`].
+    pub fn copy_from_slice(&mut self, values: &[T]) -> Result<(), ArrayError> {
+        if values.len() != self.len() {
+            return Err(ArrayError::LengthMismatch { expected: self.len(), found: values.len() });
+        }
+        if let Some(held) = &self.held {
+            self.a.b.write(held, 0, values);
+        }
+        Ok(())
+    }
+
+    /// Applies `f` to a private copy of the array and writes it back: bulk work in one
+    /// write that readers see all at once.
+    pub fn update(&mut self, f: impl FnOnce(&mut [T])) {
+        let mut v = self.to_vec();
+        f(&mut v);
+        if let Some(held) = &self.held {
+            self.a.b.write(held, 0, &v);
+        }
+    }
+}
+
+impl<T: Pod> Drop for ArrayGuard<'_, T> {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.a.b.unlock(held);
+        }
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.to_vec()).finish()
+    }
+}

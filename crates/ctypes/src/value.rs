@@ -1,0 +1,234 @@
+//! [`Value<T>`]: one `T` in shared memory: Python's `multiprocessing.Value`.
+
+use std::fmt;
+
+use bytemuck::Pod;
+use shmkit_core::{CreateError, Kind, Object, OpenError, OpenOrCreateError, RegisterError, WaitStrategy};
+use shmkit_sync::LockError;
+
+use crate::block::{lock_forever, Block, Held};
+use crate::int::AtomicInt;
+
+/// One `T` in shared memory, with a lock: Python's `multiprocessing.Value`.
+///
+/// - [`load`](Self::load) is lock-free and never torn: a sequence lock with word-wise
+///   atomic copies, retried while a write is in flight.
+/// - [`store`](Self::store) takes the lock for the write.
+/// - [`get_lock`](Self::get_lock) holds the lock for a read-modify-write, as Python's
+///   `with v.get_lock(): v.value += 1`.
+/// - For integers, [`fetch_add`](Self::fetch_add) and friends are single atomic
+///   instructions, without the lock.
+///
+/// `open` checks the element type (size, alignment, type code, type name) and refuses
+/// another one with [`OpenError::TypeMismatch`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_ctypes::Value;
+/// # let name = format!("doc-value-{}", std::process::id());
+///
+/// // Process 1: Value('i', 0)
+/// let counter = Value::<i32>::create(&name, 0)?;
+/// // Process 2
+/// let same = Value::<i32>::open(&name)?;
+/// {
+///     let mut guard = same.get_lock().unwrap();
+///     let v = guard.get();
+///     guard.set(v + 1);
+/// }
+/// counter.fetch_add(10);
+/// assert_eq!(counter.load(), 11);
+/// assert!(Value::<f64>::open(&name).is_err()); // the wrong type is refused
+/// # Value::<i32>::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Value<T: Pod> {
+    b: Block<T>,
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Value").field("value", &self.load()).finish()
+    }
+}
+
+impl<T: Pod> Value<T> {
+    /// Creates the named value `name` holding `value`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::create`]; a `T` aligned to more than 128 bytes is refused.
+    pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
+        Block::create(name, Kind::Value, &[value]).map(|b| Self { b })
+    }
+
+    /// Opens the named value `name`, which must hold a `T`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::open`]; another element type is [`OpenError::TypeMismatch`].
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Block::open(name, Kind::Value).map(|b| Self { b })
+    }
+
+    /// Opens `name`, or creates it holding `value`.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(name: &str, value: T) -> Result<Self, OpenOrCreateError> {
+        Block::open_or_create(name, Kind::Value, &[value]).map(|b| Self { b })
+    }
+
+    /// Creates an anonymous value, shared with children forked afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create).
+    pub fn anonymous(value: T) -> Result<Self, CreateError> {
+        Block::anonymous(Kind::Value, &[value]).map(|b| Self { b })
+    }
+
+    /// Removes the name `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::segment::unlink`].
+    pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
+        shmkit_core::segment::unlink(name)
+    }
+
+    /// Sets how a blocked `get_lock` or `store` waits.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.b.strategy = strategy;
+    }
+
+    /// The value, read without the lock and never torn. Python's `v.value`.
+    #[doc(alias = "value")]
+    pub fn load(&self) -> T {
+        let mut out = [T::zeroed()];
+        self.b.read(0, &mut out);
+        out[0]
+    }
+
+    /// Stores `value` under the lock. Python's `v.value = x`. A lock whose owner died is
+    /// taken over: the store repairs the value anyway.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError`] if this process cannot become a participant.
+    pub fn store(&self, value: T) -> Result<(), RegisterError> {
+        let held = lock_forever(&self.b)?.held();
+        self.b.write(&held, 0, &[value]);
+        self.b.unlock(held);
+        Ok(())
+    }
+
+    /// Holds the value's lock for a read-modify-write: Python's `v.get_lock()`.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::OwnerDied`] (with the guard) if a process died holding the lock, maybe
+    /// in the middle of a write; [`LockError::NoSlot`].
+    pub fn get_lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
+        let locked = lock_forever(&self.b).map_err(LockError::NoSlot)?;
+        locked.into_result(|held| ValueGuard { v: self, held: Some(held) })
+    }
+
+    /// The value's address, for callers that synchronise themselves: Python's
+    /// `Value(..., lock=False)`.
+    ///
+    /// # Safety
+    ///
+    /// The pointer is valid while `self` lives. Other processes may read and write the
+    /// value at any time: any access through it must be atomic or otherwise
+    /// synchronised with them, and must not be turned into a reference while they can.
+    pub unsafe fn as_ptr(&self) -> *mut T {
+        self.b.elem_ptr(0)
+    }
+
+    /// Whether some process holds the lock (racy).
+    pub fn is_locked(&self) -> bool {
+        self.b.is_locked()
+    }
+
+    /// The underlying object.
+    pub fn object(&self) -> &Object {
+        self.b.object()
+    }
+}
+
+impl<T: AtomicInt> Value<T> {
+    /// Adds `v` atomically (wrapping) and returns the previous value. No lock.
+    pub fn fetch_add(&self, v: T) -> T {
+        // SAFETY: the element is aligned (integer alignment divides 128), inside the
+        // mapping, and only accessed atomically.
+        unsafe { T::fetch_add(self.b.elem_ptr(0), v) }
+    }
+
+    /// Subtracts `v` atomically (wrapping) and returns the previous value. No lock.
+    pub fn fetch_sub(&self, v: T) -> T {
+        // SAFETY: as in `fetch_add`.
+        unsafe { T::fetch_sub(self.b.elem_ptr(0), v) }
+    }
+
+    /// Stores `v` atomically and returns the previous value. No lock.
+    pub fn swap(&self, v: T) -> T {
+        // SAFETY: as in `fetch_add`.
+        unsafe { T::swap(self.b.elem_ptr(0), v) }
+    }
+
+    /// Stores `new` if the value is `current`; returns the previous value, `Err` with it
+    /// if it was not `current`. No lock.
+    ///
+    /// # Errors
+    ///
+    /// The value found, if it was not `current`.
+    pub fn compare_exchange(&self, current: T, new: T) -> Result<T, T> {
+        // SAFETY: as in `fetch_add`.
+        unsafe { T::compare_exchange(self.b.elem_ptr(0), current, new) }
+    }
+}
+
+/// Holds a [`Value`]'s lock; releases it when dropped.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct ValueGuard<'a, T: Pod> {
+    v: &'a Value<T>,
+    held: Option<Held>,
+}
+
+impl<T: Pod> ValueGuard<'_, T> {
+    /// The value.
+    pub fn get(&self) -> T {
+        self.v.load()
+    }
+
+    /// Writes the value (readers see the old or the new one, never a mix).
+    pub fn set(&mut self, value: T) {
+        if let Some(held) = &self.held {
+            self.v.b.write(held, 0, &[value]);
+        }
+    }
+
+    /// Replaces the value with `f(value)` and returns the new one.
+    pub fn update(&mut self, f: impl FnOnce(T) -> T) -> T {
+        let new = f(self.get());
+        self.set(new);
+        new
+    }
+}
+
+impl<T: Pod> Drop for ValueGuard<'_, T> {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.v.b.unlock(held);
+        }
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for ValueGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValueGuard").field("value", &self.get()).finish()
+    }
+}
