@@ -149,10 +149,13 @@ mod copy {
     mod tests {
         #[test]
         fn copies_round_trip_at_every_offset_and_length() {
-            let shared: Vec<std::sync::atomic::AtomicU64> = (0..8).map(|_| Default::default()).collect();
-            let base = shared.as_ptr() as *mut u8;
             for off in 0..16 {
                 for len in 0..40 {
+                    // A fresh buffer each time: store and load then split the range the
+                    // same way, so no byte is accessed atomically at two sizes.
+                    let shared: Vec<std::sync::atomic::AtomicU64> =
+                        (0..8).map(|_| Default::default()).collect();
+                    let base = shared.as_ptr() as *mut u8;
                     let src: Vec<u8> =
                         (0..len as u8).map(|b| b.wrapping_mul(7).wrapping_add(off as u8)).collect();
                     let mut out = vec![0u8; len];
