@@ -1,0 +1,200 @@
+//! Value and Array across real processes: exact counters, never-torn reads, type checks,
+//! bounds, and a SIGKILLed lock holder.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::{fork, NameGuard, Shared, LIMIT};
+use shmkit::{Array, ArrayError, CChar, Kind, LockError, OpenError, Value};
+
+const PROCS: usize = 4;
+
+#[test]
+fn value_locked_increments_are_exact() {
+    let v = Value::<i64>::anonymous(0).unwrap();
+    let per = 50_000;
+    let children: Vec<_> = (0..PROCS)
+        .map(|_| {
+            fork(|| {
+                for _ in 0..per {
+                    let mut guard = v.get_lock().unwrap();
+                    let x = guard.get();
+                    guard.set(x + 1);
+                }
+                0
+            })
+        })
+        .collect();
+    for c in children {
+        c.join_ok(LIMIT * 6);
+    }
+    assert_eq!(v.load(), (PROCS * per) as i64);
+}
+
+#[test]
+fn value_fetch_add_is_exact() {
+    let v = Value::<u64>::anonymous(0).unwrap();
+    let arr = Array::<u32>::anonymous_zeroed(3).unwrap();
+    let per = 250_000;
+    let children: Vec<_> = (0..PROCS)
+        .map(|_| {
+            fork(|| {
+                for _ in 0..per {
+                    v.fetch_add(1);
+                    arr.fetch_add(1, 2).unwrap();
+                }
+                0
+            })
+        })
+        .collect();
+    for c in children {
+        c.join_ok(LIMIT * 6);
+    }
+    assert_eq!(v.load(), (PROCS * per) as u64);
+    assert_eq!(arr.to_vec(), vec![0, (2 * PROCS * per) as u32, 0]);
+    assert_eq!(v.swap(7), (PROCS * per) as u64);
+    assert_eq!(v.compare_exchange(7, 8), Ok(7));
+    assert_eq!(v.compare_exchange(7, 9), Err(8));
+    assert_eq!(v.fetch_sub(8), 8);
+}
+
+/// A 64-byte struct whose eight fields a writer keeps equal.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
+struct Wide([u64; 8]);
+
+// SAFETY: eight u64s: no padding, every bit pattern valid.
+unsafe impl bytemuck::Zeroable for Wide {}
+// SAFETY: as above; Copy and 'static.
+unsafe impl bytemuck::Pod for Wide {}
+
+#[test]
+fn value_load_is_never_torn() {
+    let v = Value::<Wide>::anonymous(Wide::default()).unwrap();
+    let shared = Shared::new();
+    let stop = shared.word(0);
+    let writer = fork(|| {
+        let mut i = 0u64;
+        while stop.load(Ordering::Relaxed) == 0 {
+            i += 1;
+            if i % 2 == 0 {
+                v.store(Wide([i; 8])).unwrap();
+            } else {
+                v.get_lock().unwrap().set(Wide([i; 8]));
+            }
+        }
+        0
+    });
+    let reader = fork(|| {
+        let mut last = 0;
+        let mut changes = 0u64;
+        for _ in 0..2_000_000 {
+            let w = v.load();
+            if w.0.iter().any(|&x| x != w.0[0]) {
+                return 2; // torn
+            }
+            if w.0[0] < last {
+                return 3; // went backwards
+            }
+            changes += u64::from(w.0[0] != last);
+            last = w.0[0];
+        }
+        shared.word(1).store(changes, Ordering::Relaxed);
+        0
+    });
+    reader.join_ok(LIMIT * 6);
+    stop.store(1, Ordering::Relaxed);
+    writer.join_ok(LIMIT);
+    assert!(shared.word(1).load(Ordering::Relaxed) > 0, "the reader never saw a write land");
+}
+
+#[test]
+fn open_with_the_wrong_type_is_refused() {
+    let g = NameGuard::new("ctypes-type");
+    let _v = Value::<i32>::create(g.name(), 5).unwrap();
+    assert!(matches!(Value::<u32>::open(g.name()), Err(OpenError::TypeMismatch { .. })));
+    assert!(matches!(Value::<f32>::open(g.name()), Err(OpenError::TypeMismatch { .. })));
+    assert!(matches!(Value::<i64>::open(g.name()), Err(OpenError::TypeMismatch { .. })));
+    assert!(matches!(
+        Array::<i32>::open(g.name()),
+        Err(OpenError::KindMismatch { expected: Kind::Array, .. })
+    ));
+    assert_eq!(Value::<i32>::open(g.name()).unwrap().load(), 5);
+
+    let ga = NameGuard::new("ctypes-array-type");
+    let _a = Array::<f64>::create_zeroed(ga.name(), 4).unwrap();
+    assert!(matches!(Array::<u64>::open(ga.name()), Err(OpenError::TypeMismatch { .. })));
+    assert_eq!(Array::<f64>::open(ga.name()).unwrap().len(), 4);
+}
+
+#[test]
+fn out_of_range_and_wrong_lengths_are_errors() {
+    let a = Array::<i32>::anonymous(&[1, 2, 3]).unwrap();
+    assert!(matches!(a.get(3), Err(ArrayError::OutOfRange { index: 3, len: 3 })));
+    assert!(matches!(a.set(usize::MAX, 0), Err(ArrayError::OutOfRange { .. })));
+    assert!(matches!(a.fetch_add(3, 1), Err(ArrayError::OutOfRange { .. })));
+    assert!(matches!(a.copy_from_slice(&[1, 2]), Err(ArrayError::LengthMismatch { expected: 3, found: 2 })));
+    {
+        let mut g = a.get_lock().unwrap();
+        assert!(g.set(3, 0).is_err());
+        g.copy_from_slice(&[7, 8, 9]).unwrap();
+    }
+    assert_eq!(a.to_vec(), vec![7, 8, 9]);
+    let empty = Array::<u8>::anonymous(&[]).unwrap();
+    assert!(empty.is_empty() && empty.get(0).is_err());
+
+    let s = Array::<CChar>::anonymous_bytes(b"hello").unwrap();
+    assert_eq!(s.value(), b"hello");
+    s.set_value(b"hi").unwrap();
+    assert_eq!(s.value(), b"hi");
+    assert!(matches!(s.set_value(b"too long"), Err(ArrayError::TooLong { capacity: 5, found: 8 })));
+}
+
+#[test]
+fn value_lock_holder_sigkilled_next_get_lock_reports_owner_died() {
+    let v = Value::<u64>::anonymous(1).unwrap();
+    let shared = Shared::new();
+    let holder = fork(|| {
+        let guard = v.get_lock().unwrap();
+        // Die in the middle of a write: the sequence is left odd.
+        // SAFETY: the control block's sequence is the u64 at body + 16.
+        let seq = unsafe { &*v.object().body().add(16).cast::<AtomicU64>() };
+        seq.fetch_add(1, Ordering::SeqCst);
+        std::mem::forget(guard);
+        shared.signal(0, 1);
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    });
+    shared.await_value(0, 1, LIMIT);
+    holder.kill();
+    holder.wait(LIMIT);
+    // A reader (another process, under the watchdog) does not hang on the dead writer's
+    // half-done write.
+    fork(|| i32::from(v.load() != 1)).join_ok(LIMIT);
+    assert_eq!(v.load(), 1);
+    // The next get_lock reports the death, once.
+    match v.get_lock() {
+        Err(LockError::OwnerDied(mut guard)) => guard.set(2),
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    assert!(v.get_lock().is_ok());
+    assert_eq!(v.load(), 2);
+}
+
+#[test]
+#[allow(clippy::approx_constant)] // the seed's own number
+fn seed_003_children_write_the_parent_reads() {
+    // num = Value('d', 0.0); arr = Array('i', range(10)); a child negates and stores.
+    let num = Value::<f64>::anonymous(0.0).unwrap();
+    let arr = Array::<i32>::anonymous(&(0..10).collect::<Vec<_>>()).unwrap();
+    let child = fork(|| {
+        num.store(3.1415927).unwrap();
+        arr.get_lock().unwrap().update(|a| a.iter_mut().for_each(|x| *x = -*x));
+        0
+    });
+    child.join_ok(LIMIT);
+    assert_eq!(num.load(), 3.1415927);
+    assert_eq!(arr.to_vec(), (0..10).map(|x: i32| -x).collect::<Vec<_>>());
+}
