@@ -15,7 +15,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::{futex, Deadline, Event, Lock, Segment, Semaphore};
+use shmkit::{futex, Deadline, Event, Lock, Segment, Semaphore, Value};
 
 const WARMUP: Duration = Duration::from_millis(100);
 const MEASURE: Duration = Duration::from_millis(500);
@@ -162,10 +162,12 @@ impl Table {
         );
         println!("{}", "-".repeat(118));
         for row in &self.rows {
-            let ratio = row
-                .versus
-                .and_then(|v| self.find(v))
-                .map(|peer| format!("{:.2}x {}", row.figure.headline() / peer.figure.headline(), peer.name));
+            let ratio = row.versus.and_then(|v| self.find(v)).map(|peer| {
+                match row.figure.headline() / peer.figure.headline() {
+                    r if r < 0.1 => format!("{:.0}x faster than {}", 1.0 / r, peer.name),
+                    r => format!("{r:.2}x {}", peer.name),
+                }
+            });
             let ratio = ratio.unwrap_or_default();
             match &row.figure {
                 Figure::RoundTrip(s) => println!(
@@ -523,6 +525,55 @@ impl Endpoint for EventPing {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Value
+
+/// Two processes `fetch_add` one Value for MEASURE; ns per operation over both.
+fn contended_fetch_add() -> Figure {
+    let v = Value::<u64>::anonymous(0).unwrap();
+    let stop = Value::<u64>::anonymous(0).unwrap();
+    let child_ops = Value::<u64>::anonymous(0).unwrap();
+    let spin = || {
+        let mut n = 0u64;
+        while stop.load() == 0 {
+            v.fetch_add(1);
+            n += 1;
+        }
+        n
+    };
+    let (ops, elapsed) = two_processes(
+        || {
+            child_ops.store(spin()).unwrap();
+        },
+        || {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    std::thread::sleep(MEASURE);
+                    stop.store(1).unwrap();
+                });
+                (spin(), start.elapsed())
+            })
+        },
+    );
+    let total = ops + child_ops.load();
+    Figure::PerOp { ns: elapsed.as_nanos() as f64 / total as f64, ops: total }
+}
+
+/// Python's `with v.get_lock(): v.value += 1` on a `multiprocessing.Value`, timed by
+/// python3 itself; `None` when there is no python3.
+fn python_value_locked_increment() -> Option<Figure> {
+    let script = "import time\nfrom multiprocessing import Value\nv = Value('i', 0)\nn = 300000\n\
+                  t = time.perf_counter()\nfor _ in range(n):\n    with v.get_lock():\n        v.value += 1\n\
+                  print((time.perf_counter() - t) / n * 1e9, n)";
+    let out = std::process::Command::new("python3").args(["-c", script]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace();
+    let ns = it.next()?.parse().ok()?;
+    let ops = it.next()?.parse().ok()?;
+    Some(Figure::PerOp { ns, ops })
+}
+
 fn main() {
     // Count the cores before any pinning narrows the set.
     cpus();
@@ -588,6 +639,41 @@ fn main() {
     t.add("Event ping-pong (parked)", Some(FUTEX), || {
         let (a, b) = EventPing::pair(shmkit::WaitStrategy::Park);
         round_trip(a, b)
+    });
+
+    const PYVALUE: &str = "python3 multiprocessing.Value locked += 1";
+    if t.wants(PYVALUE) {
+        match python_value_locked_increment() {
+            Some(fig) => t.add(PYVALUE, None, || fig),
+            None => eprintln!("note: python3 is not here: the Python Value row is skipped"),
+        }
+    }
+    t.add("Value<u64> load", Some(PYVALUE), || {
+        let v = Value::<u64>::anonymous(7).unwrap();
+        per_op(|| {
+            std::hint::black_box(v.load());
+        })
+    });
+    t.add("Value<u64> store", Some(PYVALUE), || {
+        let v = Value::<u64>::anonymous(7).unwrap();
+        let mut i = 0;
+        per_op(|| {
+            i += 1;
+            v.store(i).unwrap();
+        })
+    });
+    t.add("Value<u64> fetch_add, uncontended", Some(PYVALUE), || {
+        let v = Value::<u64>::anonymous(0).unwrap();
+        per_op(|| {
+            v.fetch_add(1);
+        })
+    });
+    t.add("Value<u64> fetch_add, two processes contending", Some(PYVALUE), contended_fetch_add);
+    t.add("Value<u64> locked increment (get_lock)", Some(PYVALUE), || {
+        let v = Value::<u64>::anonymous(0).unwrap();
+        per_op(|| {
+            v.get_lock().unwrap().update(|x| x + 1);
+        })
     });
     t.print();
 }

@@ -8,7 +8,8 @@
 //! the parent's objects by name. Today it shows the foundation: named objects with a
 //! checked header, kernel-backed liveness of every participant, and futex wake-ups that
 //! cross processes; then the synchronisation primitives: a Lock whose holder is killed,
-//! a Semaphore, an Event and a Barrier. Each primitive adds its own stop as it lands.
+//! a Semaphore, an Event and a Barrier; then a Value and an Array. Each primitive adds its
+//! own stop as it lands.
 
 use std::cell::UnsafeCell;
 use std::process::{Command, Stdio};
@@ -16,8 +17,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::{
-    Barrier, CreateOptions, Deadline, Event, EventCount, Expect, Kind, Lock, LockError, Object, OpenError,
-    OpenOptions, Role, Semaphore, Spec, WaitStrategy,
+    Array, Barrier, CreateOptions, Deadline, Event, EventCount, Expect, Kind, Lock, LockError, Object,
+    OpenError, OpenOptions, Role, Semaphore, Spec, Value, WaitStrategy,
 };
 
 /// The body of the tour's object: an event count to wake on, a stage word, a message.
@@ -143,10 +144,12 @@ impl Drop for Unlink {
 
 fn sync_tour() -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("tour-{}", std::process::id());
-    let names: Vec<String> =
-        ["lock", "ready", "sem", "go", "meet"].iter().map(|n| format!("{base}-{n}")).collect();
-    let _cleanup: Vec<Unlink> = names.iter().cloned().map(Unlink).collect();
-    let [lock_name, ready_name, sem_name, go_name, meet_name] = &names[..] else { unreachable!() };
+    let name = |what: &str| format!("{base}-{what}");
+    let _cleanup: Vec<Unlink> =
+        ["lock", "ready", "sem", "go", "meet", "count", "pids"].iter().map(|w| Unlink(name(w))).collect();
+    let (lock_name, ready_name, sem_name, go_name) =
+        (&name("lock"), &name("ready"), &name("sem"), &name("go"));
+    let (meet_name, count_name, pids_name) = (&name("meet"), &name("count"), &name("pids"));
 
     // 8. A Lock whose holder is SIGKILLed: the next lock is told, once, and gets the guard.
     let lock = Lock::create(lock_name)?;
@@ -172,6 +175,8 @@ fn sync_tour() -> Result<(), Box<dyn std::error::Error>> {
     let sem = Semaphore::create(sem_name, 2)?;
     let go = Event::create(go_name)?;
     let meet = Barrier::create(meet_name, 5)?;
+    let count = Value::<i64>::create(count_name, 0)?;
+    let pids = Array::<u32>::create_zeroed(pids_name, 4)?;
     let workers = (0..4).map(|_| spawn("worker", &base)).collect::<Result<Vec<_>, _>>()?;
     println!("9. four workers wait for the Event; Semaphore(2) has value {}", sem.value());
     std::thread::sleep(Duration::from_millis(100));
@@ -181,6 +186,11 @@ fn sync_tour() -> Result<(), Box<dyn std::error::Error>> {
     for mut w in workers {
         w.wait()?;
     }
+
+    // 11. A Value and an Array: each worker added 1000 under the Value's lock and wrote
+    //     its pid into its own element; lock-free reads here.
+    println!("11. Value counter = {} (4 workers x 1000 locked increments)", count.load());
+    println!("    Array of worker pids = {:?}", pids.to_vec());
     Ok(())
 }
 
@@ -200,10 +210,21 @@ fn worker(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     if !go.wait_timeout(Duration::from_secs(10)) {
         return Err("no go".into());
     }
+    let count = Value::<i64>::open(&format!("{base}-count"))?;
+    let pids = Array::<u32>::open(&format!("{base}-pids"))?;
     sem.acquire();
     println!("    worker {} is in (semaphore value now {})", std::process::id(), sem.value());
     std::thread::sleep(Duration::from_millis(50));
     sem.release()?;
+    for _ in 0..1000 {
+        count.get_lock().map_err(|e| e.to_string())?.update(|c| c + 1);
+    }
+    // The first free element is ours (compare_exchange from 0).
+    for i in 0..pids.len() {
+        if pids.compare_exchange(i, 0, std::process::id())? == Ok(0) {
+            break;
+        }
+    }
     meet.wait_timeout(Duration::from_secs(10))?;
     Ok(())
 }
