@@ -198,3 +198,18 @@ fn seed_003_children_write_the_parent_reads() {
     assert_eq!(num.load(), 3.1415927);
     assert_eq!(arr.to_vec(), (0..10).map(|x: i32| -x).collect::<Vec<_>>());
 }
+
+#[test]
+fn array_write_after_a_holder_died_keeps_the_death_for_get_lock() {
+    let a = Array::<u32>::anonymous(&[1, 2, 3]).unwrap();
+    let child = fork(|| {
+        std::mem::forget(a.get_lock().unwrap());
+        0
+    });
+    child.join_ok(LIMIT);
+    // A single-element write takes the dead holder's lock but repairs only one element:
+    a.set(0, 10).unwrap();
+    // so the next get_lock still hears of the death.
+    assert!(matches!(a.get_lock(), Err(LockError::OwnerDied(_))));
+    assert!(a.get_lock().is_ok());
+}

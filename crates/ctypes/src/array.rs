@@ -6,7 +6,7 @@ use bytemuck::Pod;
 use shmkit_core::{CreateError, Kind, Object, OpenError, OpenOrCreateError, RegisterError, WaitStrategy};
 use shmkit_sync::LockError;
 
-use crate::block::{lock_forever, Block, CChar, Held};
+use crate::block::{lock_forever, Block, CChar, Held, Report};
 use crate::int::AtomicInt;
 
 /// Why an array operation was refused.
@@ -223,7 +223,7 @@ impl<T: Pod> Array<T> {
     fn with_lock<R>(&self, f: impl FnOnce(&Held) -> R) -> Result<R, ArrayError> {
         // A dead owner's lock is taken over; this write does not repair the whole array,
         // so the death stays on record for the next `get_lock`.
-        let held = lock_forever(&self.b).map_err(ArrayError::NoSlot)?.held();
+        let held = lock_forever(&self.b, Report::Keep).map_err(ArrayError::NoSlot)?.held();
         let r = f(&held);
         self.b.unlock(held);
         Ok(r)
@@ -236,7 +236,7 @@ impl<T: Pod> Array<T> {
     /// [`LockError::OwnerDied`] (with the guard) if a process died holding the lock;
     /// [`LockError::NoSlot`].
     pub fn get_lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
-        let locked = lock_forever(&self.b).map_err(LockError::NoSlot)?;
+        let locked = lock_forever(&self.b, Report::Take).map_err(LockError::NoSlot)?;
         locked.into_result(|held| ArrayGuard { a: self, held: Some(held) })
     }
 

@@ -229,15 +229,25 @@ impl<T: Pod> Block<T> {
         self.obj.participant().map(token)
     }
 
-    /// Takes the lock, waiting until `deadline` (`None` on time-out).
-    pub fn lock(&self, deadline: Deadline) -> Result<Option<Locked>, RegisterError> {
+    /// Takes the lock, waiting until `deadline` (`None` on time-out). With `Report::Keep`
+    /// a dead owner's death stays on record for the next `get_lock` (a write that does
+    /// not repair everything); with `Report::Take` it is reported here, once.
+    pub fn lock(&self, deadline: Deadline, report: Report) -> Result<Option<Locked>, RegisterError> {
         let me = self.me()?;
         let ctl = self.control();
         let Some(how) = ctl.lock.lock_until(me, deadline, self.strategy, &self.obj) else { return Ok(None) };
         let died = how == Acquired::OwnerDied;
-        // Always clear the flag: a death is reported once.
-        let repaired = ctl.recovered.swap(0, Ordering::AcqRel) == 1;
-        Ok(Some(if died || repaired { Locked::OwnerDied(Held { me }) } else { Locked::Clean(Held { me }) }))
+        let held = Held { me };
+        Ok(Some(match report {
+            Report::Keep => {
+                if died {
+                    ctl.recovered.store(1, Ordering::Release);
+                }
+                Locked::Clean(held)
+            }
+            Report::Take if died || ctl.recovered.swap(0, Ordering::AcqRel) == 1 => Locked::OwnerDied(held),
+            Report::Take => Locked::Clean(held),
+        }))
     }
 
     /// Releases the lock.
@@ -264,10 +274,17 @@ impl<T: Pod> Block<T> {
 }
 
 /// Takes the lock, however long it takes.
-pub(crate) fn lock_forever<T: Pod>(b: &Block<T>) -> Result<Locked, RegisterError> {
+pub(crate) fn lock_forever<T: Pod>(b: &Block<T>, report: Report) -> Result<Locked, RegisterError> {
     loop {
-        if let Some(l) = b.lock(Deadline::never())? {
+        if let Some(l) = b.lock(Deadline::never(), report)? {
             return Ok(l);
         }
     }
+}
+
+/// Whether taking the lock reports a previous owner's death (see [`Block::lock`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Report {
+    Take,
+    Keep,
 }

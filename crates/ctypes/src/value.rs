@@ -6,7 +6,7 @@ use bytemuck::Pod;
 use shmkit_core::{CreateError, Kind, Object, OpenError, OpenOrCreateError, RegisterError, WaitStrategy};
 use shmkit_sync::LockError;
 
-use crate::block::{lock_forever, Block, Held};
+use crate::block::{lock_forever, Block, Held, Report};
 use crate::int::AtomicInt;
 
 /// One `T` in shared memory, with a lock: Python's `multiprocessing.Value`.
@@ -119,7 +119,8 @@ impl<T: Pod> Value<T> {
     ///
     /// [`RegisterError`] if this process cannot become a participant.
     pub fn store(&self, value: T) -> Result<(), RegisterError> {
-        let held = lock_forever(&self.b)?.held();
+        // The store overwrites the whole value: it repairs whatever a dead writer left.
+        let held = lock_forever(&self.b, Report::Take)?.held();
         self.b.write(&held, 0, &[value]);
         self.b.unlock(held);
         Ok(())
@@ -132,7 +133,7 @@ impl<T: Pod> Value<T> {
     /// [`LockError::OwnerDied`] (with the guard) if a process died holding the lock, maybe
     /// in the middle of a write; [`LockError::NoSlot`].
     pub fn get_lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
-        let locked = lock_forever(&self.b).map_err(LockError::NoSlot)?;
+        let locked = lock_forever(&self.b, Report::Take).map_err(LockError::NoSlot)?;
         locked.into_result(|held| ValueGuard { v: self, held: Some(held) })
     }
 
