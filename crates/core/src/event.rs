@@ -237,9 +237,9 @@ impl EventCount {
                 if let Some(v) = check() {
                     return Some(v);
                 }
-                if deadline.has_passed() {
-                    return poll();
-                }
+            }
+            if i % CLOCK_SPINS == 0 && deadline.has_passed() {
+                return poll();
             }
         }
         loop {
@@ -258,8 +258,11 @@ impl EventCount {
 }
 
 /// How many spins pass between two calls of the slow check in
-/// [`EventCount::wait_checked`] (and two looks at the clock).
-pub const CHECK_SPINS: u32 = 64;
+/// [`EventCount::wait_checked`] (a system call, typically).
+pub const CHECK_SPINS: u32 = 1024;
+
+/// How many spins pass between two looks at the clock (a vDSO call, no system call).
+const CLOCK_SPINS: u32 = 64;
 
 #[cfg(not(shmkit_loom))]
 fn park_until(deadline: Deadline) -> Deadline {
