@@ -2,12 +2,9 @@
 
 use std::time::Duration;
 
-use shmkit_core::WaitStrategy;
-use shmkit_core::{
-    CreateError, CreateOptions, Deadline, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
-};
-
 use crate::lock::{LockError, TryLockError};
+use shmkit_core::{Deadline, Kind};
+
 use crate::named::{Handle, LockAndCondition};
 use crate::raw::Acquired;
 
@@ -55,46 +52,7 @@ impl Drop for ConditionGuard<'_> {
 }
 
 impl Condition {
-    /// Creates the named condition `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::create`].
-    pub fn create(name: &str) -> Result<Self, CreateError> {
-        Handle::create(name, Kind::Condition, &CreateOptions::new(), |_| {}).map(|h| Self { h })
-    }
-
-    /// Opens the named condition `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::open`].
-    pub fn open(name: &str) -> Result<Self, OpenError> {
-        Handle::open(name, Kind::Condition, &OpenOptions::new()).map(|h| Self { h })
-    }
-
-    /// Opens `name`, or creates it.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create) and [`open`](Self::open).
-    pub fn open_or_create(name: &str) -> Result<Self, OpenOrCreateError> {
-        Handle::open_or_create(name, Kind::Condition, |_| {}).map(|h| Self { h })
-    }
-
-    /// Creates an anonymous condition, shared with children forked afterwards.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::anonymous`].
-    pub fn anonymous() -> Result<Self, CreateError> {
-        Handle::anonymous(Kind::Condition, |_| {}).map(|h| Self { h })
-    }
-
-    /// Sets how blocked calls wait.
-    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.h.strategy = strategy;
-    }
+    crate::named::plain_constructors!(Kind::Condition, "condition");
 
     fn guard(&self, me: u64) -> ConditionGuard<'_> {
         ConditionGuard { cond: self, me }
@@ -246,10 +204,5 @@ impl Condition {
     /// Wakes every waiter.
     pub fn notify_all(&self) {
         self.h.raw().cond.notify_all();
-    }
-
-    /// The underlying object.
-    pub fn object(&self) -> &Object {
-        self.h.object()
     }
 }

@@ -2,10 +2,7 @@
 
 use std::time::Duration;
 
-use shmkit_core::WaitStrategy;
-use shmkit_core::{
-    CreateError, CreateOptions, Deadline, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
-};
+use shmkit_core::{Deadline, Kind};
 
 use crate::named::Handle;
 use crate::raw::RawEvent;
@@ -34,55 +31,7 @@ pub struct Event {
 }
 
 impl Event {
-    /// Creates the named event `name`, cleared.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::create`].
-    pub fn create(name: &str) -> Result<Self, CreateError> {
-        Handle::create(name, Kind::Event, &CreateOptions::new(), |_| {}).map(|h| Self { h })
-    }
-
-    /// Opens the named event `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::open`].
-    pub fn open(name: &str) -> Result<Self, OpenError> {
-        Handle::open(name, Kind::Event, &OpenOptions::new()).map(|h| Self { h })
-    }
-
-    /// Opens `name`, or creates it cleared.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create) and [`open`](Self::open).
-    pub fn open_or_create(name: &str) -> Result<Self, OpenOrCreateError> {
-        Handle::open_or_create(name, Kind::Event, |_| {}).map(|h| Self { h })
-    }
-
-    /// Creates an anonymous event, shared with children forked afterwards.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::anonymous`].
-    pub fn anonymous() -> Result<Self, CreateError> {
-        Handle::anonymous(Kind::Event, |_| {}).map(|h| Self { h })
-    }
-
-    /// Removes the name `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`shmkit_core::segment::unlink`].
-    pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
-        shmkit_core::segment::unlink(name)
-    }
-
-    /// Sets how blocked calls wait.
-    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.h.strategy = strategy;
-    }
+    crate::named::plain_constructors!(Kind::Event, "event");
 
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
@@ -112,10 +61,5 @@ impl Event {
     /// Waits until `deadline` for the flag; returns it.
     pub fn wait_deadline(&self, deadline: Deadline) -> bool {
         self.h.raw().wait_until(deadline, self.h.strategy)
-    }
-
-    /// The underlying object.
-    pub fn object(&self) -> &Object {
-        self.h.object()
     }
 }

@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use shmkit_core::{CreateError, CreateOptions, Deadline, Kind, OpenError, OpenOptions, OpenOrCreateError};
-use shmkit_core::{RegisterError, WaitStrategy};
+use shmkit_core::{Deadline, Kind, RegisterError};
 
 use crate::named::Handle;
 use crate::raw::{Acquired, NotOwner, RawLock, RawRLock};
@@ -156,74 +155,7 @@ impl Drop for LockGuard<'_> {
 }
 
 impl Lock {
-    /// Creates the named lock `name`, unlocked.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::create`](shmkit_core::Object::create).
-    pub fn create(name: &str) -> Result<Self, CreateError> {
-        Self::create_with(name, &CreateOptions::new())
-    }
-
-    /// Creates the named lock `name` with options.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::create`](shmkit_core::Object::create).
-    pub fn create_with(name: &str, opts: &CreateOptions) -> Result<Self, CreateError> {
-        Handle::create(name, Kind::Lock, opts, |_| {}).map(|h| Self { h })
-    }
-
-    /// Opens the named lock `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::open`](shmkit_core::Object::open); another kind of object is
-    /// [`OpenError::KindMismatch`].
-    pub fn open(name: &str) -> Result<Self, OpenError> {
-        Self::open_with(name, &OpenOptions::new())
-    }
-
-    /// Opens the named lock `name` with options.
-    ///
-    /// # Errors
-    ///
-    /// As [`open`](Self::open).
-    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
-        Handle::open(name, Kind::Lock, opts).map(|h| Self { h })
-    }
-
-    /// Opens `name`, or creates it unlocked.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create) and [`open`](Self::open).
-    pub fn open_or_create(name: &str) -> Result<Self, OpenOrCreateError> {
-        Handle::open_or_create(name, Kind::Lock, |_| {}).map(|h| Self { h })
-    }
-
-    /// Creates an anonymous lock, shared with children forked afterwards.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::anonymous`](shmkit_core::Object::anonymous).
-    pub fn anonymous() -> Result<Self, CreateError> {
-        Handle::anonymous(Kind::Lock, |_| {}).map(|h| Self { h })
-    }
-
-    /// Removes the name `name` (processes that have it open keep using it).
-    ///
-    /// # Errors
-    ///
-    /// As [`shmkit_core::segment::unlink`].
-    pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
-        shmkit_core::segment::unlink(name)
-    }
-
-    /// Sets how blocked calls wait.
-    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.h.strategy = strategy;
-    }
+    crate::named::plain_constructors!(Kind::Lock, "lock");
 
     /// Acquires the lock, waiting as long as it takes.
     ///
@@ -288,11 +220,6 @@ impl Lock {
     pub fn is_locked(&self) -> bool {
         self.h.raw().owner() != 0
     }
-
-    /// The underlying object (for its name, header and participants).
-    pub fn object(&self) -> &shmkit_core::Object {
-        self.h.object()
-    }
 }
 
 impl LockGuard<'_> {
@@ -351,41 +278,7 @@ impl Drop for RLockGuard<'_> {
 }
 
 impl RLock {
-    /// Creates the named recursive lock `name`, unlocked.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::create`].
-    pub fn create(name: &str) -> Result<Self, CreateError> {
-        Handle::create(name, Kind::RLock, &CreateOptions::new(), |_| {}).map(|h| Self { h })
-    }
-
-    /// Opens the named recursive lock `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::open`].
-    pub fn open(name: &str) -> Result<Self, OpenError> {
-        Handle::open(name, Kind::RLock, &OpenOptions::new()).map(|h| Self { h })
-    }
-
-    /// Opens `name`, or creates it unlocked.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::open_or_create`].
-    pub fn open_or_create(name: &str) -> Result<Self, OpenOrCreateError> {
-        Handle::open_or_create(name, Kind::RLock, |_| {}).map(|h| Self { h })
-    }
-
-    /// Creates an anonymous recursive lock, shared with children forked afterwards.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::anonymous`].
-    pub fn anonymous() -> Result<Self, CreateError> {
-        Handle::anonymous(Kind::RLock, |_| {}).map(|h| Self { h })
-    }
+    crate::named::plain_constructors!(Kind::RLock, "recursive lock");
 
     /// Acquires the lock (again, if this thread holds it).
     ///
@@ -457,10 +350,5 @@ impl RLock {
     /// Whether some thread holds the lock (racy: for display).
     pub fn is_locked(&self) -> bool {
         self.h.raw().raw().owner() != 0
-    }
-
-    /// The underlying object.
-    pub fn object(&self) -> &shmkit_core::Object {
-        self.h.object()
     }
 }

@@ -106,3 +106,91 @@ impl<R: InPlace> Handle<R> {
         &self.obj
     }
 }
+
+/// The constructors (and the accessors every primitive shares) of a primitive that is a
+/// `Handle` in a field `h`, created in its empty state.
+macro_rules! plain_constructors {
+    ($kind:expr, $what:literal) => {
+        #[doc = concat!("Creates the named ", $what, " `name`.")]
+        ///
+        /// # Errors
+        ///
+        /// As [`Object::create`](shmkit_core::Object::create).
+        pub fn create(name: &str) -> Result<Self, shmkit_core::CreateError> {
+            Self::create_with(name, &shmkit_core::CreateOptions::new())
+        }
+
+        #[doc = concat!("Creates the named ", $what, " `name` with options (its file mode).")]
+        ///
+        /// # Errors
+        ///
+        /// As [`Object::create`](shmkit_core::Object::create).
+        pub fn create_with(
+            name: &str,
+            opts: &shmkit_core::CreateOptions,
+        ) -> Result<Self, shmkit_core::CreateError> {
+            $crate::named::Handle::create(name, $kind, opts, |_| {}).map(|h| Self { h })
+        }
+
+        #[doc = concat!("Opens the named ", $what, " `name`.")]
+        ///
+        /// # Errors
+        ///
+        /// As [`Object::open`](shmkit_core::Object::open); another kind of object is
+        /// [`OpenError::KindMismatch`](shmkit_core::OpenError::KindMismatch).
+        pub fn open(name: &str) -> Result<Self, shmkit_core::OpenError> {
+            Self::open_with(name, &shmkit_core::OpenOptions::new())
+        }
+
+        #[doc = concat!("Opens the named ", $what, " `name` with options.")]
+        ///
+        /// # Errors
+        ///
+        /// As [`open`](Self::open).
+        pub fn open_with(
+            name: &str,
+            opts: &shmkit_core::OpenOptions,
+        ) -> Result<Self, shmkit_core::OpenError> {
+            $crate::named::Handle::open(name, $kind, opts).map(|h| Self { h })
+        }
+
+        #[doc = concat!("Opens `name`, or creates it as a new ", $what, ".")]
+        ///
+        /// # Errors
+        ///
+        /// As [`create`](Self::create) and [`open`](Self::open).
+        pub fn open_or_create(name: &str) -> Result<Self, shmkit_core::OpenOrCreateError> {
+            $crate::named::Handle::open_or_create(name, $kind, |_| {}).map(|h| Self { h })
+        }
+
+        #[doc = concat!("Creates an anonymous ", $what, ", shared with children forked afterwards.")]
+        ///
+        /// # Errors
+        ///
+        /// As [`Object::anonymous`](shmkit_core::Object::anonymous).
+        pub fn anonymous() -> Result<Self, shmkit_core::CreateError> {
+            $crate::named::Handle::anonymous($kind, |_| {}).map(|h| Self { h })
+        }
+
+        /// Removes the name `name` (processes that have the object open keep using it).
+        ///
+        /// # Errors
+        ///
+        /// As [`shmkit_core::segment::unlink`].
+        pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
+            shmkit_core::segment::unlink(name)
+        }
+
+        /// Sets how blocked calls wait.
+        pub fn set_wait_strategy(&mut self, strategy: shmkit_core::WaitStrategy) {
+            self.h.strategy = strategy;
+        }
+
+        /// The underlying object (its name, header and participants).
+        pub fn object(&self) -> &shmkit_core::Object {
+            self.h.object()
+        }
+    };
+}
+
+pub(crate) use plain_constructors;
