@@ -97,6 +97,10 @@ impl RawLock {
         if self.try_lock(me) {
             return Some(Acquired::Clean);
         }
+        if deadline.has_passed() {
+            // A try: no spinning, but a dead owner is still displaced.
+            return self.take_from_dead(me, live).then_some(Acquired::OwnerDied);
+        }
         let got = self.waiters.wait_checked(
             strategy,
             deadline,
