@@ -50,24 +50,42 @@ fn forked_child_is_its_own_participant() {
 #[test]
 fn forked_child_does_not_keep_its_parent_alive() {
     let g = NameGuard::new("fork-no-inherit");
-    let parent_obj = create(g.name(), 8);
-    let parent_id = parent_obj.participant().unwrap();
-    let watcher = open(g.name()).unwrap();
+    let watcher = create(g.name(), 8);
     let shared = Shared::new();
-    let child = fork(|| {
-        // The child holds the inherited mapping and descriptors, and registers itself.
-        let me = parent_obj.participant().unwrap();
-        shared.signal(0, 1);
+    let name = g.name().to_owned();
+    // The parent of this test is a single-threaded child of ours: a fork made by another
+    // test thread at the wrong moment would hold a copy of our own descriptors for a few
+    // microseconds, which is not what this test is about.
+    let parent = fork(|| {
+        let obj = open(&name).unwrap();
+        shared.word(1).store(obj.participant().unwrap().to_u64(), Ordering::Release);
+        // The grandchild holds the inherited mapping and descriptors, and registers itself.
+        let grandchild = fork(|| {
+            let me = obj.participant().unwrap();
+            shared.signal(0, 1);
+            shared.await_value(0, 2, LIMIT);
+            i32::from(ParticipantId::from_u64(shared.word(1).load(Ordering::Acquire)) == me)
+        });
+        shared.await_value(0, 1, LIMIT);
+        // The parent lets go while its child lives.
+        drop(obj);
+        shared.signal(2, 1);
         shared.await_value(0, 2, LIMIT);
-        i32::from(me == parent_id)
+        match grandchild.wait(LIMIT) {
+            Exit::Code(0) => 0,
+            _ => 3,
+        }
     });
-    shared.await_value(0, 1, LIMIT);
-    assert!(watcher.is_alive(parent_id));
-    // The parent lets go while the child lives: the parent's slot must read dead.
-    drop(parent_obj);
+    shared.await_value(2, 1, LIMIT);
+    let parent_id = ParticipantId::from_u64(shared.word(1).load(Ordering::Acquire));
     assert!(!watcher.is_alive(parent_id), "a forked child kept its parent's liveness lock");
+    assert_eq!(
+        watcher.participants().iter().filter(|p| p.alive).count(),
+        2,
+        "the watcher and the grandchild"
+    );
     shared.signal(0, 2);
-    child.join_ok(LIMIT);
+    parent.join_ok(LIMIT);
 }
 
 /// Starts a child that opens `name`, publishes its participant id, and blocks.

@@ -146,19 +146,20 @@ impl Shared {
         Self { seg: Segment::anonymous(4096).unwrap() }
     }
 
-    /// Word `i` (0..512) as a 64-bit atomic.
+    /// Word `i` (0..256) as a 64-bit atomic, in the first half of the page.
     pub fn word(&self, i: usize) -> &AtomicU64 {
-        assert!(i < 512);
+        assert!(i < 256);
         // SAFETY: the segment is 4096 bytes, page-aligned, mapped while `self` lives;
         // atomics are valid for any bit pattern and concurrent writes.
         unsafe { &*self.seg.as_ptr().cast::<AtomicU64>().add(i) }
     }
 
-    /// 32-bit futex word `i` (0..1024).
+    /// 32-bit futex word `i` (0..512), in the second half of the page, so it never
+    /// overlaps a 64-bit word.
     pub fn word32(&self, i: usize) -> &AtomicU32 {
-        assert!(i < 1024);
-        // SAFETY: as in `word`.
-        unsafe { &*self.seg.as_ptr().cast::<AtomicU32>().add(i) }
+        assert!(i < 512);
+        // SAFETY: as in `word`; 2048 + 4 * 511 + 4 <= 4096, 4-aligned.
+        unsafe { &*self.seg.as_ptr().add(2048).cast::<AtomicU32>().add(i) }
     }
 
     /// Sets word32 `i` to `v` and wakes its waiters.

@@ -7,6 +7,12 @@
 //! descriptor that holds a participant lock, and bumps the *fork generation*. Objects see
 //! the new generation and register the child as a participant of its own, with its own
 //! open file description, the first time it uses them.
+//!
+//! Two windows remain, both erring towards "alive", never towards "dead": a fork made by
+//! another thread holds copies of this process's descriptors until its child has run the
+//! handler (or, for `posix_spawn`, until it execs: the descriptors are `O_CLOEXEC`), so a
+//! participant that lets go at that moment reads alive for those microseconds; and a fork
+//! racing a registration in another thread can leave that one descriptor in the child.
 
 use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
