@@ -213,3 +213,17 @@ fn array_write_after_a_holder_died_keeps_the_death_for_get_lock() {
     assert!(matches!(a.get_lock(), Err(LockError::OwnerDied(_))));
     assert!(a.get_lock().is_ok());
 }
+
+#[test]
+fn a_sequence_left_odd_without_the_lock_does_not_hang_readers() {
+    let v = Value::<u32>::anonymous(5).unwrap();
+    // What a hostile or broken peer could leave: a write "in flight" with nobody holding
+    // the lock.
+    // SAFETY: the control block's sequence is the u64 at body + 16.
+    let seq = unsafe { &*v.object().body().add(16).cast::<AtomicU64>() };
+    seq.store(41, Ordering::SeqCst);
+    let child = fork(|| i32::from(v.load() != 5));
+    child.join_ok(LIMIT);
+    assert_eq!(v.load(), 5);
+    assert_eq!(seq.load(Ordering::SeqCst) % 2, 0);
+}

@@ -168,6 +168,89 @@ mod heap {
     }
 }
 
+/// Garbage a peer could write into the shared words: every call still returns (with a
+/// deadline), and nothing panics.
+#[cfg(not(shmkit_loom))]
+mod hostile {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use shmkit_core::{Deadline, WaitStrategy};
+
+    use crate::raw::*;
+
+    const PATTERNS: [u64; 6] = [0, 1, u64::MAX, u64::MAX >> 1, 0x8000_0000_8000_0000, 0xDEAD_BEEF_0000_FFFF];
+
+    fn soon() -> Deadline {
+        Deadline::after(Duration::from_millis(2))
+    }
+
+    /// Overwrites the first `words` 64-bit words of `state` with `w`.
+    fn scribble<T>(state: &T, words: usize, w: u64) {
+        assert!(std::mem::size_of::<T>() >= words * 8 && std::mem::align_of::<T>() >= 8);
+        let p = state as *const T as *const AtomicU64;
+        for i in 0..words {
+            // SAFETY: `T` is a raw state of atomics whose first `words` words are 64-bit
+            // atomics (8-aligned, in bounds: asserted); we write through atomics, as a
+            // peer would.
+            unsafe { &*p.add(i) }.store(w, Ordering::Relaxed);
+        }
+    }
+
+    /// Overwrites the first `words` 32-bit words of `state` with `w`.
+    fn scribble32<T>(state: &T, words: usize, w: u32) {
+        assert!(std::mem::size_of::<T>() >= words * 4 && std::mem::align_of::<T>() >= 4);
+        let p = state as *const T as *const AtomicU32;
+        for i in 0..words {
+            // SAFETY: as in `scribble`, for 32-bit atomics.
+            unsafe { &*p.add(i) }.store(w, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn garbage_in_a_barrier_breaks_or_times_out_never_panics() {
+        for w in PATTERNS {
+            let b = RawBarrier::new(3);
+            scribble(&b, 1, w);
+            let r = b.wait_until(3, soon(), WaitStrategy::Park, || false);
+            assert!(r.is_err() || r.is_ok_and(|i| i < 3), "{w:#x}: {r:?}");
+            let _ = (b.n_waiting(), b.is_broken());
+            b.reset();
+            assert!(!b.is_broken());
+        }
+    }
+
+    #[test]
+    fn garbage_in_a_semaphore_never_panics() {
+        for w in PATTERNS {
+            let s = RawSemaphore::new(1, 5);
+            scribble32(&s, 2, w as u32);
+            let _ = s.acquire_until(soon(), WaitStrategy::Park);
+            let _ = s.release(5);
+            let _ = (s.value(), s.try_acquire());
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "needs memfd_create")]
+    fn garbage_in_a_lock_is_displaced_or_waited_for_until_the_deadline() {
+        let me = TOKEN_BIT | 7;
+        let obj =
+            shmkit_core::Object::anonymous(&shmkit_core::Spec::new(shmkit_core::Kind::Lock, 64), |_, _| {});
+        let Ok(obj) = obj else { return };
+        for w in PATTERNS {
+            let l = RawLock::new();
+            scribble(&l, 1, w);
+            // A garbage owner is never a live participant: it is displaced.
+            match l.lock_until(me, soon(), WaitStrategy::Park, &obj) {
+                Some(_) => assert_eq!(l.owner(), me, "{w:#x}"),
+                None => panic!("{w:#x}: a garbage owner kept the lock"),
+            }
+            l.unlock(me).unwrap();
+        }
+    }
+}
+
 #[cfg(shmkit_loom)]
 mod loom_models {
     use loom::sync::atomic::{AtomicUsize, Ordering};
