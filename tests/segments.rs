@@ -189,21 +189,30 @@ fn open_racing_create_waits_and_succeeds() {
 #[test]
 fn half_initialised_object_gives_not_ready_after_its_deadline() {
     let g = NameGuard::new("half-init");
+    let shared = common::Shared::new();
     let name = g.name().to_owned();
-    // A creator that dies in the middle of building the object.
-    let child = fork(move || {
+    // A creator that is still building the object, for a long time.
+    let child = fork(|| {
         let _ = Object::create(&name, &bytes_spec(64), &CreateOptions::new(), |_, _| {
-            // SAFETY: ends the process at once, as a crash would.
-            unsafe { libc::_exit(0) }
+            shared.signal(0, 1);
+            std::thread::sleep(Duration::from_secs(60));
         });
         1
     });
-    child.join_ok(LIMIT);
+    shared.await_value(0, 1, LIMIT);
     let timeout = Duration::from_millis(300);
     let start = Instant::now();
     let err = Object::open(g.name(), &Expect::any(), &OpenOptions::new().ready_timeout(timeout)).unwrap_err();
     assert!(start.elapsed() >= timeout);
     assert!(matches!(err, OpenError::NotReady { waited } if waited >= timeout), "{err:?}");
+
+    // Once that creator is dead, opening says so at once instead of waiting.
+    child.kill();
+    child.wait(LIMIT);
+    let long = OpenOptions::new().ready_timeout(Duration::from_secs(3600));
+    let name = g.name().to_owned();
+    let err = watchdog(LIMIT, move || Object::open(&name, &Expect::any(), &long).map(drop)).unwrap_err();
+    assert!(matches!(err, OpenError::CreatorDied), "{err:?}");
 }
 
 #[test]

@@ -77,6 +77,11 @@ pub enum CreateError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The new object's participant table had no slot for its creator.
+    ParticipantsFull {
+        /// The size of the table.
+        slots: u32,
+    },
     /// Not enough room in `/dev/shm` (or memory) for the whole object.
     NoSpace {
         /// The size asked for, in bytes.
@@ -108,6 +113,10 @@ impl fmt::Display for CreateError {
             Self::PermissionDenied { name, source } => write!(
                 f,
                 "permission denied creating {name:?} ({source}): check the permissions of /dev/shm"
+            ),
+            Self::ParticipantsFull { slots } => write!(
+                f,
+                "the creator could not take one of the {slots} participant slots of its new object: remove the object and create it again"
             ),
             Self::NoSpace { size, source } => write!(
                 f,
@@ -237,6 +246,8 @@ pub enum OpenError {
         /// What is inconsistent.
         reason: &'static str,
     },
+    /// The object's creator died before it finished building it.
+    CreatorDied,
     /// The object was still being initialised when the deadline passed.
     NotReady {
         /// How long `open` waited.
@@ -318,6 +329,9 @@ impl fmt::Display for OpenError {
             Self::Corrupt { reason } => {
                 write!(f, "the object's header is corrupt ({reason}): remove it and create it again")
             }
+            Self::CreatorDied => f.write_str(
+                "the object's creator died before it finished building it: remove it (`unlink`) and create it again",
+            ),
             Self::NotReady { waited } => write!(
                 f,
                 "the object was not ready after {waited:?}: its creator is slow or died while creating it; wait longer, or remove it and create it again"

@@ -22,6 +22,8 @@ pub enum WaitResult {
     Interrupted,
     /// The deadline passed.
     TimedOut,
+    /// The kernel refused the wait; callers that loop should back off.
+    Failed,
 }
 
 /// One `FUTEX_WAIT` on `word` while it holds `expected`, until `deadline` (absolute,
@@ -32,6 +34,7 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> WaitResult {
         FutexWait::Changed => WaitResult::Changed,
         FutexWait::Interrupted => WaitResult::Interrupted,
         FutexWait::TimedOut => WaitResult::TimedOut,
+        FutexWait::Failed => WaitResult::Failed,
     }
 }
 
@@ -56,8 +59,11 @@ pub fn wait_while(word: &AtomicU32, expected: u32, deadline: Deadline) -> bool {
         if word.load(Ordering::Acquire) != expected {
             return true;
         }
-        if wait(word, expected, deadline) == WaitResult::TimedOut {
-            return word.load(Ordering::Acquire) != expected;
+        match wait(word, expected, deadline) {
+            WaitResult::TimedOut => return word.load(Ordering::Acquire) != expected,
+            // Without a working futex, poll gently instead of spinning on the error.
+            WaitResult::Failed => std::thread::sleep(std::time::Duration::from_millis(1)),
+            _ => {}
         }
     }
 }

@@ -320,7 +320,7 @@ impl HeaderSnapshot {
             elem: TypeDesc {
                 size: h.elem_size.load(r),
                 align: h.elem_align.load(r),
-                code: h.type_code.load(r) as u8,
+                code: u8::try_from(h.type_code.load(r)).unwrap_or(0),
                 name_hash: h.type_hash.load(r),
             },
             elem_count: h.elem_count.load(r),
@@ -365,6 +365,11 @@ impl HeaderSnapshot {
         }
         if self.body_offset.checked_add(self.body_len) != Some(self.total_size) {
             return Err(OpenError::Corrupt { reason: "body does not end at the end of the file" });
+        }
+        if !self.elem.align.is_power_of_two()
+            || self.elem.size.checked_mul(self.elem_count).is_none_or(|b| b > self.body_len)
+        {
+            return Err(OpenError::Corrupt { reason: "the elements do not fit in the body" });
         }
         if let Some(kind) = expect.kind {
             if self.kind != kind.code() {

@@ -78,6 +78,12 @@ impl Spec {
         if self.slots == 0 || self.slots > MAX_SLOTS {
             return Err(CreateError::InvalidSlots { slots: self.slots, max: MAX_SLOTS });
         }
+        if self.elem.size.checked_mul(self.count).is_none_or(|b| b > self.body_len) {
+            return Err(CreateError::InvalidSize {
+                size: self.body_len,
+                reason: "the elements (size times count) do not fit in the body",
+            });
+        }
         match header::body_offset(self.slots).checked_add(self.body_len) {
             Some(total) if total <= isize::MAX as u64 => Ok(total),
             _ => {
@@ -275,34 +281,53 @@ impl Object {
     ) -> Result<Self, CreateError> {
         let map = segment::map_fd(&fd, total).map_err(|e| CreateError::Io { op: "mmap", source: e })?;
         let segment = Segment::from_parts(map, fd, name);
-        let h = header_of(&segment);
-        let r = Ordering::Relaxed;
         let pid = current_pid();
-        h.magic.store(MAGIC, r);
-        h.version.store(FORMAT_VERSION, r);
-        h.kind.store(spec.kind.code(), r);
-        h.slots.store(spec.slots, r);
-        h.total_size.store(total, r);
-        h.body_offset.store(header::body_offset(spec.slots), r);
-        h.body_len.store(spec.body_len, r);
-        h.elem_size.store(spec.elem.size, r);
-        h.elem_count.store(spec.count, r);
-        h.elem_align.store(spec.elem.align, r);
-        h.type_code.store(u32::from(spec.elem.code), r);
-        h.type_hash.store(spec.elem.name_hash, r);
-        h.creator_pid.store(pid, r);
-        h.creator_uid.store(sys::geteuid(), r);
-        h.creator_start.store(sys::process_start_time(pid).unwrap_or(0), r);
-        h.created_ns.store(sys::realtime_ns(), r);
-        h.flags.store(spec.flags, r);
-        let info = HeaderSnapshot { state: STATE_READY, ..HeaderSnapshot::read(h) };
+        // The layout this process uses comes from `spec`, never from reading back shared
+        // memory that a peer with write access could change meanwhile.
+        let info = HeaderSnapshot {
+            magic: MAGIC,
+            version: FORMAT_VERSION,
+            kind: spec.kind.code(),
+            state: STATE_READY,
+            slots: spec.slots,
+            total_size: total,
+            body_offset: header::body_offset(spec.slots),
+            body_len: spec.body_len,
+            elem: spec.elem,
+            elem_count: spec.count,
+            creator_pid: pid,
+            creator_uid: sys::geteuid(),
+            creator_start: sys::process_start_time(pid).unwrap_or(0),
+            created_ns: sys::realtime_ns(),
+            flags: spec.flags,
+        };
         let obj = Self::new(segment, info, Role::CREATOR);
-        init(obj.body(), obj.body_len());
+        // Registered before the magic is written: an opener that sees the magic and no
+        // live participant knows the creator died half-way.
         obj.participant().map_err(|e| match e {
             RegisterError::Io { op, source } => CreateError::Io { op, source },
-            RegisterError::Full { slots } => CreateError::InvalidSlots { slots, max: MAX_SLOTS },
+            RegisterError::Full { slots } => CreateError::ParticipantsFull { slots },
         })?;
         let h = obj.header();
+        let r = Ordering::Relaxed;
+        h.version.store(info.version, r);
+        h.kind.store(info.kind, r);
+        h.slots.store(info.slots, r);
+        h.total_size.store(info.total_size, r);
+        h.body_offset.store(info.body_offset, r);
+        h.body_len.store(info.body_len, r);
+        h.elem_size.store(info.elem.size, r);
+        h.elem_count.store(info.elem_count, r);
+        h.elem_align.store(info.elem.align, r);
+        h.type_code.store(u32::from(info.elem.code), r);
+        h.type_hash.store(info.elem.name_hash, r);
+        h.creator_pid.store(info.creator_pid, r);
+        h.creator_uid.store(info.creator_uid, r);
+        h.creator_start.store(info.creator_start, r);
+        h.created_ns.store(info.created_ns, r);
+        h.flags.store(info.flags, r);
+        h.magic.store(MAGIC, Ordering::Release);
+        init(obj.body(), obj.body_len());
         // Publishes everything above to openers that load `state` with Acquire.
         h.state.store(STATE_READY, Ordering::Release);
         futex::wake_all(&h.state);
@@ -432,8 +457,22 @@ impl Object {
         let h = header_of(&segment);
         // Wait while the file looks like ours and still initialising.
         while h.state.load(Ordering::Acquire) == STATE_INIT
-            && matches!(h.magic.load(Ordering::Relaxed), 0 | MAGIC)
+            && matches!(h.magic.load(Ordering::Acquire), 0 | MAGIC)
         {
+            // The creator registers before it writes the magic: magic and nobody alive
+            // means it died half-way.
+            if h.magic.load(Ordering::Acquire) == MAGIC {
+                let slots = h.slots.load(Ordering::Relaxed).clamp(1, MAX_SLOTS);
+                if !sys::ofd_is_locked(segment.as_fd(), 0, u64::from(slots)).unwrap_or(true) {
+                    return Err(OpenError::CreatorDied);
+                }
+            }
+            // A creator that failed removed the name: the object will never be ready.
+            if let Some(name) = segment.name() {
+                if sys::fstat(segment.as_fd()).is_ok_and(|st| st.nlink == 0) {
+                    return Err(OpenError::NotFound { name: name.to_string() });
+                }
+            }
             if deadline.has_passed() {
                 return Err(OpenError::NotReady { waited: started.elapsed() });
             }
@@ -572,7 +611,11 @@ impl Object {
                 continue;
             }
             let Some(e) = self.entry(slot) else { break };
-            let generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            let mut generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            if generation == 0 {
+                // Never 0, so an owner token is never 0 (a lock word's "free").
+                generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            }
             e.pid.store(pid, Ordering::Relaxed);
             e.role.store(role.0, Ordering::Relaxed);
             e.state.store(1, Ordering::Release);

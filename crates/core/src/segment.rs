@@ -247,7 +247,13 @@ impl Segment {
     /// [`OpenError::TooSmall`] for an empty file, and the kernel's other refusals.
     pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         let name = Name::new(name)?;
-        let (fd, st) = open_file(&name, opts)?;
+        let (fd, mut st) = open_file(&name, opts)?;
+        // A creator's file is empty until its posix_fallocate: wait, up to the timeout.
+        let deadline = crate::Deadline::after(opts.ready_timeout);
+        while st.size == 0 && !deadline.has_passed() {
+            std::thread::sleep(Duration::from_millis(1));
+            st = sys::fstat(fd.as_fd()).map_err(|e| OpenError::Io { op: "fstat", source: e })?;
+        }
         if st.size == 0 {
             return Err(OpenError::TooSmall { expected_at_least: 1, found: 0 });
         }

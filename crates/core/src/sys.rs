@@ -21,6 +21,7 @@ pub(crate) struct FileStat {
     pub is_regular: bool,
     pub ino: u64,
     pub dev: u64,
+    pub nlink: u64,
 }
 
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -46,6 +47,7 @@ pub(crate) fn shm_unlink(path: &CStr) -> io::Result<()> {
 }
 
 /// `fstat(fd)`.
+#[allow(clippy::unnecessary_cast)] // `st_nlink` is u64 on x86-64 but u32 on arm64
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `st` is valid for writes of a `stat`; the descriptor is open (borrowed).
@@ -59,6 +61,7 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
         is_regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
         ino: st.st_ino,
         dev: st.st_dev,
+        nlink: st.st_nlink as u64,
     })
 }
 
@@ -215,6 +218,8 @@ pub(crate) enum FutexWait {
     Interrupted,
     /// The absolute deadline passed.
     TimedOut,
+    /// The kernel refused the wait (EFAULT, EINVAL, ENOSYS under a seccomp filter...).
+    Failed,
 }
 
 /// `FUTEX_WAIT_BITSET` on a shared (not process-private) word with an absolute
@@ -243,8 +248,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline_ns: Option<u6
         Some(libc::EAGAIN) => FutexWait::Changed,
         Some(libc::EINTR) => FutexWait::Interrupted,
         Some(libc::ETIMEDOUT) => FutexWait::TimedOut,
-        // EFAULT/EINVAL cannot happen for a live aligned word; callers loop anyway.
-        _ => FutexWait::Woken,
+        _ => FutexWait::Failed,
     }
 }
 
