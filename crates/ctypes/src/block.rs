@@ -188,7 +188,7 @@ impl<T: Pod> Block<T> {
             let read = || unsafe { copy_load(self.elem_ptr(start).cast(), out.as_mut_ptr().cast(), bytes) };
             match self.control().seq.try_read(read) {
                 ReadOutcome::Done => return,
-                ReadOutcome::Retry(_) => {
+                ReadOutcome::Retry => {
                     spins = spins.wrapping_add(1);
                     if spins % 1024 == 0 {
                         self.repair_abandoned_write();

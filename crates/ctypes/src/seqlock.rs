@@ -20,8 +20,8 @@ pub struct SeqLock {
 pub enum ReadOutcome {
     /// The read is consistent.
     Done,
-    /// A write was in flight (or the sequence moved): read again. Carries the sequence seen.
-    Retry(u64),
+    /// A write was in flight (or the sequence moved): read again.
+    Retry,
 }
 
 impl SeqLock {
@@ -35,7 +35,7 @@ impl SeqLock {
     pub fn try_read(&self, read: impl FnOnce()) -> ReadOutcome {
         let s1 = self.seq.load(Ordering::Acquire);
         if s1 & 1 == 1 {
-            return ReadOutcome::Retry(s1);
+            return ReadOutcome::Retry;
         }
         read();
         // Orders the data loads before the second look at the sequence: if any of them saw
@@ -44,7 +44,7 @@ impl SeqLock {
         if self.seq.load(Ordering::Relaxed) == s1 {
             ReadOutcome::Done
         } else {
-            ReadOutcome::Retry(s1)
+            ReadOutcome::Retry
         }
     }
 

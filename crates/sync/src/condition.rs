@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::lock::{LockError, TryLockError};
+use crate::lock::{lock_result, try_result, LockError, TryLockError};
 use shmkit_core::{Deadline, Kind};
 
 use crate::named::{Handle, LockAndCondition};
@@ -69,10 +69,7 @@ impl Condition {
         loop {
             let raw = &self.h.raw().lock;
             if let Some(a) = raw.lock_until(me, Deadline::never(), self.h.strategy, self.h.object()) {
-                return match a {
-                    Acquired::Clean => Ok(self.guard(me)),
-                    Acquired::OwnerDied => Err(LockError::OwnerDied(self.guard(me))),
-                };
+                return lock_result(a, self.guard(me));
             }
         }
     }
@@ -84,11 +81,8 @@ impl Condition {
     /// As [`Lock::try_lock`](crate::Lock::try_lock).
     pub fn try_lock(&self) -> Result<ConditionGuard<'_>, TryLockError<ConditionGuard<'_>>> {
         let me = self.h.me().map_err(TryLockError::NoSlot)?;
-        match self.h.raw().lock.lock_until(me, Deadline::now(), self.h.strategy, self.h.object()) {
-            Some(Acquired::Clean) => Ok(self.guard(me)),
-            Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(self.guard(me))),
-            None => Err(TryLockError::WouldBlock),
-        }
+        let got = self.h.raw().lock.lock_until(me, Deadline::now(), self.h.strategy, self.h.object());
+        try_result(got, || self.guard(me))
     }
 
     /// Releases the lock, waits for a notify, and takes the lock back.

@@ -90,14 +90,17 @@ impl<G> fmt::Display for TryLockError<G> {
 
 impl<G: fmt::Debug> std::error::Error for TryLockError<G> {}
 
-fn lock_result<G>(acquired: Acquired, guard: G) -> Result<G, LockError<G>> {
+pub(crate) fn lock_result<G>(acquired: Acquired, guard: G) -> Result<G, LockError<G>> {
     match acquired {
         Acquired::Clean => Ok(guard),
         Acquired::OwnerDied => Err(LockError::OwnerDied(guard)),
     }
 }
 
-fn try_result<G>(acquired: Option<Acquired>, guard: impl FnOnce() -> G) -> Result<G, TryLockError<G>> {
+pub(crate) fn try_result<G>(
+    acquired: Option<Acquired>,
+    guard: impl FnOnce() -> G,
+) -> Result<G, TryLockError<G>> {
     match acquired {
         Some(Acquired::Clean) => Ok(guard()),
         Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(guard())),
