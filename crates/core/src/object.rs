@@ -106,6 +106,7 @@ impl Role {
     pub const SENDER: Role = Role(5);
     pub const RECEIVER: Role = Role(6);
     pub const WORKER: Role = Role(7);
+    pub const PRODUCER_CONSUMER: Role = Role(8);
 
     /// The role's name.
     pub fn as_str(self) -> &'static str {
@@ -117,6 +118,7 @@ impl Role {
             5 => "sender",
             6 => "receiver",
             7 => "worker",
+            8 => "producer+consumer",
             _ => "unknown",
         }
     }
@@ -408,6 +410,26 @@ impl Object {
         Self::attach(Segment::from_fd(fd)?, expect, deadline, started, true)
     }
 
+    /// A second handle to the same object, registered as a participant of its own (a
+    /// handle per thread, say). Works for named and anonymous objects, even after the
+    /// name was removed.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Io`] if the descriptor cannot be duplicated or mapped, and
+    /// registration failures as [`open`](Self::open).
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        let started = Instant::now();
+        let fd =
+            self.segment.as_fd().try_clone_to_owned().map_err(|e| OpenError::Io { op: "dup", source: e })?;
+        let map = segment::map_fd(&fd, self.info.total_size)
+            .map_err(|e| OpenError::Io { op: "mmap", source: e })?;
+        let segment = Segment::from_parts(map, fd, self.segment.name().cloned());
+        let expect =
+            Expect { kind: self.info.kind(), elem: Some(self.info.elem), count: Some(self.info.elem_count) };
+        Self::attach(segment, &expect, Deadline::never(), started, true)
+    }
+
     /// Opens `name` if it exists (checking it against `spec`), creates it otherwise.
     /// Returns the object and whether this call created it.
     ///
@@ -654,6 +676,12 @@ impl Object {
         // holder counts. Should the kernel refuse the query, say "alive": a false "dead"
         // could let a peer steal a live process's work.
         sys::ofd_is_locked(self.segment.as_fd(), u64::from(slot), u64::from(len)).unwrap_or(true)
+    }
+
+    /// Whether a live process holds participant slot `slot` (one system call). A slot out
+    /// of range is not held.
+    pub fn is_slot_alive(&self, slot: u32) -> bool {
+        slot < self.info.slots && self.slot_locked(slot, 1)
     }
 
     /// Whether any process holds a participant slot (one system call).

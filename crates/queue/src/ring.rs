@@ -1,0 +1,388 @@
+//! The MPMC ring: Vyukov's bounded queue with per-slot sequence numbers, plus one intent
+//! word per participant so that a slot claimed by a process that then died can be found
+//! and skipped (or given back).
+//!
+//! # The algorithm
+//!
+//! Slot `i` starts with sequence `i`. For position `pos` (a 64-bit counter that never
+//! wraps in practice) and capacity `cap`, the slot `pos % cap` holds sequence
+//!
+//! - `pos`: free for the producer of `pos`;
+//! - `pos + 1`: full, for the consumer of `pos`;
+//! - `pos + cap`: released by that consumer, free for the producer of `pos + cap`.
+//!
+//! A producer claims `pos` by moving `tail` from `pos` to `pos + 1` with a CAS, writes the
+//! value, and publishes it by storing `pos + 1`; a consumer claims `pos` by moving `head`
+//! and releases the slot by storing `pos + cap`.
+//!
+//! # Crashed claimants
+//!
+//! Before its claiming CAS, a participant stores its *intent*, `pos` and its side, in its
+//! own word (`intents[slot]`, where `slot` is its participant slot), and clears it after
+//! publishing or releasing. The claiming CAS is a release and the waiter's load of
+//! `tail` (or `head`) an acquire, so whoever sees the claim also sees the intent.
+//!
+//! A consumer that finds `pos` claimed (`tail > pos`) but unpublished scans the intents:
+//! if a *live* participant has intent `pos`, it waits; if none has, the claimant died
+//! between its CAS and its publish (a live claimant's intent stays until after its
+//! publish, and is stored after the publish, so a scan that misses it re-reads the slot
+//! published). The consumer then claims `head` at `pos` and releases the slot without
+//! reading it: a hole, counted in `holes`. Producers mirror this for a consumer that died
+//! between claiming and releasing: they give the slot back.
+//!
+//! A participant slot taken over by a new process keeps the dead one's intent until the
+//! newcomer clears it, which it does before its first operation: until then waiters see
+//! a live intent and wait, never a false death.
+//!
+//! # Trust
+//!
+//! Everything here lives in memory that other processes write. Every index is masked, the
+//! intent table and the slots are slices, and a state no correct peer produces makes an
+//! operation report "full", "empty" or "busy", never panic or loop without bound.
+
+use std::fmt;
+
+use shmkit_core::loom::atomic::{AtomicU32, AtomicU64, Ordering};
+use shmkit_core::loom::cell::UnsafeCell;
+use shmkit_core::EventCount;
+
+/// 128 bytes, so that two fields in different lines never share a cache line, nor its
+/// prefetched neighbour.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub struct Line<T>(pub T);
+
+/// Flags in [`Control::state`].
+pub(crate) mod state {
+    /// `close` was called: puts fail, gets drain then report `Disconnected`.
+    pub const CLOSED: u32 = 1;
+    /// Some participant has put.
+    pub const PRODUCER_SEEN: u32 = 2;
+    /// Some participant has got.
+    pub const CONSUMER_SEEN: u32 = 4;
+}
+
+/// The rarely written fields.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Misc {
+    /// [`state`] flags.
+    pub state: AtomicU32,
+    _pad: u32,
+    /// Waited on by consumers, notified after a put.
+    pub not_empty: EventCount,
+    /// Waited on by producers, notified after a get.
+    pub not_full: EventCount,
+    /// Waited on by `join` (JoinableQueue), notified when `unfinished` reaches 0.
+    pub all_done: EventCount,
+    /// Items put and not yet marked done (JoinableQueue).
+    pub unfinished: AtomicU64,
+    /// Slots skipped because their producer died before publishing.
+    pub holes: AtomicU64,
+    /// Slots given back because their consumer died before releasing.
+    pub reclaimed: AtomicU64,
+}
+
+/// The control block at the start of the body: three cache lines.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Control {
+    /// The next position to produce.
+    pub tail: Line<AtomicU64>,
+    /// The next position to consume.
+    pub head: Line<AtomicU64>,
+    /// Flags, event counts and counters.
+    pub misc: Line<Misc>,
+}
+
+/// One participant's intent word, on its own cache line: 0, or `pos << 2 | side`.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Intent(pub Line<AtomicU64>);
+
+const PRODUCING: u64 = 1;
+const CONSUMING: u64 = 2;
+
+#[inline]
+fn intent(pos: u64, side: u64) -> u64 {
+    (pos << 2) | side
+}
+
+/// One slot: its sequence and the value.
+#[repr(C)]
+pub struct Slot<T> {
+    /// See the module documentation.
+    pub seq: AtomicU64,
+    /// The value; any bits are a valid `T` (`T: Pod`).
+    pub value: UnsafeCell<T>,
+}
+
+impl<T> fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot").field("seq", &self.seq).finish_non_exhaustive()
+    }
+}
+
+/// Which participant slots are held by live processes.
+pub trait Peers {
+    /// Whether the process in participant slot `slot` is alive.
+    fn alive(&self, slot: u32) -> bool;
+}
+
+/// Why a claim failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stuck {
+    /// Full (for a put) or empty (for a get).
+    Nothing,
+    /// The next slot is claimed by someone who has not finished with it: wait for them,
+    /// or [`repair`](Ring::repair_get) if they died.
+    Busy,
+}
+
+/// A view of a ring: its control block, intent table and slots.
+pub struct Ring<'a, T> {
+    /// The control block.
+    pub ctl: &'a Control,
+    /// One intent word per participant slot.
+    pub intents: &'a [Intent],
+    /// The slots; a power of two of them.
+    pub slots: &'a [Slot<T>],
+}
+
+impl<T> Clone for Ring<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Ring<'_, T> {}
+
+impl<'a, T: bytemuck::Pod> Ring<'a, T> {
+    /// A view; `slots.len()` must be a power of two (the caller checked it).
+    pub fn new(ctl: &'a Control, intents: &'a [Intent], slots: &'a [Slot<T>]) -> Self {
+        debug_assert!(slots.len().is_power_of_two());
+        Self { ctl, intents, slots }
+    }
+
+    /// Writes the initial sequences (a fresh ring is all zero otherwise).
+    pub fn init(&self) {
+        for (i, s) in self.slots.iter().enumerate() {
+            s.seq.store(i as u64, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn cap(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    #[inline]
+    fn slot(&self, pos: u64) -> &'a Slot<T> {
+        // The length is a power of two: the mask keeps any position in bounds.
+        &self.slots[(pos & (self.cap() - 1)) as usize]
+    }
+
+    #[inline]
+    fn intent_of(&self, me: u32) -> Option<&'a AtomicU64> {
+        self.intents.get(me as usize).map(|i| &i.0 .0)
+    }
+
+    /// Clears participant `me`'s intent: call it when `me` is a new registration, before
+    /// its first claim.
+    pub fn forget(&self, me: u32) {
+        if let Some(w) = self.intent_of(me) {
+            w.store(0, Ordering::Release);
+        }
+    }
+
+    /// Claims the next position to produce, as participant `me`. On success, write the
+    /// slot with [`write`](Self::write) and then [`publish`](Self::publish) it.
+    #[inline]
+    pub fn claim_put(&self, me: u32) -> Result<u64, Stuck> {
+        let Some(mine) = self.intent_of(me) else { return Err(Stuck::Nothing) };
+        let cap = self.cap();
+        let mut pos = self.ctl.tail.0.load(Ordering::Relaxed);
+        loop {
+            let seq = self.slot(pos).seq.load(Ordering::Acquire);
+            let dif = seq.wrapping_sub(pos) as i64;
+            if dif == 0 {
+                mine.store(intent(pos, PRODUCING), Ordering::Release);
+                match self.ctl.tail.0.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Ok(pos),
+                    Err(now) => pos = now,
+                }
+            } else if dif < 0 {
+                mine.store(0, Ordering::Release);
+                // The slot still holds the item of `pos - cap`: full, unless its consumer
+                // has claimed it and not yet released it.
+                let head = self.ctl.head.0.load(Ordering::Acquire);
+                let behind = pos.wrapping_sub(head);
+                return Err(if behind < cap { Stuck::Busy } else { Stuck::Nothing });
+            } else {
+                let now = self.ctl.tail.0.load(Ordering::Relaxed);
+                if now == pos {
+                    // A sequence ahead of an unmoving tail: no correct peer does this.
+                    mine.store(0, Ordering::Release);
+                    return Err(Stuck::Nothing);
+                }
+                pos = now;
+            }
+        }
+    }
+
+    /// Calls `f` with the claimed slot of `pos`.
+    #[inline]
+    pub fn write<R>(&self, pos: u64, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: `pos` was claimed by this caller (`claim_put`), so no correct peer
+        // touches the slot until it is published; `T: Pod`, so whatever bits are there
+        // are a valid `T`. A hostile peer writing it concurrently can only garble the
+        // value (shared memory is outside this process's abstract machine).
+        self.slot(pos).value.with_mut(|p| f(unsafe { &mut *p }))
+    }
+
+    /// Publishes the slot claimed at `pos` by participant `me`.
+    #[inline]
+    pub fn publish(&self, me: u32, pos: u64) {
+        self.slot(pos).seq.store(pos.wrapping_add(1), Ordering::Release);
+        if let Some(mine) = self.intent_of(me) {
+            mine.store(0, Ordering::Release);
+        }
+    }
+
+    /// Claims the next position to consume, as participant `me`. On success, read the
+    /// slot with [`read`](Self::read) and then [`release`](Self::release) it.
+    #[inline]
+    pub fn claim_get(&self, me: u32) -> Result<u64, Stuck> {
+        let Some(mine) = self.intent_of(me) else { return Err(Stuck::Nothing) };
+        let mut pos = self.ctl.head.0.load(Ordering::Relaxed);
+        loop {
+            let seq = self.slot(pos).seq.load(Ordering::Acquire);
+            let dif = seq.wrapping_sub(pos.wrapping_add(1)) as i64;
+            if dif == 0 {
+                mine.store(intent(pos, CONSUMING), Ordering::Release);
+                match self.ctl.head.0.compare_exchange_weak(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Ok(pos),
+                    Err(now) => pos = now,
+                }
+            } else if dif < 0 {
+                mine.store(0, Ordering::Release);
+                // Not published: empty, unless a producer has claimed it.
+                let tail = self.ctl.tail.0.load(Ordering::Acquire);
+                let ahead = tail.wrapping_sub(pos);
+                return Err(if ahead > 0 && ahead <= self.cap() { Stuck::Busy } else { Stuck::Nothing });
+            } else {
+                let now = self.ctl.head.0.load(Ordering::Relaxed);
+                if now == pos {
+                    mine.store(0, Ordering::Release);
+                    return Err(Stuck::Nothing);
+                }
+                pos = now;
+            }
+        }
+    }
+
+    /// Calls `f` with the claimed slot of `pos`.
+    #[inline]
+    pub fn read<R>(&self, pos: u64, f: impl FnOnce(&T) -> R) -> R {
+        // SAFETY: as in `write`: the slot is claimed by this caller and holds a valid `T`.
+        self.slot(pos).value.with(|p| f(unsafe { &*p }))
+    }
+
+    /// Releases the slot claimed at `pos` by participant `me`.
+    #[inline]
+    pub fn release(&self, me: u32, pos: u64) {
+        self.slot(pos).seq.store(pos.wrapping_add(self.cap()), Ordering::Release);
+        if let Some(mine) = self.intent_of(me) {
+            mine.store(0, Ordering::Release);
+        }
+    }
+
+    /// Whether a live participant has intent `want`.
+    fn live_intent(&self, want: u64, peers: &impl Peers) -> bool {
+        self.intents
+            .iter()
+            .enumerate()
+            .any(|(i, w)| w.0 .0.load(Ordering::Acquire) == want && peers.alive(i as u32))
+    }
+
+    /// If the next position to consume was claimed by a producer that died before
+    /// publishing it, skips it (as participant `me`) and returns `true`.
+    pub fn repair_get(&self, me: u32, peers: &impl Peers) -> bool {
+        let Some(mine) = self.intent_of(me) else { return false };
+        let pos = self.ctl.head.0.load(Ordering::Acquire);
+        let slot = self.slot(pos);
+        if slot.seq.load(Ordering::Acquire) != pos {
+            return false;
+        }
+        let ahead = self.ctl.tail.0.load(Ordering::Acquire).wrapping_sub(pos);
+        if ahead == 0 || ahead > self.cap() {
+            return false;
+        }
+        if self.live_intent(intent(pos, PRODUCING), peers) {
+            return false;
+        }
+        // A live claimant clears its intent only after publishing: look again.
+        if slot.seq.load(Ordering::Acquire) != pos {
+            return false;
+        }
+        mine.store(intent(pos, CONSUMING), Ordering::Release);
+        let won = self
+            .ctl
+            .head
+            .0
+            .compare_exchange(pos, pos.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if won {
+            slot.seq.store(pos.wrapping_add(self.cap()), Ordering::Release);
+            self.ctl.misc.0.holes.fetch_add(1, Ordering::Relaxed);
+        }
+        mine.store(0, Ordering::Release);
+        won
+    }
+
+    /// If the next position to produce waits for a consumer that died before releasing
+    /// its slot, gives the slot back and returns `true`.
+    pub fn repair_put(&self, peers: &impl Peers) -> bool {
+        let cap = self.cap();
+        let pos = self.ctl.tail.0.load(Ordering::Acquire);
+        let old = pos.wrapping_sub(cap);
+        let slot = self.slot(pos);
+        if slot.seq.load(Ordering::Acquire) != old.wrapping_add(1) {
+            return false;
+        }
+        let behind = pos.wrapping_sub(self.ctl.head.0.load(Ordering::Acquire));
+        if behind >= cap {
+            return false;
+        }
+        if self.live_intent(intent(old, CONSUMING), peers) {
+            return false;
+        }
+        let given =
+            slot.seq.compare_exchange(old.wrapping_add(1), pos, Ordering::AcqRel, Ordering::Relaxed).is_ok();
+        if given {
+            self.ctl.misc.0.reclaimed.fetch_add(1, Ordering::Relaxed);
+        }
+        given
+    }
+
+    /// Whether the ring looks empty (racy).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Items in the ring (racy): between 0 and the capacity.
+    pub fn len(&self) -> usize {
+        let head = self.ctl.head.0.load(Ordering::Acquire);
+        let tail = self.ctl.tail.0.load(Ordering::Acquire);
+        (tail.wrapping_sub(head) as i64).clamp(0, self.cap() as i64) as usize
+    }
+}
