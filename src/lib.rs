@@ -7,8 +7,27 @@
 //! This is the facade crate: add `shmkit` and everything is here: the foundation (from
 //! `shmkit-core`) and the synchronisation primitives (from `shmkit-sync`: [`Lock`],
 //! [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`]).
-//! and Python's sharedctypes (from `shmkit-ctypes`: [`Value`], [`Array`]). Queue, Pipe,
-//! Process and Pool arrive on top of them.
+//! and Python's sharedctypes (from `shmkit-ctypes`: [`Value`], [`Array`]), and the
+//! queues (from `shmkit-queue`: [`Queue`], [`JoinableQueue`], [`spsc`]). Pipe, Process
+//! and Pool arrive on top of them.
+//!
+//! ## Queues
+//!
+//! ```
+//! use shmkit::{spsc, Queue};
+//!
+//! // q = Queue(10): any number of producers and consumers, lock-free.
+//! let q = Queue::<u64>::anonymous(10)?;
+//! q.put(42)?;
+//! assert_eq!(q.get()?, 42);
+//! assert!(q.try_get().is_err());
+//!
+//! // One producer, one consumer: the fastest path.
+//! let (tx, rx) = spsc::channel::<[u8; 64]>(256)?;
+//! tx.put_with(|slot| slot[..5].copy_from_slice(b"hello"))?; // written in place
+//! assert_eq!(rx.get_with(|msg| msg[..5] == *b"hello")?, true);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! ## Synchronisation
 //!
@@ -80,6 +99,10 @@ pub use shmkit_core::{
     ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey, WaitStrategy,
 };
 pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
+pub use shmkit_queue::{
+    spsc, GetError, GetTimeoutError, JoinTimeoutError, JoinableQueue, PutError, PutTimeoutError, Queue,
+    QueueOptions, TaskDoneError, TryGetError, TryPutError,
+};
 pub use shmkit_sync::{
     raw, Barrier, BarrierError, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockError,
     LockGuard, NotOwner, RLock, RLockGuard, ReleaseError, Semaphore, TryLockError,

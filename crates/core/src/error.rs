@@ -258,6 +258,13 @@ pub enum OpenError {
         /// The size of the table.
         slots: u32,
     },
+    /// The end asked for (an SPSC queue's producer, say) is held by another live process.
+    EndTaken {
+        /// Which end.
+        end: &'static str,
+        /// The process holding it.
+        pid: u32,
+    },
     /// Another system call failed.
     Io {
         /// What was being done.
@@ -339,6 +346,10 @@ impl fmt::Display for OpenError {
             Self::ParticipantsFull { slots } => write!(
                 f,
                 "all {slots} participant slots are held by live processes: create the object with more slots"
+            ),
+            Self::EndTaken { end, pid } => write!(
+                f,
+                "the {end} end is held by process {pid}, which is alive: it must drop it (or exit) first"
             ),
             Self::Io { op, source } => write!(f, "{op} failed: {source}"),
         }

@@ -44,7 +44,23 @@ extern "C" fn after_fork_in_child() {
         }
     }
     PID.store(sys::getpid(), Ordering::Relaxed);
+    FORKS_MADE.store(0, Ordering::Relaxed);
     FORK_GENERATION.fetch_add(1, Ordering::Release);
+}
+
+/// How many children this process forked (counted once the handlers are installed).
+static FORKS_MADE: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn after_fork_in_parent() {
+    FORKS_MADE.fetch_add(1, Ordering::Release);
+}
+
+/// How many children this process has forked since shmkit first attached an object in it
+/// (0 in a freshly forked child). A handle that remembers this number can tell whether a
+/// child may have inherited a copy of it since.
+pub fn forks_made() -> u32 {
+    install();
+    FORKS_MADE.load(Ordering::Acquire)
 }
 
 fn install() {
@@ -52,7 +68,7 @@ fn install() {
         PID.store(sys::getpid(), Ordering::Relaxed);
         // If this fails (it cannot on Linux short of ENOMEM), children would keep their
         // parent's locks: liveness would err towards "alive", never towards "dead".
-        let _ = sys::at_fork_child(after_fork_in_child);
+        let _ = sys::at_fork(after_fork_in_parent, after_fork_in_child);
     });
 }
 

@@ -268,10 +268,11 @@ pub(crate) fn timespec_from_ns(ns: u64) -> libc::timespec {
     }
 }
 
-/// Registers `child` to run in the child after every `fork()` made through libc.
-pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
-    // SAFETY: `child` is a plain function that stays valid for the life of the process.
-    let err = unsafe { libc::pthread_atfork(None, None, Some(child)) };
+/// Registers `parent` and `child` to run in the parent and the child after every
+/// `fork()` made through libc.
+pub(crate) fn at_fork(parent: extern "C" fn(), child: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: both are plain functions that stay valid for the life of the process.
+    let err = unsafe { libc::pthread_atfork(None, Some(parent), Some(child)) };
     if err == 0 {
         Ok(())
     } else {

@@ -23,9 +23,12 @@
 
 pub(crate) mod api;
 mod error;
+pub mod lamport;
 #[cfg(not(shmkit_loom))]
 mod queue;
 pub mod ring;
+#[cfg(not(shmkit_loom))]
+pub mod spsc;
 
 pub use error::{
     GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError,

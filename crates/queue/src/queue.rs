@@ -122,7 +122,8 @@ const PEER_SCAN_INTERVAL: Duration = Duration::from_millis(2);
 /// - `put`/`get` block (spinning briefly, then sleeping on a futex), `try_*` never
 ///   block, `*_timeout`/`*_deadline` block at most that long. A put into a queue nobody
 ///   waits on makes no system call.
-/// - The capacity is rounded up to a power of two: `Queue::create(name, 10)` holds 16.
+/// - The capacity is rounded up to a power of two (at least 2): `Queue::create(name, 10)`
+///   holds 16.
 /// - [`close`](Self::close) ends it: puts fail, gets drain what is left, then report
 ///   `Disconnected`. A blocked `get` also reports `Disconnected` once every producer is
 ///   gone (dead, or dropped its handle) after one was seen; a blocked `put` likewise
@@ -227,7 +228,9 @@ impl<T: Pod> Queue<T> {
         if std::mem::align_of::<T>() > 128 {
             return Err(bad("elements aligned to more than 128 bytes are not supported"));
         }
-        let capacity = capacity.next_power_of_two();
+        // Vyukov's sequences need two slots at least: with one, "full for the consumer of
+        // pos" and "free for the producer of pos + 1" are the same number.
+        let capacity = capacity.next_power_of_two().max(2);
         let l = layout::<T>(opts.slots, capacity).ok_or(bad("larger than the address space"))?;
         let flags = if opts.report_no_consumers { FLAG_REPORT_NO_CONSUMERS } else { 0 };
         Ok(Spec::new(kind, l.len as u64)
@@ -255,8 +258,8 @@ impl<T: Pod> Queue<T> {
         let info = obj.info();
         let corrupt = |reason| OpenError::Corrupt { reason };
         let capacity = usize::try_from(info.elem_count).map_err(|_| corrupt("capacity out of range"))?;
-        if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
-            return Err(corrupt("the capacity is not a power of two up to 2^32"));
+        if !capacity.is_power_of_two() || !(2..=MAX_CAPACITY).contains(&capacity) {
+            return Err(corrupt("the capacity is not a power of two from 2 to 2^32"));
         }
         let l = layout::<T>(info.slots, capacity).ok_or(corrupt("layout overflows"))?;
         if l.len as u64 != info.body_len || obj.body_len() < l.len {
@@ -471,6 +474,8 @@ impl<T: Pod> Queue<T> {
 
     #[cold]
     fn learn(&self, side: u8) {
+        // Registered first (a forked child may not be yet), so the role is visible at once.
+        let _ = self.me();
         let sides = self.sides.get() | side;
         self.sides.set(sides);
         self.obj.set_role(role_of(sides));

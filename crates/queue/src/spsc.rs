@@ -1,0 +1,573 @@
+//! One producer, one consumer: [`Producer`] and [`Consumer`] over a Lamport ring, the
+//! fastest path between two processes.
+//!
+//! Each end is held by one participant at a time: opening an end held by a live process
+//! fails with [`OpenError::EndTaken`]. The ends of an anonymous [`channel`] are taken by
+//! the process that uses each first, so a forked child holds the end it uses, and its
+//! death is seen by the other side. An end whose holder died can be opened again (the
+//! new producer carries on from the last published item, a new consumer from the last
+//! released one, so an item being read when its consumer died is delivered again).
+//!
+//! A blocked `get` reports `Disconnected` once the queue is empty and the producer is
+//! gone (dropped or dead); a blocked `put` likewise once the consumer is gone.
+//!
+//! ```
+//! use shmkit_queue::spsc;
+//!
+//! let (tx, rx) = spsc::channel::<u64>(1024)?;
+//! // fork here: the child keeps `tx`, the parent `rx`
+//! tx.put_slice(&[1, 2, 3])?; // one publish, one wake-up
+//! let mut out = [0; 8];
+//! assert_eq!(rx.get_slice(&mut out)?, 3);
+//! drop(tx);
+//! assert!(rx.get().is_err()); // the producer is gone
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use bytemuck::Pod;
+use shmkit_core::loom::atomic::{AtomicU64, Ordering};
+use shmkit_core::loom::cell::UnsafeCell;
+use shmkit_core::process::{current_pid, forks_made};
+use shmkit_core::{
+    CreateError, CreateOptions, Deadline, Expect, Kind, Object, OpenError, OpenOptions, ParticipantId, Role,
+    Spec, TypeDesc, WaitStrategy,
+};
+
+use crate::api::{get_api, put_api, Wait};
+use crate::error::Fail;
+use crate::lamport::{Control, Cursor, Lamport, GONE};
+use crate::ring::state;
+
+const TOKEN_BIT: u64 = 1 << 63;
+
+fn token(id: ParticipantId) -> u64 {
+    id.to_u64() | TOKEN_BIT
+}
+
+/// Where the slots start in the body.
+const SLOTS: usize = std::mem::size_of::<Control>();
+
+/// Which end a handle is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Producer,
+    Consumer,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Producer => "producer",
+            Side::Consumer => "consumer",
+        }
+    }
+}
+
+/// What both ends share: the object, the ring's address, and this end's cursor.
+struct End<T: Pod> {
+    obj: Object,
+    ctl: NonNull<Control>,
+    slots: NonNull<UnsafeCell<T>>,
+    capacity: usize,
+    side: Side,
+    strategy: WaitStrategy,
+    cursor: Cell<Cursor>,
+    /// The participant this handle holds its end as, in which process, and how many
+    /// children that process had forked by then.
+    known: Cell<(u64, u32, u32)>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Pod> End<T> {
+    fn spec(capacity: usize) -> Result<Spec, CreateError> {
+        let bad = |reason| CreateError::InvalidSize { size: capacity as u64, reason };
+        if capacity == 0 {
+            return Err(bad("a queue needs a capacity of at least 1"));
+        }
+        if capacity > crate::MAX_CAPACITY {
+            return Err(bad("a queue holds at most 2^32 items"));
+        }
+        if std::mem::align_of::<T>() > 128 {
+            return Err(bad("elements aligned to more than 128 bytes are not supported"));
+        }
+        let capacity = capacity.next_power_of_two();
+        let len = capacity
+            .checked_mul(std::mem::size_of::<T>())
+            .and_then(|b| b.checked_add(SLOTS))
+            .ok_or(bad("larger than the address space"))?;
+        Ok(Spec::new(Kind::SpscQueue, len as u64).elem(TypeDesc::of::<T>(), capacity as u64).slots(8))
+    }
+
+    fn check(obj: &Object) -> Result<usize, OpenError> {
+        let info = obj.info();
+        let corrupt = |reason| OpenError::Corrupt { reason };
+        let capacity = usize::try_from(info.elem_count).map_err(|_| corrupt("capacity out of range"))?;
+        if !capacity.is_power_of_two() || capacity > crate::MAX_CAPACITY {
+            return Err(corrupt("the capacity is not a power of two up to 2^32"));
+        }
+        let len = capacity.checked_mul(std::mem::size_of::<T>()).and_then(|b| b.checked_add(SLOTS));
+        if len.is_none_or(|l| l as u64 != info.body_len || obj.body_len() < l) {
+            return Err(corrupt("the body does not match the queue's layout"));
+        }
+        Ok(capacity)
+    }
+
+    /// Wraps an object holding `capacity` slots as end `side`, and takes the end now if
+    /// `take` (else on first use).
+    fn attach(obj: Object, capacity: usize, side: Side, take: bool) -> Result<Self, OpenError> {
+        let body = obj.body();
+        // SAFETY: the body holds the control block and `capacity` slots (made from our
+        // spec, or checked); it is 128-aligned and SLOTS is a multiple of 128.
+        let (ctl, slots) = unsafe {
+            (NonNull::new_unchecked(body.cast::<Control>()), NonNull::new_unchecked(body.add(SLOTS).cast()))
+        };
+        obj.set_role(if side == Side::Producer { Role::PRODUCER } else { Role::CONSUMER });
+        let e = Self {
+            obj,
+            ctl,
+            slots,
+            capacity,
+            side,
+            strategy: WaitStrategy::default(),
+            cursor: Cell::new(Cursor::default()),
+            known: Cell::new((0, current_pid(), forks_made())),
+            _t: PhantomData,
+        };
+        if take {
+            e.take_end()?;
+        } else {
+            e.adopt(0);
+        }
+        Ok(e)
+    }
+
+    #[inline]
+    fn ring(&self) -> Lamport<'_, T> {
+        // SAFETY: `attach` checked that the control block and `capacity` slots lie in the
+        // body, mapped while `self.obj` lives; atomics and `UnsafeCell<T: Pod>` are valid
+        // for any bits and for writes by other processes.
+        unsafe {
+            Lamport::new(self.ctl.as_ref(), std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity))
+        }
+    }
+
+    fn word(&self, side: Side) -> &AtomicU64 {
+        let misc = &self.ring().ctl.misc.0;
+        match side {
+            Side::Producer => &misc.producer,
+            Side::Consumer => &misc.consumer,
+        }
+    }
+
+    fn other(&self) -> Side {
+        match self.side {
+            Side::Producer => Side::Consumer,
+            Side::Consumer => Side::Producer,
+        }
+    }
+
+    /// Takes this handle's end for its participant, unless a live process holds it.
+    fn take_end(&self) -> Result<(), OpenError> {
+        let me = token(self.obj.participant()?);
+        let word = self.word(self.side);
+        let mut cur = word.load(Ordering::Acquire);
+        loop {
+            if cur & TOKEN_BIT != 0 && cur != me && self.holder_alive(cur) {
+                let id = ParticipantId::from_u64(cur & !TOKEN_BIT);
+                let pid = self.obj.participants().iter().find(|p| p.id == id).map_or(0, |p| p.pid);
+                return Err(OpenError::EndTaken { end: self.side.name(), pid });
+            }
+            match word.compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        self.adopt(me);
+        Ok(())
+    }
+
+    /// Starts from the shared indices as participant `me`.
+    fn adopt(&self, me: u64) {
+        let ring = self.ring();
+        self.cursor.set(match self.side {
+            Side::Producer => ring.producer_cursor(),
+            Side::Consumer => ring.consumer_cursor(),
+        });
+        self.known.set((me, current_pid(), forks_made()));
+    }
+
+    fn holder_alive(&self, word: u64) -> bool {
+        word & TOKEN_BIT != 0 && self.obj.is_alive(ParticipantId::from_u64(word & !TOKEN_BIT))
+    }
+
+    /// Takes the end on first use (in a forked child: over from the parent).
+    #[inline]
+    fn me(&self) -> Result<(), Fail> {
+        let id = self.obj.participant().map_err(|_| Fail::NoSlot)?;
+        if token(id) != self.known.get().0 {
+            self.take_over(id);
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn take_over(&self, id: ParticipantId) {
+        self.word(self.side).store(token(id), Ordering::Release);
+        self.adopt(token(id));
+    }
+
+    fn closed(&self) -> bool {
+        self.ring().ctl.misc.0.state.load(Ordering::Acquire) & state::CLOSED != 0
+    }
+
+    /// Whether the other end was held and is now dropped or dead.
+    fn peer_gone(&self) -> bool {
+        let w = self.word(self.other()).load(Ordering::Acquire);
+        w == GONE || (w & TOKEN_BIT != 0 && !self.holder_alive(w))
+    }
+
+    fn close(&self) {
+        let misc = &self.ring().ctl.misc.0;
+        misc.state.fetch_or(state::CLOSED, Ordering::AcqRel);
+        misc.not_empty.notify_all();
+        misc.not_full.notify_all();
+    }
+
+    /// Waits on `ec` until `ready` finds room (or items): `Disconnected` when closed (for
+    /// a get: and drained) or the peer is gone.
+    #[cold]
+    fn wait(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> Result<(), Fail> {
+        let ring = self.ring();
+        let misc = &ring.ctl.misc.0;
+        let ec = if self.side == Side::Producer { &misc.not_full } else { &misc.not_empty };
+        let producing = self.side == Side::Producer;
+        let stop = || (producing || ring.is_empty()) && self.closed();
+        let r = ec.wait_checked(
+            self.strategy,
+            deadline,
+            || {
+                if ready() {
+                    Some(Ok(()))
+                } else if stop() {
+                    Some(Err(Fail::Disconnected))
+                } else {
+                    None
+                }
+            },
+            || ((producing || ring.is_empty()) && self.peer_gone()).then_some(Err(Fail::Disconnected)),
+        );
+        r.unwrap_or(Err(Fail::Timeout))
+    }
+
+    #[inline]
+    fn put_inner<R>(&self, wait: Wait, f: impl FnOnce(&mut T) -> R) -> Result<R, Fail> {
+        self.me()?;
+        let ring = self.ring();
+        let mut c = self.cursor.get();
+        if self.closed() {
+            return Err(Fail::Disconnected);
+        }
+        if ring.writable(&mut c, 1) == 0 {
+            let Some(deadline) = wait.deadline() else {
+                self.cursor.set(c);
+                return Err(Fail::Nothing);
+            };
+            self.wait(deadline, || ring.writable(&mut c, 1) > 0)?;
+        }
+        let r = ring.write(c.own, f);
+        c.own = c.own.wrapping_add(1);
+        ring.publish(&c);
+        self.cursor.set(c);
+        ring.ctl.misc.0.not_empty.notify_one();
+        Ok(r)
+    }
+
+    fn put_many(&self, items: &[T], wait: Wait) -> (usize, Option<Fail>) {
+        if let Err(e) = self.me() {
+            return (0, Some(e));
+        }
+        if self.closed() {
+            return (0, Some(Fail::Disconnected));
+        }
+        let ring = self.ring();
+        let mut c = self.cursor.get();
+        let mut done = 0;
+        while done < items.len() {
+            let left = (items.len() - done) as u64;
+            let mut n = ring.writable(&mut c, left);
+            if n == 0 {
+                let Some(deadline) = wait.deadline() else { break };
+                if let Err(e) = self.wait(deadline, || ring.writable(&mut c, 1) > 0) {
+                    self.cursor.set(c);
+                    return (done, Some(e));
+                }
+                n = ring.writable(&mut c, left);
+            }
+            for item in &items[done..done + n as usize] {
+                ring.write(c.own, |slot| *slot = *item);
+                c.own = c.own.wrapping_add(1);
+            }
+            ring.publish(&c);
+            self.cursor.set(c);
+            ring.ctl.misc.0.not_empty.notify_one();
+            done += n as usize;
+        }
+        self.cursor.set(c);
+        (done, None)
+    }
+
+    #[inline]
+    fn get_inner<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R, Fail> {
+        self.me()?;
+        let ring = self.ring();
+        let mut c = self.cursor.get();
+        if ring.readable(&mut c, 1) == 0 {
+            let Some(deadline) = wait.deadline() else {
+                self.cursor.set(c);
+                let gone = self.closed() || self.peer_gone();
+                return Err(if gone && ring.is_empty() { Fail::Disconnected } else { Fail::Nothing });
+            };
+            self.wait(deadline, || ring.readable(&mut c, 1) > 0)?;
+        }
+        let r = ring.read(c.own, f);
+        c.own = c.own.wrapping_add(1);
+        ring.release(&c);
+        self.cursor.set(c);
+        ring.ctl.misc.0.not_full.notify_one();
+        Ok(r)
+    }
+
+    fn get_many(&self, out: &mut [T], wait: Wait) -> Result<usize, Fail> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        self.me()?;
+        let ring = self.ring();
+        let mut c = self.cursor.get();
+        let mut n = ring.readable(&mut c, out.len() as u64);
+        if n == 0 {
+            let Some(deadline) = wait.deadline() else {
+                self.cursor.set(c);
+                let gone = self.closed() || self.peer_gone();
+                return Err(if gone && ring.is_empty() { Fail::Disconnected } else { Fail::Nothing });
+            };
+            self.wait(deadline, || ring.readable(&mut c, 1) > 0)?;
+            n = ring.readable(&mut c, out.len() as u64);
+        }
+        for slot in &mut out[..n as usize] {
+            *slot = ring.read(c.own, |v| *v);
+            c.own = c.own.wrapping_add(1);
+        }
+        ring.release(&c);
+        self.cursor.set(c);
+        ring.ctl.misc.0.not_full.notify_one();
+        Ok(n as usize)
+    }
+}
+
+impl<T: Pod> Drop for End<T> {
+    fn drop(&mut self) {
+        // Only the process that holds the end (or would take it on first use) lets it go,
+        // not a forked child that never used its copy; and only if it forked no child
+        // since (that child may be about to take the end over: its death will tell).
+        let (me, pid, forks) = self.known.get();
+        if pid == current_pid() && forks == forks_made() {
+            let _ = self.word(self.side).compare_exchange(me, GONE, Ordering::AcqRel, Ordering::Relaxed);
+            let misc = &self.ring().ctl.misc.0;
+            misc.not_empty.notify_all();
+            misc.not_full.notify_all();
+        }
+    }
+}
+
+/// Creates an anonymous SPSC queue of at least `capacity` items (rounded up to a power
+/// of two) and returns both ends; fork, and keep one end in each process.
+///
+/// # Errors
+///
+/// As [`Object::anonymous`]; a zero capacity is [`CreateError::InvalidSize`].
+pub fn channel<T: Pod>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
+    let spec = End::<T>::spec(capacity)?;
+    let obj = Object::anonymous(&spec, |_, _| {})?;
+    let twin = obj.try_clone().map_err(open_to_create)?;
+    let cap = spec.count as usize;
+    // Each end is taken by the process that uses it first, so a child forked with it
+    // holds it from its first call.
+    let p = End::attach(obj, cap, Side::Producer, false).map_err(open_to_create)?;
+    let c = End::attach(twin, cap, Side::Consumer, false).map_err(open_to_create)?;
+    Ok((Producer { e: p }, Consumer { e: c }))
+}
+
+fn open_to_create(e: OpenError) -> CreateError {
+    CreateError::Io { op: "attaching to the new queue", source: std::io::Error::other(e.to_string()) }
+}
+
+fn create_end<T: Pod>(
+    name: &str,
+    capacity: usize,
+    opts: &CreateOptions,
+    side: Side,
+) -> Result<End<T>, CreateError> {
+    let spec = End::<T>::spec(capacity)?;
+    let obj = Object::create(name, &spec, opts, |_, _| {})?;
+    End::attach(obj, spec.count as usize, side, true).map_err(open_to_create)
+}
+
+fn open_end<T: Pod>(name: &str, opts: &OpenOptions, side: Side) -> Result<End<T>, OpenError> {
+    let obj = Object::open(name, &Expect::kind(Kind::SpscQueue).elem(TypeDesc::of::<T>()), opts)?;
+    let capacity = End::<T>::check(&obj)?;
+    End::attach(obj, capacity, side, true)
+}
+
+macro_rules! end_common {
+    ($what:literal) => {
+        #[doc = concat!("Creates the named SPSC queue `name` and holds its ", $what, " end.")]
+        ///
+        /// # Errors
+        ///
+        /// As [`Object::create`]; a zero capacity is [`CreateError::InvalidSize`].
+        pub fn create(name: &str, capacity: usize) -> Result<Self, CreateError> {
+            Self::create_with(name, capacity, &CreateOptions::new())
+        }
+
+        /// [`create`](Self::create) with options (the file mode).
+        ///
+        /// # Errors
+        ///
+        /// As [`create`](Self::create).
+        pub fn create_with(name: &str, capacity: usize, opts: &CreateOptions) -> Result<Self, CreateError> {
+            create_end(name, capacity, opts, Self::SIDE).map(|e| Self { e })
+        }
+
+        #[doc = concat!("Opens the named SPSC queue `name` and takes its ", $what, " end.")]
+        ///
+        /// # Errors
+        ///
+        /// As [`Object::open`]; [`OpenError::EndTaken`] if a live process holds the end.
+        pub fn open(name: &str) -> Result<Self, OpenError> {
+            Self::open_with(name, &OpenOptions::new())
+        }
+
+        /// [`open`](Self::open) with options.
+        ///
+        /// # Errors
+        ///
+        /// As [`open`](Self::open).
+        pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+            open_end(name, opts, Self::SIDE).map(|e| Self { e })
+        }
+
+        /// Removes the name `name` (attached processes keep using the queue).
+        ///
+        /// # Errors
+        ///
+        /// As [`shmkit_core::segment::unlink`].
+        pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
+            shmkit_core::segment::unlink(name)
+        }
+
+        /// Sets how blocked calls wait (spin, spin then sleep, or sleep).
+        pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+            self.e.strategy = strategy;
+        }
+
+        /// Closes the queue for both ends: puts fail, gets drain what is left and then
+        /// report `Disconnected`.
+        pub fn close(&self) {
+            self.e.close();
+        }
+
+        /// The number of items (racy).
+        #[doc(alias = "qsize")]
+        pub fn len(&self) -> usize {
+            self.e.ring().len()
+        }
+
+        /// Whether the queue looks empty (racy).
+        #[doc(alias = "empty")]
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Whether the queue looks full (racy).
+        #[doc(alias = "full")]
+        pub fn is_full(&self) -> bool {
+            self.len() >= self.e.capacity
+        }
+
+        /// How many items it holds at most (a power of two).
+        pub fn capacity(&self) -> usize {
+            self.e.capacity
+        }
+
+        /// The underlying object.
+        pub fn object(&self) -> &Object {
+            &self.e.obj
+        }
+    };
+}
+
+/// The producer end of an SPSC queue.
+pub struct Producer<T: Pod> {
+    e: End<T>,
+}
+
+/// The consumer end of an SPSC queue.
+pub struct Consumer<T: Pod> {
+    e: End<T>,
+}
+
+// SAFETY: the pointers point into the mapping owned by the handle's object; `T: Pod`
+// values are plain bytes. The `Cell`s keep each end `!Sync`: one user at a time.
+unsafe impl<T: Pod> Send for Producer<T> {}
+// SAFETY: as for `Producer`.
+unsafe impl<T: Pod> Send for Consumer<T> {}
+
+impl<T: Pod> fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("spsc::Producer").field("capacity", &self.e.capacity).finish_non_exhaustive()
+    }
+}
+
+impl<T: Pod> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("spsc::Consumer").field("capacity", &self.e.capacity).finish_non_exhaustive()
+    }
+}
+
+impl<T: Pod> Producer<T> {
+    const SIDE: Side = Side::Producer;
+
+    end_common!("producer");
+
+    fn put_inner<R>(&self, wait: Wait, f: impl FnOnce(&mut T) -> R) -> Result<R, Fail> {
+        self.e.put_inner(wait, f)
+    }
+
+    fn put_many(&self, items: &[T], wait: Wait) -> (usize, Option<Fail>) {
+        self.e.put_many(items, wait)
+    }
+
+    put_api!();
+}
+
+impl<T: Pod> Consumer<T> {
+    const SIDE: Side = Side::Consumer;
+
+    end_common!("consumer");
+
+    fn get_inner<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R, Fail> {
+        self.e.get_inner(wait, f)
+    }
+
+    fn get_many(&self, out: &mut [T], wait: Wait) -> Result<usize, Fail> {
+        self.e.get_many(out, wait)
+    }
+
+    get_api!();
+}
