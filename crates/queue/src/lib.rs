@@ -21,6 +21,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Under loom only the rings are built; the handles over them are not.
+#![cfg_attr(shmkit_loom, allow(dead_code, unused_macros, unused_imports))]
+
 pub(crate) mod api;
 mod error;
 pub mod lamport;
@@ -36,3 +39,6 @@ pub use error::{
 };
 #[cfg(not(shmkit_loom))]
 pub use queue::{JoinableQueue, Queue, QueueOptions, MAX_CAPACITY};
+
+#[cfg(test)]
+mod tests;
