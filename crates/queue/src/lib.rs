@@ -26,6 +26,7 @@
 
 pub(crate) mod api;
 mod error;
+pub mod heap;
 pub mod lamport;
 #[cfg(not(shmkit_loom))]
 mod queue;

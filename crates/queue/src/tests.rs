@@ -1,84 +1,9 @@
 //! The rings on the heap: unit tests (run under Miri), operation sequences against a
 //! `VecDeque` model (proptest), hostile shared words, and loom models.
 
-use shmkit_core::loom::atomic::{AtomicBool, AtomicU64, Ordering};
-use shmkit_core::loom::cell::UnsafeCell;
+use shmkit_core::loom::atomic::Ordering;
 
-use crate::lamport;
-use crate::ring::{self, Intent, Line, Peers, Ring, Slot};
-
-/// An MPMC ring on the heap.
-pub(crate) struct HeapRing<T> {
-    ctl: Box<ring::Control>,
-    intents: Vec<Intent>,
-    slots: Vec<Slot<T>>,
-    alive: Vec<AtomicBool>,
-}
-
-impl<T: bytemuck::Pod> HeapRing<T> {
-    pub fn new(cap: usize, participants: usize) -> Self {
-        let r = Self {
-            ctl: Box::default(),
-            intents: (0..participants).map(|_| Intent(Line(AtomicU64::new(0)))).collect(),
-            slots: (0..cap)
-                .map(|_| Slot { seq: AtomicU64::new(0), value: UnsafeCell::new(T::zeroed()) })
-                .collect(),
-            alive: (0..participants).map(|_| AtomicBool::new(true)).collect(),
-        };
-        r.ring().init();
-        r
-    }
-
-    pub fn ring(&self) -> Ring<'_, T> {
-        Ring::new(&self.ctl, &self.intents, &self.slots)
-    }
-
-    pub fn kill(&self, who: u32) {
-        self.alive[who as usize].store(false, Ordering::SeqCst);
-    }
-
-    pub fn put(&self, me: u32, v: T) -> bool {
-        let r = self.ring();
-        match r.claim_put(me) {
-            Ok(pos) => {
-                r.write(pos, |s| *s = v);
-                r.publish(me, pos);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-
-    pub fn get(&self, me: u32) -> Option<T> {
-        let r = self.ring();
-        let pos = r.claim_get(me).ok()?;
-        let v = r.read(pos, |v| *v);
-        r.release(me, pos);
-        Some(v)
-    }
-}
-
-impl<T> Peers for HeapRing<T> {
-    fn alive(&self, slot: u32) -> bool {
-        self.alive.get(slot as usize).is_some_and(|a| a.load(Ordering::SeqCst))
-    }
-}
-
-/// An SPSC ring on the heap.
-pub(crate) struct HeapLamport<T> {
-    ctl: Box<lamport::Control>,
-    slots: Vec<UnsafeCell<T>>,
-}
-
-impl<T: bytemuck::Pod> HeapLamport<T> {
-    pub fn new(cap: usize) -> Self {
-        Self { ctl: Box::default(), slots: (0..cap).map(|_| UnsafeCell::new(T::zeroed())).collect() }
-    }
-
-    pub fn ring(&self) -> lamport::Lamport<'_, T> {
-        lamport::Lamport::new(&self.ctl, &self.slots)
-    }
-}
+use crate::heap::{HeapLamport, HeapRing};
 
 #[cfg(not(shmkit_loom))]
 mod heap {
@@ -247,7 +172,11 @@ mod heap {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 4 } else { 256 },
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn mpmc_matches_a_vecdeque(cap_log in 1u32..5, ops in proptest::collection::vec(op(), 0..200)) {
