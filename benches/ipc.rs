@@ -15,7 +15,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::{futex, Deadline, Event, Lock, Segment, Semaphore, Value};
+use shmkit::{futex, spsc, Deadline, Event, Lock, Queue, Segment, Semaphore, Value, WaitStrategy};
 
 const WARMUP: Duration = Duration::from_millis(100);
 const MEASURE: Duration = Duration::from_millis(500);
@@ -107,6 +107,11 @@ enum Figure {
         ns: f64,
         ops: u64,
     },
+    /// Items per second, one way.
+    Rate {
+        per_sec: f64,
+        items: u64,
+    },
 }
 
 impl Figure {
@@ -116,6 +121,7 @@ impl Figure {
             Figure::RoundTrip(s) => s.p50,
             Figure::Throughput { bytes_per_sec, .. } => *bytes_per_sec,
             Figure::PerOp { ns, .. } => *ns,
+            Figure::Rate { per_sec, .. } => *per_sec,
         }
     }
 }
@@ -158,13 +164,18 @@ impl Table {
         println!();
         println!(
             "{:<44} {:>9} {:>9} {:>9} {:>9} {:>12}  ratio",
-            "round trip (ns) / throughput", "p50", "p99", "p99.9", "mean", "MiB/s"
+            "round trip (ns) / throughput", "p50", "p99", "p99.9", "mean", "MiB/s, M/s"
         );
         println!("{}", "-".repeat(118));
         for row in &self.rows {
             let ratio = row.versus.and_then(|v| self.find(v)).map(|peer| {
                 match row.figure.headline() / peer.figure.headline() {
                     r if r < 0.1 => format!("{:.0}x faster than {}", 1.0 / r, peer.name),
+                    r if r > 10.0
+                        && matches!(row.figure, Figure::Throughput { .. } | Figure::Rate { .. }) =>
+                    {
+                        format!("{r:.0}x {}", peer.name)
+                    }
                     r => format!("{r:.2}x {}", peer.name),
                 }
             });
@@ -190,6 +201,16 @@ impl Table {
                         row.name, "", "", "", ns, "", ratio
                     )
                 }
+                Figure::Rate { per_sec, .. } => println!(
+                    "{:<44} {:>9} {:>9} {:>9} {:>9} {:>10.1} M  {}",
+                    row.name,
+                    "",
+                    "",
+                    "",
+                    "",
+                    per_sec / 1e6,
+                    ratio
+                ),
             }
         }
         println!();
@@ -198,6 +219,7 @@ impl Table {
                 Figure::RoundTrip(s) => println!("  {}: {} round trips", row.name, s.samples),
                 Figure::Throughput { messages, .. } => println!("  {}: {} messages", row.name, messages),
                 Figure::PerOp { ops, .. } => println!("  {}: {} operations", row.name, ops),
+                Figure::Rate { items, .. } => println!("  {}: {} items", row.name, items),
             }
         }
         println!(
@@ -574,6 +596,235 @@ fn python_value_locked_increment() -> Option<Figure> {
     Some(Figure::PerOp { ns, ops })
 }
 
+// ---------------------------------------------------------------------------------------
+// Queues
+
+/// Ping-pong over two MPMC queues.
+struct QueuePing {
+    tx: Queue<u64>,
+    rx: Queue<u64>,
+}
+
+impl QueuePing {
+    fn pair(strategy: WaitStrategy) -> (Self, Self) {
+        let mut a = Queue::<u64>::anonymous(64).unwrap();
+        let mut b = Queue::<u64>::anonymous(64).unwrap();
+        a.set_wait_strategy(strategy);
+        b.set_wait_strategy(strategy);
+        let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+        (Self { tx: a, rx: b }, Self { tx: b2, rx: a2 })
+    }
+}
+
+impl Endpoint for QueuePing {
+    fn send(&mut self, v: u64) {
+        self.tx.put(v).unwrap();
+    }
+
+    fn recv(&mut self) -> u64 {
+        self.rx.get().unwrap()
+    }
+}
+
+/// Ping-pong over two SPSC pairs.
+struct SpscPing {
+    tx: spsc::Producer<u64>,
+    rx: spsc::Consumer<u64>,
+}
+
+impl SpscPing {
+    fn pair(strategy: WaitStrategy) -> (Self, Self) {
+        let (mut ta, mut ra) = spsc::channel::<u64>(64).unwrap();
+        let (mut tb, mut rb) = spsc::channel::<u64>(64).unwrap();
+        for s in [&mut ta as &mut dyn SetStrategy, &mut ra, &mut tb, &mut rb] {
+            s.set(strategy);
+        }
+        (Self { tx: ta, rx: rb }, Self { tx: tb, rx: ra })
+    }
+}
+
+trait SetStrategy {
+    fn set(&mut self, s: WaitStrategy);
+}
+
+impl SetStrategy for spsc::Producer<u64> {
+    fn set(&mut self, s: WaitStrategy) {
+        self.set_wait_strategy(s);
+    }
+}
+
+impl SetStrategy for spsc::Consumer<u64> {
+    fn set(&mut self, s: WaitStrategy) {
+        self.set_wait_strategy(s);
+    }
+}
+
+impl Endpoint for SpscPing {
+    fn send(&mut self, v: u64) {
+        self.tx.put(v).unwrap();
+    }
+
+    fn recv(&mut self) -> u64 {
+        self.rx.get().unwrap()
+    }
+}
+
+/// The child runs `produce` until it fails (the parent closes the queue); the parent runs
+/// `consume`, which returns how many items it took, for MEASURE, then `close`s.
+fn one_way(
+    produce: impl FnOnce(),
+    mut consume: impl FnMut() -> u64,
+    close: impl FnOnce(),
+) -> (u64, Duration) {
+    two_processes(produce, move || {
+        let start = Instant::now();
+        while start.elapsed() < WARMUP {
+            consume();
+        }
+        let start = Instant::now();
+        let mut items = 0u64;
+        while start.elapsed() < MEASURE {
+            items += consume();
+        }
+        let elapsed = start.elapsed();
+        close();
+        (items, elapsed)
+    })
+}
+
+fn rate((items, elapsed): (u64, Duration)) -> Figure {
+    Figure::Rate { per_sec: items as f64 / elapsed.as_secs_f64(), items }
+}
+
+fn spsc_one_way(batch: usize) -> Figure {
+    let (mut tx, mut rx) = spsc::channel::<u64>(4096).unwrap();
+    tx.set_wait_strategy(WaitStrategy::Spin);
+    rx.set_wait_strategy(WaitStrategy::Spin);
+    let mut buf = vec![0u64; batch];
+    let mut i = 0u64;
+    rate(one_way(
+        || {
+            if batch == 1 {
+                let mut i = 0u64;
+                while tx.put(i).is_ok() {
+                    i += 1;
+                }
+            } else {
+                let src: Vec<u64> = (0..batch as u64).collect();
+                while tx.put_slice(&src).is_ok() {}
+            }
+        },
+        || {
+            if batch == 1 {
+                i += rx.get().unwrap();
+                1
+            } else {
+                rx.get_slice(&mut buf).unwrap() as u64
+            }
+        },
+        || rx.close(),
+    ))
+}
+
+fn queue_one_way() -> Figure {
+    let mut q = Queue::<u64>::anonymous(4096).unwrap();
+    q.set_wait_strategy(WaitStrategy::Spin);
+    let mut sum = 0u64;
+    rate(one_way(
+        || {
+            let mut i = 0u64;
+            while q.put(i).is_ok() {
+                i += 1;
+            }
+        },
+        || {
+            sum = sum.wrapping_add(q.get().unwrap());
+            1
+        },
+        || q.close(),
+    ))
+}
+
+/// The in-process peer: rtrb's SPSC ring between two threads on cores 0 and 1.
+fn rtrb_two_threads() -> Figure {
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(4096);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let two = cpus() >= 2;
+    if two {
+        pin_to(0);
+    }
+    let producer = std::thread::spawn(move || {
+        if two {
+            pin_to(1);
+        }
+        let mut i = 0u64;
+        while !stop2.load(Ordering::Relaxed) {
+            if tx.push(i).is_ok() {
+                i += 1;
+            }
+        }
+    });
+    let mut pop = || loop {
+        if let Ok(v) = rx.pop() {
+            std::hint::black_box(v);
+            return 1u64;
+        }
+    };
+    let start = Instant::now();
+    while start.elapsed() < WARMUP {
+        pop();
+    }
+    let start = Instant::now();
+    let mut items = 0u64;
+    while start.elapsed() < MEASURE {
+        items += pop();
+    }
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    rate((items, elapsed))
+}
+
+/// `N`-byte payloads written in place into an SPSC slot by the child (one copy from its
+/// buffer) and copied out by the parent, as a socket's reader would.
+fn spsc_in_place<const N: usize>(capacity: usize) -> Figure {
+    let (mut tx, mut rx) = spsc::channel::<[u8; N]>(capacity).unwrap();
+    tx.set_wait_strategy(WaitStrategy::Spin);
+    rx.set_wait_strategy(WaitStrategy::Spin);
+    let mut out = vec![0u8; N];
+    let (items, elapsed) = one_way(
+        || {
+            let src = vec![0x5Au8; N];
+            while tx.put_with(|slot| slot.copy_from_slice(&src)).is_ok() {}
+        },
+        || {
+            rx.get_with(|m| out.copy_from_slice(m)).unwrap();
+            std::hint::black_box(&out);
+            1
+        },
+        || rx.close(),
+    );
+    Figure::Throughput { bytes_per_sec: (items * N as u64) as f64 / elapsed.as_secs_f64(), messages: items }
+}
+
+/// Python's `multiprocessing.Queue` ping-pong between two processes, mean per round trip
+/// as timed by python3 itself; `None` when there is no python3.
+fn python_queue_ping_pong() -> Option<Figure> {
+    let script = "import time, multiprocessing as mp\n\
+                  def echo(a, b):\n    while True:\n        v = a.get()\n        if v is None:\n            break\n        b.put(v + 1)\n\
+                  if __name__ == '__main__':\n    a, b = mp.Queue(), mp.Queue()\n    p = mp.Process(target=echo, args=(a, b))\n    p.start()\n\
+                  \x20   for i in range(2000):\n        a.put(i); b.get()\n    n = 20000\n    t = time.perf_counter()\n\
+                  \x20   for i in range(n):\n        a.put(i); b.get()\n    print((time.perf_counter() - t) / n * 1e9, n)\n\
+                  \x20   a.put(None); p.join()\n";
+    let out = std::process::Command::new("python3").args(["-c", script]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace();
+    let ns = it.next()?.parse().ok()?;
+    let ops = it.next()?.parse().ok()?;
+    Some(Figure::PerOp { ns, ops })
+}
+
 fn main() {
     // Count the cores before any pinning narrows the set.
     cpus();
@@ -675,5 +926,35 @@ fn main() {
             v.get_lock().unwrap().update(|x| x + 1);
         })
     });
+    const PYQUEUE: &str = "python3 multiprocessing.Queue ping-pong (mean)";
+    if t.wants(PYQUEUE) {
+        match python_queue_ping_pong() {
+            Some(fig) => t.add(PYQUEUE, None, || fig),
+            None => eprintln!("note: python3 is not here: the Python Queue row is skipped"),
+        }
+    }
+    t.add("Queue<u64> ping-pong (spin)", Some(FLOOR), || {
+        let (a, b) = QueuePing::pair(WaitStrategy::Spin);
+        round_trip(a, b)
+    });
+    t.add("SPSC u64 ping-pong (spin)", Some(FLOOR), || {
+        let (a, b) = SpscPing::pair(WaitStrategy::Spin);
+        round_trip(a, b)
+    });
+    t.add("Queue<u64> ping-pong (parked)", Some(FUTEX), || {
+        let (a, b) = QueuePing::pair(WaitStrategy::Park);
+        round_trip(a, b)
+    });
+    t.add("SPSC u64 ping-pong (parked)", Some(FUTEX), || {
+        let (a, b) = SpscPing::pair(WaitStrategy::Park);
+        round_trip(a, b)
+    });
+    const RTRB: &str = "rtrb SPSC u64 one-way, two threads";
+    t.add(RTRB, None, rtrb_two_threads);
+    t.add("SPSC u64 one-way", Some(RTRB), || spsc_one_way(1));
+    t.add("SPSC u64 one-way, batches of 64", Some(RTRB), || spsc_one_way(64));
+    t.add("Queue<u64> one-way", Some(RTRB), queue_one_way);
+    t.add("SPSC 4 KiB in place one-way", Some(SOCK64K), || spsc_in_place::<4096>(64));
+    t.add("SPSC 1 MiB in place one-way", Some(SOCK64K), || spsc_in_place::<{ 1 << 20 }>(8));
     t.print();
 }

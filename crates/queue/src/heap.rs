@@ -48,19 +48,19 @@ impl<T: bytemuck::Pod> HeapRing<T> {
     pub fn put(&self, me: u32, v: T) -> bool {
         let r = self.ring();
         match r.claim_put(me) {
-            Ok(pos) => {
+            Some(pos) => {
                 r.write(pos, |s| *s = v);
                 r.publish(me, pos);
                 true
             }
-            Err(_) => false,
+            None => false,
         }
     }
 
     /// One get attempt as participant `me`: claim, read, release.
     pub fn get(&self, me: u32) -> Option<T> {
         let r = self.ring();
-        let pos = r.claim_get(me).ok()?;
+        let pos = r.claim_get(me)?;
         let v = r.read(pos, |v| *v);
         r.release(me, pos);
         Some(v)

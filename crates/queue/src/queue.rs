@@ -563,16 +563,16 @@ impl<T: Pod> Queue<T> {
             return Err(Fail::Disconnected);
         }
         match ring.claim_put(me) {
-            Ok(pos) => return Ok(pos),
-            Err(_) if wait.deadline().is_none() => {
+            Some(pos) => return Ok(pos),
+            None if wait.deadline().is_none() => {
                 // Not blocking: a slot held by a dead consumer is still given back.
                 return if ring.repair_put(&Table(&self.obj)) {
-                    ring.claim_put(me).map_err(|_| Fail::Nothing)
+                    ring.claim_put(me).ok_or(Fail::Nothing)
                 } else {
                     Err(Fail::Nothing)
                 };
             }
-            Err(_) => {}
+            None => {}
         }
         self.wait_put(me, wait.deadline().unwrap_or_else(Deadline::never))
     }
@@ -590,7 +590,7 @@ impl<T: Pod> Queue<T> {
                 if self.closed() {
                     return Some(Err(Fail::Disconnected));
                 }
-                ring.claim_put(me).ok().map(Ok)
+                ring.claim_put(me).map(Ok)
             },
             || {
                 if ring.repair_put(&table) {
@@ -677,11 +677,11 @@ impl<T: Pod> Queue<T> {
     fn claim_get(&self, me: u32, wait: Wait) -> Result<u64, Fail> {
         let ring = self.ring();
         match ring.claim_get(me) {
-            Ok(pos) => return Ok(pos),
-            Err(_) if wait.deadline().is_none() => {
+            Some(pos) => return Ok(pos),
+            None if wait.deadline().is_none() => {
                 // Not blocking: still skip a dead producer's hole.
                 while ring.repair_get(me, &Table(&self.obj)) {
-                    if let Ok(pos) = ring.claim_get(me) {
+                    if let Some(pos) = ring.claim_get(me) {
                         return Ok(pos);
                     }
                 }
@@ -691,7 +691,7 @@ impl<T: Pod> Queue<T> {
                     Fail::Nothing
                 });
             }
-            Err(_) => {}
+            None => {}
         }
         self.wait_get(me, wait.deadline().unwrap_or_else(Deadline::never))
     }
@@ -701,21 +701,21 @@ impl<T: Pod> Queue<T> {
         let ring = self.ring();
         let misc = &ring.ctl.misc.0;
         let table = Table(&self.obj);
-        let mut last_scan: Option<Instant> = None;
+        let mut last_scan = Instant::now();
         let r = misc.not_empty.wait_checked(
             self.strategy,
             deadline,
             || match ring.claim_get(me) {
-                Ok(pos) => Some(Ok(pos)),
-                Err(_) if self.closed() && ring.is_empty() => Some(Err(Fail::Disconnected)),
-                Err(_) => None,
+                Some(pos) => Some(Ok(pos)),
+                None if self.closed() && ring.is_empty() => Some(Err(Fail::Disconnected)),
+                None => None,
             },
             || {
                 if ring.repair_get(me, &table) {
-                    return ring.claim_get(me).ok().map(Ok);
+                    return ring.claim_get(me).map(Ok);
                 }
-                if ring.is_empty() && last_scan.is_none_or(|t| t.elapsed() >= PEER_SCAN_INTERVAL) {
-                    last_scan = Some(Instant::now());
+                if ring.is_empty() && last_scan.elapsed() >= PEER_SCAN_INTERVAL {
+                    last_scan = Instant::now();
                     if self.peers_gone(me, state::PRODUCER_SEEN, is_producer) && ring.is_empty() {
                         return Some(Err(Fail::Disconnected));
                     }

@@ -129,16 +129,6 @@ pub trait Peers {
     fn alive(&self, slot: u32) -> bool;
 }
 
-/// Why a claim failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stuck {
-    /// Full (for a put) or empty (for a get).
-    Nothing,
-    /// The next slot is claimed by someone who has not finished with it: wait for them,
-    /// or [`repair`](Ring::repair_get) if they died.
-    Busy,
-}
-
 /// A view of a ring: its control block, intent table and slots.
 pub struct Ring<'a, T> {
     /// The control block.
@@ -194,12 +184,13 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
         }
     }
 
-    /// Claims the next position to produce, as participant `me`. On success, write the
-    /// slot with [`write`](Self::write) and then [`publish`](Self::publish) it.
+    /// Claims the next position to produce, as participant `me`; `None` if the next slot
+    /// is not free (full, or its consumer has not released it: see
+    /// [`put_blocked`](Self::put_blocked)). On success, write the slot with
+    /// [`write`](Self::write) and then [`publish`](Self::publish) it.
     #[inline]
-    pub fn claim_put(&self, me: u32) -> Result<u64, Stuck> {
-        let Some(mine) = self.intent_of(me) else { return Err(Stuck::Nothing) };
-        let cap = self.cap();
+    pub fn claim_put(&self, me: u32) -> Option<u64> {
+        let mine = self.intent_of(me)?;
         let mut pos = self.ctl.tail.0.load(Ordering::Relaxed);
         loop {
             let seq = self.slot(pos).seq.load(Ordering::Acquire);
@@ -212,22 +203,21 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Ok(pos),
+                    Ok(_) => return Some(pos),
                     Err(now) => pos = now,
                 }
             } else if dif < 0 {
+                // The slot still holds the item of `pos - cap`. (Whether its consumer is
+                // reading it is not asked here: that load would pull `head`'s line into
+                // every spin of a waiting producer.)
                 mine.store(0, Ordering::Release);
-                // The slot still holds the item of `pos - cap`: full, unless its consumer
-                // has claimed it and not yet released it.
-                let head = self.ctl.head.0.load(Ordering::Acquire);
-                let behind = pos.wrapping_sub(head);
-                return Err(if behind < cap { Stuck::Busy } else { Stuck::Nothing });
+                return None;
             } else {
                 let now = self.ctl.tail.0.load(Ordering::Relaxed);
                 if now == pos {
                     // A sequence ahead of an unmoving tail: no correct peer does this.
                     mine.store(0, Ordering::Release);
-                    return Err(Stuck::Nothing);
+                    return None;
                 }
                 pos = now;
             }
@@ -253,11 +243,13 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
         }
     }
 
-    /// Claims the next position to consume, as participant `me`. On success, read the
-    /// slot with [`read`](Self::read) and then [`release`](Self::release) it.
+    /// Claims the next position to consume, as participant `me`; `None` if nothing is
+    /// published there (empty, or claimed by a producer that has not published yet: see
+    /// [`get_blocked`](Self::get_blocked)). On success, read the slot with
+    /// [`read`](Self::read) and then [`release`](Self::release) it.
     #[inline]
-    pub fn claim_get(&self, me: u32) -> Result<u64, Stuck> {
-        let Some(mine) = self.intent_of(me) else { return Err(Stuck::Nothing) };
+    pub fn claim_get(&self, me: u32) -> Option<u64> {
+        let mine = self.intent_of(me)?;
         let mut pos = self.ctl.head.0.load(Ordering::Relaxed);
         loop {
             let seq = self.slot(pos).seq.load(Ordering::Acquire);
@@ -270,20 +262,19 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Ok(pos),
+                    Ok(_) => return Some(pos),
                     Err(now) => pos = now,
                 }
             } else if dif < 0 {
+                // Not published. (Not asking whether a producer claimed it keeps `tail`'s
+                // line out of a spinning consumer's loop.)
                 mine.store(0, Ordering::Release);
-                // Not published: empty, unless a producer has claimed it.
-                let tail = self.ctl.tail.0.load(Ordering::Acquire);
-                let ahead = tail.wrapping_sub(pos);
-                return Err(if ahead > 0 && ahead <= self.cap() { Stuck::Busy } else { Stuck::Nothing });
+                return None;
             } else {
                 let now = self.ctl.head.0.load(Ordering::Relaxed);
                 if now == pos {
                     mine.store(0, Ordering::Release);
-                    return Err(Stuck::Nothing);
+                    return None;
                 }
                 pos = now;
             }
@@ -304,6 +295,23 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
         if let Some(mine) = self.intent_of(me) {
             mine.store(0, Ordering::Release);
         }
+    }
+
+    /// Whether the next position to consume is claimed by a producer that has not
+    /// published it yet (racy: for repair decisions and tests).
+    pub fn get_blocked(&self) -> bool {
+        let pos = self.ctl.head.0.load(Ordering::Acquire);
+        let ahead = self.ctl.tail.0.load(Ordering::Acquire).wrapping_sub(pos);
+        self.slot(pos).seq.load(Ordering::Acquire) == pos && ahead > 0 && ahead <= self.cap()
+    }
+
+    /// Whether the next position to produce waits for a consumer that has claimed the
+    /// slot's previous item and not released it yet (racy).
+    pub fn put_blocked(&self) -> bool {
+        let pos = self.ctl.tail.0.load(Ordering::Acquire);
+        let old = pos.wrapping_sub(self.cap());
+        let behind = pos.wrapping_sub(self.ctl.head.0.load(Ordering::Acquire));
+        self.slot(pos).seq.load(Ordering::Acquire) == old.wrapping_add(1) && behind < self.cap()
     }
 
     /// Whether a live participant has intent `want`.
