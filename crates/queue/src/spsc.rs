@@ -231,6 +231,18 @@ impl<T: Pod> End<T> {
         w == GONE || (w & TOKEN_BIT != 0 && !self.holder_alive(w))
     }
 
+    /// Why a non-blocking get found nothing: `Disconnected` if the queue is closed or the
+    /// producer dropped its end (no system call: a dead producer is noticed by blocking
+    /// gets), else empty.
+    fn empty_now(&self) -> Fail {
+        let dropped = self.word(self.other()).load(Ordering::Acquire) == GONE;
+        if (self.closed() || dropped) && self.ring().is_empty() {
+            Fail::Disconnected
+        } else {
+            Fail::Nothing
+        }
+    }
+
     fn close(&self) {
         let misc = &self.ring().ctl.misc.0;
         misc.state.fetch_or(state::CLOSED, Ordering::AcqRel);
@@ -329,8 +341,7 @@ impl<T: Pod> End<T> {
         if ring.readable(&mut c, 1) == 0 {
             let Some(deadline) = wait.deadline() else {
                 self.cursor.set(c);
-                let gone = self.closed() || self.peer_gone();
-                return Err(if gone && ring.is_empty() { Fail::Disconnected } else { Fail::Nothing });
+                return Err(self.empty_now());
             };
             self.wait(deadline, || ring.readable(&mut c, 1) > 0)?;
         }
@@ -353,8 +364,7 @@ impl<T: Pod> End<T> {
         if n == 0 {
             let Some(deadline) = wait.deadline() else {
                 self.cursor.set(c);
-                let gone = self.closed() || self.peer_gone();
-                return Err(if gone && ring.is_empty() { Fail::Disconnected } else { Fail::Nothing });
+                return Err(self.empty_now());
             };
             self.wait(deadline, || ring.readable(&mut c, 1) > 0)?;
             n = ring.readable(&mut c, out.len() as u64);
