@@ -409,3 +409,26 @@ fn spsc_parked_consumer_is_woken_by_a_put_in_another_process() {
     assert!(start.elapsed() >= Duration::from_millis(40));
     producer.join_ok(LIMIT);
 }
+
+/// A forked child that finds every participant slot taken gets `NoSlot`, with its value.
+#[test]
+fn queue_without_a_free_slot_says_so() {
+    let q = Queue::<u64>::anonymous_with(4, &QueueOptions::new().participants(1)).unwrap();
+    let child = fork(|| match q.try_put(5) {
+        Err(TryPutError::NoSlot(5)) => 0,
+        _ => 1,
+    });
+    child.join_ok(LIMIT);
+    assert!(q.is_empty());
+}
+
+/// An object of the queue's kind and type whose layout this code would never make is
+/// refused as corrupt, not trusted.
+#[test]
+fn queue_with_a_foreign_layout_is_corrupt() {
+    use shmkit::{CreateOptions, Kind, Object, Spec, TypeDesc};
+    let g = NameGuard::new("q-corrupt");
+    let spec = Spec::new(Kind::Queue, 4096).elem(TypeDesc::of::<u64>(), 3);
+    let _obj = Object::create(g.name(), &spec, &CreateOptions::new(), |_, _| {}).unwrap();
+    assert!(matches!(Queue::<u64>::open(g.name()), Err(OpenError::Corrupt { .. })));
+}
