@@ -8,17 +8,20 @@
 //! the parent's objects by name. Today it shows the foundation: named objects with a
 //! checked header, kernel-backed liveness of every participant, and futex wake-ups that
 //! cross processes; then the synchronisation primitives: a Lock whose holder is killed,
-//! a Semaphore, an Event and a Barrier; then a Value and an Array. Each primitive adds its
-//! own stop as it lands.
+//! a Semaphore, an Event and a Barrier; then a Value and an Array; then a Queue with
+//! several producers and consumers, and an SPSC pair. Each primitive adds its own stop as
+//! it lands.
 
 use std::cell::UnsafeCell;
+use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::{
-    Array, Barrier, CreateOptions, Deadline, Event, EventCount, Expect, Kind, Lock, LockError, Object,
-    OpenError, OpenOptions, Role, Semaphore, Spec, Value, WaitStrategy,
+    spsc, Array, Barrier, CreateOptions, Deadline, Event, EventCount, Expect, GetError, GetTimeoutError,
+    Kind, Lock, LockError, Object, OpenError, OpenOptions, Queue, Role, Semaphore, Spec, TryPutError, Value,
+    WaitStrategy,
 };
 
 /// The body of the tour's object: an event count to wake on, a stage word, a message.
@@ -55,9 +58,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("sleeper") => sleeper(&args[2]),
         Some("locker") => locker(&args[2]),
         Some("worker") => worker(&args[2]),
+        Some("producer") => producer(&args[2]),
+        Some("consumer") => consumer(&args[2]),
+        Some("spsc") => spsc_producer(&args[2]),
         _ => {
             parent()?;
             sync_tour()?;
+            queue_tour()?;
             println!("\ntour complete");
             Ok(())
         }
@@ -226,6 +233,154 @@ fn worker(base: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     meet.wait_timeout(Duration::from_secs(10))?;
+    Ok(())
+}
+
+/// Items each queue producer puts.
+const PER_PRODUCER: u32 = 100_000;
+/// Items the SPSC producer puts.
+const SPSC_ITEMS: u64 = 1_000_000;
+
+/// A queue item: the producer's pid above, its sequence number (from 1) below.
+fn item(pid: u32, seq: u32) -> u64 {
+    (u64::from(pid) << 32) | u64::from(seq)
+}
+
+/// One step of the SPSC stop's checksum, which depends on the order of the items.
+fn checksum(h: u64, v: u64) -> u64 {
+    h.wrapping_mul(0x0100_0000_01b3).wrapping_add(v)
+}
+
+fn queue_tour() -> Result<(), Box<dyn std::error::Error>> {
+    let base = format!("tour-{}", std::process::id());
+    let name = |what: &str| format!("{base}-{what}");
+    let _cleanup: Vec<Unlink> = ["queue", "got", "sum", "spsc"].iter().map(|w| Unlink(name(w))).collect();
+
+    // 12. A Queue between three producers and three consumers, all separate processes.
+    //     We count as a producer too (`declare_producer`), so the consumers stop on
+    //     `close`, not when the first producers finish.
+    let q = Queue::<u64>::create(&name("queue"), 1000)?;
+    q.declare_producer();
+    let got = Value::<u64>::create(&name("got"), 0)?;
+    let sum = Value::<u64>::create(&name("sum"), 0)?;
+    println!(
+        "\n12. Queue(1000) holds {}: 3 producers put {PER_PRODUCER} items each, 3 consumers get",
+        q.capacity()
+    );
+    let started = Instant::now();
+    let consumers = (0..3).map(|_| spawn("consumer", &base)).collect::<Result<Vec<_>, _>>()?;
+    let producers = (0..3).map(|_| spawn("producer", &base)).collect::<Result<Vec<_>, _>>()?;
+    let mut expected = (0u64, 0u64);
+    for mut p in producers {
+        let pid = p.id();
+        if !p.wait()?.success() {
+            return Err(format!("producer {pid} failed").into());
+        }
+        for seq in 1..=PER_PRODUCER {
+            expected = (expected.0 + 1, expected.1.wrapping_add(item(pid, seq)));
+        }
+    }
+    println!("    producers exited; close(): the consumers drain what is left, then get Disconnected");
+    q.close();
+    for mut c in consumers {
+        if !c.wait()?.success() {
+            return Err(format!("consumer {} failed", c.id()).into());
+        }
+    }
+    let elapsed = started.elapsed();
+    let (n, s) = (got.load(), sum.load());
+    if (n, s) != expected {
+        return Err(format!("the consumers got {n} items (sum {s:#x}), expected {expected:?}").into());
+    }
+    println!(
+        "    all {n} items accounted for (count and sum match) in {:.0} ms",
+        elapsed.as_secs_f64() * 1e3
+    );
+    match q.try_put(0) {
+        Err(TryPutError::Disconnected(_)) => println!("    a put after close is refused: Disconnected"),
+        other => return Err(format!("expected Disconnected after close, got {other:?}").into()),
+    }
+
+    // 13. The SPSC pair: one producer process, us the consumer, one million u64.
+    let rx = spsc::Consumer::<u64>::create(&name("spsc"), 4096)?;
+    let mut tx = spawn("spsc", &base)?;
+    let deadline = Deadline::after(Duration::from_secs(30));
+    let first = rx.get_deadline(deadline)?;
+    let started = Instant::now();
+    let mut h = checksum(0, first);
+    for _ in 1..SPSC_ITEMS {
+        h = checksum(h, rx.get_deadline(deadline)?);
+    }
+    let elapsed = started.elapsed();
+    let want = (0..SPSC_ITEMS).fold(0, checksum);
+    if h != want {
+        return Err(format!("SPSC checksum {h:#x}, expected {want:#x}").into());
+    }
+    println!(
+        "13. SPSC pair: child {} sent {SPSC_ITEMS} u64 in {:.1} ms, {:.1} M items/s",
+        tx.id(),
+        elapsed.as_secs_f64() * 1e3,
+        SPSC_ITEMS as f64 / elapsed.as_secs_f64() / 1e6
+    );
+    println!("    checksum matches: every item arrived, in order");
+    let status = tx.wait()?;
+    match rx.get_timeout(Duration::from_secs(10)) {
+        Err(GetTimeoutError::Disconnected) => {
+            println!("    the producer exited ({status}): the next get reports Disconnected")
+        }
+        other => return Err(format!("expected Disconnected, got {other:?}").into()),
+    }
+    Ok(())
+}
+
+fn producer(base: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let q = Queue::<u64>::open(&format!("{base}-queue"))?;
+    let pid = std::process::id();
+    // `put`, with a deadline so that consumers that failed cannot hang the tour.
+    let deadline = Deadline::after(Duration::from_secs(30));
+    for seq in 1..=PER_PRODUCER {
+        q.put_deadline(item(pid, seq), deadline)?;
+    }
+    Ok(())
+}
+
+fn consumer(base: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let q = Queue::<u64>::open(&format!("{base}-queue"))?;
+    let got = Value::<u64>::open(&format!("{base}-got"))?;
+    let sum = Value::<u64>::open(&format!("{base}-sum"))?;
+    let (mut n, mut s) = (0u64, 0u64);
+    // Each producer's items reach each consumer in the order they were put.
+    let mut last: HashMap<u32, u32> = HashMap::new();
+    loop {
+        match q.get() {
+            Ok(v) => {
+                let (pid, seq) = ((v >> 32) as u32, v as u32);
+                let prev = last.insert(pid, seq).unwrap_or(0);
+                if seq <= prev {
+                    return Err(format!("from producer {pid}: item {seq} after {prev}").into());
+                }
+                n += 1;
+                s = s.wrapping_add(v);
+            }
+            Err(GetError::Disconnected) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    got.fetch_add(n);
+    sum.fetch_add(s);
+    println!(
+        "    consumer {} got {n} items from {} producers, each producer's in order",
+        std::process::id(),
+        last.len()
+    );
+    Ok(())
+}
+
+fn spsc_producer(base: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let tx = spsc::Producer::<u64>::open(&format!("{base}-spsc"))?;
+    for i in 0..SPSC_ITEMS {
+        tx.put(i)?;
+    }
     Ok(())
 }
 

@@ -18,8 +18,8 @@ macro_rules! put_api {
         ///
         /// # Errors
         ///
-        /// [`TryPutError::Full`], [`TryPutError::Disconnected`] (closed) or
-        /// [`TryPutError::NoSlot`]; each gives `value` back.
+        /// [`TryPutError::Full`](crate::TryPutError::Full), [`TryPutError::Disconnected`](crate::TryPutError::Disconnected) (closed) or
+        /// [`TryPutError::NoSlot`](crate::TryPutError::NoSlot); each gives `value` back.
         #[doc(alias = "put_nowait")]
         #[doc(alias = "push")]
         #[doc(alias = "try_send")]
@@ -32,8 +32,8 @@ macro_rules! put_api {
         ///
         /// # Errors
         ///
-        /// [`PutError::Disconnected`] if the queue is closed (or every consumer is gone,
-        /// for a queue created to report it), [`PutError::NoSlot`]; each gives `value`
+        /// [`PutError::Disconnected`](crate::PutError::Disconnected) if the queue is closed (or every consumer is gone,
+        /// for a queue created to report it), [`PutError::NoSlot`](crate::PutError::NoSlot); each gives `value`
         /// back.
         #[doc(alias = "send")]
         #[inline]
@@ -47,7 +47,7 @@ macro_rules! put_api {
         ///
         /// # Errors
         ///
-        /// [`PutTimeoutError::Timeout`], or as [`put`](Self::put).
+        /// [`PutTimeoutError::Timeout`](crate::PutTimeoutError::Timeout), or as [`put`](Self::put).
         #[doc(alias = "send_timeout")]
         pub fn put_timeout(
             &self,
@@ -112,7 +112,7 @@ macro_rules! put_api {
         ///
         /// # Errors
         ///
-        /// [`PutError::Disconnected`] or [`PutError::NoSlot`], with how many were put
+        /// [`PutError::Disconnected`](crate::PutError::Disconnected) or [`PutError::NoSlot`](crate::PutError::NoSlot), with how many were put
         /// before.
         pub fn try_put_slice(&self, items: &[T]) -> Result<usize, $crate::PutError<usize>> {
             match self.put_many(items, $crate::api::Wait::Now) {
@@ -141,8 +141,8 @@ macro_rules! get_api {
         ///
         /// # Errors
         ///
-        /// [`TryGetError::Empty`], [`TryGetError::Disconnected`] (empty and closed) or
-        /// [`TryGetError::NoSlot`].
+        /// [`TryGetError::Empty`](crate::TryGetError::Empty), [`TryGetError::Disconnected`](crate::TryGetError::Disconnected) (empty and closed) or
+        /// [`TryGetError::NoSlot`](crate::TryGetError::NoSlot).
         #[doc(alias = "get_nowait")]
         #[doc(alias = "pop")]
         #[doc(alias = "try_recv")]
@@ -155,8 +155,8 @@ macro_rules! get_api {
         ///
         /// # Errors
         ///
-        /// [`GetError::Disconnected`] once the queue is empty and closed, or every
-        /// producer is gone (dead or detached); [`GetError::NoSlot`].
+        /// [`GetError::Disconnected`](crate::GetError::Disconnected) once the queue is empty and closed, or every
+        /// producer is gone (dead or detached); [`GetError::NoSlot`](crate::GetError::NoSlot).
         #[doc(alias = "recv")]
         #[inline]
         pub fn get(&self) -> Result<T, $crate::GetError> {
@@ -169,7 +169,7 @@ macro_rules! get_api {
         ///
         /// # Errors
         ///
-        /// [`GetTimeoutError::Timeout`], or as [`get`](Self::get).
+        /// [`GetTimeoutError::Timeout`](crate::GetTimeoutError::Timeout), or as [`get`](Self::get).
         #[doc(alias = "recv_timeout")]
         pub fn get_timeout(&self, timeout: std::time::Duration) -> Result<T, $crate::GetTimeoutError> {
             self.get_deadline(shmkit_core::Deadline::after(timeout))

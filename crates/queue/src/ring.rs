@@ -66,7 +66,7 @@ pub(crate) mod state {
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct Misc {
-    /// [`state`] flags.
+    /// Flags: `CLOSED`, `PRODUCER_SEEN`, `CONSUMER_SEEN`.
     pub state: AtomicU32,
     _pad: u32,
     /// Waited on by consumers, notified after a put.
