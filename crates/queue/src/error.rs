@@ -150,18 +150,21 @@ get_error! {
     }
 }
 
-/// How an operation failed, before it is shaped into the public error of its method.
+/// How a ring operation failed, before a handle shapes it into the error of its method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fail {
+pub enum Fail {
     /// Full (put) or empty (get), for the non-blocking forms.
     Nothing,
+    /// The deadline passed.
     Timeout,
+    /// Closed, or the other side is gone.
     Disconnected,
+    /// The object has no free participant slot for this process.
     NoSlot,
 }
 
 impl Fail {
-    pub fn try_put<T>(self, v: T) -> TryPutError<T> {
+    pub(crate) fn try_put<T>(self, v: T) -> TryPutError<T> {
         match self {
             Fail::Nothing | Fail::Timeout => TryPutError::Full(v),
             Fail::Disconnected => TryPutError::Disconnected(v),
@@ -169,14 +172,14 @@ impl Fail {
         }
     }
 
-    pub fn put<T>(self, v: T) -> PutError<T> {
+    pub(crate) fn put<T>(self, v: T) -> PutError<T> {
         match self {
             Fail::NoSlot => PutError::NoSlot(v),
             _ => PutError::Disconnected(v),
         }
     }
 
-    pub fn put_timeout<T>(self, v: T) -> PutTimeoutError<T> {
+    pub(crate) fn put_timeout<T>(self, v: T) -> PutTimeoutError<T> {
         match self {
             Fail::Nothing | Fail::Timeout => PutTimeoutError::Timeout(v),
             Fail::Disconnected => PutTimeoutError::Disconnected(v),
@@ -184,7 +187,7 @@ impl Fail {
         }
     }
 
-    pub fn try_get(self) -> TryGetError {
+    pub(crate) fn try_get(self) -> TryGetError {
         match self {
             Fail::Nothing | Fail::Timeout => TryGetError::Empty,
             Fail::Disconnected => TryGetError::Disconnected,
@@ -192,14 +195,14 @@ impl Fail {
         }
     }
 
-    pub fn get(self) -> GetError {
+    pub(crate) fn get(self) -> GetError {
         match self {
             Fail::NoSlot => GetError::NoSlot,
             _ => GetError::Disconnected,
         }
     }
 
-    pub fn get_timeout(self) -> GetTimeoutError {
+    pub(crate) fn get_timeout(self) -> GetTimeoutError {
         match self {
             Fail::Nothing | Fail::Timeout => GetTimeoutError::Timeout,
             Fail::Disconnected => GetTimeoutError::Disconnected,

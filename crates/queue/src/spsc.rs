@@ -28,6 +28,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use bytemuck::Pod;
 use shmkit_core::loom::atomic::{AtomicU64, Ordering};
@@ -39,7 +40,7 @@ use shmkit_core::{
 };
 
 use crate::api::{get_api, put_api, Wait};
-use crate::error::Fail;
+pub use crate::error::Fail;
 use crate::lamport::{Control, Cursor, Lamport, GONE};
 use crate::ring::state;
 
@@ -52,14 +53,24 @@ fn token(id: ParticipantId) -> u64 {
 /// Where the slots start in the body.
 const SLOTS: usize = std::mem::size_of::<Control>();
 
-/// Which end a handle is.
+/// Which end of a ring a [`Port`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
+pub enum Side {
+    /// The end that writes.
     Producer,
+    /// The end that reads.
     Consumer,
 }
 
 impl Side {
+    /// The role a participant holding this end plays.
+    pub fn role(self) -> Role {
+        match self {
+            Side::Producer => Role::PRODUCER,
+            Side::Consumer => Role::CONSUMER,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Side::Producer => "producer",
@@ -68,9 +79,16 @@ impl Side {
     }
 }
 
-/// What both ends share: the object, the ring's address, and this end's cursor.
-struct End<T: Pod> {
-    obj: Object,
+/// One end of an SPSC ring that lies in an object: the building block of [`Producer`],
+/// [`Consumer`] and shmkit-pipe's connections (whose objects hold two rings).
+///
+/// A port holds its end for one participant at a time (see the module docs), waits with
+/// the object's wait strategy, and tells when the other end is gone. Its raw interface
+/// works in slot positions: [`reserve`](Self::reserve) and [`commit`](Self::commit) on
+/// the producer side, [`ready`](Self::ready) and [`consume`](Self::consume) on the
+/// consumer side, with [`copy_in`](Self::copy_in)/[`copy_out`](Self::copy_out) between.
+pub struct Port<T: Pod> {
+    obj: Arc<Object>,
     ctl: NonNull<Control>,
     slots: NonNull<UnsafeCell<T>>,
     capacity: usize,
@@ -83,7 +101,7 @@ struct End<T: Pod> {
     _t: PhantomData<T>,
 }
 
-impl<T: Pod> End<T> {
+impl<T: Pod> Port<T> {
     fn spec(capacity: usize) -> Result<Spec, CreateError> {
         let bad = |reason| CreateError::InvalidSize { size: capacity as u64, reason };
         if capacity == 0 {
@@ -117,16 +135,33 @@ impl<T: Pod> End<T> {
         Ok(capacity)
     }
 
-    /// Wraps an object holding `capacity` slots as end `side`, and takes the end now if
-    /// `take` (else on first use).
-    fn attach(obj: Object, capacity: usize, side: Side, take: bool) -> Result<Self, OpenError> {
-        let body = obj.body();
-        // SAFETY: the body holds the control block and `capacity` slots (made from our
-        // spec, or checked); it is 128-aligned and SLOTS is a multiple of 128.
+    /// Wraps the ring at byte `offset` of `obj`'s body, of `capacity` slots, as end
+    /// `side`, and takes the end now if `take` (else on first use).
+    ///
+    /// # Errors
+    ///
+    /// When `take`: [`OpenError::EndTaken`] if a live process holds the end, or the
+    /// object has no free participant slot.
+    ///
+    /// # Safety
+    ///
+    /// The body must hold, from `offset` (a multiple of 128), a [`Control`] followed by
+    /// `capacity` slots of `T` (a power of two): checked against the object's layout by
+    /// the caller.
+    pub unsafe fn attach(
+        obj: Arc<Object>,
+        offset: usize,
+        capacity: usize,
+        side: Side,
+        take: bool,
+    ) -> Result<Self, OpenError> {
+        debug_assert!(capacity.is_power_of_two() && offset % 128 == 0);
+        // SAFETY: the caller promises the control block and `capacity` slots from
+        // `offset` (128-aligned in a 128-aligned body; SLOTS is a multiple of 128).
         let (ctl, slots) = unsafe {
-            (NonNull::new_unchecked(body.cast::<Control>()), NonNull::new_unchecked(body.add(SLOTS).cast()))
+            let base = obj.body().add(offset);
+            (NonNull::new_unchecked(base.cast::<Control>()), NonNull::new_unchecked(base.add(SLOTS).cast()))
         };
-        obj.set_role(if side == Side::Producer { Role::PRODUCER } else { Role::CONSUMER });
         let e = Self {
             obj,
             ctl,
@@ -144,6 +179,139 @@ impl<T: Pod> End<T> {
             e.adopt(0);
         }
         Ok(e)
+    }
+
+    /// The bytes a ring of `capacity` slots takes in a body (control block included).
+    pub fn ring_len(capacity: usize) -> Option<usize> {
+        capacity.checked_mul(std::mem::size_of::<T>())?.checked_add(SLOTS)
+    }
+
+    /// Sets how blocked calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.strategy = strategy;
+    }
+
+    /// The number of slots.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Producer: waits until `deadline` (`None`: not at all) for a free slot; returns the
+    /// position of the first free slot and how many are free from there, at most `want`.
+    ///
+    /// # Errors
+    ///
+    /// [`Fail::Nothing`] (full, no deadline), [`Fail::Timeout`], [`Fail::Disconnected`]
+    /// (closed, or the consumer is gone), [`Fail::NoSlot`].
+    pub fn reserve(&self, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail> {
+        self.me()?;
+        if self.closed() {
+            return Err(Fail::Disconnected);
+        }
+        let ring = self.ring();
+        let mut c = self.cursor.get();
+        let mut n = ring.writable(&mut c, want);
+        if n == 0 {
+            let Some(deadline) = deadline else {
+                self.cursor.set(c);
+                return Err(Fail::Nothing);
+            };
+            let waited = self.wait(deadline, || ring.writable(&mut c, 1) > 0);
+            self.cursor.set(c);
+            waited?;
+            n = ring.writable(&mut c, want);
+        }
+        self.cursor.set(c);
+        Ok((c.own, n))
+    }
+
+    /// Producer: publishes the next `n` slots (written after a [`reserve`](Self::reserve)
+    /// that returned at least `n`) and wakes a parked consumer.
+    pub fn commit(&self, n: u64) {
+        let ring = self.ring();
+        let mut c = self.cursor.get();
+        c.own = c.own.wrapping_add(n);
+        ring.publish(&c);
+        self.cursor.set(c);
+        ring.ctl.misc.0.not_empty.notify_one();
+    }
+
+    /// Consumer: waits until `deadline` (`None`: not at all) for a published slot;
+    /// returns the position of the first and how many are readable, at most `want`.
+    ///
+    /// # Errors
+    ///
+    /// [`Fail::Nothing`] (empty, no deadline), [`Fail::Timeout`], [`Fail::Disconnected`]
+    /// (empty and closed, or the producer is gone), [`Fail::NoSlot`].
+    pub fn ready(&self, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail> {
+        self.me()?;
+        let ring = self.ring();
+        let mut c = self.cursor.get();
+        let mut n = ring.readable(&mut c, want);
+        if n == 0 {
+            let Some(deadline) = deadline else {
+                self.cursor.set(c);
+                return Err(self.empty_now());
+            };
+            let waited = self.wait(deadline, || ring.readable(&mut c, 1) > 0);
+            self.cursor.set(c);
+            waited?;
+            n = ring.readable(&mut c, want);
+        }
+        self.cursor.set(c);
+        Ok((c.own, n))
+    }
+
+    /// Consumer: gives the next `n` slots (read after a [`ready`](Self::ready) that
+    /// returned at least `n`) back to the producer and wakes it if parked.
+    pub fn consume(&self, n: u64) {
+        let ring = self.ring();
+        let mut c = self.cursor.get();
+        c.own = c.own.wrapping_add(n);
+        ring.release(&c);
+        self.cursor.set(c);
+        ring.ctl.misc.0.not_full.notify_one();
+    }
+
+    /// Copies `src` into the slots from position `pos` (wrapping around the ring).
+    ///
+    /// # Panics
+    ///
+    /// If `src` is longer than the ring.
+    pub fn copy_in(&self, pos: u64, src: &[T]) {
+        let (first, rest) = self.split(pos, src.len());
+        // SAFETY: `split` keeps both ranges inside the ring's `capacity` slots, which lie
+        // in the mapping; `T: Pod`, and the producer owns reserved slots until `commit`.
+        unsafe {
+            let base = self.slots.as_ptr().cast::<T>();
+            std::ptr::copy_nonoverlapping(src.as_ptr(), base.add(first.0), first.1);
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(first.1), base, rest);
+        }
+    }
+
+    /// Copies the slots from position `pos` (wrapping around the ring) into `dst`.
+    ///
+    /// # Panics
+    ///
+    /// If `dst` is longer than the ring.
+    pub fn copy_out(&self, pos: u64, dst: &mut [T]) {
+        let (first, rest) = self.split(pos, dst.len());
+        // SAFETY: as in `copy_in`; the consumer owns ready slots until `consume`, and any
+        // bits a peer left are a valid `T`.
+        unsafe {
+            let base = self.slots.as_ptr().cast::<T>();
+            std::ptr::copy_nonoverlapping(base.add(first.0), dst.as_mut_ptr(), first.1);
+            std::ptr::copy_nonoverlapping(base, dst.as_mut_ptr().add(first.1), rest);
+        }
+    }
+
+    /// `len` slots from `pos` as (start index, count) up to the ring's end, then a count
+    /// from index 0.
+    fn split(&self, pos: u64, len: usize) -> ((usize, usize), usize) {
+        assert!(len <= self.capacity, "a copy of {len} slots exceeds the ring's {}", self.capacity);
+        let start = (pos & (self.capacity as u64 - 1)) as usize;
+        let first = len.min(self.capacity - start);
+        ((start, first), len - first)
     }
 
     #[inline]
@@ -172,7 +340,11 @@ impl<T: Pod> End<T> {
     }
 
     /// Takes this handle's end for its participant, unless a live process holds it.
-    fn take_end(&self) -> Result<(), OpenError> {
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::EndTaken`]; no free participant slot.
+    pub fn take_end(&self) -> Result<(), OpenError> {
         let me = token(self.obj.participant()?);
         let word = self.word(self.side);
         let mut cur = word.load(Ordering::Acquire);
@@ -221,12 +393,13 @@ impl<T: Pod> End<T> {
         self.adopt(token(id));
     }
 
-    fn closed(&self) -> bool {
+    /// Whether the ring was closed.
+    pub fn closed(&self) -> bool {
         self.ring().ctl.misc.0.state.load(Ordering::Acquire) & state::CLOSED != 0
     }
 
     /// Whether the other end was held and is now dropped or dead.
-    fn peer_gone(&self) -> bool {
+    pub fn peer_gone(&self) -> bool {
         let w = self.word(self.other()).load(Ordering::Acquire);
         w == GONE || (w & TOKEN_BIT != 0 && !self.holder_alive(w))
     }
@@ -243,7 +416,9 @@ impl<T: Pod> End<T> {
         }
     }
 
-    fn close(&self) {
+    /// Closes the ring for both ends: the producer's reserves fail, the consumer drains
+    /// what is left and then gets `Disconnected`.
+    pub fn close(&self) {
         let misc = &self.ring().ctl.misc.0;
         misc.state.fetch_or(state::CLOSED, Ordering::AcqRel);
         misc.not_empty.notify_all();
@@ -278,78 +453,33 @@ impl<T: Pod> End<T> {
 
     #[inline]
     fn put_inner<R>(&self, wait: Wait, f: impl FnOnce(&mut T) -> R) -> Result<R, Fail> {
-        self.me()?;
-        let ring = self.ring();
-        let mut c = self.cursor.get();
-        if self.closed() {
-            return Err(Fail::Disconnected);
-        }
-        if ring.writable(&mut c, 1) == 0 {
-            let Some(deadline) = wait.deadline() else {
-                self.cursor.set(c);
-                return Err(Fail::Nothing);
-            };
-            self.wait(deadline, || ring.writable(&mut c, 1) > 0)?;
-        }
-        let r = ring.write(c.own, f);
-        c.own = c.own.wrapping_add(1);
-        ring.publish(&c);
-        self.cursor.set(c);
-        ring.ctl.misc.0.not_empty.notify_one();
+        let (pos, _) = self.reserve(1, wait.deadline())?;
+        let r = self.ring().write(pos, f);
+        self.commit(1);
         Ok(r)
     }
 
     fn put_many(&self, items: &[T], wait: Wait) -> (usize, Option<Fail>) {
-        if let Err(e) = self.me() {
-            return (0, Some(e));
-        }
-        if self.closed() {
-            return (0, Some(Fail::Disconnected));
-        }
-        let ring = self.ring();
-        let mut c = self.cursor.get();
         let mut done = 0;
         while done < items.len() {
-            let left = (items.len() - done) as u64;
-            let mut n = ring.writable(&mut c, left);
-            if n == 0 {
-                let Some(deadline) = wait.deadline() else { break };
-                if let Err(e) = self.wait(deadline, || ring.writable(&mut c, 1) > 0) {
-                    self.cursor.set(c);
-                    return (done, Some(e));
-                }
-                n = ring.writable(&mut c, left);
-            }
-            for item in &items[done..done + n as usize] {
-                ring.write(c.own, |slot| *slot = *item);
-                c.own = c.own.wrapping_add(1);
-            }
-            ring.publish(&c);
-            self.cursor.set(c);
-            ring.ctl.misc.0.not_empty.notify_one();
-            done += n as usize;
+            let (pos, n) = match self.reserve((items.len() - done) as u64, wait.deadline()) {
+                Ok(got) => got,
+                Err(Fail::Nothing) => break,
+                Err(e) => return (done, Some(e)),
+            };
+            let n = n as usize;
+            self.copy_in(pos, &items[done..done + n]);
+            self.commit(n as u64);
+            done += n;
         }
-        self.cursor.set(c);
         (done, None)
     }
 
     #[inline]
     fn get_inner<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R, Fail> {
-        self.me()?;
-        let ring = self.ring();
-        let mut c = self.cursor.get();
-        if ring.readable(&mut c, 1) == 0 {
-            let Some(deadline) = wait.deadline() else {
-                self.cursor.set(c);
-                return Err(self.empty_now());
-            };
-            self.wait(deadline, || ring.readable(&mut c, 1) > 0)?;
-        }
-        let r = ring.read(c.own, f);
-        c.own = c.own.wrapping_add(1);
-        ring.release(&c);
-        self.cursor.set(c);
-        ring.ctl.misc.0.not_full.notify_one();
+        let (pos, _) = self.ready(1, wait.deadline())?;
+        let r = self.ring().read(pos, f);
+        self.consume(1);
         Ok(r)
     }
 
@@ -357,30 +487,15 @@ impl<T: Pod> End<T> {
         if out.is_empty() {
             return Ok(0);
         }
-        self.me()?;
-        let ring = self.ring();
-        let mut c = self.cursor.get();
-        let mut n = ring.readable(&mut c, out.len() as u64);
-        if n == 0 {
-            let Some(deadline) = wait.deadline() else {
-                self.cursor.set(c);
-                return Err(self.empty_now());
-            };
-            self.wait(deadline, || ring.readable(&mut c, 1) > 0)?;
-            n = ring.readable(&mut c, out.len() as u64);
-        }
-        for slot in &mut out[..n as usize] {
-            *slot = ring.read(c.own, |v| *v);
-            c.own = c.own.wrapping_add(1);
-        }
-        ring.release(&c);
-        self.cursor.set(c);
-        ring.ctl.misc.0.not_full.notify_one();
-        Ok(n as usize)
+        let (pos, n) = self.ready(out.len() as u64, wait.deadline())?;
+        let n = n as usize;
+        self.copy_out(pos, &mut out[..n]);
+        self.consume(n as u64);
+        Ok(n)
     }
 }
 
-impl<T: Pod> Drop for End<T> {
+impl<T: Pod> Drop for Port<T> {
     fn drop(&mut self) {
         // Only the process that holds the end (or would take it on first use) lets it go,
         // not a forked child that never used its copy; and only if it forked no child
@@ -402,14 +517,18 @@ impl<T: Pod> Drop for End<T> {
 ///
 /// As [`Object::anonymous`]; a zero capacity is [`CreateError::InvalidSize`].
 pub fn channel<T: Pod>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
-    let spec = End::<T>::spec(capacity)?;
+    let spec = Port::<T>::spec(capacity)?;
     let obj = Object::anonymous(&spec, |_, _| {})?;
-    let twin = obj.try_clone().map_err(open_to_create)?;
+    obj.set_role(Role::PRODUCER_CONSUMER);
+    let obj = Arc::new(obj);
     let cap = spec.count as usize;
     // Each end is taken by the process that uses it first, so a child forked with it
     // holds it from its first call.
-    let p = End::attach(obj, cap, Side::Producer, false).map_err(open_to_create)?;
-    let c = End::attach(twin, cap, Side::Consumer, false).map_err(open_to_create)?;
+    // SAFETY: the object was made from `spec`: one ring of `cap` slots at 0.
+    let p = unsafe { Port::attach(obj.clone(), 0, cap, Side::Producer, false) };
+    // SAFETY: as above.
+    let c = unsafe { Port::attach(obj, 0, cap, Side::Consumer, false) };
+    let (p, c) = (p.map_err(open_to_create)?, c.map_err(open_to_create)?);
     Ok((Producer { e: p }, Consumer { e: c }))
 }
 
@@ -422,16 +541,20 @@ fn create_end<T: Pod>(
     capacity: usize,
     opts: &CreateOptions,
     side: Side,
-) -> Result<End<T>, CreateError> {
-    let spec = End::<T>::spec(capacity)?;
+) -> Result<Port<T>, CreateError> {
+    let spec = Port::<T>::spec(capacity)?;
     let obj = Object::create(name, &spec, opts, |_, _| {})?;
-    End::attach(obj, spec.count as usize, side, true).map_err(open_to_create)
+    obj.set_role(side.role());
+    // SAFETY: the object was made from `spec`: one ring of `spec.count` slots at 0.
+    unsafe { Port::attach(Arc::new(obj), 0, spec.count as usize, side, true) }.map_err(open_to_create)
 }
 
-fn open_end<T: Pod>(name: &str, opts: &OpenOptions, side: Side) -> Result<End<T>, OpenError> {
+fn open_end<T: Pod>(name: &str, opts: &OpenOptions, side: Side) -> Result<Port<T>, OpenError> {
     let obj = Object::open(name, &Expect::kind(Kind::SpscQueue).elem(TypeDesc::of::<T>()), opts)?;
-    let capacity = End::<T>::check(&obj)?;
-    End::attach(obj, capacity, side, true)
+    let capacity = Port::<T>::check(&obj)?;
+    obj.set_role(side.role());
+    // SAFETY: `check` found one ring of `capacity` slots at 0 in the body.
+    unsafe { Port::attach(Arc::new(obj), 0, capacity, side, true) }
 }
 
 macro_rules! end_common {
@@ -524,12 +647,12 @@ macro_rules! end_common {
 
 /// The producer end of an SPSC queue.
 pub struct Producer<T: Pod> {
-    e: End<T>,
+    e: Port<T>,
 }
 
 /// The consumer end of an SPSC queue.
 pub struct Consumer<T: Pod> {
-    e: End<T>,
+    e: Port<T>,
 }
 
 // SAFETY: the pointers point into the mapping owned by the handle's object; `T: Pod`
