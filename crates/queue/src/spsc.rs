@@ -196,14 +196,17 @@ impl<T: Pod> Port<T> {
         self.capacity
     }
 
-    /// Producer: waits until `deadline` (`None`: not at all) for a free slot; returns the
-    /// position of the first free slot and how many are free from there, at most `want`.
+    /// Producer: waits until `deadline` (`None`: not at all) for `min` free slots (at
+    /// most the capacity); returns the position of the first free slot and how many are
+    /// free from there, at most `want` (which is at least `min`).
     ///
     /// # Errors
     ///
     /// [`Fail::Nothing`] (full, no deadline), [`Fail::Timeout`], [`Fail::Disconnected`]
     /// (closed, or the consumer is gone), [`Fail::NoSlot`].
-    pub fn reserve(&self, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail> {
+    pub fn reserve(&self, min: u64, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail> {
+        let min = min.clamp(1, self.capacity as u64);
+        let want = want.max(min);
         self.me()?;
         if self.closed() {
             return Err(Fail::Disconnected);
@@ -211,12 +214,12 @@ impl<T: Pod> Port<T> {
         let ring = self.ring();
         let mut c = self.cursor.get();
         let mut n = ring.writable(&mut c, want);
-        if n == 0 {
+        if n < min {
             let Some(deadline) = deadline else {
                 self.cursor.set(c);
                 return Err(Fail::Nothing);
             };
-            let waited = self.wait(deadline, || ring.writable(&mut c, 1) > 0);
+            let waited = self.wait(deadline, || ring.writable(&mut { c }, min) >= min);
             self.cursor.set(c);
             waited?;
             n = ring.writable(&mut c, want);
@@ -236,24 +239,29 @@ impl<T: Pod> Port<T> {
         ring.ctl.misc.0.not_empty.notify_one();
     }
 
-    /// Consumer: waits until `deadline` (`None`: not at all) for a published slot;
-    /// returns the position of the first and how many are readable, at most `want`.
+    /// Consumer: waits until `deadline` (`None`: not at all) for `min` published slots
+    /// (at most the capacity); returns the position of the first and how many are
+    /// readable, at most `want` (which is at least `min`). Fewer than `min` left by a
+    /// producer that is gone, or in a closed ring, are `Disconnected` once nothing more
+    /// comes.
     ///
     /// # Errors
     ///
     /// [`Fail::Nothing`] (empty, no deadline), [`Fail::Timeout`], [`Fail::Disconnected`]
     /// (empty and closed, or the producer is gone), [`Fail::NoSlot`].
-    pub fn ready(&self, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail> {
+    pub fn ready(&self, min: u64, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail> {
+        let min = min.clamp(1, self.capacity as u64);
+        let want = want.max(min);
         self.me()?;
         let ring = self.ring();
         let mut c = self.cursor.get();
         let mut n = ring.readable(&mut c, want);
-        if n == 0 {
+        if n < min {
             let Some(deadline) = deadline else {
                 self.cursor.set(c);
-                return Err(self.empty_now());
+                return Err(self.empty_now(min));
             };
-            let waited = self.wait(deadline, || ring.readable(&mut c, 1) > 0);
+            let waited = self.wait(deadline, || ring.readable(&mut { c }, min) >= min);
             self.cursor.set(c);
             waited?;
             n = ring.readable(&mut c, want);
@@ -404,12 +412,12 @@ impl<T: Pod> Port<T> {
         w == GONE || (w & TOKEN_BIT != 0 && !self.holder_alive(w))
     }
 
-    /// Why a non-blocking get found nothing: `Disconnected` if the queue is closed or the
-    /// producer dropped its end (no system call: a dead producer is noticed by blocking
-    /// gets), else empty.
-    fn empty_now(&self) -> Fail {
+    /// Why a non-blocking get found fewer than `min` items: `Disconnected` if the queue is
+    /// closed or the producer dropped its end (no system call: a dead producer is noticed
+    /// by blocking gets), else empty.
+    fn empty_now(&self, min: u64) -> Fail {
         let dropped = self.word(self.other()).load(Ordering::Acquire) == GONE;
-        if (self.closed() || dropped) && self.ring().is_empty() {
+        if (self.closed() || dropped) && (self.ring().len() as u64) < min {
             Fail::Disconnected
         } else {
             Fail::Nothing
@@ -425,35 +433,33 @@ impl<T: Pod> Port<T> {
         misc.not_full.notify_all();
     }
 
-    /// Waits on `ec` until `ready` finds room (or items): `Disconnected` when closed (for
-    /// a get: and drained) or the peer is gone.
+    /// Waits on `ec` until `ready` finds room (or items): `Disconnected` when closed or
+    /// the peer is gone (for a get: and `ready` still finds too little).
     #[cold]
-    fn wait(&self, deadline: Deadline, mut ready: impl FnMut() -> bool) -> Result<(), Fail> {
-        let ring = self.ring();
-        let misc = &ring.ctl.misc.0;
-        let ec = if self.side == Side::Producer { &misc.not_full } else { &misc.not_empty };
+    fn wait(&self, deadline: Deadline, ready: impl Fn() -> bool) -> Result<(), Fail> {
+        let misc = &self.ring().ctl.misc.0;
         let producing = self.side == Side::Producer;
-        let stop = || (producing || ring.is_empty()) && self.closed();
+        let ec = if producing { &misc.not_full } else { &misc.not_empty };
+        // A consumer looks again after seeing the end: what came before it is drained.
+        let ended = |gone: bool| gone && (producing || !ready());
         let r = ec.wait_checked(
             self.strategy,
             deadline,
             || {
                 if ready() {
                     Some(Ok(()))
-                } else if stop() {
-                    Some(Err(Fail::Disconnected))
                 } else {
-                    None
+                    ended(self.closed()).then_some(Err(Fail::Disconnected))
                 }
             },
-            || ((producing || ring.is_empty()) && self.peer_gone()).then_some(Err(Fail::Disconnected)),
+            || ended(self.peer_gone()).then_some(Err(Fail::Disconnected)),
         );
         r.unwrap_or(Err(Fail::Timeout))
     }
 
     #[inline]
     fn put_inner<R>(&self, wait: Wait, f: impl FnOnce(&mut T) -> R) -> Result<R, Fail> {
-        let (pos, _) = self.reserve(1, wait.deadline())?;
+        let (pos, _) = self.reserve(1, 1, wait.deadline())?;
         let r = self.ring().write(pos, f);
         self.commit(1);
         Ok(r)
@@ -462,7 +468,7 @@ impl<T: Pod> Port<T> {
     fn put_many(&self, items: &[T], wait: Wait) -> (usize, Option<Fail>) {
         let mut done = 0;
         while done < items.len() {
-            let (pos, n) = match self.reserve((items.len() - done) as u64, wait.deadline()) {
+            let (pos, n) = match self.reserve(1, (items.len() - done) as u64, wait.deadline()) {
                 Ok(got) => got,
                 Err(Fail::Nothing) => break,
                 Err(e) => return (done, Some(e)),
@@ -477,7 +483,7 @@ impl<T: Pod> Port<T> {
 
     #[inline]
     fn get_inner<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R, Fail> {
-        let (pos, _) = self.ready(1, wait.deadline())?;
+        let (pos, _) = self.ready(1, 1, wait.deadline())?;
         let r = self.ring().read(pos, f);
         self.consume(1);
         Ok(r)
@@ -487,7 +493,7 @@ impl<T: Pod> Port<T> {
         if out.is_empty() {
             return Ok(0);
         }
-        let (pos, n) = self.ready(out.len() as u64, wait.deadline())?;
+        let (pos, n) = self.ready(1, out.len() as u64, wait.deadline())?;
         let n = n as usize;
         self.copy_out(pos, &mut out[..n]);
         self.consume(n as u64);
