@@ -133,10 +133,12 @@ pub enum Kind {
     SpscQueue = 12,
     JoinableQueue = 13,
     Pipe = 14,
+    /// A one-way pipe: one byte ring.
+    SimplexPipe = 15,
 }
 
 impl Kind {
-    const ALL: [Kind; 14] = [
+    const ALL: [Kind; 15] = [
         Kind::Bytes,
         Kind::Semaphore,
         Kind::BoundedSemaphore,
@@ -151,6 +153,7 @@ impl Kind {
         Kind::SpscQueue,
         Kind::JoinableQueue,
         Kind::Pipe,
+        Kind::SimplexPipe,
     ];
 
     /// The kind with code `code`, if there is one.
@@ -180,6 +183,7 @@ impl Kind {
             Kind::SpscQueue => "SpscQueue",
             Kind::JoinableQueue => "JoinableQueue",
             Kind::Pipe => "Pipe",
+            Kind::SimplexPipe => "SimplexPipe",
         }
     }
 

@@ -501,6 +501,16 @@ impl<T: Pod> Port<T> {
     }
 }
 
+// SAFETY: the pointers point into the mapping that the port's `Arc<Object>` keeps alive
+// (and `Object` is `Send + Sync`: checked below); `T: Pod` values are plain bytes. The
+// `Cell`s keep a port `!Sync`: one user at a time, in whichever thread.
+unsafe impl<T: Pod> Send for Port<T> {}
+
+const _: () = {
+    const fn send_sync<O: Send + Sync>() {}
+    send_sync::<Object>();
+};
+
 impl<T: Pod> Drop for Port<T> {
     fn drop(&mut self) {
         // Only the process that holds the end (or would take it on first use) lets it go,
@@ -660,12 +670,6 @@ pub struct Producer<T: Pod> {
 pub struct Consumer<T: Pod> {
     e: Port<T>,
 }
-
-// SAFETY: the pointers point into the mapping owned by the handle's object; `T: Pod`
-// values are plain bytes. The `Cell`s keep each end `!Sync`: one user at a time.
-unsafe impl<T: Pod> Send for Producer<T> {}
-// SAFETY: as for `Producer`.
-unsafe impl<T: Pod> Send for Consumer<T> {}
 
 impl<T: Pod> fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,0 +1,571 @@
+//! Connections: the two ends of a pipe, and their send and receive halves.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shmkit_core::{
+    CreateError, CreateOptions, Deadline, Expect, Kind, Object, OpenError, OpenOptions, Role, Spec, TypeDesc,
+    UnlinkError, WaitStrategy,
+};
+use shmkit_queue::spsc::{Fail, Port, Side};
+
+use crate::error::{RecvError, SendError};
+use crate::frame::{self, Bad, Frame, HEADER};
+
+/// The bytes each direction's ring holds unless told otherwise.
+pub const DEFAULT_CAPACITY: usize = 256 * 1024;
+
+/// The longest message an end sends or accepts unless told otherwise (1 GiB).
+pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
+
+/// The smallest ring.
+pub const MIN_CAPACITY: usize = 128;
+
+/// The largest ring (1 GiB).
+pub const MAX_CAPACITY: usize = 1 << 30;
+
+/// How to build a pipe.
+#[derive(Clone, Debug)]
+pub struct PipeOptions {
+    capacity: usize,
+    create: CreateOptions,
+}
+
+impl Default for PipeOptions {
+    fn default() -> Self {
+        Self { capacity: DEFAULT_CAPACITY, create: CreateOptions::new() }
+    }
+}
+
+impl PipeOptions {
+    /// The defaults: rings of [`DEFAULT_CAPACITY`] bytes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Each direction's ring holds at least `bytes` (rounded up to a power of two).
+    /// Messages of any size stream through; a larger ring lets a sender run further
+    /// ahead of its receiver.
+    pub fn capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// Options for creating a named pipe (the file mode).
+    pub fn create_options(mut self, opts: CreateOptions) -> Self {
+        self.create = opts;
+        self
+    }
+
+    fn spec(&self, kind: Kind) -> Result<(Spec, usize), CreateError> {
+        let bad = |reason| CreateError::InvalidSize { size: self.capacity as u64, reason };
+        if self.capacity == 0 {
+            return Err(bad("a pipe's ring needs a capacity of at least 1 byte"));
+        }
+        if self.capacity > MAX_CAPACITY {
+            return Err(bad(
+                "a pipe's ring holds at most 1 GiB; messages larger than the ring stream through it",
+            ));
+        }
+        let capacity = self.capacity.next_power_of_two().max(MIN_CAPACITY);
+        let body = body_len(kind, capacity).ok_or(bad("larger than the address space"))?;
+        Ok((Spec::new(kind, body as u64).elem(TypeDesc::of::<u8>(), capacity as u64).slots(8), capacity))
+    }
+}
+
+/// How many rings a pipe of `kind` has.
+fn rings(kind: Kind) -> usize {
+    if kind == Kind::Pipe {
+        2
+    } else {
+        1
+    }
+}
+
+fn body_len(kind: Kind, capacity: usize) -> Option<usize> {
+    Port::<u8>::ring_len(capacity)?.checked_mul(rings(kind))
+}
+
+/// The capacity of an opened pipe's rings, checked against its layout.
+fn check(obj: &Object, kind: Kind) -> Result<usize, OpenError> {
+    let info = obj.info();
+    let corrupt = |reason| OpenError::Corrupt { reason };
+    let capacity = usize::try_from(info.elem_count).map_err(|_| corrupt("capacity out of range"))?;
+    if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+        return Err(corrupt("the ring capacity is not a power of two from 128 bytes to 1 GiB"));
+    }
+    let len = body_len(kind, capacity);
+    if len.is_none_or(|l| l as u64 != info.body_len || obj.body_len() < l) {
+        return Err(corrupt("the body does not match the pipe's layout"));
+    }
+    Ok(capacity)
+}
+
+/// The send half of an end: the producer of one ring.
+struct Tx {
+    port: Port<u8>,
+    max: usize,
+}
+
+/// The receive half of an end: the consumer of one ring.
+struct Rx {
+    port: Port<u8>,
+    max: usize,
+}
+
+impl Tx {
+    /// Writes one frame, streaming it through the ring if it is larger.
+    fn send(&self, flags: u32, msg: &[u8]) -> Result<(), SendError> {
+        if msg.len() > self.max {
+            return Err(SendError::TooLarge { len: msg.len(), max: self.max });
+        }
+        let header = Frame { len: msg.len() as u32, flags }.encode();
+        let pad = [0; HEADER];
+        let parts = [&header[..], msg, &pad[..frame::padded(msg.len()) - msg.len()]];
+        let total = HEADER + frame::padded(msg.len());
+        let mut done = 0;
+        while done < total {
+            // At least a header's worth, so that a header is never split.
+            let (pos, n) = self.port.reserve(HEADER as u64, (total - done) as u64, Some(Deadline::NEVER))?;
+            let n = (n as usize).min(total - done);
+            copy_parts(&self.port, pos, &parts, done, n);
+            self.port.commit(n as u64);
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// Copies bytes `skip..skip + n` of the concatenation of `parts` into the ring at `pos`.
+fn copy_parts(port: &Port<u8>, mut pos: u64, parts: &[&[u8]], mut skip: usize, mut n: usize) {
+    for part in parts {
+        if n == 0 {
+            break;
+        }
+        if skip >= part.len() {
+            skip -= part.len();
+            continue;
+        }
+        let chunk = &part[skip..part.len().min(skip + n)];
+        port.copy_in(pos, chunk);
+        pos = pos.wrapping_add(chunk.len() as u64);
+        n -= chunk.len();
+        skip = 0;
+    }
+}
+
+impl Rx {
+    /// Waits until `deadline` for the next frame's header, and checks it; the frame stays.
+    fn peek(&self, deadline: Option<Deadline>) -> Result<Option<usize>, RecvError> {
+        let pos = match self.port.ready(HEADER as u64, HEADER as u64, deadline) {
+            Ok((pos, _)) => pos,
+            Err(Fail::Nothing | Fail::Timeout) => return Ok(None),
+            Err(Fail::Disconnected) => return Err(RecvError::Disconnected),
+            Err(Fail::NoSlot) => return Err(RecvError::NoSlot),
+        };
+        let mut b = [0; HEADER];
+        self.port.copy_out(pos, &mut b);
+        match Frame::decode(b).check(self.max) {
+            Ok(len) => Ok(Some(len)),
+            Err(Bad::TooLarge { len }) => Err(RecvError::TooLarge { len, max: self.max }),
+            Err(Bad::UnknownFlags(_)) => {
+                Err(RecvError::Corrupt { reason: "a frame header with unknown flags" })
+            }
+        }
+    }
+
+    /// Receives the frame of `len` bytes whose header was peeked, handing its payload to
+    /// `sink` piece by piece, in order.
+    fn take(&self, len: usize, mut sink: impl FnMut(&Port<u8>, u64, usize)) -> Result<(), RecvError> {
+        self.port.consume(HEADER as u64);
+        let total = frame::padded(len);
+        let mut done = 0;
+        while done < total {
+            let (pos, n) =
+                self.port.ready(1, (total - done) as u64, Some(Deadline::NEVER)).map_err(|f| match f {
+                    Fail::NoSlot => RecvError::NoSlot,
+                    _ => RecvError::Disconnected,
+                })?;
+            let n = (n as usize).min(total - done);
+            let payload = n.min(len.saturating_sub(done));
+            if payload > 0 {
+                sink(&self.port, pos, payload);
+            }
+            self.port.consume(n as u64);
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
+        let len = self.peek(Some(Deadline::NEVER))?.ok_or(RecvError::Disconnected)?;
+        // Grows as the bytes arrive: a forged length costs no more than what is sent.
+        let mut out = Vec::with_capacity(len.min(self.port.capacity()));
+        self.take(len, |port, pos, n| {
+            let at = out.len();
+            out.resize(at + n, 0);
+            port.copy_out(pos, &mut out[at..]);
+        })?;
+        Ok(out)
+    }
+
+    fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, RecvError> {
+        let len = self.peek(Some(Deadline::NEVER))?.ok_or(RecvError::Disconnected)?;
+        if buf.len() < len {
+            return Err(RecvError::BufferTooShort { needed: len });
+        }
+        let mut at = 0;
+        self.take(len, |port, pos, n| {
+            port.copy_out(pos, &mut buf[at..at + n]);
+            at += n;
+        })?;
+        Ok(len)
+    }
+
+    fn poll(&self, deadline: Option<Deadline>) -> Result<bool, RecvError> {
+        match self.peek(deadline) {
+            Ok(found) => Ok(found.is_some()),
+            // Like Python: a pipe at its end polls ready, and the receive says why.
+            Err(RecvError::NoSlot) => Err(RecvError::NoSlot),
+            Err(_) => Ok(true),
+        }
+    }
+}
+
+macro_rules! send_api {
+    () => {
+        /// Sends `msg` as one message; blocks while the pipe is full. A message larger
+        /// than the ring streams through it while the receiver reads.
+        ///
+        /// # Errors
+        ///
+        /// [`SendError::Disconnected`] once the other end is closed, dropped or dead;
+        /// [`SendError::TooLarge`] over this end's limit; [`SendError::NoSlot`].
+        #[doc(alias = "write")]
+        pub fn send_bytes(&self, msg: &[u8]) -> Result<(), SendError> {
+            self.tx.send(frame::BYTES, msg)
+        }
+
+        /// Sets the longest message this end sends (at most 4 GiB - 1 bytes).
+        pub fn set_max_send(&mut self, bytes: usize) {
+            self.tx.max = bytes.min(frame::MAX_LEN);
+        }
+    };
+}
+
+macro_rules! recv_api {
+    () => {
+        /// Receives the next message into a new `Vec`; blocks until one comes.
+        ///
+        /// # Errors
+        ///
+        /// [`RecvError::Disconnected`] once the other end is closed, dropped or dead and
+        /// everything it sent was received (Python's `EOFError`); [`RecvError::TooLarge`]
+        /// (the message stays); [`RecvError::Corrupt`]; [`RecvError::NoSlot`].
+        #[doc(alias = "read")]
+        pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
+            self.rx.recv_bytes()
+        }
+
+        /// Receives the next message into `buf`, and returns its length.
+        ///
+        /// # Errors
+        ///
+        /// [`RecvError::BufferTooShort`] with the length needed if `buf` is too short:
+        /// the message stays in the pipe. Otherwise as [`recv_bytes`](Self::recv_bytes).
+        pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, RecvError> {
+            self.rx.recv_bytes_into(buf)
+        }
+
+        /// Whether a message can be received, waiting up to `timeout` for one (zero: look
+        /// once). Also true once the pipe has ended, so that the receive reports it.
+        ///
+        /// # Errors
+        ///
+        /// [`RecvError::NoSlot`].
+        pub fn poll(&self, timeout: Duration) -> Result<bool, RecvError> {
+            let deadline = (!timeout.is_zero()).then(|| Deadline::after(timeout));
+            self.rx.poll(deadline)
+        }
+
+        /// Sets the longest message this end accepts (at most 4 GiB - 1 bytes). A longer
+        /// one is [`RecvError::TooLarge`] and stays in the pipe.
+        pub fn set_max_recv(&mut self, bytes: usize) {
+            self.rx.max = bytes.min(frame::MAX_LEN);
+        }
+    };
+}
+
+/// Python's `multiprocessing.Pipe`: a constructor of connected ends.
+///
+/// ```
+/// use shmkit_pipe::Pipe;
+///
+/// let (parent, child) = Pipe::new()?;
+/// // fork here: the child keeps `child`, the parent `parent`
+/// child.send_bytes(b"hello")?;
+/// assert_eq!(parent.recv_bytes()?, b"hello");
+/// parent.send_bytes(b"and back")?;
+/// assert_eq!(child.recv_bytes()?, b"and back");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Pipe(());
+
+impl Pipe {
+    /// `Pipe()`: two connected duplex ends, anonymous (inherited across fork). Each end
+    /// is taken by the process that uses it first.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::anonymous`].
+    // `Pipe()` in Python returns the pair; so does this.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> Result<(Connection, Connection), CreateError> {
+        Self::with_options(&PipeOptions::new())
+    }
+
+    /// [`new`](Self::new) with options (the ring capacity).
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new); a zero or too large capacity is [`CreateError::InvalidSize`].
+    pub fn with_options(opts: &PipeOptions) -> Result<(Connection, Connection), CreateError> {
+        let (spec, capacity) = opts.spec(Kind::Pipe)?;
+        let obj = Object::anonymous(&spec, |_, _| {})?;
+        obj.set_role(Role::PRODUCER_CONSUMER);
+        let obj = Arc::new(obj);
+        let a = Connection::attach(&obj, capacity, End::A, false).map_err(attach_failed)?;
+        let b = Connection::attach(&obj, capacity, End::B, false).map_err(attach_failed)?;
+        Ok((a, b))
+    }
+
+    /// `Pipe(duplex=False)`: a receive-only and a send-only end, in Python's order.
+    ///
+    /// ```compile_fail
+    /// let (r, w) = shmkit_pipe::Pipe::simplex()?;
+    /// r.send_bytes(b"the receive end cannot send"); // no such method
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn simplex() -> Result<(Receiver, Sender), CreateError> {
+        Self::simplex_with_options(&PipeOptions::new())
+    }
+
+    /// [`simplex`](Self::simplex) with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`with_options`](Self::with_options).
+    pub fn simplex_with_options(opts: &PipeOptions) -> Result<(Receiver, Sender), CreateError> {
+        let (spec, capacity) = opts.spec(Kind::SimplexPipe)?;
+        let obj = Object::anonymous(&spec, |_, _| {})?;
+        obj.set_role(Role::PRODUCER_CONSUMER);
+        let obj = Arc::new(obj);
+        let r = Receiver::attach(&obj, capacity, false).map_err(attach_failed)?;
+        let w = Sender::attach(&obj, capacity, false).map_err(attach_failed)?;
+        Ok((r, w))
+    }
+}
+
+fn attach_failed(e: OpenError) -> CreateError {
+    CreateError::Io { op: "attaching to the new pipe", source: std::io::Error::other(e.to_string()) }
+}
+
+/// Which end of a duplex pipe: the creator's (A) or the opener's (B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    A,
+    B,
+}
+
+/// The ring at index `i` of a pipe of `capacity`, as `side`.
+fn port(obj: &Arc<Object>, capacity: usize, i: usize, side: Side, take: bool) -> Result<Port<u8>, OpenError> {
+    let offset = i * Port::<u8>::ring_len(capacity).unwrap_or(0);
+    // SAFETY: the object was built from, or checked against, the layout of a pipe with
+    // rings of `capacity` bytes; ring `i` exists, and its offset is a multiple of 128
+    // (a ring's length is the control block's plus a power of two of at least 128).
+    unsafe { Port::attach(Arc::clone(obj), offset, capacity, side, take) }
+}
+
+/// One end of a duplex pipe: sends to the other end and receives from it.
+pub struct Connection {
+    tx: Tx,
+    rx: Rx,
+}
+
+impl Connection {
+    fn attach(obj: &Arc<Object>, capacity: usize, end: End, take: bool) -> Result<Self, OpenError> {
+        // Ring 0 carries A to B, ring 1 B to A.
+        let (out, inn) = if end == End::A { (0, 1) } else { (1, 0) };
+        Ok(Self {
+            tx: Tx { port: port(obj, capacity, out, Side::Producer, take)?, max: DEFAULT_MAX_MESSAGE },
+            rx: Rx { port: port(obj, capacity, inn, Side::Consumer, take)?, max: DEFAULT_MAX_MESSAGE },
+        })
+    }
+
+    /// Creates the named duplex pipe `name` and holds its first end.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::create`]; a zero or too large capacity is [`CreateError::InvalidSize`].
+    pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
+        let (spec, capacity) = opts.spec(Kind::Pipe)?;
+        let obj = Object::create(name, &spec, &opts.create, |_, _| {})?;
+        obj.set_role(Role::PRODUCER_CONSUMER);
+        Self::attach(&Arc::new(obj), capacity, End::A, true).map_err(attach_failed)
+    }
+
+    /// Opens the named duplex pipe `name` and takes its second end.
+    ///
+    /// # Errors
+    ///
+    /// As [`Object::open`]; [`OpenError::EndTaken`] if a live process holds that end;
+    /// [`OpenError::KindMismatch`] for a simplex pipe.
+    pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        let obj = Object::open(name, &Expect::kind(Kind::Pipe).elem(TypeDesc::of::<u8>()), opts)?;
+        let capacity = check(&obj, Kind::Pipe)?;
+        obj.set_role(Role::PRODUCER_CONSUMER);
+        Self::attach(&Arc::new(obj), capacity, End::B, true)
+    }
+
+    /// Removes the name `name` (attached processes keep using the pipe).
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::segment::unlink`].
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        shmkit_core::segment::unlink(name)
+    }
+
+    send_api!();
+    recv_api!();
+
+    /// Closes both directions: the other end receives what was sent and then
+    /// [`RecvError::Disconnected`]; its sends, and ours, fail.
+    pub fn close(&self) {
+        self.tx.port.close();
+        self.rx.port.close();
+    }
+
+    /// Sets how blocked calls wait (spin, spin then sleep, or sleep).
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.tx.port.set_wait_strategy(strategy);
+        self.rx.port.set_wait_strategy(strategy);
+    }
+
+    /// The bytes each direction's ring holds.
+    pub fn capacity(&self) -> usize {
+        self.tx.port.capacity()
+    }
+}
+
+/// The send-only end of a simplex pipe.
+pub struct Sender {
+    tx: Tx,
+}
+
+/// The receive-only end of a simplex pipe.
+pub struct Receiver {
+    rx: Rx,
+}
+
+macro_rules! simplex_common {
+    ($side:expr, $what:literal) => {
+        #[doc = concat!("Creates the named simplex pipe `name` and holds its ", $what, " end.")]
+        ///
+        /// # Errors
+        ///
+        /// As [`Object::create`]; a zero or too large capacity is [`CreateError::InvalidSize`].
+        pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
+            let (spec, capacity) = opts.spec(Kind::SimplexPipe)?;
+            let obj = Object::create(name, &spec, &opts.create, |_, _| {})?;
+            obj.set_role($side.role());
+            Self::attach(&Arc::new(obj), capacity, true).map_err(attach_failed)
+        }
+
+        #[doc = concat!("Opens the named simplex pipe `name` and takes its ", $what, " end.")]
+        ///
+        /// # Errors
+        ///
+        /// As [`Object::open`]; [`OpenError::EndTaken`] if a live process holds that end;
+        /// [`OpenError::KindMismatch`] for a duplex pipe.
+        pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+            let obj = Object::open(name, &Expect::kind(Kind::SimplexPipe).elem(TypeDesc::of::<u8>()), opts)?;
+            let capacity = check(&obj, Kind::SimplexPipe)?;
+            obj.set_role($side.role());
+            Self::attach(&Arc::new(obj), capacity, true)
+        }
+
+        /// Removes the name `name` (attached processes keep using the pipe).
+        ///
+        /// # Errors
+        ///
+        /// As [`shmkit_core::segment::unlink`].
+        pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+            shmkit_core::segment::unlink(name)
+        }
+    };
+}
+
+impl Sender {
+    fn attach(obj: &Arc<Object>, capacity: usize, take: bool) -> Result<Self, OpenError> {
+        Ok(Self { tx: Tx { port: port(obj, capacity, 0, Side::Producer, take)?, max: DEFAULT_MAX_MESSAGE } })
+    }
+
+    simplex_common!(Side::Producer, "send");
+
+    send_api!();
+
+    /// Closes the pipe: the receiver gets what was sent, then [`RecvError::Disconnected`].
+    pub fn close(&self) {
+        self.tx.port.close();
+    }
+
+    /// Sets how a send into a full pipe waits.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.tx.port.set_wait_strategy(strategy);
+    }
+}
+
+impl Receiver {
+    fn attach(obj: &Arc<Object>, capacity: usize, take: bool) -> Result<Self, OpenError> {
+        Ok(Self { rx: Rx { port: port(obj, capacity, 0, Side::Consumer, take)?, max: DEFAULT_MAX_MESSAGE } })
+    }
+
+    simplex_common!(Side::Consumer, "receive");
+
+    recv_api!();
+
+    /// Closes the pipe: the sender's sends fail with [`SendError::Disconnected`].
+    pub fn close(&self) {
+        self.rx.port.close();
+    }
+
+    /// Sets how a receive from an empty pipe waits.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.rx.port.set_wait_strategy(strategy);
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection").field("capacity", &self.capacity()).finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("capacity", &self.tx.port.capacity()).finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").field("capacity", &self.rx.port.capacity()).finish_non_exhaustive()
+    }
+}

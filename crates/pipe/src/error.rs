@@ -1,0 +1,104 @@
+//! The errors of pipe operations.
+
+use std::fmt;
+
+use shmkit_queue::spsc::Fail;
+
+/// Why a message was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The other end closed the pipe, dropped its end or died (Python's
+    /// `BrokenPipeError`). Part of a message that was streaming may have been written.
+    Disconnected,
+    /// The message is longer than this end sends.
+    TooLarge {
+        /// The message's length in bytes.
+        len: usize,
+        /// The limit (see `set_max_message`).
+        max: usize,
+    },
+    /// The pipe's object has no free participant slot for this process.
+    NoSlot,
+}
+
+/// Why no message was received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// The other end closed the pipe, dropped its end or died, and everything it sent
+    /// has been received (Python's `EOFError`).
+    Disconnected,
+    /// The next message is longer than this end accepts; it stays in the pipe.
+    TooLarge {
+        /// The message's length in bytes.
+        len: usize,
+        /// The limit (see `set_max_message`).
+        max: usize,
+    },
+    /// The buffer given to `recv_bytes_into` is too short; the message stays in the pipe.
+    BufferTooShort {
+        /// The message's length in bytes.
+        needed: usize,
+    },
+    /// The pipe holds a frame no shmkit sender writes: a foreign or corrupt peer.
+    Corrupt {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The pipe's object has no free participant slot for this process.
+    NoSlot,
+}
+
+impl From<Fail> for SendError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::NoSlot => SendError::NoSlot,
+            // Sends wait without a deadline: only the end of the pipe stops them.
+            Fail::Nothing | Fail::Timeout | Fail::Disconnected => SendError::Disconnected,
+        }
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Disconnected => f.write_str("the other end of the pipe is closed, dropped or dead"),
+            SendError::TooLarge { len, max } => write!(
+                f,
+                "a message of {len} bytes exceeds this end's limit of {max}; raise it with set_max_message \
+                 (the receiver must accept it too)"
+            ),
+            SendError::NoSlot => f.write_str(
+                "the pipe's participant table is full: every slot is held by a live process; end one of them",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvError::Disconnected => f.write_str(
+                "the other end of the pipe is closed, dropped or dead, and nothing is left to receive",
+            ),
+            RecvError::TooLarge { len, max } => write!(
+                f,
+                "the next message has {len} bytes, over this end's limit of {max}; it stays in the pipe: \
+                 raise the limit with set_max_message and receive again"
+            ),
+            RecvError::BufferTooShort { needed } => write!(
+                f,
+                "the next message has {needed} bytes, more than the buffer holds; it stays in the pipe: \
+                 receive it into a buffer of at least {needed} bytes"
+            ),
+            RecvError::Corrupt { reason } => write!(f, "the pipe holds a corrupt frame: {reason}"),
+            RecvError::NoSlot => f.write_str(
+                "the pipe's participant table is full: every slot is held by a live process; end one of them",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+impl std::error::Error for RecvError {}
