@@ -6,10 +6,10 @@
 //!
 //! This is the facade crate: add `shmkit` and everything is here: the foundation (from
 //! `shmkit-core`) and the synchronisation primitives (from `shmkit-sync`: [`Lock`],
-//! [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`]).
-//! and Python's sharedctypes (from `shmkit-ctypes`: [`Value`], [`Array`]), and the
-//! queues (from `shmkit-queue`: [`Queue`], [`JoinableQueue`], [`spsc`]). Pipe, Process
-//! and Pool arrive on top of them.
+//! [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`]),
+//! Python's sharedctypes (from `shmkit-ctypes`: [`Value`], [`Array`]), the queues (from
+//! `shmkit-queue`: [`Queue`], [`JoinableQueue`], [`spsc`]) and the pipes (from
+//! `shmkit-pipe`: [`Pipe`], [`Connection`]). Process and Pool arrive on top of them.
 //!
 //! ## Queues
 //!
@@ -26,6 +26,20 @@
 //! let (tx, rx) = spsc::channel::<[u8; 64]>(256)?;
 //! tx.put_with(|slot| slot[..5].copy_from_slice(b"hello"))?; // written in place
 //! assert_eq!(rx.get_with(|msg| msg[..5] == *b"hello")?, true);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Pipes
+//!
+//! ```
+//! use shmkit::Pipe;
+//!
+//! // parent_conn, child_conn = Pipe()
+//! let (parent, child) = Pipe::new()?;
+//! child.send_bytes(b"[42, None, 'hello']")?; // in the child, after a fork
+//! assert_eq!(parent.recv_bytes()?, b"[42, None, 'hello']");
+//! drop(child); // the child exits
+//! assert!(parent.recv_bytes().is_err()); // EOF
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -99,6 +113,7 @@ pub use shmkit_core::{
     ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey, WaitStrategy,
 };
 pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
+pub use shmkit_pipe::{Connection, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender};
 pub use shmkit_queue::{
     spsc, GetError, GetTimeoutError, JoinTimeoutError, JoinableQueue, PutError, PutTimeoutError, Queue,
     QueueOptions, TaskDoneError, TryGetError, TryPutError,

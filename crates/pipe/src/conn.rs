@@ -1,8 +1,9 @@
 //! Connections: the two ends of a pipe, and their send and receive halves.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shmkit_core::{
     CreateError, CreateOptions, Deadline, Expect, Kind, Object, OpenError, OpenOptions, Role, Spec, TypeDesc,
@@ -106,7 +107,12 @@ fn check(obj: &Object, kind: Kind) -> Result<usize, OpenError> {
 struct Tx {
     port: Port<u8>,
     max: usize,
+    /// When this end last asked whether the receiver is alive.
+    probed: Cell<Option<Instant>>,
 }
+
+/// How often a sender that finds messages unread asks whether the receiver is alive.
+const PROBE_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The receive half of an end: the consumer of one ring.
 struct Rx {
@@ -115,10 +121,35 @@ struct Rx {
 }
 
 impl Tx {
+    fn new(port: Port<u8>) -> Self {
+        Self { port, max: DEFAULT_MAX_MESSAGE, probed: Cell::new(None) }
+    }
+
+    /// Whether the receiver is gone: closed or dropped (two loads), or dead (a system
+    /// call, made only when earlier messages lie unread, at most every millisecond: a
+    /// receiver that keeps up is alive).
+    fn receiver_gone(&self) -> bool {
+        if self.port.closed() || self.port.peer_dropped() {
+            return true;
+        }
+        if self.port.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        if self.probed.get().is_some_and(|t| now.duration_since(t) < PROBE_INTERVAL) {
+            return false;
+        }
+        self.probed.set(Some(now));
+        self.port.peer_gone()
+    }
+
     /// Writes one frame, streaming it through the ring if it is larger.
     fn send(&self, flags: u32, msg: &[u8]) -> Result<(), SendError> {
         if msg.len() > self.max {
             return Err(SendError::TooLarge { len: msg.len(), max: self.max });
+        }
+        if self.receiver_gone() {
+            return Err(SendError::Disconnected);
         }
         let header = Frame { len: msg.len() as u32, flags }.encode();
         let pad = [0; HEADER];
@@ -244,6 +275,7 @@ macro_rules! send_api {
         /// [`SendError::TooLarge`] over this end's limit; [`SendError::NoSlot`].
         #[doc(alias = "write")]
         pub fn send_bytes(&self, msg: &[u8]) -> Result<(), SendError> {
+            self.hold().map_err(|_| SendError::NoSlot)?;
             self.tx.send(frame::BYTES, msg)
         }
 
@@ -265,6 +297,7 @@ macro_rules! recv_api {
         /// (the message stays); [`RecvError::Corrupt`]; [`RecvError::NoSlot`].
         #[doc(alias = "read")]
         pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
+            self.hold().map_err(|_| RecvError::NoSlot)?;
             self.rx.recv_bytes()
         }
 
@@ -275,6 +308,7 @@ macro_rules! recv_api {
         /// [`RecvError::BufferTooShort`] with the length needed if `buf` is too short:
         /// the message stays in the pipe. Otherwise as [`recv_bytes`](Self::recv_bytes).
         pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, RecvError> {
+            self.hold().map_err(|_| RecvError::NoSlot)?;
             self.rx.recv_bytes_into(buf)
         }
 
@@ -286,6 +320,7 @@ macro_rules! recv_api {
         /// [`RecvError::NoSlot`].
         pub fn poll(&self, timeout: Duration) -> Result<bool, RecvError> {
             let deadline = (!timeout.is_zero()).then(|| Deadline::after(timeout));
+            self.hold().map_err(|_| RecvError::NoSlot)?;
             self.rx.poll(deadline)
         }
 
@@ -403,7 +438,7 @@ impl Connection {
         // Ring 0 carries A to B, ring 1 B to A.
         let (out, inn) = if end == End::A { (0, 1) } else { (1, 0) };
         Ok(Self {
-            tx: Tx { port: port(obj, capacity, out, Side::Producer, take)?, max: DEFAULT_MAX_MESSAGE },
+            tx: Tx::new(port(obj, capacity, out, Side::Producer, take)?),
             rx: Rx { port: port(obj, capacity, inn, Side::Consumer, take)?, max: DEFAULT_MAX_MESSAGE },
         })
     }
@@ -462,6 +497,19 @@ impl Connection {
     pub fn capacity(&self) -> usize {
         self.tx.port.capacity()
     }
+
+    /// Takes both directions of this end on first use, so that the other end sees this
+    /// process's death whichever way it talks.
+    fn hold(&self) -> Result<(), Fail> {
+        self.tx.port.hold()?;
+        self.rx.port.hold()
+    }
+
+    /// Splits this end into its send and receive halves, for two threads (a
+    /// `Connection` serves one thread at a time).
+    pub fn split(self) -> (Sender, Receiver) {
+        (Sender { tx: self.tx }, Receiver { rx: self.rx })
+    }
 }
 
 /// The send-only end of a simplex pipe.
@@ -514,10 +562,14 @@ macro_rules! simplex_common {
 
 impl Sender {
     fn attach(obj: &Arc<Object>, capacity: usize, take: bool) -> Result<Self, OpenError> {
-        Ok(Self { tx: Tx { port: port(obj, capacity, 0, Side::Producer, take)?, max: DEFAULT_MAX_MESSAGE } })
+        Ok(Self { tx: Tx::new(port(obj, capacity, 0, Side::Producer, take)?) })
     }
 
     simplex_common!(Side::Producer, "send");
+
+    fn hold(&self) -> Result<(), Fail> {
+        self.tx.port.hold()
+    }
 
     send_api!();
 
@@ -538,6 +590,10 @@ impl Receiver {
     }
 
     simplex_common!(Side::Consumer, "receive");
+
+    fn hold(&self) -> Result<(), Fail> {
+        self.rx.port.hold()
+    }
 
     recv_api!();
 

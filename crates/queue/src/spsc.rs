@@ -385,7 +385,17 @@ impl<T: Pod> Port<T> {
         word & TOKEN_BIT != 0 && self.obj.is_alive(ParticipantId::from_u64(word & !TOKEN_BIT))
     }
 
-    /// Takes the end on first use (in a forked child: over from the parent).
+    /// Takes the end on first use (in a forked child: over from the parent), as every
+    /// operation does; for an owner of several ports that must be held together.
+    ///
+    /// # Errors
+    ///
+    /// [`Fail::NoSlot`] if the object has no free participant slot.
+    #[inline]
+    pub fn hold(&self) -> Result<(), Fail> {
+        self.me()
+    }
+
     #[inline]
     fn me(&self) -> Result<(), Fail> {
         let id = self.obj.participant().map_err(|_| Fail::NoSlot)?;
@@ -406,6 +416,16 @@ impl<T: Pod> Port<T> {
         self.ring().ctl.misc.0.state.load(Ordering::Acquire) & state::CLOSED != 0
     }
 
+    /// Whether the other end was dropped (a load; no system call).
+    pub fn peer_dropped(&self) -> bool {
+        self.word(self.other()).load(Ordering::Acquire) == GONE
+    }
+
+    /// Whether the ring looks empty (racy).
+    pub fn is_empty(&self) -> bool {
+        self.ring().is_empty()
+    }
+
     /// Whether the other end was held and is now dropped or dead.
     pub fn peer_gone(&self) -> bool {
         let w = self.word(self.other()).load(Ordering::Acquire);
@@ -416,8 +436,7 @@ impl<T: Pod> Port<T> {
     /// closed or the producer dropped its end (no system call: a dead producer is noticed
     /// by blocking gets), else empty.
     fn empty_now(&self, min: u64) -> Fail {
-        let dropped = self.word(self.other()).load(Ordering::Acquire) == GONE;
-        if (self.closed() || dropped) && (self.ring().len() as u64) < min {
+        if (self.closed() || self.peer_dropped()) && (self.ring().len() as u64) < min {
             Fail::Disconnected
         } else {
             Fail::Nothing

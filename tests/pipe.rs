@@ -1,0 +1,182 @@
+//! Pipes across real processes: messages of every size both ways, a 64 MiB message
+//! through a 64 KiB ring in both directions at once, EOF after close, drop and SIGKILL,
+//! and bad input.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{fork, watchdog, NameGuard, Shared, LIMIT};
+use shmkit::{
+    Connection, CreateError, OpenError, OpenOptions, Pipe, PipeOptions, Receiver, RecvError, SendError,
+    Sender, WaitStrategy,
+};
+
+/// Message `i` of a sequence: its length varies around the frame and ring boundaries.
+fn message(i: usize) -> Vec<u8> {
+    let len = [0, 1, 7, 8, 9, 63, 64, 65, 1000, 4095, 4096, 4097, 100_000][i % 13];
+    (0..len).map(|j| (i * 31 + j * 7) as u8).collect()
+}
+
+#[test]
+fn named_duplex_pipe_carries_every_size_both_ways() {
+    let g = NameGuard::new("pipe-duplex");
+    let a = Connection::create(g.name(), &PipeOptions::new().capacity(4096)).unwrap();
+    assert_eq!(a.capacity(), 4096);
+    let name = g.name().to_string();
+    let child = fork(move || {
+        let b = Connection::open(&name, &OpenOptions::new()).unwrap();
+        for i in 0..200 {
+            let m = b.recv_bytes().unwrap();
+            assert_eq!(m, message(i), "message {i}");
+            b.send_bytes(&m).unwrap();
+        }
+        0
+    });
+    for i in 0..200 {
+        a.send_bytes(&message(i)).unwrap();
+        assert_eq!(a.recv_bytes().unwrap(), message(i), "echo {i}");
+    }
+    child.join_ok(LIMIT);
+    // The child's end is gone and everything it sent was received.
+    assert_eq!(a.recv_bytes(), Err(RecvError::Disconnected));
+    assert_eq!(a.send_bytes(b"anyone?"), Err(SendError::Disconnected));
+}
+
+/// FNV-1a over a byte stream.
+fn fnv(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn big(seed: u8) -> Vec<u8> {
+    (0..64usize << 20).map(|i| (i as u8).wrapping_mul(seed).wrapping_add((i >> 16) as u8)).collect()
+}
+
+#[test]
+fn sixty_four_mib_through_a_64_kib_ring_both_ways_at_once() {
+    let (a, b) = Pipe::with_options(&PipeOptions::new().capacity(64 << 10)).unwrap();
+    let child = fork(move || {
+        let (tx, rx) = b.split();
+        let sender = std::thread::spawn(move || tx.send_bytes(&big(3)).map(|_| tx));
+        let got = rx.recv_bytes().unwrap();
+        let _tx = sender.join().unwrap().unwrap();
+        i32::from(fnv(0, &got) != fnv(0, &big(5)))
+    });
+    let (tx, rx) = a.split();
+    let got = watchdog(LIMIT, move || {
+        let sender = std::thread::spawn(move || tx.send_bytes(&big(5)).map(|_| tx));
+        let got = rx.recv_bytes().unwrap();
+        let _tx = sender.join().unwrap().unwrap();
+        got
+    });
+    assert_eq!(got.len(), 64 << 20);
+    assert_eq!(fnv(0, &got), fnv(0, &big(3)));
+    child.join_ok(LIMIT);
+}
+
+#[test]
+fn close_gives_eof_after_the_rest_is_received() {
+    let (r, w) = Pipe::simplex().unwrap();
+    let child = fork(move || {
+        for i in 0..3 {
+            w.send_bytes(&message(i + 8)).unwrap();
+        }
+        w.close();
+        i32::from(w.send_bytes(b"late") != Err(SendError::Disconnected))
+    });
+    for i in 0..3 {
+        assert_eq!(r.recv_bytes().unwrap(), message(i + 8));
+    }
+    assert_eq!(r.recv_bytes(), Err(RecvError::Disconnected));
+    assert!(r.poll(Duration::ZERO).unwrap(), "an ended pipe polls ready, like Python's");
+    child.join_ok(LIMIT);
+}
+
+#[test]
+fn a_killed_peer_ends_blocked_receives_and_later_sends() {
+    let (a, b) = Pipe::new().unwrap();
+    let sh = Shared::new();
+    let child = fork(|| {
+        b.send_bytes(b"hello").unwrap();
+        sh.signal(0, 1);
+        std::thread::sleep(Duration::from_secs(60));
+        0
+    });
+    sh.await_value(0, 1, LIMIT);
+    assert_eq!(a.recv_bytes().unwrap(), b"hello");
+    let pid = child.pid();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        // SAFETY: plain system call; the child is ours and not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let (got, a) = watchdog(LIMIT, move || (a.recv_bytes(), a));
+    killer.join().unwrap();
+    assert_eq!(got, Err(RecvError::Disconnected));
+    drop(child);
+    // A send to the dead peer: the first may land in the ring, the next sees the death.
+    let first = a.send_bytes(b"one");
+    assert!(first.is_ok() || first == Err(SendError::Disconnected));
+    std::thread::sleep(Duration::from_millis(2));
+    assert_eq!(a.send_bytes(b"two"), Err(SendError::Disconnected));
+}
+
+#[test]
+fn a_parked_receiver_is_woken_by_another_process() {
+    let (mut r, w) = Pipe::simplex().unwrap();
+    r.set_wait_strategy(WaitStrategy::Park);
+    let child = fork(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        w.send_bytes(b"wake up").unwrap();
+        0
+    });
+    let start = Instant::now();
+    let got = watchdog(LIMIT, move || r.recv_bytes());
+    assert_eq!(got.unwrap(), b"wake up");
+    assert!(start.elapsed() >= Duration::from_millis(50));
+    child.join_ok(LIMIT);
+}
+
+#[test]
+fn short_buffers_and_large_messages_lose_nothing() {
+    let (mut a, b) = Pipe::new().unwrap();
+    b.send_bytes(&[7; 100]).unwrap();
+    let mut small = [0; 10];
+    assert_eq!(a.recv_bytes_into(&mut small), Err(RecvError::BufferTooShort { needed: 100 }));
+    a.set_max_recv(50);
+    assert_eq!(a.recv_bytes(), Err(RecvError::TooLarge { len: 100, max: 50 }));
+    a.set_max_recv(100);
+    let mut buf = [0; 128];
+    assert_eq!(a.recv_bytes_into(&mut buf).unwrap(), 100);
+    assert_eq!(buf[..100], [7; 100]);
+    assert!(!a.poll(Duration::ZERO).unwrap());
+    let start = Instant::now();
+    assert!(!a.poll(Duration::from_millis(30)).unwrap());
+    assert!(start.elapsed() >= Duration::from_millis(30));
+
+    let (_r, mut w) = Pipe::simplex().unwrap();
+    w.set_max_send(8);
+    assert_eq!(w.send_bytes(&[0; 9]), Err(SendError::TooLarge { len: 9, max: 8 }));
+    assert!(matches!(
+        Pipe::with_options(&PipeOptions::new().capacity(0)),
+        Err(CreateError::InvalidSize { .. })
+    ));
+}
+
+#[test]
+fn named_simplex_ends_are_exclusive_and_kinds_are_checked() {
+    let g = NameGuard::new("pipe-simplex");
+    let w = Sender::create(g.name(), &PipeOptions::new()).unwrap();
+    assert!(matches!(Connection::open(g.name(), &OpenOptions::new()), Err(OpenError::KindMismatch { .. })));
+    assert!(matches!(Sender::open(g.name(), &OpenOptions::new()), Err(OpenError::EndTaken { .. })));
+    let name = g.name().to_string();
+    let child = fork(move || {
+        let r = Receiver::open(&name, &OpenOptions::new()).unwrap();
+        i32::from(r.recv_bytes().unwrap() != b"by name")
+    });
+    w.send_bytes(b"by name").unwrap();
+    child.join_ok(LIMIT);
+    let g2 = NameGuard::new("pipe-duplex-kind");
+    let _a = Connection::create(g2.name(), &PipeOptions::new()).unwrap();
+    assert!(matches!(Receiver::open(g2.name(), &OpenOptions::new()), Err(OpenError::KindMismatch { .. })));
+}
