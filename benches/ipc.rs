@@ -15,7 +15,10 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::{futex, spsc, Deadline, Event, Lock, Queue, Segment, Semaphore, Value, WaitStrategy};
+use shmkit::{
+    futex, spsc, Connection, Deadline, Event, Lock, Pipe, PipeOptions, Queue, Segment, Semaphore, Value,
+    WaitStrategy,
+};
 
 const WARMUP: Duration = Duration::from_millis(100);
 const MEASURE: Duration = Duration::from_millis(500);
@@ -808,6 +811,50 @@ fn spsc_in_place<const N: usize>(capacity: usize) -> Figure {
     Figure::Throughput { bytes_per_sec: (items * N as u64) as f64 / elapsed.as_secs_f64(), messages: items }
 }
 
+/// One end of a duplex pipe, sending 8-byte messages.
+struct PipePing(Connection);
+
+impl PipePing {
+    fn pair(strategy: WaitStrategy) -> (Self, Self) {
+        let (mut a, mut b) = Pipe::new().unwrap();
+        a.set_wait_strategy(strategy);
+        b.set_wait_strategy(strategy);
+        (Self(a), Self(b))
+    }
+}
+
+impl Endpoint for PipePing {
+    fn send(&mut self, v: u64) {
+        self.0.send_bytes(&v.to_le_bytes()).unwrap();
+    }
+
+    fn recv(&mut self) -> u64 {
+        let mut b = [0; 8];
+        self.0.recv_bytes_into(&mut b).unwrap();
+        u64::from_le_bytes(b)
+    }
+}
+
+/// `n`-byte messages through a one-way pipe with a ring of `capacity` bytes: the child
+/// sends from its buffer, the parent receives into its own (two copies, as a socket).
+fn pipe_one_way(n: usize, capacity: usize) -> Figure {
+    let (r, w) = Pipe::simplex_with_options(&PipeOptions::new().capacity(capacity)).unwrap();
+    let mut out = vec![0u8; n];
+    let (items, elapsed) = one_way(
+        || {
+            let src = vec![0x5Au8; n];
+            while w.send_bytes(&src).is_ok() {}
+        },
+        || {
+            r.recv_bytes_into(&mut out).unwrap();
+            std::hint::black_box(&out);
+            1
+        },
+        || r.close(),
+    );
+    Figure::Throughput { bytes_per_sec: (items * n as u64) as f64 / elapsed.as_secs_f64(), messages: items }
+}
+
 /// Python's `multiprocessing.Queue` ping-pong between two processes, mean per round trip
 /// as timed by python3 itself; `None` when there is no python3.
 fn python_queue_ping_pong() -> Option<Figure> {
@@ -956,5 +1003,15 @@ fn main() {
     t.add("Queue<u64> one-way", Some(RTRB), queue_one_way);
     t.add("SPSC 4 KiB in place one-way", Some(SOCK64K), || spsc_in_place::<4096>(64));
     t.add("SPSC 1 MiB in place one-way", Some(SOCK64K), || spsc_in_place::<{ 1 << 20 }>(8));
+    t.add("Pipe 8 B ping-pong (spin)", Some(FLOOR), || {
+        let (a, b) = PipePing::pair(WaitStrategy::Spin);
+        round_trip(a, b)
+    });
+    t.add("Pipe 8 B ping-pong (parked)", Some(FUTEX), || {
+        let (a, b) = PipePing::pair(WaitStrategy::Park);
+        round_trip(a, b)
+    });
+    t.add("Pipe 64 KiB one-way", Some(SOCK64K), || pipe_one_way(64 << 10, 1 << 20));
+    t.add("Pipe 1 MiB one-way", Some(SOCK64K), || pipe_one_way(1 << 20, 4 << 20));
     t.print();
 }
