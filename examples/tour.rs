@@ -9,8 +9,8 @@
 //! checked header, kernel-backed liveness of every participant, and futex wake-ups that
 //! cross processes; then the synchronisation primitives: a Lock whose holder is killed,
 //! a Semaphore, an Event and a Barrier; then a Value and an Array; then a Queue with
-//! several producers and consumers, and an SPSC pair. Each primitive adds its own stop as
-//! it lands.
+//! several producers and consumers, and an SPSC pair; then a duplex Pipe. Each primitive
+//! adds its own stop as it lands.
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::{
-    spsc, Array, Barrier, CreateOptions, Deadline, Event, EventCount, Expect, GetError, GetTimeoutError,
-    Kind, Lock, LockError, Object, OpenError, OpenOptions, Queue, Role, Semaphore, Spec, TryPutError, Value,
-    WaitStrategy,
+    spsc, Array, Barrier, Connection, CreateOptions, Deadline, Event, EventCount, Expect, GetError,
+    GetTimeoutError, Kind, Lock, LockError, Object, OpenError, OpenOptions, PipeOptions, Queue, RecvError,
+    Role, Semaphore, Spec, TryPutError, Value, WaitStrategy,
 };
 
 /// The body of the tour's object: an event count to wake on, a stage word, a message.
@@ -61,10 +61,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("producer") => producer(&args[2]),
         Some("consumer") => consumer(&args[2]),
         Some("spsc") => spsc_producer(&args[2]),
+        Some("echo") => pipe_echo(&args[2]),
         _ => {
             parent()?;
             sync_tour()?;
             queue_tour()?;
+            pipe_tour()?;
             println!("\ntour complete");
             Ok(())
         }
@@ -374,6 +376,55 @@ fn consumer(base: &str) -> Result<(), Box<dyn std::error::Error>> {
         last.len()
     );
     Ok(())
+}
+
+/// The size of the message the pipe stop sends through a smaller ring.
+const BIG: usize = 8 << 20;
+
+fn pipe_tour() -> Result<(), Box<dyn std::error::Error>> {
+    // 14. A duplex pipe to a child: small messages both ways, then one larger than the ring.
+    let name = format!("tour-{}-pipe", std::process::id());
+    let _cleanup = Unlink(name.clone());
+    let conn = Connection::create(&name, &PipeOptions::new().capacity(64 << 10))?;
+    let mut child = spawn("echo", &name)?;
+    conn.send_bytes(b"ping")?;
+    let reply = conn.recv_bytes()?;
+    println!(
+        "\n14. Pipe (duplex, {} KiB rings): sent \"ping\", child {} replied {:?}",
+        conn.capacity() >> 10,
+        child.id(),
+        String::from_utf8_lossy(&reply)
+    );
+    let big: Vec<u8> = (0..BIG).map(|i| (i * 7 + (i >> 12)) as u8).collect();
+    let started = Instant::now();
+    conn.send_bytes(&big)?;
+    let back = conn.recv_bytes()?;
+    if back != big {
+        return Err("the 8 MiB message came back changed".into());
+    }
+    println!(
+        "    an 8 MiB message streamed through the 64 KiB ring there and back intact in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    conn.close();
+    let status = child.wait()?;
+    println!("    close(): the child's next recv reported the end of the pipe, and it exited ({status})");
+    Ok(())
+}
+
+fn pipe_echo(name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let conn = Connection::open(name, &OpenOptions::new())?;
+    if conn.recv_bytes()? != b"ping" {
+        return Err("expected ping".into());
+    }
+    conn.send_bytes(b"pong")?;
+    // The big message: receive it whole, send it back.
+    let big = conn.recv_bytes()?;
+    conn.send_bytes(&big)?;
+    match conn.recv_bytes() {
+        Err(RecvError::Disconnected) => Ok(()),
+        other => Err(format!("expected the end of the pipe, got {other:?}").into()),
+    }
 }
 
 fn spsc_producer(base: &str) -> Result<(), Box<dyn std::error::Error>> {
