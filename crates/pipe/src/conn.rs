@@ -12,7 +12,8 @@ use shmkit_core::{
 use shmkit_queue::spsc::{Fail, Port, Side};
 
 use crate::error::{RecvError, SendError};
-use crate::frame::{self, Bad, Frame, HEADER};
+use crate::frame;
+use crate::stream::{self, ByteRing};
 
 /// The bytes each direction's ring holds unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 256 * 1024;
@@ -151,116 +152,48 @@ impl Tx {
         if self.receiver_gone() {
             return Err(SendError::Disconnected);
         }
-        let header = Frame { len: msg.len() as u32, flags }.encode();
-        let pad = [0; HEADER];
-        let parts = [&header[..], msg, &pad[..frame::padded(msg.len()) - msg.len()]];
-        let total = HEADER + frame::padded(msg.len());
-        let mut done = 0;
-        while done < total {
-            // At least a header's worth, so that a header is never split.
-            let (pos, n) = self.port.reserve(HEADER as u64, (total - done) as u64, Some(Deadline::NEVER))?;
-            let n = (n as usize).min(total - done);
-            copy_parts(&self.port, pos, &parts, done, n);
-            self.port.commit(n as u64);
-            done += n;
-        }
-        Ok(())
-    }
-}
-
-/// Copies bytes `skip..skip + n` of the concatenation of `parts` into the ring at `pos`.
-fn copy_parts(port: &Port<u8>, mut pos: u64, parts: &[&[u8]], mut skip: usize, mut n: usize) {
-    for part in parts {
-        if n == 0 {
-            break;
-        }
-        if skip >= part.len() {
-            skip -= part.len();
-            continue;
-        }
-        let chunk = &part[skip..part.len().min(skip + n)];
-        port.copy_in(pos, chunk);
-        pos = pos.wrapping_add(chunk.len() as u64);
-        n -= chunk.len();
-        skip = 0;
+        Ok(stream::send(&self.port, flags, msg)?)
     }
 }
 
 impl Rx {
-    /// Waits until `deadline` for the next frame's header, and checks it; the frame stays.
-    fn peek(&self, deadline: Option<Deadline>) -> Result<Option<usize>, RecvError> {
-        let pos = match self.port.ready(HEADER as u64, HEADER as u64, deadline) {
-            Ok((pos, _)) => pos,
-            Err(Fail::Nothing | Fail::Timeout) => return Ok(None),
-            Err(Fail::Disconnected) => return Err(RecvError::Disconnected),
-            Err(Fail::NoSlot) => return Err(RecvError::NoSlot),
-        };
-        let mut b = [0; HEADER];
-        self.port.copy_out(pos, &mut b);
-        match Frame::decode(b).check(self.max) {
-            Ok(len) => Ok(Some(len)),
-            Err(Bad::TooLarge { len }) => Err(RecvError::TooLarge { len, max: self.max }),
-            Err(Bad::UnknownFlags(_)) => {
-                Err(RecvError::Corrupt { reason: "a frame header with unknown flags" })
-            }
-        }
-    }
-
-    /// Receives the frame of `len` bytes whose header was peeked, handing its payload to
-    /// `sink` piece by piece, in order.
-    fn take(&self, len: usize, mut sink: impl FnMut(&Port<u8>, u64, usize)) -> Result<(), RecvError> {
-        self.port.consume(HEADER as u64);
-        let total = frame::padded(len);
-        let mut done = 0;
-        while done < total {
-            let (pos, n) =
-                self.port.ready(1, (total - done) as u64, Some(Deadline::NEVER)).map_err(|f| match f {
-                    Fail::NoSlot => RecvError::NoSlot,
-                    _ => RecvError::Disconnected,
-                })?;
-            let n = (n as usize).min(total - done);
-            let payload = n.min(len.saturating_sub(done));
-            if payload > 0 {
-                sink(&self.port, pos, payload);
-            }
-            self.port.consume(n as u64);
-            done += n;
-        }
-        Ok(())
-    }
-
-    fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
-        let len = self.peek(Some(Deadline::NEVER))?.ok_or(RecvError::Disconnected)?;
-        // Grows as the bytes arrive: a forged length costs no more than what is sent.
-        let mut out = Vec::with_capacity(len.min(self.port.capacity()));
-        self.take(len, |port, pos, n| {
-            let at = out.len();
-            out.resize(at + n, 0);
-            port.copy_out(pos, &mut out[at..]);
-        })?;
-        Ok(out)
-    }
-
-    fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, RecvError> {
-        let len = self.peek(Some(Deadline::NEVER))?.ok_or(RecvError::Disconnected)?;
-        if buf.len() < len {
-            return Err(RecvError::BufferTooShort { needed: len });
-        }
-        let mut at = 0;
-        self.take(len, |port, pos, n| {
-            port.copy_out(pos, &mut buf[at..at + n]);
-            at += n;
-        })?;
-        Ok(len)
-    }
-
     fn poll(&self, deadline: Option<Deadline>) -> Result<bool, RecvError> {
-        match self.peek(deadline) {
+        match stream::peek(&self.port, self.max, deadline) {
             Ok(found) => Ok(found.is_some()),
             // Like Python: a pipe at its end polls ready, and the receive says why.
             Err(RecvError::NoSlot) => Err(RecvError::NoSlot),
             Err(_) => Ok(true),
         }
+    }
+}
+
+impl ByteRing for Port<u8> {
+    fn capacity(&self) -> usize {
+        Port::capacity(self)
+    }
+
+    fn reserve(&self, min: u64, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail> {
+        Port::reserve(self, min, want, deadline)
+    }
+
+    fn commit(&self, n: u64) {
+        Port::commit(self, n);
+    }
+
+    fn ready(&self, min: u64, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail> {
+        Port::ready(self, min, want, deadline)
+    }
+
+    fn consume(&self, n: u64) {
+        Port::consume(self, n);
+    }
+
+    fn copy_in(&self, pos: u64, src: &[u8]) {
+        Port::copy_in(self, pos, src);
+    }
+
+    fn copy_out(&self, pos: u64, dst: &mut [u8]) {
+        Port::copy_out(self, pos, dst);
     }
 }
 
@@ -298,7 +231,7 @@ macro_rules! recv_api {
         #[doc(alias = "read")]
         pub fn recv_bytes(&self) -> Result<Vec<u8>, RecvError> {
             self.hold().map_err(|_| RecvError::NoSlot)?;
-            self.rx.recv_bytes()
+            stream::recv_bytes(&self.rx.port, self.rx.max)
         }
 
         /// Receives the next message into `buf`, and returns its length.
@@ -309,7 +242,7 @@ macro_rules! recv_api {
         /// the message stays in the pipe. Otherwise as [`recv_bytes`](Self::recv_bytes).
         pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, RecvError> {
             self.hold().map_err(|_| RecvError::NoSlot)?;
-            self.rx.recv_bytes_into(buf)
+            stream::recv_bytes_into(&self.rx.port, self.rx.max, buf)
         }
 
         /// Whether a message can be received, waiting up to `timeout` for one (zero: look

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use shmkit_queue::spsc::Fail;
+use shmkit_queue::Fail;
 
 /// Why a message was not sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

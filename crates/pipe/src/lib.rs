@@ -13,10 +13,21 @@
 //!   then reports [`RecvError::Disconnected`] (Python's `EOFError`), and a send fails with
 //!   [`SendError::Disconnected`].
 
+// Under loom only the framing and the heap ring are built; the handles over shared
+// memory are not.
+#![cfg_attr(shmkit_loom, allow(dead_code, unused_imports))]
+
+#[cfg(not(shmkit_loom))]
 mod conn;
 mod error;
 pub mod frame;
+pub mod heap;
+pub mod stream;
 
+#[cfg(test)]
+mod tests;
+
+#[cfg(not(shmkit_loom))]
 pub use conn::{
     Connection, Pipe, PipeOptions, Receiver, Sender, DEFAULT_CAPACITY, DEFAULT_MAX_MESSAGE, MAX_CAPACITY,
     MIN_CAPACITY,

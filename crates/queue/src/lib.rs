@@ -35,7 +35,7 @@ pub mod ring;
 pub mod spsc;
 
 pub use error::{
-    GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError,
+    Fail, GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError,
     TryPutError,
 };
 #[cfg(not(shmkit_loom))]

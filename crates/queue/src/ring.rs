@@ -52,8 +52,8 @@ use shmkit_core::EventCount;
 #[derive(Debug, Default)]
 pub struct Line<T>(pub T);
 
-/// Flags in [`Control::state`].
-pub(crate) mod state {
+/// Flags in the `state` word of the control blocks.
+pub mod state {
     /// `close` was called: puts fail, gets drain then report `Disconnected`.
     pub const CLOSED: u32 = 1;
     /// Some participant has put.
@@ -66,7 +66,7 @@ pub(crate) mod state {
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct Misc {
-    /// Flags: `CLOSED`, `PRODUCER_SEEN`, `CONSUMER_SEEN`.
+    /// [`state`] flags.
     pub state: AtomicU32,
     _pad: u32,
     /// Waited on by consumers, notified after a put.

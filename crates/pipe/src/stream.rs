@@ -1,0 +1,183 @@
+//! The framing over any byte ring: what a sender and a receiver do, whether the ring lives
+//! in shared memory (a [`Port<u8>`](shmkit_queue::spsc::Port)) or on the heap (for loom
+//! models and fuzzing, see [`heap`](crate::heap)).
+//!
+//! Every count the ring reports comes from indices a peer may have written: each is
+//! clamped to what the caller asked for before use, so a hostile ring yields garbage
+//! bytes or an error, never an out-of-bounds copy or an allocation beyond what arrived.
+
+use shmkit_core::Deadline;
+use shmkit_queue::Fail;
+
+use crate::error::RecvError;
+use crate::frame::{self, Bad, Frame, HEADER};
+
+/// One side of a byte ring, as a sender or receiver uses it. Positions count bytes from
+/// the ring's start; copies wrap around its end.
+pub trait ByteRing {
+    /// The ring's size in bytes.
+    fn capacity(&self) -> usize;
+    /// Sender: waits until `deadline` (`None`: not at all) for `min` free bytes; returns
+    /// the first free position and how many bytes are free there, up to `want`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Port::reserve`](shmkit_queue::spsc::Port::reserve).
+    fn reserve(&self, min: u64, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail>;
+    /// Sender: publishes the next `n` bytes.
+    fn commit(&self, n: u64);
+    /// Receiver: waits until `deadline` for `min` readable bytes; returns the first
+    /// readable position and how many bytes are readable there, up to `want`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Port::ready`](shmkit_queue::spsc::Port::ready).
+    fn ready(&self, min: u64, want: u64, deadline: Option<Deadline>) -> Result<(u64, u64), Fail>;
+    /// Receiver: frees the next `n` bytes.
+    fn consume(&self, n: u64);
+    /// Copies `src` into the ring at `pos`.
+    fn copy_in(&self, pos: u64, src: &[u8]);
+    /// Copies the ring's bytes from `pos` into `dst`.
+    fn copy_out(&self, pos: u64, dst: &mut [u8]);
+}
+
+/// Writes one frame, streaming it through the ring if it is larger; blocks until the
+/// whole frame is in (or the ring ends).
+///
+/// # Errors
+///
+/// As [`ByteRing::reserve`] with no deadline: `Disconnected`, `NoSlot`.
+pub fn send<R: ByteRing + ?Sized>(ring: &R, flags: u32, msg: &[u8]) -> Result<(), Fail> {
+    debug_assert!(msg.len() <= frame::MAX_LEN);
+    let header = Frame { len: msg.len() as u32, flags }.encode();
+    let pad = [0; HEADER];
+    let parts = [&header[..], msg, &pad[..frame::padded(msg.len()) - msg.len()]];
+    let total = HEADER + frame::padded(msg.len());
+    let mut done = 0;
+    while done < total {
+        // At least a header's worth, so that a header is never split.
+        let (pos, n) = ring.reserve(HEADER as u64, (total - done) as u64, Some(Deadline::NEVER))?;
+        let n = usize::try_from(n).unwrap_or(usize::MAX).min(total - done);
+        copy_parts(ring, pos, &parts, done, n);
+        ring.commit(n as u64);
+        done += n;
+    }
+    Ok(())
+}
+
+/// Copies bytes `skip..skip + n` of the concatenation of `parts` into the ring at `pos`.
+fn copy_parts<R: ByteRing + ?Sized>(ring: &R, mut pos: u64, parts: &[&[u8]], mut skip: usize, mut n: usize) {
+    for part in parts {
+        if n == 0 {
+            break;
+        }
+        if skip >= part.len() {
+            skip -= part.len();
+            continue;
+        }
+        let chunk = &part[skip..part.len().min(skip + n)];
+        ring.copy_in(pos, chunk);
+        pos = pos.wrapping_add(chunk.len() as u64);
+        n -= chunk.len();
+        skip = 0;
+    }
+}
+
+fn recv_fail(f: Fail) -> RecvError {
+    match f {
+        Fail::NoSlot => RecvError::NoSlot,
+        _ => RecvError::Disconnected,
+    }
+}
+
+/// Waits until `deadline` for the next frame's header, and checks it against the limit
+/// `max`; the frame stays. `None` if nothing came in time.
+///
+/// # Errors
+///
+/// `Disconnected` at the end of the ring, `TooLarge`, `Corrupt` (unknown flags), `NoSlot`.
+pub fn peek<R: ByteRing + ?Sized>(
+    ring: &R,
+    max: usize,
+    deadline: Option<Deadline>,
+) -> Result<Option<usize>, RecvError> {
+    let pos = match ring.ready(HEADER as u64, HEADER as u64, deadline) {
+        Ok((pos, _)) => pos,
+        Err(Fail::Nothing | Fail::Timeout) => return Ok(None),
+        Err(f) => return Err(recv_fail(f)),
+    };
+    let mut b = [0; HEADER];
+    ring.copy_out(pos, &mut b);
+    match Frame::decode(b).check(max) {
+        Ok(len) => Ok(Some(len)),
+        Err(Bad::TooLarge { len }) => Err(RecvError::TooLarge { len, max }),
+        Err(Bad::UnknownFlags(_)) => Err(RecvError::Corrupt { reason: "a frame header with unknown flags" }),
+    }
+}
+
+/// Receives the frame of `len` bytes whose header [`peek`] returned, handing its payload
+/// to `sink` as (position, length) pieces, in order; blocks until the whole frame is out.
+///
+/// # Errors
+///
+/// `Disconnected` if the ring ends mid-frame (the sender died or closed): the part
+/// received is lost with it.
+pub fn take<R: ByteRing + ?Sized>(
+    ring: &R,
+    len: usize,
+    mut sink: impl FnMut(u64, usize),
+) -> Result<(), RecvError> {
+    ring.consume(HEADER as u64);
+    let total = frame::padded(len);
+    let mut done = 0;
+    while done < total {
+        let (pos, n) = ring.ready(1, (total - done) as u64, Some(Deadline::NEVER)).map_err(recv_fail)?;
+        let n = usize::try_from(n).unwrap_or(usize::MAX).min(total - done);
+        let payload = n.min(len.saturating_sub(done));
+        if payload > 0 {
+            sink(pos, payload);
+        }
+        ring.consume(n as u64);
+        done += n;
+    }
+    Ok(())
+}
+
+/// Receives the next message into a new `Vec`, blocking until it comes.
+///
+/// # Errors
+///
+/// As [`peek`] and [`take`].
+pub fn recv_bytes<R: ByteRing + ?Sized>(ring: &R, max: usize) -> Result<Vec<u8>, RecvError> {
+    let len = peek(ring, max, Some(Deadline::NEVER))?.ok_or(RecvError::Disconnected)?;
+    // Grows as the bytes arrive: a forged length costs no more than what was sent.
+    let mut out = Vec::with_capacity(len.min(ring.capacity()));
+    take(ring, len, |pos, n| {
+        let at = out.len();
+        out.resize(at + n, 0);
+        ring.copy_out(pos, &mut out[at..]);
+    })?;
+    Ok(out)
+}
+
+/// Receives the next message into `buf`, blocking until it comes; returns its length.
+///
+/// # Errors
+///
+/// `BufferTooShort` (the message stays), else as [`recv_bytes`].
+pub fn recv_bytes_into<R: ByteRing + ?Sized>(
+    ring: &R,
+    max: usize,
+    buf: &mut [u8],
+) -> Result<usize, RecvError> {
+    let len = peek(ring, max, Some(Deadline::NEVER))?.ok_or(RecvError::Disconnected)?;
+    if buf.len() < len {
+        return Err(RecvError::BufferTooShort { needed: len });
+    }
+    let mut at = 0;
+    take(ring, len, |pos, n| {
+        ring.copy_out(pos, &mut buf[at..at + n]);
+        at += n;
+    })?;
+    Ok(len)
+}
