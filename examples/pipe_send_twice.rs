@@ -23,20 +23,23 @@
 //! ```
 //!
 //! The pipe is named, so that a child started with `spawn_self` can open its end (an
-//! anonymous `Pipe::new()` is inherited across fork). Messages are byte strings
-//! (`send_bytes`): here the text Python would print.
+//! anonymous `Pipe::new()` is inherited across fork). Python pickles the list; here the
+//! message is a typed tuple, `send`/`recv` of a serde value (encoded with postcard).
 
 mod common;
 
 use common::{spawn_self, unique, Unlink};
 use shmkit::{Connection, OpenOptions, PipeOptions, RecvError};
 
+/// What the child sends: `[42, None, 'hello from child']` in Python.
+type Message = (i32, Option<i32>, String);
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("child") {
         let conn = Connection::open(&args[2], &OpenOptions::new())?;
-        conn.send_bytes(b"[42, None, 'hello from child']")?;
-        conn.send_bytes(b"[42, None, 'hello from child2']")?;
+        conn.send(&(42, None::<i32>, "hello from child"))?;
+        conn.send(&(42, None::<i32>, "hello from child2"))?;
         conn.close();
         return Ok(());
     }
@@ -44,9 +47,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let parent_conn = Connection::create(&name, &PipeOptions::new())?;
     let _cleanup = Unlink(name.clone());
     let mut child = spawn_self(&["child", &name])?;
-    println!("{}", String::from_utf8_lossy(&parent_conn.recv_bytes()?));
-    println!("{}", String::from_utf8_lossy(&parent_conn.recv_bytes()?));
-    match parent_conn.recv_bytes() {
+    for _ in 0..2 {
+        let msg: Message = parent_conn.recv()?;
+        println!("{msg:?}");
+    }
+    match parent_conn.recv::<Message>() {
         Err(RecvError::Disconnected) => println!("(a third recv: the child closed its end)"),
         other => return Err(format!("expected the end of the pipe, got {other:?}").into()),
     }

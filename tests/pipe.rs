@@ -180,3 +180,36 @@ fn named_simplex_ends_are_exclusive_and_kinds_are_checked() {
     let _a = Connection::create(g2.name(), &PipeOptions::new()).unwrap();
     assert!(matches!(Receiver::open(g2.name(), &OpenOptions::new()), Err(OpenError::KindMismatch { .. })));
 }
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Job {
+    id: u32,
+    name: String,
+    args: Vec<Option<i64>>,
+}
+
+/// Python's `send(obj)`/`recv()`: typed values across processes, and a value of the
+/// wrong type is an error that names the cause.
+#[test]
+fn typed_values_cross_processes() {
+    let (parent, child_end) = Pipe::new().unwrap();
+    let child = fork(move || {
+        child_end.send(&(42u8, None::<u8>, "hello".to_string())).unwrap();
+        let job: Job = child_end.recv().unwrap();
+        child_end.send(&job).unwrap();
+        0
+    });
+    let got: (u8, Option<u8>, String) = parent.recv().unwrap();
+    assert_eq!(got, (42, None, "hello".to_string()));
+    let job = Job { id: 7, name: "resize".into(), args: vec![Some(-1), None, Some(1 << 40)] };
+    parent.send(&job).unwrap();
+    assert_eq!(parent.recv::<Job>().unwrap(), job);
+    child.join_ok(LIMIT);
+
+    let (a, b) = Pipe::new().unwrap();
+    a.send_bytes(&[0xff; 3]).unwrap();
+    assert!(matches!(b.recv::<String>(), Err(RecvError::Decode(_))));
+    a.send(&"as bytes").unwrap();
+    // The encoding, as Python's recv_bytes returns the pickle: a length, then the text.
+    assert_eq!(b.recv_bytes().unwrap(), b"\x08as bytes");
+}

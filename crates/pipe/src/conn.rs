@@ -212,6 +212,19 @@ macro_rules! send_api {
             self.tx.send(frame::BYTES, msg)
         }
 
+        /// Sends `value`, encoded with postcard: Python's `send(obj)`. The receiver gets
+        /// it back with `recv::<T>()` for the same `T`.
+        ///
+        /// # Errors
+        ///
+        /// [`SendError::Encode`], else as [`send_bytes`](Self::send_bytes).
+        #[cfg(feature = "serde")]
+        pub fn send<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
+            let bytes = postcard::to_allocvec(value).map_err(SendError::Encode)?;
+            self.hold().map_err(|_| SendError::NoSlot)?;
+            self.tx.send(frame::TYPED, &bytes)
+        }
+
         /// Sets the longest message this end sends (at most 4 GiB - 1 bytes).
         pub fn set_max_send(&mut self, bytes: usize) {
             self.tx.max = bytes.min(frame::MAX_LEN);
@@ -243,6 +256,18 @@ macro_rules! recv_api {
         pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, RecvError> {
             self.hold().map_err(|_| RecvError::NoSlot)?;
             stream::recv_bytes_into(&self.rx.port, self.rx.max, buf)
+        }
+
+        /// Receives the next message as a `T` sent with `send`: Python's `recv()`.
+        ///
+        /// # Errors
+        ///
+        /// [`RecvError::Decode`] if it is not a `T` (the message is consumed), else as
+        /// [`recv_bytes`](Self::recv_bytes).
+        #[cfg(feature = "serde")]
+        pub fn recv<T: serde::de::DeserializeOwned>(&self) -> Result<T, RecvError> {
+            let bytes = self.recv_bytes()?;
+            postcard::from_bytes(&bytes).map_err(RecvError::Decode)
         }
 
         /// Whether a message can be received, waiting up to `timeout` for one (zero: look

@@ -5,7 +5,7 @@ use std::fmt;
 use shmkit_queue::Fail;
 
 /// Why a message was not sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
     /// The other end closed the pipe, dropped its end or died (Python's
@@ -20,10 +20,13 @@ pub enum SendError {
     },
     /// The pipe's object has no free participant slot for this process.
     NoSlot,
+    /// `send` could not encode the value.
+    #[cfg(feature = "serde")]
+    Encode(postcard::Error),
 }
 
 /// Why no message was received.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecvError {
     /// The other end closed the pipe, dropped its end or died, and everything it sent
@@ -48,6 +51,10 @@ pub enum RecvError {
     },
     /// The pipe's object has no free participant slot for this process.
     NoSlot,
+    /// `recv` could not decode the message as the type asked for (it was sent as another
+    /// type, or with `send_bytes`); the message is consumed.
+    #[cfg(feature = "serde")]
+    Decode(postcard::Error),
 }
 
 impl From<Fail> for SendError {
@@ -72,6 +79,8 @@ impl fmt::Display for SendError {
             SendError::NoSlot => f.write_str(
                 "the pipe's participant table is full: every slot is held by a live process; end one of them",
             ),
+            #[cfg(feature = "serde")]
+            SendError::Encode(e) => write!(f, "the value could not be encoded for the pipe: {e}"),
         }
     }
 }
@@ -95,6 +104,12 @@ impl fmt::Display for RecvError {
             RecvError::Corrupt { reason } => write!(f, "the pipe holds a corrupt frame: {reason}"),
             RecvError::NoSlot => f.write_str(
                 "the pipe's participant table is full: every slot is held by a live process; end one of them",
+            ),
+            #[cfg(feature = "serde")]
+            RecvError::Decode(e) => write!(
+                f,
+                "the message could not be decoded as the type asked for (sent as another type, or with \
+                 send_bytes?): {e}"
             ),
         }
     }

@@ -11,8 +11,12 @@ pub const HEADER: usize = 8;
 /// A message of raw bytes (`send_bytes`).
 pub const BYTES: u32 = 0;
 
+/// A message that is a value encoded by `send` (postcard). Informational: `recv_bytes`
+/// returns the encoding, as Python's returns the pickle.
+pub const TYPED: u32 = 1;
+
 /// The flags a frame may carry; any other bit is corruption.
-pub const KNOWN_FLAGS: u32 = 0;
+pub const KNOWN_FLAGS: u32 = TYPED;
 
 /// The largest payload a header can describe.
 pub const MAX_LEN: usize = u32::MAX as usize;
