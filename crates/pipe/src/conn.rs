@@ -127,13 +127,13 @@ impl Tx {
     }
 
     /// Whether the receiver is gone: closed or dropped (two loads), or dead (a system
-    /// call, made only when earlier messages lie unread, at most every millisecond: a
-    /// receiver that keeps up is alive).
+    /// call, made only when earlier messages may lie unread, at most every millisecond:
+    /// a receiver that is seen to keep up is alive).
     fn receiver_gone(&self) -> bool {
         if self.port.closed() || self.port.peer_dropped() {
             return true;
         }
-        if self.port.is_empty() {
+        if self.port.seen_drained() {
             return false;
         }
         let now = Instant::now();

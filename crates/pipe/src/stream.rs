@@ -117,6 +117,7 @@ pub fn peek<R: ByteRing + ?Sized>(
 
 /// Receives the frame of `len` bytes whose header [`peek`] returned, handing its payload
 /// to `sink` as (position, length) pieces, in order; blocks until the whole frame is out.
+/// A frame that is all in the ring is freed at once, header included.
 ///
 /// # Errors
 ///
@@ -127,15 +128,16 @@ pub fn take<R: ByteRing + ?Sized>(
     len: usize,
     mut sink: impl FnMut(u64, usize),
 ) -> Result<(), RecvError> {
-    ring.consume(HEADER as u64);
-    let total = frame::padded(len);
+    let total = HEADER + frame::padded(len);
+    let payload = HEADER..HEADER + len;
     let mut done = 0;
     while done < total {
         let (pos, n) = ring.ready(1, (total - done) as u64, Some(Deadline::NEVER)).map_err(recv_fail)?;
         let n = usize::try_from(n).unwrap_or(usize::MAX).min(total - done);
-        let payload = n.min(len.saturating_sub(done));
-        if payload > 0 {
-            sink(pos, payload);
+        // The part of the frame's bytes done..done + n that is payload.
+        let (start, end) = (done.max(payload.start), (done + n).min(payload.end));
+        if start < end {
+            sink(pos.wrapping_add((start - done) as u64), end - start);
         }
         ring.consume(n as u64);
         done += n;

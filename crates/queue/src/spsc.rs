@@ -293,7 +293,9 @@ impl<T: Pod> Port<T> {
         unsafe {
             let base = self.slots.as_ptr().cast::<T>();
             std::ptr::copy_nonoverlapping(src.as_ptr(), base.add(first.0), first.1);
-            std::ptr::copy_nonoverlapping(src.as_ptr().add(first.1), base, rest);
+            if rest > 0 {
+                std::ptr::copy_nonoverlapping(src.as_ptr().add(first.1), base, rest);
+            }
         }
     }
 
@@ -309,7 +311,9 @@ impl<T: Pod> Port<T> {
         unsafe {
             let base = self.slots.as_ptr().cast::<T>();
             std::ptr::copy_nonoverlapping(base.add(first.0), dst.as_mut_ptr(), first.1);
-            std::ptr::copy_nonoverlapping(base, dst.as_mut_ptr().add(first.1), rest);
+            if rest > 0 {
+                std::ptr::copy_nonoverlapping(base, dst.as_mut_ptr().add(first.1), rest);
+            }
         }
     }
 
@@ -421,9 +425,11 @@ impl<T: Pod> Port<T> {
         self.word(self.other()).load(Ordering::Acquire) == GONE
     }
 
-    /// Whether the ring looks empty (racy).
-    pub fn is_empty(&self) -> bool {
-        self.ring().is_empty()
+    /// Producer: whether the consumer had taken everything up to our last publish when
+    /// we last read its index (no shared read: it may have since).
+    pub fn seen_drained(&self) -> bool {
+        let c = self.cursor.get();
+        c.own == c.cached
     }
 
     /// Whether the other end was held and is now dropped or dead.
