@@ -1,0 +1,1 @@
+//! shmkit's benchmark suite (being moved here from `benches/ipc.rs`).

@@ -1,0 +1,3 @@
+//! The `shmkit` command.
+
+fn main() {}
