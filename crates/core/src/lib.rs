@@ -66,6 +66,7 @@ mod name;
 mod object;
 pub mod process;
 pub mod segment;
+pub mod state;
 mod sys;
 
 pub use deadline::Deadline;
@@ -75,3 +76,4 @@ pub use header::{Expect, Header, HeaderSnapshot, Kind, TypeDesc};
 pub use name::{Name, MAX_NAME_LEN};
 pub use object::{Object, ParticipantId, ParticipantInfo, Role, Spec};
 pub use segment::{CreateOptions, OpenOptions, OpenOrCreateError, Segment};
+pub use state::{BodyState, FieldValue};

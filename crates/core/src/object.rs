@@ -398,6 +398,33 @@ impl Object {
         Self::attach(Segment::from_parts(map, fd, Some(name)), expect, deadline, started, register)
     }
 
+    /// Whether the named object `name`, which never became ready (its `open` fails with
+    /// [`OpenError::NotReady`] or [`OpenError::CreatorDied`]), was abandoned by its creator:
+    /// no process holds a participant lock on it, and either the creator had written the
+    /// magic (it registers first, so it died) or the file is older than `grace` (a creator
+    /// that dies before it registers leaves no other trace). For `shmkit gc`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open) for finding and checking the file.
+    pub fn abandoned(name: &str, grace: Duration) -> Result<bool, OpenError> {
+        use std::os::unix::fs::FileExt;
+        let name = Name::new(name)?;
+        let (fd, st) = segment::open_file(&name, &OpenOptions::new())?;
+        let io = |op| move |source| OpenError::Io { op, source };
+        if sys::ofd_is_locked(fd.as_fd(), 0, u64::from(MAX_SLOTS)).map_err(io("fcntl"))? {
+            return Ok(false);
+        }
+        let file = std::fs::File::from(fd);
+        let mut magic = [0u8; 8];
+        let has_magic = st.size >= HEADER_SIZE
+            && file.read_exact_at(&mut magic, 0).is_ok()
+            && u64::from_ne_bytes(magic) == MAGIC;
+        let age =
+            file.metadata().and_then(|m| m.modified()).map_err(io("fstat"))?.elapsed().unwrap_or_default();
+        Ok(has_magic || age >= grace)
+    }
+
     /// Attaches to an anonymous object received as a file descriptor (made by
     /// [`anonymous`](Self::anonymous) in another process).
     ///

@@ -40,6 +40,8 @@ mod array;
 #[cfg(not(shmkit_loom))]
 mod block;
 #[cfg(not(shmkit_loom))]
+mod inspect;
+#[cfg(not(shmkit_loom))]
 mod int;
 pub mod seqlock;
 #[cfg(not(shmkit_loom))]
@@ -49,6 +51,8 @@ mod value;
 pub use array::{Array, ArrayError, ArrayGuard};
 #[cfg(not(shmkit_loom))]
 pub use block::{type_desc, CChar, DATA_OFFSET};
+#[cfg(not(shmkit_loom))]
+pub use inspect::inspect;
 #[cfg(not(shmkit_loom))]
 pub use int::AtomicInt;
 #[cfg(not(shmkit_loom))]

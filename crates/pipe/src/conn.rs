@@ -90,7 +90,7 @@ fn body_len(kind: Kind, capacity: usize) -> Option<usize> {
 }
 
 /// The capacity of an opened pipe's rings, checked against its layout.
-fn check(obj: &Object, kind: Kind) -> Result<usize, OpenError> {
+pub(crate) fn check(obj: &Object, kind: Kind) -> Result<usize, OpenError> {
     let info = obj.info();
     let corrupt = |reason| OpenError::Corrupt { reason };
     let capacity = usize::try_from(info.elem_count).map_err(|_| corrupt("capacity out of range"))?;

@@ -22,6 +22,8 @@ mod conn;
 mod error;
 pub mod frame;
 pub mod heap;
+#[cfg(not(shmkit_loom))]
+mod inspect;
 pub mod stream;
 
 #[cfg(test)]
@@ -33,3 +35,5 @@ pub use conn::{
     MIN_CAPACITY,
 };
 pub use error::{RecvError, SendError};
+#[cfg(not(shmkit_loom))]
+pub use inspect::inspect;

@@ -27,6 +27,8 @@
 pub(crate) mod api;
 mod error;
 pub mod heap;
+#[cfg(not(shmkit_loom))]
+mod inspect;
 pub mod lamport;
 #[cfg(not(shmkit_loom))]
 mod queue;
@@ -38,6 +40,8 @@ pub use error::{
     Fail, GetError, GetTimeoutError, JoinTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError,
     TryPutError,
 };
+#[cfg(not(shmkit_loom))]
+pub use inspect::{inspect, spsc_ring};
 #[cfg(not(shmkit_loom))]
 pub use queue::{JoinableQueue, Queue, QueueOptions, MAX_CAPACITY};
 

@@ -44,7 +44,7 @@ pub use crate::error::Fail;
 use crate::lamport::{Control, Cursor, Lamport, GONE};
 use crate::ring::state;
 
-const TOKEN_BIT: u64 = 1 << 63;
+pub(crate) const TOKEN_BIT: u64 = 1 << 63;
 
 fn token(id: ParticipantId) -> u64 {
     id.to_u64() | TOKEN_BIT

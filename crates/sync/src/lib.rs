@@ -46,6 +46,8 @@ mod condition;
 #[cfg(not(shmkit_loom))]
 mod event;
 #[cfg(not(shmkit_loom))]
+mod inspect;
+#[cfg(not(shmkit_loom))]
 mod lock;
 #[cfg(not(shmkit_loom))]
 mod named;
@@ -59,6 +61,8 @@ pub use barrier::{Barrier, MAX_PARTIES};
 pub use condition::{Condition, ConditionGuard};
 #[cfg(not(shmkit_loom))]
 pub use event::Event;
+#[cfg(not(shmkit_loom))]
+pub use inspect::inspect;
 #[cfg(not(shmkit_loom))]
 pub use lock::{Lock, LockError, LockGuard, RLock, RLockGuard, TryLockError};
 pub use raw::{BarrierError, NotOwner, ReleaseError};

@@ -35,6 +35,18 @@ pub fn token(id: shmkit_core::ParticipantId) -> u64 {
     id.to_u64() | TOKEN_BIT
 }
 
+/// Who owner token `owner` is, for display: `free`, `held by pid 4242 (alive)`, ...
+pub fn describe_owner(obj: &shmkit_core::Object, owner: u64) -> String {
+    match owner {
+        0 => "free".to_owned(),
+        w if w & TOKEN_BIT == 0 => format!("garbage owner word {w:#x}"),
+        w => format!(
+            "held by {}",
+            shmkit_core::state::holder(obj, shmkit_core::ParticipantId::from_u64(w & !TOKEN_BIT))
+        ),
+    }
+}
+
 impl Liveness for shmkit_core::Object {
     fn is_alive(&self, owner: u64) -> bool {
         owner & TOKEN_BIT != 0
@@ -77,6 +89,11 @@ impl RawLock {
     /// A free lock.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The owner token (0 when free) and the number of waiters, for display (racy).
+    pub fn snapshot(&self) -> (u64, u32) {
+        (self.owner.load(Ordering::Relaxed), self.waiters.waiters())
     }
 
     /// Takes the lock for `me` if it is free. No system call.
@@ -155,6 +172,12 @@ impl RawRLock {
     /// A free lock.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The inner lock's [`snapshot`](RawLock::snapshot) and the recursion depth, for
+    /// display (racy).
+    pub fn snapshot(&self) -> ((u64, u32), u64) {
+        (self.lock.snapshot(), self.count.load(Ordering::Relaxed))
     }
 
     fn held_by(&self, me: u64, thread: u64) -> bool {
@@ -317,6 +340,11 @@ impl RawSemaphore {
     pub fn value(&self) -> u32 {
         self.value.load(Ordering::Relaxed)
     }
+
+    /// The value, the maximum and the number of waiters, for display (racy).
+    pub fn snapshot(&self) -> (u32, u32, u32) {
+        (self.value(), self.max.load(Ordering::Relaxed), self.waiters.waiters())
+    }
 }
 
 /// A flag that can be waited for.
@@ -353,6 +381,11 @@ impl RawEvent {
         self.flag.load(Ordering::Acquire) != 0
     }
 
+    /// Whether the flag is set, and the number of waiters, for display (racy).
+    pub fn snapshot(&self) -> (bool, u32) {
+        (self.is_set(), self.waiters.waiters())
+    }
+
     /// Waits until the flag is set or `deadline`; returns the flag.
     pub fn wait_until(&self, deadline: Deadline, strategy: WaitStrategy) -> bool {
         self.waiters.wait_until(strategy, deadline, || self.is_set().then_some(())).is_some()
@@ -367,6 +400,11 @@ pub struct RawCondition {
 }
 
 impl RawCondition {
+    /// The number of waiters, for display (racy).
+    pub fn waiters(&self) -> u32 {
+        self.waiters.waiters()
+    }
+
     /// A condition nobody waits on.
     pub fn new() -> Self {
         Self::default()
@@ -495,6 +533,13 @@ impl RawBarrier {
     /// The parties stored by the creator (read it once, when attaching).
     pub fn stored_parties(&self) -> u32 {
         self.parties.load(Ordering::Relaxed)
+    }
+
+    /// The generation, the parties arrived in it, whether it is broken, and the number
+    /// of waiters, for display (racy).
+    pub fn snapshot(&self) -> (u16, u32, bool, u32) {
+        let s = self.state.load(Ordering::Relaxed);
+        (gen_of(s), (s & COUNT_MASK) as u32, s & BROKEN != 0, self.waiters.waiters())
     }
 
     /// Waits until `parties` parties (the caller's copy) have arrived; returns this

@@ -1,0 +1,106 @@
+//! Decoding a Value's or an Array's body for tools (`shmkit ls`, `shmkit inspect`).
+
+use shmkit_core::{BodyState, Kind, Object};
+use shmkit_sync::raw::describe_owner;
+
+use crate::block::{Control, DATA_OFFSET};
+use crate::seqlock::{copy_load, ReadOutcome};
+
+/// How many elements of an Array are shown.
+const SHOWN: usize = 16;
+/// How many bytes of a `c` (char) array are shown as text.
+const SHOWN_CHARS: usize = 64;
+/// How many times a read racing writers is tried before giving up.
+const TRIES: u32 = 10_000;
+
+/// The state of `obj`'s body if it is a Value or an Array (`None` otherwise): the value, or
+/// the first elements, read consistently without the lock and decoded by their ctypes
+/// type code; the lock's owner; whether a write was repaired after its writer died.
+pub fn inspect(obj: &Object) -> Option<BodyState> {
+    let kind = obj.kind()?;
+    if kind != Kind::Value && kind != Kind::Array {
+        return None;
+    }
+    let info = obj.info();
+    let (code, size) = (info.elem.code, info.elem.size);
+    let fits = usize::try_from(info.elem_count)
+        .ok()
+        .zip(usize::try_from(size).ok())
+        .and_then(|(n, s)| n.checked_mul(s)?.checked_add(DATA_OFFSET).map(|need| (n, s, need)));
+    let Some((count, size, _)) = fits.filter(|&(_, _, need)| need <= obj.body_len()) else {
+        return Some(BodyState::problem("the body is too small for its elements"));
+    };
+    // SAFETY: the body holds at least DATA_OFFSET bytes (checked above), is 128-aligned and
+    // mapped while `obj` lives; Control is atomics only.
+    let ctl = unsafe { &*obj.body().cast::<Control>() };
+    let shown = if code == b'c' { count.min(SHOWN_CHARS) } else { count.min(SHOWN) };
+    let mut bytes = vec![0u8; shown * size];
+    let mut read = false;
+    for _ in 0..TRIES {
+        // SAFETY: DATA_OFFSET + bytes.len() <= body length (checked above); `bytes` is
+        // private memory of that length.
+        let copy = || unsafe { copy_load(obj.body().add(DATA_OFFSET), bytes.as_mut_ptr(), bytes.len()) };
+        if ctl.seq.try_read(copy) == ReadOutcome::Done {
+            read = true;
+            break;
+        }
+        std::hint::spin_loop();
+    }
+    let (owner, waiters) = ctl.lock.snapshot();
+    let mut state = BodyState::new();
+    let value = if !read {
+        "(being written: no consistent read)".to_owned()
+    } else if code == b'c' {
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        format!("{:?}", String::from_utf8_lossy(&bytes[..end]))
+    } else {
+        let items: Vec<String> = bytes.chunks_exact(size).map(|e| decode(code, e)).collect();
+        match kind {
+            Kind::Value => items.join(""),
+            _ if count > shown => format!("[{}, … {} more]", items.join(", "), count - shown),
+            _ => format!("[{}]", items.join(", ")),
+        }
+    };
+    if kind == Kind::Array {
+        state = state.field("length", count as u64);
+    }
+    let type_name = if code == 0 { "non-primitive".to_owned() } else { (code as char).to_string() };
+    Some(
+        state
+            .value(&value)
+            .field("type code", type_name)
+            .field("element size", size as u64)
+            .field("value", value)
+            .field("lock", describe_owner(obj, owner))
+            .field("lock waiters", waiters)
+            .field(
+                "write repaired after its writer died",
+                ctl.recovered.load(std::sync::atomic::Ordering::Relaxed) != 0,
+            ),
+    )
+}
+
+/// One element's bytes, decoded by its ctypes type code (native byte order); hex when the
+/// code is unknown or does not match the size.
+fn decode(code: u8, e: &[u8]) -> String {
+    macro_rules! num {
+        ($t:ty) => {
+            <[u8; std::mem::size_of::<$t>()]>::try_from(e).map(|b| <$t>::from_ne_bytes(b).to_string()).ok()
+        };
+    }
+    let text = match code {
+        b'b' => num!(i8),
+        b'B' => num!(u8),
+        b'h' => num!(i16),
+        b'H' => num!(u16),
+        b'i' => num!(i32),
+        b'I' => num!(u32),
+        b'q' | b'l' | b'n' => num!(i64),
+        b'Q' | b'L' | b'N' => num!(u64),
+        b'f' => num!(f32),
+        b'd' => num!(f64),
+        b'?' => (e.len() == 1).then(|| (if e[0] != 0 { "True" } else { "False" }).to_owned()),
+        _ => None,
+    };
+    text.unwrap_or_else(|| format!("0x{}", e.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
