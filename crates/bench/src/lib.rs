@@ -1,1 +1,111 @@
-//! shmkit's benchmark suite (being moved here from `benches/ipc.rs`).
+//! shmkit's benchmark suite: every primitive across two real processes, each figure beside
+//! its peers measured in the same run — the floor (one cache line), the kernel (pipe,
+//! socketpair, futex), other crates (`shared_memory` + `raw_sync`, `rtrb`) and Python's
+//! `multiprocessing` — with the ratio.
+//!
+//! `cargo bench --bench ipc` and the `shmkit bench` command both call [`run`], which
+//! returns a [`Report`], one table ([`Report::print`]).
+//!
+//! Method: fork a child, pin parent and child to different cores when there are two, warm
+//! up, then measure. Round trips are timed one by one (one clock read per round trip) for
+//! at least the measuring time; every sample is kept and sorted, so p50/p99/p99.9 are
+//! exact, not bucketed. Throughput moves messages one way for the measuring time. The
+//! Python rows run `python3` when it is on `PATH` (timed by Python itself, the same way),
+//! and are skipped with a note when it is not.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use shmkit_bench::{run, Options};
+//!
+//! let opts = Options::from_args(["--quick", "sweep"].map(String::from));
+//! let report = run(&opts);
+//! report.print(&mut std::io::stdout())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod harness;
+mod kernel;
+mod peers;
+mod report;
+mod rows;
+
+pub use report::{Figure, Report, Row, Stats, Sweep};
+
+/// What to run, and how long.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Shorter warm-up and measurement (20 ms and 100 ms per row instead of 100 ms and
+    /// 500 ms): the whole suite in well under a minute, with noisier figures.
+    pub quick: bool,
+    /// Run only the rows whose name contains this.
+    pub filter: Option<String>,
+}
+
+impl Options {
+    /// Options from command-line arguments (without the program name): `--quick`, and
+    /// the first argument that is not a flag as the filter. Other flags, such as the `--bench` that cargo passes, are ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit_bench::Options;
+    ///
+    /// let o = Options::from_args(["--quick", "Queue", "--bench"].map(String::from));
+    /// assert!(o.quick);
+    /// assert_eq!(o.filter.as_deref(), Some("Queue"));
+    /// ```
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Self {
+        let mut opts = Self::default();
+        for arg in args {
+            if arg == "--quick" {
+                opts.quick = true;
+            } else if arg.starts_with('-') {
+                // cargo's `--bench`, and anything else that is not ours.
+            } else if opts.filter.is_none() {
+                opts.filter = Some(arg);
+            }
+        }
+        opts
+    }
+}
+
+/// Runs every row that `opts.filter` selects, printing `running NAME ...` to standard
+/// error before each, and returns the table.
+///
+/// It forks child processes, pins this process and its children to cores (the affinity
+/// is restored before it returns), and ignores `SIGPIPE` while it runs. Call it from a
+/// single-threaded program: a row's child process runs code other than `exec` after
+/// `fork`.
+pub fn run(opts: &Options) -> Report {
+    let mut bench = harness::Bench::new(opts);
+    rows::all(&mut bench);
+    bench.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        Options::from_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn arguments() {
+        assert_eq!(parse(&[]), Options::default());
+        assert_eq!(parse(&["--bench"]), Options::default());
+        let o = parse(&["sweep", "other", "--quick"]);
+        assert_eq!(o, Options { quick: true, filter: Some("sweep".into()) });
+    }
+
+    #[test]
+    fn runs_the_selected_rows_across_two_processes() {
+        let opts = Options { quick: true, filter: Some("floor".into()) };
+        let report = run(&opts);
+        assert_eq!(report.rows().len(), 1, "{:?}", report.rows());
+        let Figure::RoundTrip(stats) = &report.rows()[0].figure else { panic!("not a round trip") };
+        assert!(stats.samples >= 1000 && stats.p50 > 0.0 && stats.p50 <= stats.p99);
+        assert!(!report.has_sweep());
+    }
+}

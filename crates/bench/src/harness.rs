@@ -1,0 +1,368 @@
+//! Processes, pinning, timing loops and the collector the rows are added to.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::report::{Figure, Report, Row, Stats, Sweep};
+use crate::Options;
+
+/// The value that tells a ping-pong's child to stop.
+pub(crate) const STOP: u64 = u64::MAX;
+/// Round trips kept at most per row.
+const MAX_SAMPLES: usize = 2_000_000;
+/// Round trips a row wants at least, unless they take longer than `STRETCH` measuring
+/// times (large payloads, Python).
+const MIN_SAMPLES: usize = 1000;
+const STRETCH: u32 = 4;
+
+/// How long each row warms up and measures.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+impl Timing {
+    pub fn of(opts: &Options) -> Self {
+        if opts.quick {
+            Self { warmup: Duration::from_millis(20), measure: Duration::from_millis(100) }
+        } else {
+            Self { warmup: Duration::from_millis(100), measure: Duration::from_millis(500) }
+        }
+    }
+
+    /// Whether a round-trip measurement that has run `elapsed` with `samples` may stop.
+    pub fn done(&self, elapsed: Duration, samples: usize) -> bool {
+        samples >= MAX_SAMPLES
+            || (elapsed >= self.measure && (samples >= MIN_SAMPLES || elapsed >= self.measure * STRETCH))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Cores
+
+/// The cores this process may run on when the suite first looks (before any pinning
+/// narrows the set), and the two the parent and the child are pinned to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cpus {
+    /// How many cores the process may run on (not `available_parallelism`, which also
+    /// counts a cgroup's CPU quota).
+    pub count: usize,
+    /// The parent's core and the child's, when there are two.
+    pub pair: Option<(usize, usize)>,
+}
+
+pub(crate) fn cpus() -> Cpus {
+    static CPUS: OnceLock<Cpus> = OnceLock::new();
+    *CPUS.get_or_init(|| {
+        let Some(set) = affinity() else { return Cpus { count: 1, pair: None } };
+        let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            // SAFETY: `cpu` is below CPU_SETSIZE, inside the set.
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect();
+        let pair = (allowed.len() >= 2).then(|| (allowed[0], allowed[1]));
+        Cpus { count: allowed.len().max(1), pair }
+    })
+}
+
+fn affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0).then_some(set)
+    }
+}
+
+fn set_affinity(set: &libc::cpu_set_t) {
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+}
+
+/// Pins the calling thread to `cpu`.
+pub(crate) fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it (callers pass
+    // cores found by `cpus`, below CPU_SETSIZE).
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        set
+    };
+    set_affinity(&set);
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+/// Runs `child` in a forked process pinned to the second core (this process on the
+/// first), and `parent` here; reaps the child when `parent` returns.
+pub(crate) fn two_processes<T>(child: impl FnOnce(), parent: impl FnOnce() -> T) -> T {
+    let pair = cpus().pair;
+    if let Some((p, _)) = pair {
+        pin_to(p);
+    }
+    // SAFETY: the child runs `child` on memory set up before the fork and `_exit`s; the
+    // suite runs no other thread across a fork (see `run`).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        if let Some((_, c)) = pair {
+            pin_to(c);
+        }
+        // A panic must not unwind into the parent's code, which the child also has.
+        let code = match std::panic::catch_unwind(AssertUnwindSafe(child)) {
+            Ok(()) => 0,
+            Err(_) => 101,
+        };
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let out = parent();
+    let mut status = 0;
+    // SAFETY: reaps our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips
+
+/// One side of an 8-byte ping-pong: `send` a number, `recv` the answer.
+pub(crate) trait Endpoint {
+    fn send(&mut self, v: u64);
+    fn recv(&mut self) -> u64;
+}
+
+/// One side of a ping-pong of `n`-byte messages.
+pub(crate) trait Echo {
+    /// Sends `msg`, all of it.
+    fn send(&mut self, msg: &[u8]);
+    /// Receives one whole message into `buf`, which is the message's size.
+    fn recv(&mut self, buf: &mut [u8]);
+}
+
+/// Warms up, then times `once(v)` (one round trip carrying `v`) one call at a time until
+/// `tm` says it is done.
+pub(crate) fn time_round_trips(tm: Timing, mut once: impl FnMut(u64)) -> Stats {
+    let mut v = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < tm.warmup {
+        once(v);
+        v += 2;
+    }
+    let mut samples = Vec::with_capacity(MAX_SAMPLES);
+    let start = Instant::now();
+    let mut last = start;
+    loop {
+        once(v);
+        v += 2;
+        let now = Instant::now();
+        samples.push((now - last).as_nanos() as u64);
+        last = now;
+        if tm.done(now - start, samples.len()) {
+            break;
+        }
+    }
+    Stats::from_nanos(samples)
+}
+
+/// The child echoes `v + 1` for every `v` until it receives STOP; the parent times each
+/// round trip.
+pub(crate) fn round_trip(mut parent: impl Endpoint, mut child: impl Endpoint, tm: Timing) -> Figure {
+    let stats = two_processes(
+        move || loop {
+            let v = child.recv();
+            if v == STOP {
+                break;
+            }
+            child.send(v + 1);
+        },
+        move || {
+            let stats = time_round_trips(tm, |v| {
+                parent.send(v);
+                let got = parent.recv();
+                debug_assert_eq!(got, v + 1);
+            });
+            parent.send(STOP);
+            stats
+        },
+    );
+    Figure::RoundTrip(stats)
+}
+
+/// As [`round_trip`] with `n`-byte messages (`n >= 8`): the number travels in the first 8
+/// bytes, and the child sends back the whole message it received.
+pub(crate) fn round_trip_bytes(mut parent: impl Echo, mut child: impl Echo, n: usize, tm: Timing) -> Figure {
+    assert!(n >= 8);
+    let word = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap());
+    let stats = two_processes(
+        move || {
+            let mut buf = vec![0x5Au8; n];
+            loop {
+                child.recv(&mut buf);
+                let v = word(&buf);
+                if v == STOP {
+                    break;
+                }
+                buf[..8].copy_from_slice(&(v + 1).to_le_bytes());
+                child.send(&buf);
+            }
+        },
+        move || {
+            let mut msg = vec![0x5Au8; n];
+            let mut back = vec![0u8; n];
+            let stats = time_round_trips(tm, |v| {
+                msg[..8].copy_from_slice(&v.to_le_bytes());
+                parent.send(&msg);
+                parent.recv(&mut back);
+                debug_assert_eq!(word(&back), v + 1);
+            });
+            msg[..8].copy_from_slice(&STOP.to_le_bytes());
+            parent.send(&msg);
+            stats
+        },
+    );
+    Figure::RoundTrip(stats)
+}
+
+// ---------------------------------------------------------------------------------------
+// One way, and per operation
+
+/// The child runs `produce` until it fails (the parent closes the channel); the parent
+/// runs `consume`, which returns how many items it took, for the measuring time, then
+/// `close`s. Returns the items taken and the time taken.
+pub(crate) fn one_way(
+    tm: Timing,
+    produce: impl FnOnce(),
+    mut consume: impl FnMut() -> u64,
+    close: impl FnOnce(),
+) -> (u64, Duration) {
+    two_processes(produce, move || {
+        let start = Instant::now();
+        while start.elapsed() < tm.warmup {
+            consume();
+        }
+        let start = Instant::now();
+        let mut items = 0u64;
+        while start.elapsed() < tm.measure {
+            items += consume();
+        }
+        let elapsed = start.elapsed();
+        close();
+        (items, elapsed)
+    })
+}
+
+/// Items per second.
+pub(crate) fn rate((items, elapsed): (u64, Duration)) -> Figure {
+    Figure::Rate { per_sec: items as f64 / elapsed.as_secs_f64(), items }
+}
+
+/// Bytes per second of `items` messages of `n` bytes.
+pub(crate) fn throughput(n: usize, (items, elapsed): (u64, Duration)) -> Figure {
+    Figure::Throughput { bytes_per_sec: (items * n as u64) as f64 / elapsed.as_secs_f64(), messages: items }
+}
+
+/// Times `op` over many iterations in this process.
+pub(crate) fn per_op(tm: Timing, mut op: impl FnMut()) -> Figure {
+    let start = Instant::now();
+    while start.elapsed() < tm.warmup {
+        op();
+    }
+    let mut ops = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < tm.measure {
+        for _ in 0..1000 {
+            op();
+        }
+        ops += 1000;
+    }
+    Figure::PerOp { ns: start.elapsed().as_nanos() as f64 / ops as f64, ops }
+}
+
+// ---------------------------------------------------------------------------------------
+// The collector
+
+/// Collects the rows of one run.
+pub(crate) struct Bench {
+    filter: Option<String>,
+    timing: Timing,
+    rows: Vec<Row>,
+    notes: Vec<String>,
+    /// The affinity and SIGPIPE disposition to restore when the run ends.
+    saved_affinity: Option<libc::cpu_set_t>,
+    saved_sigpipe: libc::sighandler_t,
+}
+
+impl Bench {
+    pub fn new(opts: &Options) -> Self {
+        // Count the cores before any pinning narrows the set.
+        cpus();
+        // SIGPIPE would kill the throughput writers instead of giving them EPIPE.
+        // SAFETY: plain system call; the old disposition is restored in `finish`.
+        let saved_sigpipe = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        Self {
+            filter: opts.filter.clone(),
+            timing: Timing::of(opts),
+            rows: Vec::new(),
+            notes: Vec::new(),
+            saved_affinity: affinity(),
+            saved_sigpipe,
+        }
+    }
+
+    /// Whether the filter selects the row `name`.
+    pub fn wants(&self, name: &str) -> bool {
+        self.filter.as_deref().is_none_or(|f| name.contains(f))
+    }
+
+    /// Runs and adds the row `name`, compared with the rows `versus`, when the filter
+    /// selects it.
+    pub fn add(&mut self, name: &str, versus: &[&str], run: impl FnOnce(Timing) -> Figure) {
+        self.try_add(name, versus, None, |tm| Ok(run(tm)));
+    }
+
+    /// As [`add`](Self::add) for a row that may be skipped: `run` returns the note that
+    /// says why, printed once however many rows give it. `sweep` places the row in the
+    /// payload sweep.
+    pub fn try_add(
+        &mut self,
+        name: &str,
+        versus: &[&str],
+        sweep: Option<Sweep>,
+        run: impl FnOnce(Timing) -> Result<Figure, String>,
+    ) {
+        if !self.wants(name) {
+            return;
+        }
+        eprintln!("running {name} ...");
+        match run(self.timing) {
+            Ok(figure) => self.rows.push(Row {
+                name: name.to_owned(),
+                figure,
+                versus: versus.iter().map(|v| v.to_string()).collect(),
+                sweep,
+            }),
+            Err(note) => self.note(note),
+        }
+    }
+
+    /// Prints `note` to standard error and keeps it for the report, once.
+    pub fn note(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            eprintln!("note: {note}");
+            self.notes.push(note);
+        }
+    }
+
+    /// Restores what the run changed and returns the report.
+    pub fn finish(mut self) -> Report {
+        if let Some(set) = &self.saved_affinity {
+            set_affinity(set);
+        }
+        // SAFETY: plain system call, putting back the disposition `new` found.
+        unsafe { libc::signal(libc::SIGPIPE, self.saved_sigpipe) };
+        let cpus = cpus();
+        Report::new(std::mem::take(&mut self.rows), std::mem::take(&mut self.notes), cpus.count, cpus.pair)
+    }
+}

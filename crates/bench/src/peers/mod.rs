@@ -1,0 +1,6 @@
+//! Peers from outside shmkit and the kernel: the `shared_memory` + `raw_sync` crates,
+//! `rtrb` between two threads, and Python's `multiprocessing`.
+
+pub(crate) mod python;
+pub(crate) mod rawsync;
+pub(crate) mod rtrb_threads;

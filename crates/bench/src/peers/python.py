@@ -1,0 +1,116 @@
+# The Python rows of shmkit's benchmark suite, run as `python3 -c THIS MODE ARGS...`.
+#
+#   queue BYTES WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#   pipe  BYTES WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#       a child process echoes each BYTES-byte message back through a
+#       multiprocessing.Queue pair (put/get) or a duplex multiprocessing.Pipe
+#       (send_bytes/recv_bytes); prints every round trip in nanoseconds.
+#   value 0 WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#       `with v.get_lock(): v.value += 1` on a multiprocessing.Value in one process;
+#       prints nanoseconds per operation and the operation count.
+#
+# Timed the way the Rust rows are: a warm-up, then each round trip timed on its own
+# until the measuring time has passed and at least MIN_SAMPLES were taken (or STRETCH
+# measuring times have passed). A CPU of -1 means "do not pin".
+import os
+import sys
+import time
+import multiprocessing as mp
+
+MIN_SAMPLES = 1000
+STRETCH = 4
+
+
+def pin(cpu):
+    if cpu >= 0:
+        os.sched_setaffinity(0, {cpu})
+
+
+def queue_child(inbox, outbox, cpu):
+    pin(cpu)
+    while True:
+        msg = inbox.get()
+        if msg is None:
+            break
+        outbox.put(msg)
+
+
+def pipe_child(conn, cpu):
+    pin(cpu)
+    while True:
+        msg = conn.recv_bytes()
+        if not msg:
+            break
+        conn.send_bytes(msg)
+
+
+def round_trips(once, warmup, measure):
+    end = time.perf_counter_ns() + warmup
+    while time.perf_counter_ns() < end:
+        once()
+    samples = []
+    start = last = time.perf_counter_ns()
+    while True:
+        once()
+        now = time.perf_counter_ns()
+        samples.append(now - last)
+        last = now
+        elapsed = now - start
+        if elapsed >= measure and (len(samples) >= MIN_SAMPLES or elapsed >= measure * STRETCH):
+            return samples
+
+
+def main():
+    mode = sys.argv[1]
+    size, warmup, measure, parent_cpu, child_cpu = map(int, sys.argv[2:7])
+    pin(parent_cpu)
+    ctx = mp.get_context("fork")
+    if mode == "value":
+        v = ctx.Value("i", 0)
+
+        def burst():
+            for _ in range(1000):
+                with v.get_lock():
+                    v.value += 1
+
+        end = time.perf_counter_ns() + warmup
+        while time.perf_counter_ns() < end:
+            burst()
+        ops = 0
+        start = time.perf_counter_ns()
+        while time.perf_counter_ns() - start < measure:
+            burst()
+            ops += 1000
+        print((time.perf_counter_ns() - start) / ops, ops)
+        return
+    msg = bytes(size)
+    if mode == "queue":
+        there, back = ctx.Queue(), ctx.Queue()
+        child = ctx.Process(target=queue_child, args=(there, back, child_cpu))
+        child.start()
+
+        def once():
+            there.put(msg)
+            back.get()
+
+        samples = round_trips(once, warmup, measure)
+        there.put(None)
+    elif mode == "pipe":
+        here, far = ctx.Pipe()
+        child = ctx.Process(target=pipe_child, args=(far, child_cpu))
+        child.start()
+
+        def once():
+            here.send_bytes(msg)
+            here.recv_bytes()
+
+        samples = round_trips(once, warmup, measure)
+        here.send_bytes(b"")
+    else:
+        sys.exit("unknown mode " + mode)
+    child.join()
+    print(" ".join(map(str, samples)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+//! Python's `multiprocessing` — the seeds' system — through `python3` when it is on
+//! `PATH`, timed by Python itself the way the Rust rows are timed (`python.py`).
+
+use std::io::ErrorKind;
+use std::process::Command;
+
+use crate::harness::{cpus, Timing};
+use crate::report::{Figure, Stats};
+
+const SCRIPT: &str = include_str!("python.py");
+
+/// The note for every Python row when there is no `python3`.
+const NO_PYTHON: &str = "python3 is not on PATH: the Python rows are skipped";
+
+/// Which `multiprocessing` channel a round trip goes through.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Channel {
+    /// A pair of `multiprocessing.Queue`s, `put` and `get`.
+    Queue,
+    /// A duplex `multiprocessing.Pipe`, `send_bytes` and `recv_bytes`.
+    Pipe,
+}
+
+/// Round trips of `bytes`-byte messages to a child process that echoes them.
+pub(crate) fn round_trip(channel: Channel, bytes: usize, tm: Timing) -> Result<Figure, String> {
+    let mode = match channel {
+        Channel::Queue => "queue",
+        Channel::Pipe => "pipe",
+    };
+    let out = python(mode, bytes, tm)?;
+    let samples = out
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<Vec<u64>, _>>()
+        .map_err(|e| format!("python3 {mode} printed something else than round trips ({e})"))?;
+    if samples.is_empty() {
+        return Err(format!("python3 {mode} timed no round trip"));
+    }
+    Ok(Figure::RoundTrip(Stats::from_nanos(samples)))
+}
+
+/// `with v.get_lock(): v.value += 1` on a `multiprocessing.Value`, in one process.
+pub(crate) fn value_locked_increment(tm: Timing) -> Result<Figure, String> {
+    let out = python("value", 0, tm)?;
+    let mut it = out.split_whitespace();
+    let bad = || format!("python3 value printed {out:?}");
+    let ns = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let ops = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    Ok(Figure::PerOp { ns, ops })
+}
+
+/// Runs the script in `mode` and returns what it printed.
+fn python(mode: &str, bytes: usize, tm: Timing) -> Result<String, String> {
+    let (parent, child) = match cpus().pair {
+        Some((p, c)) => (p as i64, c as i64),
+        None => (-1, -1),
+    };
+    let args = [
+        mode.to_owned(),
+        bytes.to_string(),
+        tm.warmup.as_nanos().to_string(),
+        tm.measure.as_nanos().to_string(),
+        parent.to_string(),
+        child.to_string(),
+    ];
+    let out = match Command::new("python3").arg("-c").arg(SCRIPT).args(&args).output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(NO_PYTHON.to_owned()),
+        Err(e) => return Err(format!("python3 could not be started ({e}): the Python rows are skipped")),
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or("").trim();
+        return Err(format!("python3 {mode} failed ({}): {last}", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
