@@ -4,7 +4,8 @@
 //! `multiprocessing` — with the ratio.
 //!
 //! `cargo bench --bench ipc` and the `shmkit bench` command both call [`run`], which
-//! returns a [`Report`], one table ([`Report::print`]).
+//! returns a [`Report`]: one table ([`Report::print`]) and a chart of round trip against
+//! payload size ([`Report::write_chart`]).
 //!
 //! Method: fork a child, pin parent and child to different cores when there are two, warm
 //! up, then measure. Round trips are timed one by one (one clock read per round trip) for
@@ -21,9 +22,13 @@
 //! let opts = Options::from_args(["--quick", "sweep"].map(String::from));
 //! let report = run(&opts);
 //! report.print(&mut std::io::stdout())?;
+//! report.write_chart(std::path::Path::new("sweep.svg"))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::path::PathBuf;
+
+mod chart;
 mod harness;
 mod kernel;
 mod peers;
@@ -40,11 +45,15 @@ pub struct Options {
     pub quick: bool,
     /// Run only the rows whose name contains this.
     pub filter: Option<String>,
+    /// Where the caller writes the chart ([`Report::write_chart`]); [`run`] does not read
+    /// it.
+    pub chart: Option<PathBuf>,
 }
 
 impl Options {
-    /// Options from command-line arguments (without the program name): `--quick`, and
-    /// the first argument that is not a flag as the filter. Other flags, such as the `--bench` that cargo passes, are ignored.
+    /// Options from command-line arguments (without the program name): `--quick`,
+    /// `--chart PATH` (or `--chart=PATH`), and the first argument that is not a flag as
+    /// the filter. Other flags, such as the `--bench` that cargo passes, are ignored.
     ///
     /// # Examples
     ///
@@ -54,12 +63,18 @@ impl Options {
     /// let o = Options::from_args(["--quick", "Queue", "--bench"].map(String::from));
     /// assert!(o.quick);
     /// assert_eq!(o.filter.as_deref(), Some("Queue"));
+    /// assert_eq!(o.chart, None);
     /// ```
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Self {
         let mut opts = Self::default();
-        for arg in args {
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
             if arg == "--quick" {
                 opts.quick = true;
+            } else if arg == "--chart" {
+                opts.chart = args.next().map(PathBuf::from);
+            } else if let Some(path) = arg.strip_prefix("--chart=") {
+                opts.chart = Some(PathBuf::from(path));
             } else if arg.starts_with('-') {
                 // cargo's `--bench`, and anything else that is not ours.
             } else if opts.filter.is_none() {
@@ -95,13 +110,14 @@ mod tests {
     fn arguments() {
         assert_eq!(parse(&[]), Options::default());
         assert_eq!(parse(&["--bench"]), Options::default());
-        let o = parse(&["sweep", "other", "--quick"]);
-        assert_eq!(o, Options { quick: true, filter: Some("sweep".into()) });
+        let o = parse(&["--chart", "out.svg", "sweep", "other", "--quick"]);
+        assert_eq!(o, Options { quick: true, filter: Some("sweep".into()), chart: Some("out.svg".into()) });
+        assert_eq!(parse(&["--chart=a.svg"]).chart, Some(PathBuf::from("a.svg")));
     }
 
     #[test]
     fn runs_the_selected_rows_across_two_processes() {
-        let opts = Options { quick: true, filter: Some("floor".into()) };
+        let opts = Options { quick: true, filter: Some("floor".into()), chart: None };
         let report = run(&opts);
         assert_eq!(report.rows().len(), 1, "{:?}", report.rows());
         let Figure::RoundTrip(stats) = &report.rows()[0].figure else { panic!("not a round trip") };

@@ -1,6 +1,7 @@
 //! The figures of a run and the table they print as.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 /// Round-trip statistics in nanoseconds, exact (every sample kept and sorted).
 #[derive(Clone, Debug, PartialEq)]
@@ -88,7 +89,7 @@ impl Figure {
     }
 }
 
-/// A row's place in the payload sweep: one point of one series.
+/// A row's place in the payload sweep: one point of one series of the chart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sweep {
     /// The series, e.g. `unix socketpair`.
@@ -161,7 +162,7 @@ impl Report {
         &self.notes
     }
 
-    /// Whether any row of the payload sweep ran.
+    /// Whether any row of the payload sweep ran (so there is a chart to draw).
     pub fn has_sweep(&self) -> bool {
         self.rows.iter().any(|r| r.sweep.is_some())
     }
@@ -241,6 +242,17 @@ impl Report {
         };
         let ratios: Vec<String> = row.versus.iter().filter_map(|v| self.row(v)).map(ratio).collect();
         ratios.join("; ")
+    }
+
+    /// Draws the payload sweep as an SVG chart at `path`: the p50 round trip against the
+    /// payload size, both on log scales, one line per series, with a legend.
+    ///
+    /// # Errors
+    ///
+    /// When no sweep row ran (see [`has_sweep`](Self::has_sweep)), or drawing or writing
+    /// the file fails.
+    pub fn write_chart(&self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+        crate::chart::draw(self, path)
     }
 }
 

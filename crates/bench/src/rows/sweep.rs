@@ -1,6 +1,6 @@
 //! The payload sweep: round trips of 8 B to 1 MiB messages (the same size each way)
 //! through shmkit's Queue and Pipe, the kernel's pipe and socketpair, and Python's Queue
-//! and Pipe. Every row is one point of a series.
+//! and Pipe. Every row is one point of the chart.
 //!
 //! shmkit's Queue and Pipe spin (`WaitStrategy::Spin`) here: the sweep shows what the
 //! payload costs, so the wake-up is kept out of it (the parked 8-byte rows above show
