@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shmkit::{
-    spsc, Array, Barrier, Connection, CreateOptions, Deadline, Event, EventCount, Expect, GetError,
-    GetTimeoutError, Kind, Lock, LockError, Object, OpenError, OpenOptions, PipeOptions, Queue, RecvError,
-    Role, Semaphore, Spec, TryPutError, Value, WaitStrategy,
+    spsc, Array, Barrier, BoundedSemaphore, Condition, Connection, CreateOptions, Deadline, Event,
+    EventCount, Expect, GetError, GetTimeoutError, JoinableQueue, Kind, Lock, LockError, Object, OpenError,
+    OpenOptions, PipeOptions, Queue, RLock, RecvError, Role, Semaphore, Spec, TryPutError, Value,
+    WaitStrategy,
 };
 
 /// The body of the tour's object: an event count to wake on, a stage word, a message.
@@ -62,11 +63,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("consumer") => consumer(&args[2]),
         Some("spsc") => spsc_producer(&args[2]),
         Some("echo") => pipe_echo(&args[2]),
+        Some("jobs") => jobs_worker(&args[2]),
         _ => {
             parent()?;
             sync_tour()?;
             queue_tour()?;
             pipe_tour()?;
+            family_tour()?;
             println!("\ntour complete");
             Ok(())
         }
@@ -481,5 +484,77 @@ fn sleeper(name: &str) -> Result<(), Box<dyn std::error::Error>> {
     let obj = Object::open(name, &board_spec().expect(), &OpenOptions::new())?;
     obj.set_role(Role::WORKER);
     std::thread::sleep(Duration::from_secs(60));
+    Ok(())
+}
+
+/// Jobs in stop 15, and how many worker processes share them.
+const JOBS: u64 = 400;
+const JOB_WORKERS: usize = 2;
+
+fn family_tour() -> Result<(), Box<dyn std::error::Error>> {
+    let base = format!("tour-{}", std::process::id());
+    let name = |what: &str| format!("{base}-{what}");
+    let _cleanup: Vec<Unlink> = ["jobs", "total", "done", "rlock"].iter().map(|w| Unlink(name(w))).collect();
+
+    // 15. A JoinableQueue of jobs for two worker processes: `join` returns once every job
+    //     is marked done. Each worker reports under an RLock it takes twice (re-entrant),
+    //     then counts itself finished under a Condition that wakes us.
+    let jobs = JoinableQueue::<u64>::create(&name("jobs"), 64)?;
+    let total = Value::<u64>::create(&name("total"), 0)?;
+    let done = Condition::create(&name("done"))?;
+    let finished = Value::<u32>::create(&name("done-count"), 0)?;
+    let _more = Unlink(name("done-count"));
+    let _rlock = RLock::create(&name("rlock"))?;
+    jobs.declare_producer();
+    let workers = (0..JOB_WORKERS).map(|_| spawn("jobs", &base)).collect::<Result<Vec<_>, _>>()?;
+    println!("\n15. {JOB_WORKERS} workers take {JOBS} jobs from a JoinableQueue");
+    for job in 1..=JOBS {
+        jobs.put_timeout(job, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    }
+    jobs.join_timeout(Duration::from_secs(10))?;
+    println!(
+        "    join() returned: every job marked done; total = {} (expected {})",
+        total.load(),
+        JOBS * (JOBS + 1) / 2
+    );
+    jobs.close();
+    let guard = done.lock().map_err(|e| e.to_string())?;
+    let guard = done.wait_while(guard, || finished.load() < JOB_WORKERS as u32).map_err(|e| e.to_string())?;
+    println!("    the Condition woke us: {} workers finished", finished.load());
+    drop(guard);
+    for mut w in workers {
+        w.wait()?;
+    }
+    let gate = BoundedSemaphore::anonymous(1)?;
+    println!("    BoundedSemaphore(1): a release above the maximum is refused: {}", gate.release().is_err());
+    Ok(())
+}
+
+fn jobs_worker(base: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let name = |what: &str| format!("{base}-{what}");
+    let jobs = JoinableQueue::<u64>::open(&name("jobs"))?;
+    let total = Value::<u64>::open(&name("total"))?;
+    let done = Condition::open(&name("done"))?;
+    let finished = Value::<u32>::open(&name("done-count"))?;
+    let rlock = RLock::open(&name("rlock"))?;
+    let mut mine = 0;
+    while let Ok(job) = jobs.get_timeout(Duration::from_secs(10)) {
+        std::thread::sleep(Duration::from_micros(100)); // the job's work
+        total.fetch_add(job);
+        mine += 1;
+        jobs.task_done()?;
+    }
+    {
+        let _outer = rlock.lock().map_err(|e| e.to_string())?;
+        let _inner = rlock.lock().map_err(|e| e.to_string())?;
+        println!(
+            "    worker {} did {mine} jobs (reporting under the RLock, depth {})",
+            std::process::id(),
+            rlock.depth()
+        );
+    }
+    let _g = done.lock().map_err(|e| e.to_string())?;
+    finished.fetch_add(1);
+    done.notify_all();
     Ok(())
 }

@@ -409,6 +409,21 @@ fn gc(dry_run: bool, grace: f64, prefix: Option<&str>) -> Result<(), Failure> {
 }
 
 fn bench(quick: bool, chart: Option<std::path::PathBuf>, filter: Option<String>) -> Result<(), Failure> {
-    let _ = (quick, chart, filter);
-    Err(Failure("the benchmark suite is not wired in yet".into()))
+    let opts = shmkit_bench::Options { quick, filter, chart };
+    let report = shmkit_bench::run(&opts);
+    if report.rows().is_empty() {
+        return Err(Failure(format!(
+            "no benchmark row matches {:?}: run `shmkit bench --quick` for the whole list",
+            opts.filter.unwrap_or_default()
+        )));
+    }
+    report.print(&mut std::io::stdout().lock())?;
+    if let Some(path) = &opts.chart {
+        if !report.has_sweep() {
+            return Err(Failure("no payload-sweep rows ran, so there is no chart: drop the filter".into()));
+        }
+        report.write_chart(path).map_err(|e| format!("cannot write the chart to {}: {e}", path.display()))?;
+        eprintln!("chart: {}", path.display());
+    }
+    Ok(())
 }
