@@ -118,6 +118,7 @@ mod tests {
             figure: Figure::RoundTrip(Stats::from_nanos(vec![ns, ns + 10])),
             versus: Vec::new(),
             sweep: Some(Sweep { series: series.to_owned(), bytes }),
+            floor_before: None,
         };
         let rows = vec![
             row("alpha", 8, 300),

@@ -336,12 +336,15 @@ impl Bench {
             return;
         }
         eprintln!("running {name} ...");
+        let floor_before = (name != crate::rows::FLOOR && versus.contains(&crate::rows::FLOOR))
+            .then(|| crate::kernel::floor(self.timing).headline());
         match run(self.timing) {
             Ok(figure) => self.rows.push(Row {
                 name: name.to_owned(),
                 figure,
                 versus: versus.iter().map(|v| v.to_string()).collect(),
                 sweep,
+                floor_before,
             }),
             Err(note) => self.note(note),
         }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use shmkit_core::{futex, Deadline, Segment};
 
-use crate::harness::{two_processes, Echo, Endpoint, Timing};
+use crate::harness::{round_trip, two_processes, Echo, Endpoint, Timing};
 use crate::report::Figure;
 
 /// The floor: one cache line in shared memory, both sides spinning on it.
@@ -201,4 +201,10 @@ pub(crate) fn stream_throughput(rx: File, tx: File, msg: usize, tm: Timing) -> F
         },
     );
     Figure::Throughput { bytes_per_sec: bytes as f64 / elapsed.as_secs_f64(), messages: bytes / msg as u64 }
+}
+
+/// The floor: a round trip of one cache line between two processes.
+pub(crate) fn floor(tm: Timing) -> Figure {
+    let (x, y) = CacheLine::pair();
+    round_trip(x, y, tm)
 }

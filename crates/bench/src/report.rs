@@ -109,6 +109,10 @@ pub struct Row {
     pub versus: Vec<String>,
     /// The row's point in the payload sweep, if it is one.
     pub sweep: Option<Sweep>,
+    /// For rows compared with the floor: the floor's p50, measured again just before this
+    /// row. Machines (virtual ones above all) change speed during a run, so the ratio to
+    /// the floor is taken against this adjacent figure.
+    pub floor_before: Option<f64>,
 }
 
 /// `8 B`, `4 KiB`, `1 MiB`.
@@ -240,7 +244,16 @@ impl Report {
                 r => format!("{r:.2}x {name}"),
             }
         };
-        let ratios: Vec<String> = row.versus.iter().filter_map(|v| self.row(v)).map(ratio).collect();
+        let ratios: Vec<String> = row
+            .versus
+            .iter()
+            .filter_map(|v| match row.floor_before {
+                Some(f) if v == crate::rows::FLOOR => {
+                    Some(format!("{:.2}x floor measured just before ({f:.0} ns)", row.figure.headline() / f))
+                }
+                _ => self.row(v).map(ratio),
+            })
+            .collect();
         ratios.join("; ")
     }
 
@@ -266,6 +279,7 @@ mod tests {
             figure: Figure::RoundTrip(Stats::from_nanos(vec![p50])),
             versus: versus.iter().map(|v| v.to_string()).collect(),
             sweep: None,
+            floor_before: None,
         }
     }
 
@@ -293,6 +307,9 @@ mod tests {
         let report = Report::new(rows, vec!["python3 is not here".into()], 2, Some((0, 1)));
         assert_eq!(report.ratios(&report.rows()[2]), "0.50x floor; 20x faster than peer");
         assert_eq!(report.ratios(&report.rows()[3]), "0.20x g: peer");
+        let mut adjacent = row("spin", 150, &[crate::rows::FLOOR]);
+        adjacent.floor_before = Some(100.0);
+        assert_eq!(report.ratios(&adjacent), "1.50x floor measured just before (100 ns)");
         let mut out = Vec::new();
         report.print(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();

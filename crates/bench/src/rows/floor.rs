@@ -4,15 +4,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{CAS, FLOOR, FUTEX, SOCK64K};
 use crate::harness::{per_op, round_trip, Bench};
-use crate::kernel::{
-    os_pipe, os_socketpair, pipe_pair, socket_pair, stream_throughput, CacheLine, FutexSleep,
-};
+use crate::kernel::{os_pipe, os_socketpair, pipe_pair, socket_pair, stream_throughput, FutexSleep};
 
 pub(super) fn rows(b: &mut Bench) {
-    b.add(FLOOR, &[], |tm| {
-        let (x, y) = CacheLine::pair();
-        round_trip(x, y, tm)
-    });
+    b.add(FLOOR, &[], crate::kernel::floor);
     b.add(FUTEX, &[FLOOR], |tm| {
         let (x, y) = FutexSleep::pair();
         round_trip(x, y, tm)
