@@ -1,0 +1,500 @@
+//! Process, Pool and the executor across real processes, under both start methods.
+//!
+//! A custom harness (`harness = false`): the spawn start method starts this binary again,
+//! and `init()` must run first in `main` to hand the child its function.
+#![allow(missing_docs)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use shmkit::{Array, Connection, Event, Lock, Pipe, Queue, Semaphore, Value};
+use shmkit_process::{
+    as_completed, current_process, parent_pid, Pool, PoolOptions, Process, ProcessError, ProcessPoolExecutor,
+    Run, StartMethod, TaskError,
+};
+
+const METHODS: [StartMethod; 2] = [StartMethod::Fork, StartMethod::Spawn];
+
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("test-proc-{tag}-{}-{nanos:x}", std::process::id())
+}
+
+/// Removes named objects when dropped.
+struct Names(Vec<String>);
+
+impl Drop for Names {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let _ = shmkit::segment::unlink(n);
+        }
+    }
+}
+
+/// Whether `pid` is gone or a zombie (`/proc/<pid>/stat` state `Z`).
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) == Some("Z"),
+    }
+}
+
+fn is_gone(pid: u32) -> bool {
+    std::fs::metadata(format!("/proc/{pid}")).is_err()
+}
+
+fn eventually(what: &str, limit: Duration, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "watchdog: {what} not true after {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+// --- targets (fn items, so that spawn can name them) ----------------------------------
+
+fn exit_with(code: i32) {
+    std::process::exit(code);
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+fn spin_forever(_: ()) {
+    let mut x = 0u64;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+fn panic_with(msg: String) {
+    panic!("{msg}");
+}
+
+#[derive(Serialize, Deserialize)]
+struct Shared {
+    queue: String,
+    pipe: String,
+    value: String,
+    array: String,
+    lock: String,
+    sem: String,
+    event: String,
+}
+
+/// Uses every kind of object, opened by name (the spawn way).
+fn use_named(s: Shared) {
+    Queue::<u64>::open(&s.queue).unwrap().put(7).unwrap();
+    Connection::open(&s.pipe, &Default::default()).unwrap().send_bytes(b"from the child").unwrap();
+    Value::<u64>::open(&s.value).unwrap().store(42).unwrap();
+    Array::<i32>::open(&s.array).unwrap().set(1, -5).unwrap();
+    let lock = Lock::open(&s.lock).unwrap();
+    drop(lock.lock().unwrap());
+    Semaphore::open(&s.sem).unwrap().release().unwrap();
+    Event::open(&s.event).unwrap().set();
+}
+
+fn report_identity(value: String) {
+    let me = current_process();
+    let v = Value::<u64>::open(&value).unwrap();
+    let ok = me.name == "identity-check" && me.daemon && me.pid == std::process::id();
+    v.store(if ok { u64::from(parent_pid()) } else { 0 }).unwrap();
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+fn my_pid(_: u64) -> u32 {
+    std::process::id()
+}
+
+/// Sleeps `x` ms and returns `x`: completion order differs from input order.
+fn slow_echo(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(x));
+    x
+}
+
+/// Item 3 kills its own worker with SIGKILL, item 5 panics; the others square.
+fn fragile(x: u64) -> u64 {
+    if x == 3 {
+        let _ = shmkit_core::child::send_signal(std::process::id(), shmkit_core::child::SIGKILL);
+        std::thread::sleep(Duration::from_secs(10));
+    }
+    if x == 5 {
+        panic!("item five refuses");
+    }
+    x * x
+}
+
+fn fib(n: u32) -> u64 {
+    if n <= 2 {
+        1
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
+}
+
+// --- Process ---------------------------------------------------------------------------
+
+fn start_join_exitcode_pid_name() {
+    for method in METHODS {
+        let mut p = Process::call(exit_with, 3).name("three").start_method(method);
+        assert_eq!((p.pid(), p.exitcode(), p.is_alive()), (None, None, false));
+        assert!(matches!(p.join(), Err(ProcessError::NotStarted)));
+        p.start().unwrap();
+        assert!(matches!(p.start(), Err(ProcessError::AlreadyStarted)));
+        assert!(p.pid().is_some_and(|pid| pid != std::process::id()));
+        assert_eq!(p.get_name(), "three");
+        assert_eq!(p.join().unwrap(), 3, "{method:?}");
+        assert_eq!(p.exitcode(), Some(3));
+        assert!(!p.is_alive());
+    }
+    // A closure cannot cross an exec.
+    let mut p = Process::new(|| {}).start_method(StartMethod::Spawn);
+    assert!(matches!(p.start(), Err(ProcessError::SpawnNeedsFn)));
+}
+
+fn join_timeout_and_is_alive() {
+    for method in METHODS {
+        let mut p = Process::call(sleep_ms, 400).start_method(method);
+        p.start().unwrap();
+        let t = Instant::now();
+        assert_eq!(p.join_timeout(Duration::from_millis(60)).unwrap(), None);
+        assert!(t.elapsed() >= Duration::from_millis(60));
+        assert!(p.is_alive());
+        assert_eq!(p.exitcode(), None);
+        assert_eq!(p.join_timeout(Duration::from_secs(20)).unwrap(), Some(0), "{method:?}");
+        assert!(!p.is_alive());
+    }
+}
+
+fn terminate_and_kill_a_busy_child() {
+    for method in METHODS {
+        let mut p = Process::call(spin_forever, ()).start_method(method);
+        p.start().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(p.is_alive());
+        p.terminate().unwrap();
+        assert_eq!(p.join().unwrap(), -15, "{method:?}");
+        let mut p = Process::call(spin_forever, ()).start_method(method);
+        p.start().unwrap();
+        p.kill().unwrap();
+        assert_eq!(p.join().unwrap(), -9);
+        assert_eq!(p.exitcode(), Some(-9));
+        p.kill().unwrap(); // after reaping: nothing to signal, no error
+    }
+}
+
+fn a_panic_reaches_the_parent() {
+    for method in METHODS {
+        let mut p = Process::call(panic_with, "boom 42".to_owned()).start_method(method);
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 101, "{method:?}");
+        assert!(p.panic_message().is_some_and(|m| m.contains("boom 42")), "{:?}", p.panic_message());
+    }
+    let mut ok = Process::new(|| {});
+    ok.start().unwrap();
+    ok.join().unwrap();
+    assert_eq!(ok.panic_message(), None);
+}
+
+fn identity_in_the_child() {
+    for method in METHODS {
+        let name = unique("identity");
+        let _names = Names(vec![name.clone()]);
+        let v = Value::<u64>::create(&name, 1).unwrap();
+        let mut p = Process::call(report_identity, name.clone())
+            .name("identity-check")
+            .daemon(true)
+            .start_method(method);
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        assert_eq!(v.load(), u64::from(std::process::id()), "{method:?}: name, daemon, pid and parent pid");
+    }
+    assert_eq!(current_process().name, "MainProcess");
+
+    struct Writer(Arc<Value<u64>>);
+    impl Run for Writer {
+        fn run(self) {
+            self.0.store(99).unwrap();
+        }
+    }
+    let v = Arc::new(Value::<u64>::anonymous(0).unwrap());
+    let mut p = Process::from_run(Writer(Arc::clone(&v)));
+    p.start().unwrap();
+    p.join().unwrap();
+    assert_eq!(v.load(), 99, "the Run trait's run ran in the child");
+}
+
+fn daemons_die_with_their_parent() {
+    // A middle process starts a daemon and a non-daemon grandchild, reports their pids,
+    // and exits; the daemon dies with it, the other lives on.
+    let pids = Arc::new(Array::<u32>::anonymous_zeroed(2).unwrap());
+    let p2 = Arc::clone(&pids);
+    let mut middle = Process::new(move || {
+        let mut d = Process::call(sleep_ms, 30_000).daemon(true);
+        let mut n = Process::call(sleep_ms, 30_000);
+        d.start().unwrap();
+        n.start().unwrap();
+        p2.set(0, d.pid().unwrap()).unwrap();
+        p2.set(1, n.pid().unwrap()).unwrap();
+        std::mem::forget((d, n));
+    });
+    middle.start().unwrap();
+    assert_eq!(middle.join().unwrap(), 0);
+    let (daemon, other) = (pids.get(0).unwrap(), pids.get(1).unwrap());
+    eventually("the daemon died with its parent", Duration::from_secs(10), || is_dead(daemon));
+    assert!(!is_dead(other), "a non-daemon child outlives its parent");
+    shmkit_core::child::send_signal(other, shmkit_core::child::SIGKILL).unwrap();
+}
+
+fn no_zombie_after_dropping_handles() {
+    let mut pids = Vec::new();
+    for ms in [0, 150] {
+        let mut p = Process::call(sleep_ms, ms);
+        p.start().unwrap();
+        pids.push(p.pid().unwrap());
+        drop(p);
+    }
+    for pid in pids {
+        eventually("a dropped child reaped", Duration::from_secs(10), || is_gone(pid));
+    }
+}
+
+fn objects_are_shared_with_children() {
+    // Fork: anonymous objects, inherited.
+    let q = Queue::<u64>::anonymous(4).unwrap();
+    let (mine, theirs) = Pipe::new().unwrap();
+    let v = Value::<u64>::anonymous(0).unwrap();
+    let a = Array::<i32>::anonymous(&[1, 2, 3]).unwrap();
+    let lock = Lock::anonymous().unwrap();
+    let sem = Semaphore::anonymous(0).unwrap();
+    let ev = Event::anonymous().unwrap();
+    // Handles move into the child as into a thread: a clone of the queue, the pipe's other
+    // end, and shared references to the rest.
+    let q2 = q.try_clone().unwrap();
+    let shared = Arc::new((v, a, lock, sem, ev));
+    let h = Arc::clone(&shared);
+    let mut p = Process::new(move || {
+        q2.put(7).unwrap();
+        theirs.send_bytes(b"from the child").unwrap();
+        h.0.store(42).unwrap();
+        h.1.set(1, -5).unwrap();
+        drop(h.2.lock().unwrap());
+        h.3.release().unwrap();
+        h.4.set();
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    let (v, a, _, sem, ev) = &*shared;
+    assert_eq!(q.get().unwrap(), 7);
+    assert_eq!(mine.recv_bytes().unwrap(), b"from the child");
+    assert_eq!((v.load(), a.get(1).unwrap()), (42, -5));
+    assert!(sem.try_acquire() && ev.is_set());
+
+    // Spawn: named objects, opened again by name in the child.
+    let s = Shared {
+        queue: unique("q"),
+        pipe: unique("p"),
+        value: unique("v"),
+        array: unique("a"),
+        lock: unique("l"),
+        sem: unique("s"),
+        event: unique("e"),
+    };
+    let _names = Names(vec![
+        s.queue.clone(),
+        s.pipe.clone(),
+        s.value.clone(),
+        s.array.clone(),
+        s.lock.clone(),
+        s.sem.clone(),
+        s.event.clone(),
+    ]);
+    let q = Queue::<u64>::create(&s.queue, 4).unwrap();
+    let pipe = Connection::create(&s.pipe, &Default::default()).unwrap();
+    let v = Value::<u64>::create(&s.value, 0).unwrap();
+    let a = Array::<i32>::create(&s.array, &[1, 2, 3]).unwrap();
+    let _lock = Lock::create(&s.lock).unwrap();
+    let sem = Semaphore::create(&s.sem, 0).unwrap();
+    let ev = Event::create(&s.event).unwrap();
+    let mut p = Process::call(use_named, s).start_method(StartMethod::Spawn);
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    assert_eq!(q.get().unwrap(), 7);
+    assert_eq!(pipe.recv_bytes().unwrap(), b"from the child");
+    assert_eq!((v.load(), a.get(1).unwrap()), (42, -5));
+    assert!(sem.try_acquire() && ev.is_set());
+}
+
+// --- Pool --------------------------------------------------------------------------------
+
+fn pool_map_imap_and_unordered() {
+    for method in METHODS {
+        let mut pool = Pool::with_options(PoolOptions::new().processes(3).start_method(method)).unwrap();
+        assert_eq!(
+            pool.map(square, 0..100).unwrap(),
+            (0..100).map(|x| x * x).collect::<Vec<_>>(),
+            "{method:?}"
+        );
+        assert_eq!(pool.map_chunked(square, 0..10, 4).unwrap(), (0..10).map(|x| x * x).collect::<Vec<_>>());
+        assert_eq!(pool.starmap(add, [(1, 2), (3, 4)]).unwrap(), [3, 7]);
+        let ordered: Vec<u64> = pool.imap(slow_echo, [60, 1, 30]).map(Result::unwrap).collect();
+        assert_eq!(ordered, [60, 1, 30]);
+        let mut unordered: Vec<u64> =
+            pool.imap_unordered(slow_echo, [60, 1, 30]).map(Result::unwrap).collect();
+        assert_eq!(unordered.first(), Some(&1), "the quickest first");
+        unordered.sort();
+        assert_eq!(unordered, [1, 30, 60]);
+        assert!(pool.map(square, Vec::<u64>::new()).unwrap().is_empty());
+        pool.join();
+    }
+}
+
+fn pool_callbacks_run_in_the_parent() {
+    let pool = Pool::new(2).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handles: Vec<_> = (0..5u64)
+        .map(|i| {
+            let s = Arc::clone(&seen);
+            pool.apply_async_with(
+                square,
+                i,
+                move |r| s.lock().unwrap().push((*r, std::process::id())),
+                |_| {},
+            )
+        })
+        .collect();
+    let results: Vec<u64> = handles.into_iter().map(|h| h.get().unwrap()).collect();
+    assert_eq!(results, [0, 1, 4, 9, 16]);
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, (0..5).map(|i| (i * i, std::process::id())).collect::<Vec<_>>());
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let e2 = Arc::clone(&errors);
+    let h = pool.apply_async_with(fragile, 5, |_| {}, move |e| e2.lock().unwrap().push(e.clone()));
+    assert!(matches!(h.get(), Err(TaskError::Panicked(m)) if m.contains("item five")));
+    assert_eq!(errors.lock().unwrap().len(), 1, "error_callback ran");
+    let pending = pool.apply_async(slow_echo, 200);
+    assert_eq!(pending.successful(), None);
+    let pending = pending.get_timeout(Duration::from_millis(10)).unwrap_err();
+    assert_eq!(pending.get_timeout(Duration::from_secs(20)).unwrap().unwrap(), 200);
+    assert_eq!(pool.apply(square, 9).unwrap(), 81);
+}
+
+fn a_crashing_worker_fails_only_its_task() {
+    for method in METHODS {
+        let mut pool = Pool::with_options(PoolOptions::new().processes(2).start_method(method)).unwrap();
+        let results: Vec<Result<u64, TaskError>> = pool.imap(fragile, 0..8).collect();
+        for (i, r) in results.iter().enumerate() {
+            match i {
+                3 => assert_eq!(r, &Err(TaskError::WorkerDied(-9)), "{method:?}"),
+                5 => assert!(matches!(r, Err(TaskError::Panicked(_))), "{r:?}"),
+                _ => assert_eq!(r, &Ok((i * i) as u64)),
+            }
+        }
+        // The replaced worker serves on.
+        assert_eq!(pool.map(square, 0..20).unwrap().len(), 20);
+        pool.join();
+    }
+}
+
+fn terminate_leaves_no_worker_and_max_tasks_replaces_them() {
+    let mut pool = Pool::new(2).unwrap();
+    let pids: Vec<u32> = pool.map_chunked(my_pid, 0..8, 1).unwrap();
+    let slow = pool.apply_async(slow_echo, 5_000);
+    std::thread::sleep(Duration::from_millis(50));
+    pool.terminate();
+    assert_eq!(slow.get(), Err(TaskError::Terminated));
+    for pid in pids {
+        assert!(is_gone(pid), "worker {pid} still there after terminate");
+    }
+    assert_eq!(pool.apply(square, 1), Err(TaskError::Closed));
+
+    let mut pool = Pool::with_options(PoolOptions::new().processes(1).max_tasks_per_child(1)).unwrap();
+    let mut pids: Vec<u32> = pool.map_chunked(my_pid, 0..4, 1).unwrap();
+    pids.dedup();
+    assert_eq!(pids.len(), 4, "a new worker for every task");
+    pool.join();
+}
+
+fn executor_submit_as_completed_and_shutdown() {
+    let mut ex = ProcessPoolExecutor::new(2).unwrap();
+    let futures: Vec<_> = (20..26).map(|n| ex.submit(fib, n)).collect();
+    let mut got: Vec<u64> = as_completed(futures).map(|f| f.get().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, (20..26).map(fib).collect::<Vec<_>>());
+    let mapped: Vec<u64> = ex.map(fib, [10, 1, 12]).map(Result::unwrap).collect();
+    assert_eq!(mapped, [55, 1, 144]);
+    let late = ex.submit(slow_echo, 50);
+    ex.shutdown(true);
+    assert_eq!(late.get(), Ok(50), "shutdown(wait) lets submitted work finish");
+    assert_eq!(ex.submit(square, 2).get(), Err(TaskError::Closed));
+}
+
+// --- harness -----------------------------------------------------------------------------
+
+fn main() {
+    shmkit_process::init();
+    let tests: [(&str, fn()); 13] = [
+        ("start_join_exitcode_pid_name", start_join_exitcode_pid_name),
+        ("join_timeout_and_is_alive", join_timeout_and_is_alive),
+        ("terminate_and_kill_a_busy_child", terminate_and_kill_a_busy_child),
+        ("a_panic_reaches_the_parent", a_panic_reaches_the_parent),
+        ("identity_in_the_child", identity_in_the_child),
+        ("daemons_die_with_their_parent", daemons_die_with_their_parent),
+        ("no_zombie_after_dropping_handles", no_zombie_after_dropping_handles),
+        ("objects_are_shared_with_children", objects_are_shared_with_children),
+        ("pool_map_imap_and_unordered", pool_map_imap_and_unordered),
+        ("pool_callbacks_run_in_the_parent", pool_callbacks_run_in_the_parent),
+        ("a_crashing_worker_fails_only_its_task", a_crashing_worker_fails_only_its_task),
+        (
+            "terminate_leaves_no_worker_and_max_tasks_replaces_them",
+            terminate_leaves_no_worker_and_max_tasks_replaces_them,
+        ),
+        ("executor_submit_as_completed_and_shutdown", executor_submit_as_completed_and_shutdown),
+    ];
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let mut failed = Vec::new();
+    let mut ran = 0;
+    for (name, test) in tests {
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        ran += 1;
+        // The watchdog: a test that blocks for two minutes fails the run.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let watch = std::thread::spawn(move || {
+            if rx.recv_timeout(Duration::from_secs(120)) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                eprintln!("watchdog: {name} blocked for 120 s");
+                std::process::exit(2);
+            }
+        });
+        let outcome = std::panic::catch_unwind(test);
+        let _ = tx.send(());
+        let _ = watch.join();
+        match outcome {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed.push(name);
+            }
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        ran - failed.len(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+}
