@@ -9,7 +9,34 @@
 //! [`RLock`], [`Semaphore`], [`BoundedSemaphore`], [`Event`], [`Condition`], [`Barrier`]),
 //! Python's sharedctypes (from `shmkit-ctypes`: [`Value`], [`Array`]), the queues (from
 //! `shmkit-queue`: [`Queue`], [`JoinableQueue`], [`spsc`]) and the pipes (from
-//! `shmkit-pipe`: [`Pipe`], [`Connection`]). Process and Pool arrive on top of them.
+//! `shmkit-pipe`: [`Pipe`], [`Connection`]), and the processes on top of them (from
+//! `shmkit-process`: [`Process`], [`Pool`], [`ProcessPoolExecutor`]).
+//!
+//! ## Processes
+//!
+//! ```
+//! use shmkit::{Pool, Process, Queue};
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! // A child process, sharing a queue with us (fork inherits it).
+//! let q = Queue::<u64>::anonymous(8)?;
+//! let child_end = q.try_clone()?;
+//! let mut p = Process::new(move || child_end.put(42).unwrap()).name("worker");
+//! p.start()?;
+//! assert_eq!(p.join()?, 0);
+//! assert_eq!(q.get()?, 42);
+//!
+//! // A pool of worker processes.
+//! let pool = Pool::new(2)?;
+//! assert_eq!(pool.map(square, [1, 2, 3])?, [1, 4, 9]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Programs that start processes with [`StartMethod::Spawn`] call [`init`] first thing in
+//! `main`.
 //!
 //! ## Queues
 //!
@@ -114,6 +141,10 @@ pub use shmkit_core::{
 };
 pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 pub use shmkit_pipe::{Connection, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender};
+pub use shmkit_process::{
+    as_completed, cpu_count, current_process, init, parent_pid, AsyncResult, CurrentProcess, Imap, Pool,
+    PoolOptions, Process, ProcessError, ProcessPoolExecutor, Run, StartMethod, TaskError,
+};
 pub use shmkit_queue::{
     spsc, GetError, GetTimeoutError, JoinTimeoutError, JoinableQueue, PutError, PutTimeoutError, Queue,
     QueueOptions, TaskDoneError, TryGetError, TryPutError,
