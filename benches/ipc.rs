@@ -8,6 +8,8 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The spawn rows start this program again: hand those children their work.
+    shmkit::init();
     let opts = shmkit_bench::Options::from_args(std::env::args().skip(1));
     let report = shmkit_bench::run(&opts);
     report.print(&mut std::io::stdout().lock())?;

@@ -94,6 +94,8 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
+    // `shmkit bench` starts this program again for its spawn rows.
+    shmkit_process::init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ls { json, prefix } => ls(json, prefix.as_deref()),

@@ -116,6 +116,12 @@ enum Request {
     Stop,
 }
 
+/// [`Request::Run`] as the parent sends it, borrowing the task (the same encoding).
+#[derive(Serialize)]
+enum RequestRef<'a> {
+    Run { call: &'a Call, items: &'a [Vec<u8>] },
+}
+
 /// Worker → parent: one result per item.
 #[derive(Serialize, Deserialize)]
 struct Reply {
@@ -125,6 +131,13 @@ struct Reply {
 /// Receives the results of a task's items (index in the submission, result bytes).
 trait Sink: Send + Sync {
     fn deliver(&self, index: usize, result: Result<Vec<u8>, TaskError>);
+
+    /// The results of items `first..`, in order.
+    fn deliver_all(&self, first: usize, results: Vec<Result<Vec<u8>, TaskError>>) {
+        for (i, r) in results.into_iter().enumerate() {
+            self.deliver(first + i, r);
+        }
+    }
 }
 
 struct Task {
@@ -388,7 +401,7 @@ impl Pool {
         // Python's choice: about four chunks per worker.
         let chunksize = chunksize.unwrap_or_else(|| n.div_ceil(self.processes() * 4));
         let sink =
-            Arc::new(All { slot: Arc::clone(&slot), parts: Mutex::new((0..n).map(|_| None).collect()) });
+            Arc::new(All { slot: Arc::clone(&slot), parts: Mutex::new(((0..n).map(|_| None).collect(), n)) });
         if let Err(e) = self.submit(call, items, chunksize, sink) {
             slot.complete(Err(e));
         }
@@ -631,9 +644,10 @@ fn feed(shared: &Shared, slot: usize) {
         let Some(w) = worker.as_mut() else { continue };
         match run_on(w, &task) {
             Ok(results) => {
-                for (i, r) in results.into_iter().enumerate() {
-                    task.sink.deliver(task.first + i, r.map_err(TaskError::Panicked));
-                }
+                task.sink.deliver_all(
+                    task.first,
+                    results.into_iter().map(|r| r.map_err(TaskError::Panicked)).collect(),
+                );
                 w.tasks += 1;
                 if shared.opts.max_tasks_per_child.is_some_and(|max| w.tasks >= max) {
                     if let Some(w) = worker.take() {
@@ -672,8 +686,8 @@ fn feed(shared: &Shared, slot: usize) {
 
 /// Sends `task` to `w` and waits for its results; `Err` if the worker died.
 fn run_on(w: &Worker, task: &Task) -> Result<Vec<Result<Vec<u8>, String>>, ()> {
-    let req = postcard::to_allocvec(&Request::Run { call: task.call.clone(), items: task.items.clone() })
-        .map_err(|_| ())?;
+    let req =
+        postcard::to_allocvec(&RequestRef::Run { call: &task.call, items: &task.items }).map_err(|_| ())?;
     w.conn.send_bytes(&req).map_err(|_| ())?;
     let reply = w.conn.recv_bytes().map_err(|_| ())?;
     let reply: Reply = postcard::from_bytes(&reply).map_err(|_| ())?;
@@ -814,20 +828,34 @@ impl<R: DeserializeOwned + Send> Sink for One<R> {
     }
 }
 
+/// The results of a `map` so far, and how many are still missing.
+type Parts<R> = (Vec<Option<Result<R, TaskError>>>, usize);
+
 /// The sink of `map_async`: every result, then the list.
 struct All<R> {
     slot: Arc<Slot<Vec<R>>>,
-    parts: Mutex<Vec<Option<Result<R, TaskError>>>>,
+    /// The results so far, and how many are still missing.
+    parts: Mutex<Parts<R>>,
 }
 
 impl<R: DeserializeOwned + Send> Sink for All<R> {
     fn deliver(&self, index: usize, result: Result<Vec<u8>, TaskError>) {
+        self.deliver_all(index, vec![result]);
+    }
+
+    fn deliver_all(&self, first: usize, results: Vec<Result<Vec<u8>, TaskError>>) {
+        let decoded: Vec<Result<R, TaskError>> =
+            results.into_iter().map(|r| r.and_then(|b| decode::<R>(&b))).collect();
         let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = parts.get_mut(index) {
-            *p = Some(result.and_then(|b| decode::<R>(&b)));
+        let (list, missing) = &mut *parts;
+        for (i, r) in decoded.into_iter().enumerate() {
+            if let Some(p) = list.get_mut(first + i).filter(|p| p.is_none()) {
+                *p = Some(r);
+                *missing -= 1;
+            }
         }
-        if parts.iter().all(Option::is_some) {
-            let all: Result<Vec<R>, TaskError> = parts.drain(..).flatten().collect();
+        if *missing == 0 && !list.is_empty() {
+            let all: Result<Vec<R>, TaskError> = list.drain(..).flatten().collect();
             drop(parts);
             self.slot.complete(all);
         }

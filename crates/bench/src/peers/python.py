@@ -5,6 +5,15 @@
 #       a child process echoes each BYTES-byte message back through a
 #       multiprocessing.Queue pair (put/get) or a duplex multiprocessing.Pipe
 #       (send_bytes/recv_bytes); prints every round trip in nanoseconds.
+#   process-fork  0 WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#   process-spawn 0 WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#       start and join a Process that does nothing, under that start method; prints
+#       every start+join in nanoseconds.
+#   pool-apply 0 WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#       Pool(2).apply(abs, (1,)) round trips; prints each in nanoseconds.
+#   pool-map ITEMS WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#       Pool(2).map(abs, range(ITEMS)) with its default chunk size; prints nanoseconds
+#       per item and the item count.
 #   value 0 WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
 #       `with v.get_lock(): v.value += 1` on a multiprocessing.Value in one process;
 #       prints nanoseconds per operation and the operation count.
@@ -82,6 +91,27 @@ def main():
             burst()
             ops += 1000
         print((time.perf_counter_ns() - start) / ops, ops)
+        return
+    if mode in ("process-fork", "process-spawn"):
+        pctx = mp.get_context(mode.split("-")[1])
+
+        def once():
+            p = pctx.Process(target=int)
+            p.start()
+            p.join()
+
+        print(" ".join(map(str, round_trips(once, warmup, measure))))
+        return
+    if mode == "pool-apply":
+        with ctx.Pool(2) as pool:
+            print(" ".join(map(str, round_trips(lambda: pool.apply(abs, (1,)), warmup, measure))))
+        return
+    if mode == "pool-map":
+        with ctx.Pool(2) as pool:
+            pool.map(abs, range(size))
+            start = time.perf_counter_ns()
+            pool.map(abs, range(size))
+            print((time.perf_counter_ns() - start) / size, size)
         return
     msg = bytes(size)
     if mode == "queue":

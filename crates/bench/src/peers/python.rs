@@ -27,6 +27,27 @@ pub(crate) fn round_trip(channel: Channel, bytes: usize, tm: Timing) -> Result<F
         Channel::Queue => "queue",
         Channel::Pipe => "pipe",
     };
+    samples(mode, bytes, tm)
+}
+
+/// A `multiprocessing.Process` that does nothing, started and joined, under the start
+/// method `method` (`fork` or `spawn`); one sample per start+join.
+pub(crate) fn process_start_join(method: &str, tm: Timing) -> Result<Figure, String> {
+    samples(&format!("process-{method}"), 0, tm)
+}
+
+/// `Pool(2).apply(abs, (1,))`, one sample per call.
+pub(crate) fn pool_apply(tm: Timing) -> Result<Figure, String> {
+    samples("pool-apply", 0, tm)
+}
+
+/// `Pool(2).map(abs, range(items))`: nanoseconds per item.
+pub(crate) fn pool_map(items: usize, tm: Timing) -> Result<Figure, String> {
+    per_op("pool-map", items, tm)
+}
+
+/// Runs `mode`, which prints one sample per line or space.
+fn samples(mode: &str, bytes: usize, tm: Timing) -> Result<Figure, String> {
     let out = python(mode, bytes, tm)?;
     let samples = out
         .split_whitespace()
@@ -41,9 +62,14 @@ pub(crate) fn round_trip(channel: Channel, bytes: usize, tm: Timing) -> Result<F
 
 /// `with v.get_lock(): v.value += 1` on a `multiprocessing.Value`, in one process.
 pub(crate) fn value_locked_increment(tm: Timing) -> Result<Figure, String> {
-    let out = python("value", 0, tm)?;
+    per_op("value", 0, tm)
+}
+
+/// Runs `mode`, which prints nanoseconds per operation and the operation count.
+fn per_op(mode: &str, size: usize, tm: Timing) -> Result<Figure, String> {
+    let out = python(mode, size, tm)?;
     let mut it = out.split_whitespace();
-    let bad = || format!("python3 value printed {out:?}");
+    let bad = || format!("python3 {mode} printed {out:?}");
     let ns = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     let ops = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     Ok(Figure::PerOp { ns, ops })

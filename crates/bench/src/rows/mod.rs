@@ -3,6 +3,7 @@
 
 mod floor;
 mod pipe;
+mod process;
 mod queue;
 mod sweep;
 mod sync;
@@ -39,4 +40,5 @@ pub(crate) fn all(b: &mut Bench) {
     queue::rows(b);
     pipe::rows(b);
     sweep::rows(b);
+    process::rows(b);
 }
