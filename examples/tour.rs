@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use shmkit::{
     spsc, Array, Barrier, BoundedSemaphore, Condition, Connection, CreateOptions, Deadline, Event,
     EventCount, Expect, GetError, GetTimeoutError, JoinableQueue, Kind, Lock, LockError, Object, OpenError,
-    OpenOptions, PipeOptions, Queue, RLock, RecvError, Role, Semaphore, Spec, TryPutError, Value,
-    WaitStrategy,
+    OpenOptions, PipeOptions, Pool, PoolOptions, Process, Queue, RLock, RecvError, Role, Semaphore, Spec,
+    StartMethod, TaskError, TryPutError, Value, WaitStrategy,
 };
 
 /// The body of the tour's object: an event count to wake on, a stage word, a message.
@@ -53,6 +53,8 @@ fn board_spec() -> Spec {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Children started with the spawn start method run their function here and exit.
+    shmkit::init();
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("child") => child(&args[2]),
@@ -70,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             queue_tour()?;
             pipe_tour()?;
             family_tour()?;
+            process_tour()?;
             println!("\ntour complete");
             Ok(())
         }
@@ -556,5 +559,74 @@ fn jobs_worker(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     let _g = done.lock().map_err(|e| e.to_string())?;
     finished.fetch_add(1);
     done.notify_all();
+    Ok(())
+}
+
+fn cube(x: u64) -> u64 {
+    x * x * x
+}
+
+/// Item 4 kills its own worker process (SIGKILL); the others are cubed.
+fn cube_but_four_dies(x: u64) -> u64 {
+    if x == 4 {
+        let _ = shmkit::child::send_signal(std::process::id(), shmkit::child::SIGKILL);
+        std::thread::sleep(Duration::from_secs(10));
+    }
+    cube(x)
+}
+
+fn spin(_: ()) {
+    loop {
+        std::hint::spin_loop();
+    }
+}
+
+fn process_tour() -> Result<(), Box<dyn std::error::Error>> {
+    // 16. Process: a child sharing an anonymous Value (fork inherits it), a busy child
+    //     terminated (exitcode -15, as in Python), a child whose panic reaches us, and a
+    //     child started by spawn (this program run again; `shmkit::init` dispatches it).
+    let total = std::sync::Arc::new(Value::<u64>::anonymous(0)?);
+    let t = std::sync::Arc::clone(&total);
+    let mut p = Process::new(move || {
+        t.fetch_add(41);
+    })
+    .name("adder");
+    p.start()?;
+    let code = p.join()?;
+    println!(
+        "\n16. Process {:?} (pid {}) exited with {code}; the Value it added to: {}",
+        p.get_name(),
+        p.pid().unwrap_or(0),
+        total.load()
+    );
+    let mut busy = Process::call(spin, ());
+    busy.start()?;
+    std::thread::sleep(Duration::from_millis(20));
+    busy.terminate()?;
+    println!("    a busy child, terminated: alive {}, exitcode {}", busy.is_alive(), busy.join()?);
+    let mut bad = Process::new(|| panic!("the child gives up"));
+    bad.start()?;
+    println!(
+        "    a child that panicked: exitcode {}, its message here: {:?}",
+        bad.join()?,
+        bad.panic_message().unwrap_or_default()
+    );
+    let mut spawned = Process::call(spin, ()).start_method(StartMethod::Spawn).daemon(true);
+    spawned.start()?;
+    spawned.kill()?;
+    println!("    a spawned (re-executed) child, killed: exitcode {}", spawned.join()?);
+
+    // 17. Pool: map across worker processes, and a worker killed mid-task fails only
+    //     that task; the pool replaces it and finishes the rest.
+    let mut pool = Pool::with_options(PoolOptions::new().processes(2))?;
+    println!("17. Pool(2).map(cube, 1..=6) = {:?}", pool.map(cube, 1..=6)?);
+    let results: Vec<Result<u64, TaskError>> = pool.imap(cube_but_four_dies, 1..=6).collect();
+    for (x, r) in (1..=6).zip(&results) {
+        match r {
+            Ok(v) => println!("    cube_but_four_dies({x}) = {v}"),
+            Err(e) => println!("    cube_but_four_dies({x}) failed: {e}"),
+        }
+    }
+    pool.join();
     Ok(())
 }

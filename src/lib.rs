@@ -135,9 +135,10 @@
 //! its `_deadline` twin, so signals and spurious wake-ups never stretch a wait.
 
 pub use shmkit_core::{
-    futex, header, loom, process, segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Header,
-    HeaderSnapshot, Kind, Name, NameError, Object, OpenError, OpenOptions, OpenOrCreateError, ParticipantId,
-    ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey, WaitStrategy,
+    child, futex, header, loom, process, segment, CreateError, CreateOptions, Deadline, EventCount, Expect,
+    Header, HeaderSnapshot, Kind, Name, NameError, Object, OpenError, OpenOptions, OpenOrCreateError,
+    ParticipantId, ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey,
+    WaitStrategy,
 };
 pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 pub use shmkit_pipe::{Connection, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender};
