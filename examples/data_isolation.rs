@@ -1,9 +1,9 @@
-//! Seed 004, "data isolation between processes": a child that changes an ordinary
-//! variable changes its own copy; the parent's is untouched. A shmkit Value is the same
-//! memory in both, so the parent sees the child's write.
+//! Seed 004, "data isolation between processes": a child that changes a global variable
+//! changes its own copy; the parent's is untouched. A shmkit Value is the same memory in
+//! both, so the parent sees the child's write.
 //!
 //! ```text
-//! cargo run --example data_isolation
+//! cargo run --release --example data_isolation
 //! ```
 //!
 //! Python:
@@ -12,38 +12,51 @@
 //! def work():
 //!     global n
 //!     n = 0
-//!     print('in the child:', n)
-//! n = 100
-//! p = Process(target=work); p.start(); p.join()
-//! print('in the parent:', n)     # still 100
+//!     print('子进程内：', n)       # in the child: 0
+//!
+//! if __name__ == '__main__':
+//!     n = 100
+//!     p = Process(target=work)
+//!     p.start()
+//!     print('主进程内：', n)       # in the parent: 100
 //! ```
+//!
+//! `n` is a `static`, a global that a thread started here would share: a thread's
+//! `N.store(0)` would be seen by the parent. The child is a copy of this process (fork),
+//! so its store changes only its copy. `shared` is an anonymous Value, which the child
+//! inherits: one memory, mapped in both. The parent joins the child before it looks, so
+//! the answer does not depend on who runs first.
 
-mod common;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
-use common::{spawn_self, unique, Unlink};
-use shmkit::Value;
+use shmkit::{Process, Value};
+
+/// Python's global `n`.
+static N: AtomicI32 = AtomicI32::new(0);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        // The child's own `n`: a fresh copy of the program's state.
-        let mut n = 100;
-        n -= 100;
-        println!("in the child:  n = {n}");
-        let shared = Value::<i32>::open(&args[2])?;
-        shared.store(0)?;
-        println!("in the child:  shared = {}", shared.load());
-        return Ok(());
+    N.store(100, Ordering::Relaxed);
+    let shared = Arc::new(Value::<i32>::anonymous(100)?);
+
+    let in_child = Arc::clone(&shared);
+    let mut p = Process::new(move || {
+        N.store(0, Ordering::Relaxed);
+        println!("in the child:  n = {}", N.load(Ordering::Relaxed));
+        if let Err(e) = in_child.store(0) {
+            panic!("the child cannot write the Value: {e}");
+        }
+        println!("in the child:  shared = {}", in_child.load());
+    });
+    p.start()?;
+    let code = p.join()?;
+    if code != 0 {
+        return Err(format!("the child ended with exit code {code}: {:?}", p.panic_message()).into());
     }
-    let n = 100;
-    let name = unique("data-isolation");
-    let shared = Value::<i32>::create(&name, 100)?;
-    let _cleanup = Unlink(name.clone());
-    let status = spawn_self(&["child", &name])?.wait()?;
-    if !status.success() {
-        return Err(format!("the child failed: {status}").into());
-    }
-    println!("in the parent: n = {n}        (isolated: the child changed its own copy)");
+    println!(
+        "in the parent: n = {}        (isolated: the child changed its own copy)",
+        N.load(Ordering::Relaxed)
+    );
     println!("in the parent: shared = {}   (shared memory: the child's write is here)", shared.load());
     Ok(())
 }
