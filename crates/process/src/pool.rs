@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use shmkit_pipe::{Connection, Pipe, PipeOptions};
 
-use crate::process::{Process, StartMethod};
+use crate::process::{panic_text, Process, StartMethod};
 use crate::spawn::Call;
 
 /// Why a task did not give a result.
@@ -601,13 +601,6 @@ fn worker_loop(conn: &Connection) {
     }
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
-}
 
 /// A feeder thread: keeps one worker busy with the pool's tasks.
 fn feed(shared: &Shared, slot: usize) {

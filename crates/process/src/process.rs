@@ -201,17 +201,21 @@ pub(crate) fn run_child(
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
         Ok(()) => 0,
         Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic with a non-string payload".to_owned());
             if let Some(r) = report {
-                r.write(&msg);
+                r.write(&panic_text(payload.as_ref()));
             }
             101
         }
     }
+}
+
+/// A panic's message.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
 }
 
 /// Counts processes for default names: `Process-1`, `Process-2`, ...
