@@ -209,26 +209,39 @@ impl Pool {
     ///
     /// # Errors
     ///
-    /// [`TaskError::Start`] if the feeder threads cannot be started.
+    /// As [`with_options`](Self::with_options).
     pub fn new(processes: usize) -> Result<Self, TaskError> {
         Self::with_options(PoolOptions::new().processes(processes))
     }
 
     /// A pool made with `opts` (`PoolOptions::new()` gives one worker per CPU).
     ///
+    /// The workers start here, in the calling thread. Under fork, a worker that replaces
+    /// one that crashed or reached `max_tasks_per_child` is forked later from the pool's
+    /// feeder thread: if another thread of this program holds a lock the tasks need at
+    /// that moment (standard output while it prints, say), the new worker can block on
+    /// it, as in Python's fork-based pools. Programs with such threads and crashing or
+    /// recycled workers should use [`StartMethod::Spawn`].
+    ///
     /// # Errors
     ///
-    /// [`TaskError::Start`] if the feeder threads cannot be started.
+    /// [`TaskError::Start`] if a worker or a feeder thread cannot be started.
     pub fn with_options(opts: PoolOptions) -> Result<Self, TaskError> {
         let n = opts.processes;
-        let state = State { pids: vec![None; n], ..State::default() };
+        // The workers are started here, from the caller's thread, before the pool has
+        // threads of its own: a fork made now copies no lock a feeder thread holds.
+        let workers = (0..n).map(|_| Worker::start(&opts)).collect::<Result<Vec<_>, _>>()?;
+        let pids = workers.iter().map(|w| w.process.pid()).collect();
+        let state = State { pids, ..State::default() };
         let shared = Arc::new(Shared { state: Mutex::new(state), changed: Condvar::new(), opts });
-        let feeders = (0..n)
-            .map(|slot| {
+        let feeders = workers
+            .into_iter()
+            .enumerate()
+            .map(|(slot, worker)| {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("shmkit-pool-{slot}"))
-                    .spawn(move || feed(&shared, slot))
+                    .spawn(move || feed(&shared, slot, Some(worker)))
                     .map_err(|e| TaskError::Start(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -601,10 +614,8 @@ fn worker_loop(conn: &Connection) {
     }
 }
 
-
 /// A feeder thread: keeps one worker busy with the pool's tasks.
-fn feed(shared: &Shared, slot: usize) {
-    let mut worker: Option<Worker> = None;
+fn feed(shared: &Shared, slot: usize, mut worker: Option<Worker>) {
     loop {
         let task = {
             let mut st = shared.lock();
