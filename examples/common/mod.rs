@@ -1,6 +1,6 @@
-//! What the examples share: starting copies of themselves as child processes (the
-//! examples stand in for Python's `Process` until `shmkit-process` lands) and removing
-//! their named objects on the way out.
+//! What the examples share: starting copies of themselves as unrelated child processes
+//! (the examples that show objects opened by name from another program) and removing
+//! their named objects on the way out. Examples about processes use `shmkit::Process`.
 #![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
