@@ -454,7 +454,7 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let (tx, rx) = mpsc::channel();
-        let sink = Arc::new(Stream { tx: Mutex::new(tx) });
+        let sink = Arc::new(Stream { tx });
         let encoded: Result<Vec<Vec<u8>>, TaskError> = items.into_iter().map(|a| encode(&a)).collect();
         let (total, failed) = match encoded.and_then(|items| {
             let n = items.len();
@@ -868,12 +868,12 @@ impl<R: DeserializeOwned + Send> Sink for All<R> {
 
 /// The sink of `imap`: each result as it comes.
 struct Stream {
-    tx: Mutex<mpsc::Sender<Delivery>>,
+    tx: mpsc::Sender<Delivery>,
 }
 
 impl Sink for Stream {
     fn deliver(&self, index: usize, result: Result<Vec<u8>, TaskError>) {
-        let _ = self.tx.lock().unwrap_or_else(|e| e.into_inner()).send((index, result));
+        let _ = self.tx.send((index, result));
     }
 }
 

@@ -477,7 +477,13 @@ fn reaper() -> &'static std::sync::mpsc::Sender<u32> {
         let spawned = std::thread::Builder::new().name("shmkit-reaper".into()).spawn(move || {
             let mut pending: Vec<u32> = Vec::new();
             loop {
-                match rx.recv_timeout(Duration::from_millis(50)) {
+                // Idle (nothing to reap): sleep until a pid comes, with no periodic wake-up.
+                let next = if pending.is_empty() {
+                    rx.recv().map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected)
+                } else {
+                    rx.recv_timeout(Duration::from_millis(50))
+                };
+                match next {
                     Ok(pid) => pending.push(pid),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
