@@ -21,6 +21,7 @@ mod executor;
 mod pool;
 mod process;
 mod spawn;
+mod worker;
 
 pub use executor::{as_completed, AsCompleted, ProcessPoolExecutor};
 pub use pool::{AsyncResult, Imap, Pool, PoolOptions, TaskError};

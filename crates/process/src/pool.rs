@@ -1,11 +1,13 @@
 //! `Pool`: worker processes fed with tasks over shared-memory pipes.
 //!
-//! Each worker has a duplex [`Connection`] to the parent and a thread in the parent that
-//! feeds it: the thread takes the next task from the pool's queue, sends it, waits for the
-//! reply and hands the results to whoever waits for them (running callbacks, in the
-//! parent). A worker that dies mid-task shows up as the pipe's end (the pipe watches its
-//! peer's liveness), so its task fails with [`TaskError::WorkerDied`] and a new worker
-//! takes its place: the pool never hangs.
+//! Each worker has a duplex shmkit pipe to the parent and a thread in the parent that
+//! feeds it: the thread takes the next task (a chunk of items) from the pool's queue,
+//! sends it, waits for the reply and hands the results to whoever waits for them (running
+//! callbacks, in the parent). A chunk's arguments travel as one encoded `Vec`, and its
+//! results as one encoded `Vec` of per-item results. A worker that dies mid-task shows up
+//! as the pipe's end (the pipe watches its peer's liveness), so its task fails with
+//! [`TaskError::WorkerDied`] and a new worker takes its place: the pool never hangs.
+//! How workers start (a fork server under fork) is in `worker.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -15,11 +17,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use shmkit_pipe::{Connection, Pipe, PipeOptions};
+use serde::Serialize;
 
-use crate::process::{panic_text, Process, StartMethod};
+use crate::process::StartMethod;
 use crate::spawn::Call;
+use crate::worker::{ForkServer, Worker, DONE, FAILED, RUN};
 
 /// Why a task did not give a result.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,10 +63,10 @@ impl std::error::Error for TaskError {}
 /// How a pool is made.
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
-    processes: usize,
-    start_method: StartMethod,
-    max_tasks_per_child: Option<usize>,
-    ring: usize,
+    pub(crate) processes: usize,
+    pub(crate) start_method: StartMethod,
+    pub(crate) max_tasks_per_child: Option<usize>,
+    pub(crate) ring: usize,
 }
 
 impl Default for PoolOptions {
@@ -109,49 +111,60 @@ impl PoolOptions {
     }
 }
 
-/// Parent → worker.
-#[derive(Serialize, Deserialize)]
-enum Request {
-    Run { call: Call, items: Vec<Vec<u8>> },
-    Stop,
-}
-
-/// [`Request::Run`] as the parent sends it, borrowing the task (the same encoding).
-#[derive(Serialize)]
-enum RequestRef<'a> {
-    Run { call: &'a Call, items: &'a [Vec<u8>] },
-}
-
-/// Worker → parent: one result per item.
-#[derive(Serialize, Deserialize)]
-struct Reply {
-    results: Vec<Result<Vec<u8>, String>>,
-}
-
-/// Receives the results of a task's items (index in the submission, result bytes).
+/// Receives the results of a task's items.
 trait Sink: Send + Sync {
-    fn deliver(&self, index: usize, result: Result<Vec<u8>, TaskError>);
-
-    /// The results of items `first..`, in order.
-    fn deliver_all(&self, first: usize, results: Vec<Result<Vec<u8>, TaskError>>) {
-        for (i, r) in results.into_iter().enumerate() {
-            self.deliver(first + i, r);
-        }
-    }
+    /// The results of items `first..first + len` of the submission: the worker's reply
+    /// (see [`decode_results`]), or the error they all failed with.
+    fn deliver(&self, first: usize, len: usize, reply: Result<&[u8], TaskError>);
 }
 
+/// A chunk of items on its way to a worker.
 struct Task {
-    call: Call,
-    items: Vec<Vec<u8>>,
+    /// `RUN`, the call, the encoded arguments.
+    frame: Vec<u8>,
     first: usize,
+    len: usize,
     sink: Arc<dyn Sink>,
 }
 
 impl Task {
     fn fail(&self, e: &TaskError) {
-        for i in 0..self.items.len() {
-            self.sink.deliver(self.first + i, Err(e.clone()));
-        }
+        self.sink.deliver(self.first, self.len, Err(e.clone()));
+    }
+}
+
+/// A task's frame: `RUN`, the call, then `chunk` encoded as a `Vec`.
+fn task_frame<T: Serialize>(call: Call, chunk: &[T]) -> Result<Vec<u8>, TaskError> {
+    let mut frame = Vec::with_capacity(64);
+    frame.push(RUN);
+    frame.extend_from_slice(&call.to_bytes());
+    let frame = postcard::to_extend(chunk, frame).map_err(|e| TaskError::Codec(e.to_string()))?;
+    if frame.len() > shmkit_pipe::DEFAULT_MAX_MESSAGE {
+        return Err(TaskError::Codec(format!(
+            "a chunk of {} bytes is larger than a pipe message may be (1 GiB): use a smaller chunksize",
+            frame.len()
+        )));
+    }
+    Ok(frame)
+}
+
+/// The `len` results in a worker's reply: `DONE` and an encoded `Vec<Result<R, String>>`
+/// (the `String` a panic's message), or `FAILED` and why the whole chunk failed.
+fn decode_results<R: DeserializeOwned>(
+    len: usize,
+    reply: Result<&[u8], TaskError>,
+) -> Vec<Result<R, TaskError>> {
+    let all = |e: TaskError| (0..len).map(|_| Err(e.clone())).collect();
+    let codec = |why: String| all(TaskError::Codec(why));
+    match reply {
+        Err(e) => all(e),
+        Ok([DONE, results @ ..]) => match postcard::from_bytes::<Vec<Result<R, String>>>(results) {
+            Ok(v) if v.len() == len => v.into_iter().map(|r| r.map_err(TaskError::Panicked)).collect(),
+            Ok(v) => codec(format!("the worker gave {} results for {len} items", v.len())),
+            Err(e) => codec(format!("the task's results do not decode: {e}")),
+        },
+        Ok([FAILED, why @ ..]) => codec(String::from_utf8_lossy(why).into_owned()),
+        Ok(_) => codec("the worker's reply is garbled".into()),
     }
 }
 
@@ -168,6 +181,8 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     opts: PoolOptions,
+    /// Forks the workers, under fork.
+    server: Option<ForkServer>,
 }
 
 impl Shared {
@@ -214,38 +229,46 @@ impl Pool {
         Self::with_options(PoolOptions::new().processes(processes))
     }
 
-    /// A pool made with `opts` (`PoolOptions::new()` gives one worker per CPU).
+    /// A pool made with `opts` (`PoolOptions::new()` gives one worker per CPU). Returns
+    /// once every worker is ready.
     ///
-    /// The workers start here, in the calling thread. Under fork, a worker that replaces
-    /// one that crashed or reached `max_tasks_per_child` is forked later from the pool's
-    /// feeder thread: if another thread of this program holds a lock the tasks need at
-    /// that moment (standard output while it prints, say), the new worker can block on
-    /// it, as in Python's fork-based pools. Programs with such threads and crashing or
-    /// recycled workers should use [`StartMethod::Spawn`].
+    /// Under fork, the workers are forked by a single-threaded *fork server*, itself
+    /// forked here from the calling thread: every worker, including one that later
+    /// replaces a worker that crashed or reached `max_tasks_per_child`, is a copy of this
+    /// program as it was at this call, never of a moment when another thread held a lock
+    /// (standard output while it prints, say). So make the pool before starting threads
+    /// that hold locks the tasks need. Under spawn, workers are fresh programs.
     ///
     /// # Errors
     ///
-    /// [`TaskError::Start`] if a worker or a feeder thread cannot be started.
+    /// [`TaskError::Start`] if the fork server, a worker or a feeder thread cannot be
+    /// started.
     pub fn with_options(opts: PoolOptions) -> Result<Self, TaskError> {
         let n = opts.processes;
-        // The workers are started here, from the caller's thread, before the pool has
-        // threads of its own: a fork made now copies no lock a feeder thread holds.
-        let workers = (0..n).map(|_| Worker::start(&opts)).collect::<Result<Vec<_>, _>>()?;
-        let pids = workers.iter().map(|w| w.process.pid()).collect();
-        let state = State { pids, ..State::default() };
-        let shared = Arc::new(Shared { state: Mutex::new(state), changed: Condvar::new(), opts });
-        let feeders = workers
-            .into_iter()
-            .enumerate()
-            .map(|(slot, worker)| {
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(format!("shmkit-pool-{slot}"))
-                    .spawn(move || feed(&shared, slot, Some(worker)))
-                    .map_err(|e| TaskError::Start(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { shared, feeders })
+        let server = match opts.start_method {
+            StartMethod::Fork => Some(ForkServer::start()?),
+            StartMethod::Spawn => None,
+        };
+        let state = State { pids: vec![None; n], ..State::default() };
+        let shared = Arc::new(Shared { state: Mutex::new(state), changed: Condvar::new(), opts, server });
+        let mut pool = Self { shared, feeders: Vec::with_capacity(n) };
+        let (ready_tx, ready) = mpsc::channel();
+        for slot in 0..n {
+            let (shared, ready_tx) = (Arc::clone(&pool.shared), ready_tx.clone());
+            let feeder = std::thread::Builder::new()
+                .name(format!("shmkit-pool-{slot}"))
+                .spawn(move || feed(&shared, slot, &ready_tx))
+                .map_err(|e| TaskError::Start(e.to_string()))?;
+            pool.feeders.push(feeder);
+        }
+        drop(ready_tx);
+        // Each feeder starts its worker (so that a daemon worker's parent-death signal
+        // follows a thread that lives as long as the pool) and says how it went. On an
+        // error, dropping the pool stops the others.
+        for _ in 0..n {
+            ready.recv().unwrap_or_else(|_| Err(TaskError::Start("a feeder thread ended".into())))?;
+        }
+        Ok(pool)
     }
 
     /// The number of workers.
@@ -253,26 +276,29 @@ impl Pool {
         self.shared.opts.processes
     }
 
-    fn submit(
+    /// Queues `items` in chunks of `chunksize`; their results go to `sink`. Nothing is
+    /// queued if a chunk cannot be encoded.
+    fn submit<T: Serialize>(
         &self,
         call: Call,
-        items: Vec<Vec<u8>>,
+        items: &[T],
         chunksize: usize,
-        sink: Arc<dyn Sink>,
+        sink: &Arc<dyn Sink>,
     ) -> Result<(), TaskError> {
+        let chunksize = chunksize.max(1);
+        let tasks = items
+            .chunks(chunksize)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let frame = task_frame(call, chunk)?;
+                Ok(Task { frame, first: i * chunksize, len: chunk.len(), sink: Arc::clone(sink) })
+            })
+            .collect::<Result<Vec<_>, TaskError>>()?;
         let mut st = self.shared.lock();
         if st.closed || st.terminated {
             return Err(TaskError::Closed);
         }
-        let chunksize = chunksize.max(1);
-        let mut first = 0;
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let chunk: Vec<Vec<u8>> = items.by_ref().take(chunksize).collect();
-            let len = chunk.len();
-            st.tasks.push_back(Task { call: call.clone(), items: chunk, first, sink: Arc::clone(&sink) });
-            first += len;
-        }
+        st.tasks.extend(tasks);
         drop(st);
         self.shared.changed.notify_all();
         Ok(())
@@ -314,13 +340,12 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let slot = Arc::new(Slot::new());
-        let sink = Arc::new(One {
+        let sink: Arc<dyn Sink> = Arc::new(One {
             slot: Arc::clone(&slot),
             callbacks: Mutex::new(Some((Box::new(callback), Box::new(error_callback)))),
         });
-        let submitted = encode(&arg).and_then(|a| self.submit(Call::new(f), vec![a], 1, sink.clone()));
-        if let Err(e) = submitted {
-            sink.deliver(0, Err(e));
+        if let Err(e) = self.submit(Call::each(f), &[arg], 1, &sink) {
+            sink.deliver(0, 1, Err(e));
         }
         AsyncResult { slot }
     }
@@ -368,7 +393,7 @@ impl Pool {
         A: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.map_call(Call::new(f), items.into_iter().map(|a| encode(&a)).collect(), chunksize)
+        self.map_call(Call::each(f), &items.into_iter().collect::<Vec<_>>(), chunksize)
     }
 
     /// `f(a, b)` for every pair, in order (Python's `starmap`).
@@ -386,26 +411,15 @@ impl Pool {
         B: Serialize + DeserializeOwned,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.map_call(Call::new2(f), items.into_iter().map(|p| encode(&p)).collect(), None).get()
+        self.map_call(Call::each2(f), &items.into_iter().collect::<Vec<_>>(), None).get()
     }
 
-    fn map_call<R>(
-        &self,
-        call: Call,
-        encoded: Result<Vec<Vec<u8>>, TaskError>,
-        chunksize: Option<usize>,
-    ) -> AsyncResult<Vec<R>>
+    fn map_call<T, R>(&self, call: Call, items: &[T], chunksize: Option<usize>) -> AsyncResult<Vec<R>>
     where
-        R: Serialize + DeserializeOwned + Send + 'static,
+        T: Serialize,
+        R: DeserializeOwned + Send + 'static,
     {
         let slot = Arc::new(Slot::new());
-        let items = match encoded {
-            Ok(items) => items,
-            Err(e) => {
-                slot.complete(Err(e));
-                return AsyncResult { slot };
-            }
-        };
         let n = items.len();
         if n == 0 {
             slot.complete(Ok(Vec::new()));
@@ -413,9 +427,9 @@ impl Pool {
         }
         // Python's choice: about four chunks per worker.
         let chunksize = chunksize.unwrap_or_else(|| n.div_ceil(self.processes() * 4));
-        let sink =
+        let sink: Arc<dyn Sink> =
             Arc::new(All { slot: Arc::clone(&slot), parts: Mutex::new(((0..n).map(|_| None).collect(), n)) });
-        if let Err(e) = self.submit(call, items, chunksize, sink) {
+        if let Err(e) = self.submit(call, items, chunksize, &sink) {
             slot.complete(Err(e));
         }
         AsyncResult { slot }
@@ -454,25 +468,13 @@ impl Pool {
         R: Serialize + DeserializeOwned + Send + 'static,
     {
         let (tx, rx) = mpsc::channel();
-        let sink = Arc::new(Stream { tx });
-        let encoded: Result<Vec<Vec<u8>>, TaskError> = items.into_iter().map(|a| encode(&a)).collect();
-        let (total, failed) = match encoded.and_then(|items| {
-            let n = items.len();
-            self.submit(Call::new(f), items, chunksize, sink).map(|()| n)
-        }) {
-            Ok(n) => (n, None),
+        let sink: Arc<dyn Sink> = Arc::new(Stream { tx });
+        let items: Vec<A> = items.into_iter().collect();
+        let (total, failed) = match self.submit(Call::each(f), &items, chunksize, &sink) {
+            Ok(()) => (items.len(), None),
             Err(e) => (1, Some(e)),
         };
-        Imap {
-            rx,
-            total,
-            yielded: 0,
-            next: 0,
-            ordered,
-            buffer: BTreeMap::new(),
-            failed,
-            _r: std::marker::PhantomData,
-        }
+        Imap { rx, total, yielded: 0, next: 0, ordered, buffer: BTreeMap::new(), failed }
     }
 
     /// Takes no more tasks (Python's `close`); the workers finish what was given.
@@ -485,9 +487,7 @@ impl Pool {
     /// workers (Python's `join`, which wants `close` first; here `join` closes).
     pub fn join(&mut self) {
         self.close();
-        for f in self.feeders.drain(..) {
-            let _ = f.join();
-        }
+        self.join_feeders();
     }
 
     /// Stops at once: every worker is killed, unfinished tasks fail with
@@ -507,8 +507,16 @@ impl Pool {
         for pid in pids.into_iter().flatten() {
             let _ = shmkit_core::child::send_signal(pid, shmkit_core::child::SIGKILL);
         }
+        self.join_feeders();
+    }
+
+    /// Waits for the feeders (each ends its worker), then ends the fork server.
+    fn join_feeders(&mut self) {
         for f in self.feeders.drain(..) {
             let _ = f.join();
+        }
+        if let Some(server) = &self.shared.server {
+            server.shutdown();
         }
     }
 }
@@ -523,99 +531,23 @@ impl Drop for Pool {
     }
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, TaskError> {
-    postcard::to_allocvec(v).map_err(|e| TaskError::Codec(e.to_string()))
-}
-
-fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R, TaskError> {
-    postcard::from_bytes(bytes).map_err(|e| TaskError::Codec(e.to_string()))
-}
-
-/// A worker process and the parent's end of its pipe.
-struct Worker {
-    process: Process,
-    conn: Connection,
-    /// Its pipe's name, under spawn (removed when the worker ends).
-    name: Option<String>,
-    tasks: usize,
-}
-
-impl Worker {
-    fn start(opts: &PoolOptions) -> Result<Self, TaskError> {
-        let start_err = |e: &dyn fmt::Display| TaskError::Start(e.to_string());
-        let pipe_opts = PipeOptions::new().capacity(opts.ring);
-        match opts.start_method {
-            StartMethod::Fork => {
-                let (mine, theirs) = Pipe::with_options(&pipe_opts).map_err(|e| start_err(&e))?;
-                let mut process = Process::new(move || worker_loop(&theirs)).daemon(true).name("PoolWorker");
-                process.start().map_err(|e| start_err(&e))?;
-                Ok(Self { process, conn: mine, name: None, tasks: 0 })
-            }
-            StartMethod::Spawn => {
-                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let name = format!("pool-{}-{n}", std::process::id());
-                let conn = Connection::create(&name, &pipe_opts).map_err(|e| start_err(&e))?;
-                let mut process = Process::call(spawned_worker, name.clone())
-                    .daemon(true)
-                    .name("PoolWorker")
-                    .start_method(StartMethod::Spawn);
-                if let Err(e) = process.start() {
-                    let _ = Connection::unlink(&name);
-                    return Err(start_err(&e));
-                }
-                Ok(Self { process, conn, name: Some(name), tasks: 0 })
-            }
-        }
-    }
-
-    /// Asks the worker to stop and reaps it (killing it if it does not stop soon).
-    fn stop(mut self) {
-        if let Ok(stop) = postcard::to_allocvec(&Request::Stop) {
-            let _ = self.conn.send_bytes(&stop);
-        }
-        if !matches!(self.process.join_timeout(Duration::from_secs(5)), Ok(Some(_))) {
-            let _ = self.process.kill();
-            let _ = self.process.join();
-        }
-        self.forget_name();
-    }
-
-    fn forget_name(&mut self) {
-        if let Some(name) = self.name.take() {
-            let _ = Connection::unlink(&name);
-        }
-    }
-}
-
-/// A worker started by spawn: opens the pipe named `pipe` and serves it.
-fn spawned_worker(pipe: String) {
-    match Connection::open(&pipe, &Default::default()) {
-        Ok(conn) => worker_loop(&conn),
-        Err(e) => panic!("the pool's pipe {pipe:?} cannot be opened: {e}"),
-    }
-}
-
-/// A worker's life: run each task's items, reply, until told to stop or the pipe ends.
-fn worker_loop(conn: &Connection) {
-    while let Ok(msg) = conn.recv_bytes() {
-        let Ok(Request::Run { call, items }) = postcard::from_bytes::<Request>(&msg) else { return };
-        let results = items
-            .iter()
-            .map(|item| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.run(item)))
-                    .unwrap_or_else(|p| Err(panic_text(p.as_ref())))
-            })
-            .collect();
-        let Ok(reply) = postcard::to_allocvec(&Reply { results }) else { return };
-        if conn.send_bytes(&reply).is_err() {
+/// A feeder thread: starts a worker (telling `ready` how it went), then keeps it busy
+/// with the pool's tasks, replacing it when it dies or has run `max_tasks_per_child`.
+fn feed(shared: &Shared, slot: usize, ready: &mpsc::Sender<Result<(), TaskError>>) {
+    let server = shared.server.as_ref();
+    let start = || {
+        let w = Worker::start(&shared.opts, server)?;
+        shared.lock().pids[slot] = Some(w.pid());
+        Ok::<_, TaskError>(w)
+    };
+    let mut worker = match start() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            let _ = ready.send(Err(e));
             return;
         }
-    }
-}
-
-/// A feeder thread: keeps one worker busy with the pool's tasks.
-fn feed(shared: &Shared, slot: usize, mut worker: Option<Worker>) {
+    };
+    let _ = ready.send(Ok(()));
     loop {
         let task = {
             let mut st = shared.lock();
@@ -633,80 +565,48 @@ fn feed(shared: &Shared, slot: usize, mut worker: Option<Worker>) {
             }
         };
         let Some(task) = task else { break };
-        if worker.is_none() {
-            match Worker::start(&shared.opts) {
-                Ok(w) => {
-                    shared.lock().pids[slot] = w.process.pid();
-                    worker = Some(w);
-                }
-                Err(e) => {
-                    task.fail(&e);
-                    continue;
-                }
+        let w = match worker.take().map_or_else(start, Ok) {
+            Ok(w) => worker.insert(w),
+            Err(e) => {
+                task.fail(&e);
+                continue;
             }
-        }
-        let Some(w) = worker.as_mut() else { continue };
-        match run_on(w, &task) {
-            Ok(results) => {
-                task.sink.deliver_all(
-                    task.first,
-                    results.into_iter().map(|r| r.map_err(TaskError::Panicked)).collect(),
-                );
+        };
+        match w.run(&task.frame) {
+            Ok(reply) => {
+                task.sink.deliver(task.first, task.len, Ok(&reply));
                 w.tasks += 1;
                 if shared.opts.max_tasks_per_child.is_some_and(|max| w.tasks >= max) {
                     if let Some(w) = worker.take() {
-                        w.stop();
+                        w.end(server, false);
                     }
                     shared.lock().pids[slot] = None;
                 }
             }
-            Err(()) => {
-                let mut dead = worker.take().expect("a worker ran the task");
-                let _ = dead.process.kill();
-                let code = dead.process.join().unwrap_or(-1);
-                dead.forget_name();
+            Err(lost) => {
+                let code = worker.take().map_or(-1, |w| w.end(server, true));
                 shared.lock().pids[slot] = None;
                 let e = if shared.lock().terminated {
                     TaskError::Terminated
                 } else {
-                    TaskError::WorkerDied(code)
+                    lost.unwrap_or(TaskError::WorkerDied(code))
                 };
                 task.fail(&e);
             }
         }
     }
     if let Some(w) = worker {
-        if shared.lock().terminated {
-            let mut w = w;
-            let _ = w.process.kill();
-            let _ = w.process.join();
-            w.forget_name();
-        } else {
-            w.stop();
-        }
+        let kill = shared.lock().terminated;
+        w.end(server, kill);
     }
     shared.lock().pids[slot] = None;
-}
-
-/// Sends `task` to `w` and waits for its results; `Err` if the worker died.
-fn run_on(w: &Worker, task: &Task) -> Result<Vec<Result<Vec<u8>, String>>, ()> {
-    let req =
-        postcard::to_allocvec(&RequestRef::Run { call: &task.call, items: &task.items }).map_err(|_| ())?;
-    w.conn.send_bytes(&req).map_err(|_| ())?;
-    let reply = w.conn.recv_bytes().map_err(|_| ())?;
-    let reply: Reply = postcard::from_bytes(&reply).map_err(|_| ())?;
-    if reply.results.len() == task.items.len() {
-        Ok(reply.results)
-    } else {
-        Err(())
-    }
 }
 
 /// A result, if it is there, and who to tell (a channel and an index) when it comes.
 type SlotState<T> = (Option<Result<T, TaskError>>, Vec<(mpsc::Sender<usize>, usize)>);
 
-/// One item's index in its submission and its result bytes.
-type Delivery = (usize, Result<Vec<u8>, TaskError>);
+/// One item's index in its submission and its result.
+type Delivery<R> = (usize, Result<R, TaskError>);
 
 /// Where one result waits, with whoever watches for it.
 struct Slot<T> {
@@ -820,8 +720,8 @@ struct One<R> {
 }
 
 impl<R: DeserializeOwned + Send> Sink for One<R> {
-    fn deliver(&self, _index: usize, result: Result<Vec<u8>, TaskError>) {
-        let result = result.and_then(|b| decode::<R>(&b));
+    fn deliver(&self, _first: usize, _len: usize, reply: Result<&[u8], TaskError>) {
+        let result = decode_results::<R>(1, reply).pop().unwrap_or(Err(TaskError::Terminated));
         if let Some((ok, err)) = self.callbacks.lock().unwrap_or_else(|e| e.into_inner()).take() {
             match &result {
                 Ok(r) => ok(r),
@@ -838,18 +738,12 @@ type Parts<R> = (Vec<Option<Result<R, TaskError>>>, usize);
 /// The sink of `map_async`: every result, then the list.
 struct All<R> {
     slot: Arc<Slot<Vec<R>>>,
-    /// The results so far, and how many are still missing.
     parts: Mutex<Parts<R>>,
 }
 
 impl<R: DeserializeOwned + Send> Sink for All<R> {
-    fn deliver(&self, index: usize, result: Result<Vec<u8>, TaskError>) {
-        self.deliver_all(index, vec![result]);
-    }
-
-    fn deliver_all(&self, first: usize, results: Vec<Result<Vec<u8>, TaskError>>) {
-        let decoded: Vec<Result<R, TaskError>> =
-            results.into_iter().map(|r| r.and_then(|b| decode::<R>(&b))).collect();
+    fn deliver(&self, first: usize, len: usize, reply: Result<&[u8], TaskError>) {
+        let decoded = decode_results::<R>(len, reply);
         let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
         let (list, missing) = &mut *parts;
         for (i, r) in decoded.into_iter().enumerate() {
@@ -867,26 +761,27 @@ impl<R: DeserializeOwned + Send> Sink for All<R> {
 }
 
 /// The sink of `imap`: each result as it comes.
-struct Stream {
-    tx: mpsc::Sender<Delivery>,
+struct Stream<R> {
+    tx: mpsc::Sender<Delivery<R>>,
 }
 
-impl Sink for Stream {
-    fn deliver(&self, index: usize, result: Result<Vec<u8>, TaskError>) {
-        let _ = self.tx.send((index, result));
+impl<R: DeserializeOwned + Send> Sink for Stream<R> {
+    fn deliver(&self, first: usize, len: usize, reply: Result<&[u8], TaskError>) {
+        for (i, r) in decode_results::<R>(len, reply).into_iter().enumerate() {
+            let _ = self.tx.send((first + i, r));
+        }
     }
 }
 
 /// The results of [`Pool::imap`] or [`Pool::imap_unordered`], as they become ready.
 pub struct Imap<R> {
-    rx: mpsc::Receiver<Delivery>,
+    rx: mpsc::Receiver<Delivery<R>>,
     total: usize,
     yielded: usize,
     next: usize,
     ordered: bool,
-    buffer: BTreeMap<usize, Result<Vec<u8>, TaskError>>,
+    buffer: BTreeMap<usize, Result<R, TaskError>>,
     failed: Option<TaskError>,
-    _r: std::marker::PhantomData<fn() -> R>,
 }
 
 impl<R> fmt::Debug for Imap<R> {
@@ -895,7 +790,7 @@ impl<R> fmt::Debug for Imap<R> {
     }
 }
 
-impl<R: DeserializeOwned> Iterator for Imap<R> {
+impl<R> Iterator for Imap<R> {
     type Item = Result<R, TaskError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -906,7 +801,7 @@ impl<R: DeserializeOwned> Iterator for Imap<R> {
         if self.yielded == self.total {
             return None;
         }
-        let bytes = loop {
+        let result = loop {
             if self.ordered {
                 if let Some(r) = self.buffer.remove(&self.next) {
                     self.next += 1;
@@ -923,7 +818,7 @@ impl<R: DeserializeOwned> Iterator for Imap<R> {
             }
         };
         self.yielded += 1;
-        Some(bytes.and_then(|b| decode(&b)))
+        Some(result)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

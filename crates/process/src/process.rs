@@ -293,7 +293,7 @@ impl Process {
     {
         let arg = postcard::to_allocvec(&args).unwrap_or_default();
         Self::with_target(Target::Call {
-            call: Call::new(target),
+            call: Call::once(target),
             arg,
             local: Box::new(move || target(args)),
         })

@@ -32,64 +32,104 @@ pub(crate) fn canary() -> u64 {
     offset(init as fn() as usize)
 }
 
-/// A call of `f(args) -> R` that can cross an exec: the function and its typed
-/// trampoline as offsets, the argument encoded.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A call of a function that can cross an exec: the function and its typed trampoline
+/// as offsets. The trampoline decodes the argument bytes, calls the function and
+/// encodes what it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Call {
     tramp: u64,
     func: u64,
 }
 
-/// Runs the function at `func` on `arg` (postcard bytes), returning the encoded result or
-/// why it failed.
+/// Runs the function at `func` on postcard bytes, returning the encoded result or why it
+/// failed.
 type Tramp = fn(usize, &[u8]) -> Result<Vec<u8>, String>;
 
-fn trampoline<A: DeserializeOwned, R: Serialize>(func: usize, arg: &[u8]) -> Result<Vec<u8>, String> {
+/// The trampoline of a process target `fn(A)`: one argument, no result.
+fn once<A: DeserializeOwned>(func: usize, arg: &[u8]) -> Result<Vec<u8>, String> {
     let arg: A =
-        postcard::from_bytes(arg).map_err(|e| format!("the task's argument does not decode: {e}"))?;
-    // SAFETY: `func` is the address of a `fn(A) -> R` of this executable: `Call::new`
-    // took it from one, monomorphized this trampoline for the same A and R, and the
-    // canary check (or the fork, which keeps the address space) ensures the addresses
-    // mean the same functions here.
-    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
-    postcard::to_allocvec(&f(arg)).map_err(|e| format!("the task's result does not encode: {e}"))
+        postcard::from_bytes(arg).map_err(|e| format!("the process's argument does not decode: {e}"))?;
+    // SAFETY: `func` is the address of a `fn(A)` of this executable: `Call::once` took it
+    // from one and monomorphized this trampoline for the same A, and the canary check
+    // (or the fork, which keeps the address space) ensures the addresses mean the same
+    // functions here.
+    let f = unsafe { std::mem::transmute::<usize, fn(A)>(func) };
+    f(arg);
+    Ok(Vec::new())
 }
 
-fn trampoline2<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
+/// Decodes a `Vec<T>` of arguments, applies `f` to each (a panic fails only its item)
+/// and encodes the `Vec<Result<R, String>>` of results: a pool task's chunk.
+fn each<T: DeserializeOwned, R: Serialize>(args: &[u8], f: impl Fn(T) -> R) -> Result<Vec<u8>, String> {
+    let args: Vec<T> =
+        postcard::from_bytes(args).map_err(|e| format!("the task's arguments do not decode: {e}"))?;
+    let results: Vec<Result<R, String>> = args
+        .into_iter()
+        .map(|a| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)))
+                .map_err(|p| crate::process::panic_text(p.as_ref()))
+        })
+        .collect();
+    postcard::to_allocvec(&results).map_err(|e| format!("the task's results do not encode: {e}"))
+}
+
+fn each1<A: DeserializeOwned, R: Serialize>(func: usize, args: &[u8]) -> Result<Vec<u8>, String> {
+    // SAFETY: as in `once`, for a `fn(A) -> R` taken by `Call::each`.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    each(args, f)
+}
+
+fn each2<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(
     func: usize,
-    arg: &[u8],
+    args: &[u8],
 ) -> Result<Vec<u8>, String> {
-    let (a, b): (A, B) =
-        postcard::from_bytes(arg).map_err(|e| format!("the task's arguments do not decode: {e}"))?;
-    // SAFETY: as in `trampoline`, for a `fn(A, B) -> R` taken by `Call::new2`.
+    // SAFETY: as in `once`, for a `fn(A, B) -> R` taken by `Call::each2`.
     let f = unsafe { std::mem::transmute::<usize, fn(A, B) -> R>(func) };
-    postcard::to_allocvec(&f(a, b)).map_err(|e| format!("the task's result does not encode: {e}"))
+    each(args, |(a, b)| f(a, b))
 }
 
 impl Call {
-    /// The call of `f`.
-    pub(crate) fn new<A: Serialize + DeserializeOwned, R: Serialize + DeserializeOwned>(
-        f: fn(A) -> R,
-    ) -> Self {
-        let tramp: Tramp = trampoline::<A, R>;
+    /// A process target: `f` run once on its encoded argument.
+    pub(crate) fn once<A: DeserializeOwned>(f: fn(A)) -> Self {
+        let tramp: Tramp = once::<A>;
         Self { tramp: offset(tramp as usize), func: offset(f as usize) }
     }
 
-    /// The call of a two-argument `f`, whose argument is encoded as a pair (`starmap`).
-    pub(crate) fn new2<A, B, R>(f: fn(A, B) -> R) -> Self
-    where
-        A: Serialize + DeserializeOwned,
-        B: Serialize + DeserializeOwned,
-        R: Serialize + DeserializeOwned,
-    {
-        let tramp: Tramp = trampoline2::<A, B, R>;
+    /// A pool task: `f` applied to each of an encoded `Vec<A>`, giving an encoded
+    /// `Vec<Result<R, String>>` (a panic's message for an item that panicked).
+    pub(crate) fn each<A: DeserializeOwned, R: Serialize>(f: fn(A) -> R) -> Self {
+        let tramp: Tramp = each1::<A, R>;
         Self { tramp: offset(tramp as usize), func: offset(f as usize) }
     }
 
-    /// Calls the function on the encoded argument, in this process.
+    /// As [`each`](Self::each) for a two-argument `f`, over a `Vec<(A, B)>` (`starmap`).
+    pub(crate) fn each2<A: DeserializeOwned, B: DeserializeOwned, R: Serialize>(f: fn(A, B) -> R) -> Self {
+        let tramp: Tramp = each2::<A, B, R>;
+        Self { tramp: offset(tramp as usize), func: offset(f as usize) }
+    }
+
+    /// The call as 16 bytes, for a pool's task frames.
+    pub(crate) fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[..8].copy_from_slice(&self.tramp.to_le_bytes());
+        out[8..].copy_from_slice(&self.func.to_le_bytes());
+        out
+    }
+
+    /// The call in the first 16 bytes of `bytes`, and the rest.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<(Self, &[u8])> {
+        let (tramp, rest) = bytes.split_first_chunk::<8>()?;
+        let (func, rest) = rest.split_first_chunk::<8>()?;
+        Some((Self { tramp: u64::from_le_bytes(*tramp), func: u64::from_le_bytes(*func) }, rest))
+    }
+
+    /// Calls the function on the encoded argument(s), in this process.
+    ///
+    /// Only calls made by this executable may be run: a pool worker runs what its
+    /// parent (the same program, checked by the canary under spawn) sent it.
     pub(crate) fn run(&self, arg: &[u8]) -> Result<Vec<u8>, String> {
-        // SAFETY: `tramp` is the offset of a `Tramp` of this executable (see `Call::new`;
-        // the callers check the canary when the call crossed an exec).
+        // SAFETY: `tramp` is the offset of a `Tramp` of this executable (see the
+        // constructors; the callers check the canary when the call crossed an exec).
         let tramp = unsafe { std::mem::transmute::<usize, Tramp>(address(self.tramp)) };
         tramp(address(self.func), arg)
     }

@@ -425,6 +425,99 @@ fn terminate_leaves_no_worker_and_max_tasks_replaces_them() {
     pool.join();
 }
 
+/// A lock that tasks take; in real programs standard output plays this part.
+static HELD: Mutex<()> = Mutex::new(());
+
+fn take_the_lock(x: u64) -> u64 {
+    drop(HELD.lock().unwrap_or_else(|e| e.into_inner()));
+    x
+}
+
+/// A worker that replaces a dead one is forked while another thread of the parent holds
+/// a lock: it must not inherit the lock held (it is forked by the fork server, a copy of
+/// the program made with the pool).
+fn a_replacement_worker_inherits_no_held_lock() {
+    let mut pool = Pool::new(1).unwrap();
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let guard = HELD.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+        drop(guard);
+    });
+    locked.recv().unwrap();
+    // The only worker kills itself: the next task runs on a worker started now.
+    assert_eq!(pool.apply(fragile, 3), Err(TaskError::WorkerDied(-9)));
+    let got = pool.apply_async(take_the_lock, 7).get_timeout(Duration::from_secs(20));
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(matches!(got, Ok(Ok(7))), "the new worker blocked on a lock held in the parent: {got:?}");
+    pool.join();
+}
+
+/// The pool's pipes' names in /dev/shm.
+fn pool_names() -> Vec<String> {
+    let mine = format!("shmkit.pool-{}-", std::process::id());
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&mine))
+        .collect()
+}
+
+/// A pool made by a thread that then ends keeps its workers (their parent-death signal
+/// must not follow that thread), and a ready pool leaves no name in /dev/shm.
+fn a_pool_outlives_the_thread_that_made_it() {
+    for method in METHODS {
+        let opts = PoolOptions::new().processes(2).start_method(method);
+        let mut pool = std::thread::spawn(move || Pool::with_options(opts).unwrap()).join().unwrap();
+        assert_eq!(pool_names(), Vec::<String>::new(), "{method:?}");
+        let pids: Vec<u32> = pool.map_chunked(my_pid, 0..4, 1).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            pool.map(square, 0..10).unwrap(),
+            (0..10).map(|x| x * x).collect::<Vec<_>>(),
+            "{method:?}"
+        );
+        assert!(pids.iter().all(|&p| !is_dead(p)), "{method:?}: a worker died with the thread: {pids:?}");
+        pool.join();
+    }
+}
+
+fn my_parent(_: u64) -> u32 {
+    parent_pid()
+}
+
+/// A process that owns a pool is SIGKILLed: its fork server and workers go too.
+fn the_pool_goes_with_its_owner() {
+    // The workers' pids, then their parent's (the fork server).
+    let pids = Arc::new((Array::<u32>::anonymous(&[0; 3]).unwrap(), Event::anonymous().unwrap()));
+    let theirs = Arc::clone(&pids);
+    let mut owner = Process::new(move || {
+        let pool = Pool::new(2).unwrap();
+        let mut workers: Vec<u32> = pool.map_chunked(my_pid, 0..40, 1).unwrap();
+        workers.sort_unstable();
+        workers.dedup();
+        for (i, pid) in workers.iter().take(2).enumerate() {
+            theirs.0.set(i, *pid).unwrap();
+        }
+        theirs.0.set(2, pool.apply(my_parent, 0).unwrap()).unwrap();
+        theirs.1.set();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(pool);
+    });
+    owner.start().unwrap();
+    assert!(pids.1.wait_timeout(Duration::from_secs(30)), "watchdog: the owner's pool did not start");
+    owner.kill().unwrap();
+    assert_eq!(owner.join().unwrap(), -9);
+    for i in 0..3 {
+        let pid = pids.0.get(i).unwrap();
+        assert_ne!(pid, 0, "slot {i}");
+        eventually(&format!("pool process {pid} gone"), Duration::from_secs(20), || is_dead(pid));
+    }
+}
+
 fn executor_submit_as_completed_and_shutdown() {
     let mut ex = ProcessPoolExecutor::new(2).unwrap();
     let futures: Vec<_> = (20..26).map(|n| ex.submit(fib, n)).collect();
@@ -443,7 +536,7 @@ fn executor_submit_as_completed_and_shutdown() {
 
 fn main() {
     shmkit_process::init();
-    let tests: [(&str, fn()); 13] = [
+    let tests: [(&str, fn()); 16] = [
         ("start_join_exitcode_pid_name", start_join_exitcode_pid_name),
         ("join_timeout_and_is_alive", join_timeout_and_is_alive),
         ("terminate_and_kill_a_busy_child", terminate_and_kill_a_busy_child),
@@ -459,6 +552,9 @@ fn main() {
             "terminate_leaves_no_worker_and_max_tasks_replaces_them",
             terminate_leaves_no_worker_and_max_tasks_replaces_them,
         ),
+        ("a_replacement_worker_inherits_no_held_lock", a_replacement_worker_inherits_no_held_lock),
+        ("a_pool_outlives_the_thread_that_made_it", a_pool_outlives_the_thread_that_made_it),
+        ("the_pool_goes_with_its_owner", the_pool_goes_with_its_owner),
         ("executor_submit_as_completed_and_shutdown", executor_submit_as_completed_and_shutdown),
     ];
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
