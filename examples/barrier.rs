@@ -7,10 +7,10 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{join_all, spawn_self, unique, Unlink};
-use shmkit::Barrier;
+use shmkit::{Barrier, Process};
 
 fn rounds(barrier: &Barrier, who: &str) -> Result<(), Box<dyn std::error::Error>> {
     for round in 1..=3 {
@@ -23,15 +23,21 @@ fn rounds(barrier: &Barrier, who: &str) -> Result<(), Box<dyn std::error::Error>
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        let barrier = Barrier::open(&args[2])?;
-        return rounds(&barrier, &format!("child {}", std::process::id()));
+    // Anonymous, so the children get it by fork; an `Arc` gives each child the same one.
+    let barrier = Arc::new(Barrier::anonymous(4)?);
+    let mut ps = Vec::new();
+    for _ in 0..3 {
+        let barrier = Arc::clone(&barrier);
+        let mut p = Process::new(move || {
+            rounds(&barrier, &format!("child {}", std::process::id()))
+                .unwrap_or_else(|e| panic!("child: {e}"))
+        });
+        p.start()?;
+        ps.push(p);
     }
-    let name = unique("barrier-rounds");
-    let barrier = Barrier::create(&name, 4)?;
-    let _cleanup = Unlink(name.clone());
-    let children = (0..3).map(|_| spawn_self(&["child", &name])).collect::<Result<Vec<_>, _>>()?;
     rounds(&barrier, "parent")?;
-    join_all(children)
+    for p in &mut ps {
+        common::join_ok(p)?;
+    }
+    Ok(())
 }

@@ -6,28 +6,35 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{join_all, spawn_self, unique, Unlink};
-use shmkit::Event;
+use shmkit::{Event, Process};
+
+fn waiter(go: &Event) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    if !go.wait_timeout(Duration::from_secs(10)) {
+        return Err("nobody said go".into());
+    }
+    println!("pid {} went after {} ms", std::process::id(), start.elapsed().as_millis());
+    Ok(())
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        let go = Event::open(&args[2])?;
-        let start = Instant::now();
-        if !go.wait_timeout(Duration::from_secs(10)) {
-            return Err("nobody said go".into());
-        }
-        println!("pid {} went after {} ms", std::process::id(), start.elapsed().as_millis());
-        return Ok(());
+    // Anonymous, so the children get it by fork; an `Arc` gives each child the same one.
+    let go = Arc::new(Event::anonymous()?);
+    let mut ps = Vec::new();
+    for _ in 0..3 {
+        let go = Arc::clone(&go);
+        let mut p = Process::new(move || waiter(&go).unwrap_or_else(|e| panic!("waiter: {e}")));
+        p.start()?;
+        ps.push(p);
     }
-    let name = unique("event-go");
-    let go = Event::create(&name)?;
-    let _cleanup = Unlink(name.clone());
-    let children = (0..3).map(|_| spawn_self(&["child", &name])).collect::<Result<Vec<_>, _>>()?;
     std::thread::sleep(Duration::from_millis(300));
     println!("parent: go!");
     go.set();
-    join_all(children)
+    for p in &mut ps {
+        common::join_ok(p)?;
+    }
+    Ok(())
 }

@@ -25,13 +25,13 @@
 mod common;
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{join_all, spawn_self, unique, Unlink};
-use shmkit::Lock;
+use shmkit::{Lock, Process};
 
 /// Prints `hello world i` a few characters at a time, as a slow terminal would.
-fn print_slowly(i: &str) -> std::io::Result<()> {
+fn print_slowly(i: u32) -> std::io::Result<()> {
     let line = format!("('hello world', {i})\n");
     let mut out = std::io::stdout().lock();
     for chunk in line.as_bytes().chunks(4) {
@@ -42,33 +42,43 @@ fn print_slowly(i: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Python's `f(l, i)`: the line is printed under the lock.
+fn f(l: &Lock, i: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let _guard = match l.lock() {
+        Ok(guard) => guard,
+        // A previous holder died holding the lock: we hold it now, and print anyway.
+        Err(e) => e.into_guard().ok_or("no participant slot left in the lock")?,
+    };
+    print_slowly(i)?;
+    Ok(())
+}
+
 fn run(with_lock: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let name = unique("lock-print");
-    let _lock = Lock::create(&name)?;
-    let _cleanup = Unlink(name.clone());
-    let mode = if with_lock { "lock" } else { "no-lock" };
-    let children = (0..10)
-        .map(|i| spawn_self(&["child", mode, &name, &i.to_string()]))
-        .collect::<Result<Vec<_>, _>>()?;
-    join_all(children)
+    // Anonymous, so the children get it by fork; an `Arc` gives each child the same one.
+    let lock = if with_lock { Some(Arc::new(Lock::anonymous()?)) } else { None };
+    let mut ps = Vec::new();
+    for num in 0..10 {
+        let lock = lock.clone();
+        let mut p = Process::new(move || {
+            let printed = match lock {
+                Some(lock) => f(&lock, num),
+                None => print_slowly(num).map_err(Into::into),
+            };
+            printed.unwrap_or_else(|e| panic!("child {num}: {e}"))
+        });
+        p.start()?;
+        ps.push(p);
+    }
+    for p in &mut ps {
+        common::join_ok(p)?;
+    }
+    Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        let (mode, name, i) = (&args[2], &args[3], &args[4]);
-        if mode == "lock" {
-            let lock = Lock::open(name)?;
-            let _guard = lock.lock().unwrap_or_else(|e| e.into_guard().expect("a participant slot"));
-            print_slowly(i)?;
-        } else {
-            print_slowly(i)?;
-        }
-        return Ok(());
-    }
     println!("-- without the lock: lines may mix --");
     run(false)?;
-    if args.get(1).map(String::as_str) != Some("--no-lock") {
+    if std::env::args().nth(1).as_deref() != Some("--no-lock") {
         println!("\n-- with the lock: one whole line at a time --");
         run(true)?;
     }

@@ -28,50 +28,46 @@
 //!     p1.start(); p2.start(); p1.join(); p2.join()
 //! ```
 //!
-//! The two ends are two child processes; the pipe and the lock are named: the first
-//! child creates the pipe (and holds one end), the second opens the other end.
+//! The two ends are two child processes. The pipe and the lock are anonymous and reach
+//! the children by fork: each child takes the end it was given, and both share the lock
+//! (an `Arc`, Python's one `lock` object given to both).
 
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use common::{join_all, spawn_self, unique, Unlink};
-use shmkit::{Connection, Lock, OpenError, OpenOptions, PipeOptions};
+use shmkit::{Connection, Lock, Pipe, Process};
 
-fn end(which: &str, pipe: &str, lock: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let lock = Lock::open(lock)?;
-    let p = if which == "one_end_pipe" {
-        Connection::create(pipe, &PipeOptions::new())?
-    } else {
-        // Wait for the first child to create the pipe.
-        let opts = OpenOptions::new();
-        let mut tries = 0;
-        loop {
-            match Connection::open(pipe, &opts) {
-                Err(OpenError::NotFound { .. }) if tries < 1000 => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
-                other => break other?,
-            }
-            tries += 1;
-        }
-    };
+fn end(which: &str, p: &Connection, lock: &Lock) -> Result<(), Box<dyn std::error::Error>> {
     p.send_bytes(format!("hello from {which}").as_bytes())?;
-    let msg = p.recv_bytes()?;
     let _guard = lock.lock().map_err(|e| e.to_string())?;
+    let msg = p.recv_bytes()?;
     println!("{} (printed by {which}, pid {})", String::from_utf8_lossy(&msg), std::process::id());
     Ok(())
 }
 
+fn one_end_pipe(p: &Connection, lock: &Lock) -> Result<(), Box<dyn std::error::Error>> {
+    end("one_end_pipe", p, lock)
+}
+
+fn the_other_end_pipe(p: &Connection, lock: &Lock) -> Result<(), Box<dyn std::error::Error>> {
+    end("the_other_end_pipe", p, lock)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if let (Some(which), Some(pipe), Some(lock)) = (args.get(1), args.get(2), args.get(3)) {
-        return end(which, pipe, lock);
+    let lock = Arc::new(Lock::anonymous()?);
+    let (one_end, the_other_end) = Pipe::new()?;
+    let lock1 = Arc::clone(&lock);
+    let mut p1 =
+        Process::new(move || one_end_pipe(&one_end, &lock1).unwrap_or_else(|e| panic!("one_end_pipe: {e}")));
+    let lock2 = Arc::clone(&lock);
+    let mut p2 = Process::new(move || {
+        the_other_end_pipe(&the_other_end, &lock2).unwrap_or_else(|e| panic!("the_other_end_pipe: {e}"))
+    });
+    p1.start()?;
+    p2.start()?;
+    for p in [&mut p1, &mut p2] {
+        common::join_ok(p)?;
     }
-    let (pipe, lock) = (unique("pipe-hello"), unique("pipe-hello-lock"));
-    let _cleanup = (Unlink(pipe.clone()), Unlink(lock.clone()));
-    let _lock = Lock::create(&lock)?;
-    let p1 = spawn_self(&["one_end_pipe", &pipe, &lock])?;
-    let p2 = spawn_self(&["the_other_end_pipe", &pipe, &lock])?;
-    join_all(vec![p1, p2])
+    Ok(())
 }

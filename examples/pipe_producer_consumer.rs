@@ -22,30 +22,34 @@
 //!     my_producer.join(); my_consumer.join()
 //! ```
 //!
-//! A one-way pipe: the consumer (here the parent) creates it and holds the receive end,
-//! a `Receiver`; the producer child opens the send end, a `Sender`. Sending on the
-//! receive end does not compile.
+//! A one-way pipe, anonymous: `Pipe::simplex()` gives the receive end, a `Receiver`, and
+//! the send end, a `Sender`, in Python's order; each child is forked with its end.
+//! Sending on the receive end does not compile.
 
 mod common;
 
-use common::{spawn_self, unique, Unlink};
-use shmkit::{OpenOptions, PipeOptions, Receiver, Sender};
+use shmkit::{Pipe, Process, Receiver, Sender};
+
+fn producer(pipe: &Sender) -> Result<(), Box<dyn std::error::Error>> {
+    pipe.send_bytes(b"hello")?;
+    Ok(())
+}
+
+fn consumer(pipe: &Receiver) -> Result<(), Box<dyn std::error::Error>> {
+    println!("{}", String::from_utf8_lossy(&pipe.recv_bytes()?));
+    Ok(())
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("producer") {
-        let send_pipe = Sender::open(&args[2], &OpenOptions::new())?;
-        send_pipe.send_bytes(b"hello")?;
-        return Ok(());
-    }
-    let name = unique("pipe-producer-consumer");
-    let recv_pipe = Receiver::create(&name, &PipeOptions::new())?;
-    let _cleanup = Unlink(name.clone());
-    let mut producer = spawn_self(&["producer", &name])?;
-    println!("{}", String::from_utf8_lossy(&recv_pipe.recv_bytes()?));
-    let status = producer.wait()?;
-    if !status.success() {
-        return Err(format!("the producer failed: {status}").into());
+    let (recv_pipe, send_pipe) = Pipe::simplex()?;
+    let mut my_producer =
+        Process::new(move || producer(&send_pipe).unwrap_or_else(|e| panic!("producer: {e}")));
+    let mut my_consumer =
+        Process::new(move || consumer(&recv_pipe).unwrap_or_else(|e| panic!("consumer: {e}")));
+    my_producer.start()?;
+    my_consumer.start()?;
+    for p in [&mut my_producer, &mut my_consumer] {
+        common::join_ok(p)?;
     }
     Ok(())
 }

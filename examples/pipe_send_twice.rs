@@ -22,31 +22,28 @@
 //!     p.join()
 //! ```
 //!
-//! The pipe is named, so that a child started with `spawn_self` can open its end (an
-//! anonymous `Pipe::new()` is inherited across fork). Python pickles the list; here the
-//! message is a typed tuple, `send`/`recv` of a serde value (encoded with postcard).
+//! The pipe is anonymous (`Pipe::new()`): the child is forked with `child_conn`, and the
+//! parent keeps `parent_conn`. Python pickles the list; here the message is a typed
+//! tuple, `send`/`recv` of a serde value (encoded with postcard).
 
 mod common;
 
-use common::{spawn_self, unique, Unlink};
-use shmkit::{Connection, OpenOptions, PipeOptions, RecvError};
+use shmkit::{Connection, Pipe, Process, RecvError};
 
 /// What the child sends: `[42, None, 'hello from child']` in Python.
 type Message = (i32, Option<i32>, String);
 
+fn f(conn: &Connection) -> Result<(), Box<dyn std::error::Error>> {
+    conn.send(&(42, None::<i32>, "hello from child"))?;
+    conn.send(&(42, None::<i32>, "hello from child2"))?;
+    conn.close();
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        let conn = Connection::open(&args[2], &OpenOptions::new())?;
-        conn.send(&(42, None::<i32>, "hello from child"))?;
-        conn.send(&(42, None::<i32>, "hello from child2"))?;
-        conn.close();
-        return Ok(());
-    }
-    let name = unique("pipe-send-twice");
-    let parent_conn = Connection::create(&name, &PipeOptions::new())?;
-    let _cleanup = Unlink(name.clone());
-    let mut child = spawn_self(&["child", &name])?;
+    let (parent_conn, child_conn) = Pipe::new()?;
+    let mut p = Process::new(move || f(&child_conn).unwrap_or_else(|e| panic!("f: {e}")));
+    p.start()?;
     for _ in 0..2 {
         let msg: Message = parent_conn.recv()?;
         println!("{msg:?}");
@@ -55,9 +52,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(RecvError::Disconnected) => println!("(a third recv: the child closed its end)"),
         other => return Err(format!("expected the end of the pipe, got {other:?}").into()),
     }
-    let status = child.wait()?;
-    if !status.success() {
-        return Err(format!("the child failed: {status}").into());
-    }
-    Ok(())
+    common::join_ok(&mut p)
 }

@@ -22,33 +22,40 @@
 //!         print('get:', q.get(), 'pid:', os.getpid())
 //! ```
 //!
-//! Python's `Queue()` has no bound; a shmkit queue always has one (here 8).
+//! Python's `Queue()` has no bound; a shmkit queue always has one (here 8). The queue is
+//! anonymous: each child is forked with a handle of its own (`try_clone`), which is how
+//! `args=(q,)` reads here.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{join_all, spawn_self, unique, Unlink};
-use shmkit::Queue;
+use shmkit::{Process, Queue};
+
+fn reader(q: &Queue<u64>) -> Result<(), Box<dyn std::error::Error>> {
+    // `q.get()`, with a deadline so that a broken run fails instead of hanging.
+    let item = q.get_timeout(Duration::from_secs(10))?;
+    println!("get: {item} pid: {}", std::process::id());
+    Ok(())
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        let q = Queue::<u64>::open(&args[2])?;
-        // `q.get()`, with a deadline so that a broken run fails instead of hanging.
-        let item = q.get_timeout(Duration::from_secs(10))?;
-        println!("get: {item} pid: {}", std::process::id());
-        return Ok(());
-    }
-    let name = unique("queue-five-readers");
-    let q = Queue::<u64>::create(&name, 8)?;
-    let _cleanup = Unlink(name.clone());
+    let q = Queue::<u64>::anonymous(8)?;
     for i in 1..=8 {
         q.put(i)?;
     }
     println!("parent {}: put 1..=8, queue holds {}", std::process::id(), q.len());
-    let children = (0..5).map(|_| spawn_self(&["child", &name])).collect::<Result<Vec<_>, _>>()?;
-    join_all(children)?;
+    let mut ps = Vec::new();
+    for _ in 0..5 {
+        let q = q.try_clone()?;
+        ps.push(Process::new(move || reader(&q).unwrap_or_else(|e| panic!("reader: {e}"))));
+    }
+    for p in &mut ps {
+        p.start()?;
+    }
+    for p in &mut ps {
+        common::join_ok(p)?;
+    }
     println!("five readers joined; {} left for the parent:", q.len());
     while !q.is_empty() {
         println!("get: {} pid: {}", q.get()?, std::process::id());

@@ -20,14 +20,14 @@
 //! ```
 //!
 //! A shmkit queue carries plain bytes (`T: bytemuck::Pod`), not pickled objects: the
-//! message travels as a fixed `[u8; 32]` holding its text, padded with zeros.
+//! message travels as a fixed `[u8; 32]` holding its text, padded with zeros. The queue
+//! is anonymous; the child is forked with a handle of its own (`try_clone`).
 
 mod common;
 
 use std::time::Duration;
 
-use common::{spawn_self, unique, Unlink};
-use shmkit::Queue;
+use shmkit::{Process, Queue};
 
 /// The message: text padded with zero bytes.
 type Message = [u8; 32];
@@ -47,23 +47,18 @@ fn as_str(msg: &Message) -> Result<&str, std::str::Utf8Error> {
     std::str::from_utf8(&msg[..len])
 }
 
+fn f(q: &Queue<Message>) -> Result<(), Box<dyn std::error::Error>> {
+    q.put(encode("[42, None, 'hello']")?)?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        let q = Queue::<Message>::open(&args[2])?;
-        q.put(encode("[42, None, 'hello']")?)?;
-        return Ok(());
-    }
-    let name = unique("queue-parent-child");
-    let q = Queue::<Message>::create(&name, 8)?;
-    let _cleanup = Unlink(name.clone());
-    let mut child = spawn_self(&["child", &name])?;
+    let q = Queue::<Message>::anonymous(8)?;
+    let child_q = q.try_clone()?;
+    let mut p = Process::new(move || f(&child_q).unwrap_or_else(|e| panic!("f: {e}")));
+    p.start()?;
     // `q.get()`, with a deadline so that a child that failed cannot hang the parent.
     let msg = q.get_timeout(Duration::from_secs(10))?;
     println!("{}", as_str(&msg)?);
-    let status = child.wait()?;
-    if !status.success() {
-        return Err(format!("the child failed: {status}").into());
-    }
-    Ok(())
+    common::join_ok(&mut p)
 }

@@ -25,22 +25,21 @@
 //! ```
 //!
 //! Both sleep at once, so the run takes about 2 s. `Queue(10)` holds 16: a shmkit
-//! capacity is rounded up to a power of two. The item is a `[u8; 16]` byte string.
+//! capacity is rounded up to a power of two. The item is a `[u8; 16]` byte string. The
+//! queue is anonymous; each child is forked with a handle of its own (`try_clone`).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{join_all, spawn_self, unique, Unlink};
-use shmkit::Queue;
+use shmkit::{Process, Queue};
 
 /// An item: text padded with zero bytes.
 type Item = [u8; 16];
 
 const SLEEP: Duration = Duration::from_secs(2);
 
-fn producer(name: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let q = Queue::<Item>::open(name)?;
+fn producer(q: &Queue<Item>) -> Result<(), Box<dyn std::error::Error>> {
     let mut item = [0; 16];
     item[..1].copy_from_slice(b"a");
     q.put(item)?;
@@ -48,8 +47,7 @@ fn producer(name: &str) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn consumer(name: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let q = Queue::<Item>::open(name)?;
+fn consumer(q: &Queue<Item>) -> Result<(), Box<dyn std::error::Error>> {
     std::thread::sleep(SLEEP);
     // `q.get()`, with a deadline so that a producer that failed cannot hang the run.
     let item = q.get_timeout(Duration::from_secs(10))?;
@@ -59,20 +57,17 @@ fn consumer(name: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("producer") => return producer(&args[2]),
-        Some("consumer") => return consumer(&args[2]),
-        _ => {}
-    }
-    let name = unique("queue-producer-consumer");
-    let q = Queue::<Item>::create(&name, 10)?;
-    let _cleanup = Unlink(name.clone());
+    let q = Queue::<Item>::anonymous(10)?;
     println!("Queue(10): capacity {}", q.capacity());
     let start = Instant::now();
-    let p1 = spawn_self(&["producer", &name])?;
-    let p2 = spawn_self(&["consumer", &name])?;
-    join_all(vec![p1, p2])?;
+    let (q1, q2) = (q.try_clone()?, q.try_clone()?);
+    let mut p1 = Process::new(move || producer(&q1).unwrap_or_else(|e| panic!("producer: {e}")));
+    let mut p2 = Process::new(move || consumer(&q2).unwrap_or_else(|e| panic!("consumer: {e}")));
+    p1.start()?;
+    p2.start()?;
+    for p in [&mut p1, &mut p2] {
+        common::join_ok(p)?;
+    }
     println!("both joined after {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }

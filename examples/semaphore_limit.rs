@@ -18,33 +18,39 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{join_all, spawn_self, unique, Unlink};
-use shmkit::Semaphore;
+use shmkit::{Process, Semaphore};
+
+fn worker(sem: &Semaphore) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    sem.acquire();
+    println!(
+        "pid {} starts work after waiting {:>4} ms (value now {})",
+        std::process::id(),
+        start.elapsed().as_millis(),
+        sem.value()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    sem.release()?;
+    Ok(())
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        let sem = Semaphore::open(&args[2])?;
-        let start = Instant::now();
-        sem.acquire();
-        println!(
-            "pid {} starts work after waiting {:>4} ms (value now {})",
-            std::process::id(),
-            start.elapsed().as_millis(),
-            sem.value()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        sem.release()?;
-        return Ok(());
-    }
-    let name = unique("semaphore-limit");
-    let sem = Semaphore::create(&name, 3)?;
-    let _cleanup = Unlink(name.clone());
+    // Anonymous, so the children get it by fork; an `Arc` gives each child the same one.
+    let sem = Arc::new(Semaphore::anonymous(3)?);
     println!("Semaphore(3): value {}", sem.value());
-    let children = (0..8).map(|_| spawn_self(&["child", &name])).collect::<Result<Vec<_>, _>>()?;
-    join_all(children)?;
+    let mut ps = Vec::new();
+    for _ in 0..8 {
+        let sem = Arc::clone(&sem);
+        let mut p = Process::new(move || worker(&sem).unwrap_or_else(|e| panic!("worker: {e}")));
+        p.start()?;
+        ps.push(p);
+    }
+    for p in &mut ps {
+        common::join_ok(p)?;
+    }
     println!("all done: value {} (every unit came back)", sem.value());
     Ok(())
 }
