@@ -16,6 +16,25 @@
 //!
 //! Pool tasks are `fn` items with serde arguments and results (postcard), like Python's
 //! picklable top-level functions: they run under both start methods.
+//!
+//! # Where this differs from Python
+//!
+//! - **Non-daemon children are not joined when `main` returns.** Python joins them at
+//!   interpreter exit; a Rust program just exits and they run on. Join what you start.
+//! - **A daemon child's parent-death signal follows the thread that started it**
+//!   (`PR_SET_PDEATHSIG`): start daemons from a thread that lives as long as they should.
+//!   Pools are not affected: their workers' starts are arranged so that they live as long
+//!   as the pool.
+//! - **[`AsyncResult::get`] takes the handle**: the result is moved out, not copied.
+//! - **Callbacks run on the pool's threads, possibly several at once** (Python runs them
+//!   one at a time on one thread). They are `Send`, so the compiler makes them share
+//!   state safely; don't block in them for long, since a worker waits meanwhile.
+//! - **Arguments are positional**: one value, or a tuple (`starmap` takes pairs); there
+//!   are no keyword arguments.
+//! - **There is no `Manager` process.** Shared containers are shmkit objects (Queue,
+//!   Value, Array, ...) opened by name or inherited, which need no server.
+//! - **A pool never hangs on a dead worker**: its task fails with
+//!   [`TaskError::WorkerDied`] and the worker is replaced (Python's pool waits forever).
 
 mod executor;
 mod pool;
