@@ -25,6 +25,8 @@
 //!   (`PR_SET_PDEATHSIG`): start daemons from a thread that lives as long as they should.
 //!   Pools are not affected: their workers' starts are arranged so that they live as long
 //!   as the pool.
+//! - **A pool worker's parent is the pool's fork server** under fork (a single-threaded
+//!   copy of the program made with the pool), so its `parent_pid()` is the server's.
 //! - **[`AsyncResult::get`] takes the handle**: the result is moved out, not copied.
 //! - **Callbacks run on the pool's threads, possibly several at once** (Python runs them
 //!   one at a time on one thread). They are `Send`, so the compiler makes them share

@@ -257,7 +257,7 @@ impl Pool {
             let (shared, ready_tx) = (Arc::clone(&pool.shared), ready_tx.clone());
             let feeder = std::thread::Builder::new()
                 .name(format!("shmkit-pool-{slot}"))
-                .spawn(move || feed(&shared, slot, &ready_tx))
+                .spawn(move || feed(&shared, slot, ready_tx))
                 .map_err(|e| TaskError::Start(e.to_string()))?;
             pool.feeders.push(feeder);
         }
@@ -533,12 +533,27 @@ impl Drop for Pool {
 
 /// A feeder thread: starts a worker (telling `ready` how it went), then keeps it busy
 /// with the pool's tasks, replacing it when it dies or has run `max_tasks_per_child`.
-fn feed(shared: &Shared, slot: usize, ready: &mpsc::Sender<Result<(), TaskError>>) {
+fn feed(shared: &Shared, slot: usize, ready: mpsc::Sender<Result<(), TaskError>>) {
     let server = shared.server.as_ref();
+    let set_pid = |pid| shared.lock().pids[slot] = pid;
+    // A worker's pid is published as soon as it exists, so that `terminate` can kill one
+    // that is still starting; and withdrawn before the worker is reaped, so that it never
+    // kills a pid the system has given to another process since.
     let start = || {
-        let w = Worker::start(&shared.opts, server)?;
-        shared.lock().pids[slot] = Some(w.pid());
-        Ok::<_, TaskError>(w)
+        let mut w = Worker::launch(&shared.opts, server)?;
+        set_pid(Some(w.pid()));
+        match w.await_ready(server, || shared.lock().terminated) {
+            Ok(()) => Ok(w),
+            Err(e) => {
+                set_pid(None);
+                w.end(server, true);
+                Err(e)
+            }
+        }
+    };
+    let end = |w: Worker, kill: bool| {
+        set_pid(None);
+        w.end(server, kill)
     };
     let mut worker = match start() {
         Ok(w) => Some(w),
@@ -548,6 +563,7 @@ fn feed(shared: &Shared, slot: usize, ready: &mpsc::Sender<Result<(), TaskError>
         }
     };
     let _ = ready.send(Ok(()));
+    drop(ready);
     loop {
         let task = {
             let mut st = shared.lock();
@@ -572,34 +588,25 @@ fn feed(shared: &Shared, slot: usize, ready: &mpsc::Sender<Result<(), TaskError>
                 continue;
             }
         };
-        match w.run(&task.frame) {
-            Ok(reply) => {
-                task.sink.deliver(task.first, task.len, Ok(&reply));
-                w.tasks += 1;
-                if shared.opts.max_tasks_per_child.is_some_and(|max| w.tasks >= max) {
-                    if let Some(w) = worker.take() {
-                        w.end(server, false);
-                    }
-                    shared.lock().pids[slot] = None;
+        if let Some(reply) = w.run(&task.frame) {
+            task.sink.deliver(task.first, task.len, Ok(&reply));
+            w.tasks += 1;
+            if shared.opts.max_tasks_per_child.is_some_and(|max| w.tasks >= max) {
+                if let Some(w) = worker.take() {
+                    end(w, false);
                 }
             }
-            Err(lost) => {
-                let code = worker.take().map_or(-1, |w| w.end(server, true));
-                shared.lock().pids[slot] = None;
-                let e = if shared.lock().terminated {
-                    TaskError::Terminated
-                } else {
-                    lost.unwrap_or(TaskError::WorkerDied(code))
-                };
-                task.fail(&e);
-            }
+        } else {
+            let code = worker.take().map_or(-1, |w| end(w, true));
+            let e =
+                if shared.lock().terminated { TaskError::Terminated } else { TaskError::WorkerDied(code) };
+            task.fail(&e);
         }
     }
     if let Some(w) = worker {
         let kill = shared.lock().terminated;
-        w.end(server, kill);
+        end(w, kill);
     }
-    shared.lock().pids[slot] = None;
 }
 
 /// A result, if it is there, and who to tell (a channel and an index) when it comes.

@@ -125,11 +125,15 @@ impl Call {
 
     /// Calls the function on the encoded argument(s), in this process.
     ///
-    /// Only calls made by this executable may be run: a pool worker runs what its
-    /// parent (the same program, checked by the canary under spawn) sent it.
+    /// Only calls made by this executable may be run: a spawned child runs the call in
+    /// its orders, and a pool worker the calls its parent sends on the worker's pipe.
     pub(crate) fn run(&self, arg: &[u8]) -> Result<Vec<u8>, String> {
-        // SAFETY: `tramp` is the offset of a `Tramp` of this executable (see the
-        // constructors; the callers check the canary when the call crossed an exec).
+        // SAFETY: `tramp` and `func` are offsets of a `Tramp` and of the function it was
+        // monomorphized for, paired by one constructor in a process running this same
+        // executable: the parent that made them, or a copy of it (fork keeps the
+        // address space; a spawned program checked the canary in `init`). The only
+        // writers of a pool worker's pipe are its parent and the worker itself (the
+        // name is private to this user and unlinked once the worker has opened it).
         let tramp = unsafe { std::mem::transmute::<usize, Tramp>(address(self.tramp)) };
         tramp(address(self.func), arg)
     }

@@ -518,6 +518,22 @@ fn the_pool_goes_with_its_owner() {
     }
 }
 
+/// The fork server is SIGKILLed (its workers die with it): tasks fail, none hangs, and
+/// the pool still joins.
+fn a_dead_fork_server_fails_tasks_without_hanging() {
+    let mut pool = Pool::new(1).unwrap();
+    let server = pool.apply(my_parent, 0).unwrap();
+    assert_ne!(server, std::process::id(), "the worker's parent is the fork server");
+    let worker = pool.apply(my_pid, 0).unwrap();
+    shmkit_core::child::send_signal(server, shmkit_core::child::SIGKILL).unwrap();
+    eventually("the worker dies with its fork server", Duration::from_secs(20), || is_dead(worker));
+    let first = pool.apply(square, 2);
+    assert!(matches!(first, Err(TaskError::WorkerDied(_) | TaskError::Start(_))), "{first:?}");
+    let second = pool.apply(square, 3);
+    assert!(matches!(&second, Err(TaskError::Start(m)) if m.contains("fork server")), "{second:?}");
+    pool.join();
+}
+
 fn executor_submit_as_completed_and_shutdown() {
     let mut ex = ProcessPoolExecutor::new(2).unwrap();
     let futures: Vec<_> = (20..26).map(|n| ex.submit(fib, n)).collect();
@@ -536,7 +552,7 @@ fn executor_submit_as_completed_and_shutdown() {
 
 fn main() {
     shmkit_process::init();
-    let tests: [(&str, fn()); 16] = [
+    let tests: [(&str, fn()); 17] = [
         ("start_join_exitcode_pid_name", start_join_exitcode_pid_name),
         ("join_timeout_and_is_alive", join_timeout_and_is_alive),
         ("terminate_and_kill_a_busy_child", terminate_and_kill_a_busy_child),
@@ -555,6 +571,7 @@ fn main() {
         ("a_replacement_worker_inherits_no_held_lock", a_replacement_worker_inherits_no_held_lock),
         ("a_pool_outlives_the_thread_that_made_it", a_pool_outlives_the_thread_that_made_it),
         ("the_pool_goes_with_its_owner", the_pool_goes_with_its_owner),
+        ("a_dead_fork_server_fails_tasks_without_hanging", a_dead_fork_server_fails_tasks_without_hanging),
         ("executor_submit_as_completed_and_shutdown", executor_submit_as_completed_and_shutdown),
     ];
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
