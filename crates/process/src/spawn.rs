@@ -49,10 +49,10 @@ type Tramp = fn(usize, &[u8]) -> Result<Vec<u8>, String>;
 fn once<A: DeserializeOwned>(func: usize, arg: &[u8]) -> Result<Vec<u8>, String> {
     let arg: A =
         postcard::from_bytes(arg).map_err(|e| format!("the process's argument does not decode: {e}"))?;
-    // SAFETY: `func` is the address of a `fn(A)` of this executable: `Call::once` took it
-    // from one and monomorphized this trampoline for the same A, and the canary check
-    // (or the fork, which keeps the address space) ensures the addresses mean the same
-    // functions here.
+    // `Call::once` took `func` from a `fn(A)` and monomorphized this trampoline for the
+    // same A; the canary check (or the fork, which keeps the address space) ensures the
+    // addresses mean the same functions here.
+    // SAFETY: so `func` is the address of a `fn(A)` of this executable.
     let f = unsafe { std::mem::transmute::<usize, fn(A)>(func) };
     f(arg);
     Ok(Vec::new())
@@ -128,12 +128,12 @@ impl Call {
     /// Only calls made by this executable may be run: a spawned child runs the call in
     /// its orders, and a pool worker the calls its parent sends on the worker's pipe.
     pub(crate) fn run(&self, arg: &[u8]) -> Result<Vec<u8>, String> {
-        // SAFETY: `tramp` and `func` are offsets of a `Tramp` and of the function it was
-        // monomorphized for, paired by one constructor in a process running this same
-        // executable: the parent that made them, or a copy of it (fork keeps the
+        // `tramp` and `func` were paired by one constructor in a process running this
+        // same executable: the parent that made them, or a copy of it (fork keeps the
         // address space; a spawned program checked the canary in `init`). The only
         // writers of a pool worker's pipe are its parent and the worker itself (the
         // name is private to this user and unlinked once the worker has opened it).
+        // SAFETY: so `tramp` is the offset of a `Tramp` monomorphized for `func`'s type.
         let tramp = unsafe { std::mem::transmute::<usize, Tramp>(address(self.tramp)) };
         tramp(address(self.func), arg)
     }

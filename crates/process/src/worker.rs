@@ -111,21 +111,23 @@ impl Worker {
             }
         };
         // The worker unlinks the name once it has opened it; `await_ready` unlinks it too,
-        // for when the worker failed to (and if we fail here, this does).
-        let unlink = Unlink(&name);
+        // for when the worker failed to, and so does a failure here.
+        let failed = |e: TaskError| {
+            let _ = Connection::unlink(&name);
+            e
+        };
         let (handle, pid) = match server {
-            Some(server) => (Handle::Served, server.fork(&name)?),
+            Some(server) => (Handle::Served, server.fork(&name).map_err(failed)?),
             None => {
                 let mut process = Process::call(named_worker, name.clone())
                     .daemon(true)
                     .name("PoolWorker")
                     .start_method(StartMethod::Spawn);
-                process.start().map_err(start_err)?;
-                let pid = process.pid().ok_or_else(|| start_err("the worker has no pid"))?;
+                process.start().map_err(|e| failed(start_err(e)))?;
+                let pid = process.pid().ok_or_else(|| failed(start_err("the worker has no pid")))?;
                 (Handle::Own(process), pid)
             }
         };
-        std::mem::forget(unlink);
         Ok(Self { conn, name, handle, pid, tasks: 0 })
     }
 
