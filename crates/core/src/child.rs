@@ -1,11 +1,19 @@
-//! Child processes: the system calls behind `shmkit-process` (fork, re-executing this
-//! program, waiting, signals, dying with the parent).
+//! Child processes: the calls behind `shmkit-process`, the benchmarks and the tests
+//! (fork, re-executing this program, waiting, signals, dying with the parent, pinning to
+//! a CPU). The system calls themselves are in `sys.rs`.
+//!
+//! Waiting for a child comes in the four forms every blocking call in shmkit has:
+//! [`wait`], [`try_wait`], [`wait_timeout`] and [`wait_deadline`]. The timed forms sleep
+//! on a pidfd (`pidfd_open` + `poll`), which the kernel makes readable when the child
+//! ends: no sleep-and-poll loop, no `SIGCHLD` handler.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::process::Command;
+use std::time::Duration;
 
-use crate::sys;
+use crate::sys::{self, Forked, WaitStatus};
+use crate::Deadline;
 
 /// `SIGTERM`: ask a process to end.
 pub const SIGTERM: i32 = libc::SIGTERM;
@@ -31,8 +39,25 @@ impl Exit {
     }
 }
 
-/// Forks this process; the child runs `child` and exits with the status it returns (101
+impl From<WaitStatus> for Exit {
+    fn from(status: WaitStatus) -> Self {
+        match status {
+            WaitStatus::Exited(code) => Exit::Code(code),
+            WaitStatus::Signaled(signal) => Exit::Signal(signal),
+        }
+    }
+}
+
+/// Forks this process; the child runs `child`, flushes standard output (as Python's
+/// `Process` does when its `run` returns) and exits with the status `child` returns (101
 /// if it panics), never returning into the caller. Returns the child's pid.
+///
+/// Flushing takes standard output's lock: in the child of a multi-threaded process where
+/// another thread may be printing, use [`fork_without_flush`].
+///
+/// # Errors
+///
+/// If the system cannot fork (`EAGAIN`, `ENOMEM`).
 ///
 /// # Safety
 ///
@@ -41,16 +66,52 @@ impl Exit {
 /// async-signal-safe calls in the child of a multi-threaded process. glibc makes `malloc`
 /// usable there; anything else `child` uses must not depend on a lock another thread may
 /// hold. In a single-threaded process there is no such restriction.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_core::child::{self, Exit};
+///
+/// // SAFETY: this doctest is single-threaded; the child only returns a number.
+/// let pid = unsafe { child::fork(|| 7) }?;
+/// assert_eq!(child::wait(pid)?, Exit::Code(7));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub unsafe fn fork(child: impl FnOnce() -> i32) -> io::Result<u32> {
-    // SAFETY: the caller upholds the contract above; the child never returns from here.
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => Err(io::Error::last_os_error()),
-        0 => {
+    // SAFETY: the caller upholds the contract above, which is `sys::fork`'s.
+    unsafe { fork_then(child, exit_now) }
+}
+
+/// As [`fork`], but the child ends with `_exit` as soon as `child` returns, without
+/// flushing standard output: for the children of multi-threaded programs such as test
+/// harnesses, where another thread may hold standard output's lock at the fork.
+///
+/// # Errors
+///
+/// As [`fork`].
+///
+/// # Safety
+///
+/// As [`fork`].
+pub unsafe fn fork_without_flush(child: impl FnOnce() -> i32) -> io::Result<u32> {
+    // SAFETY: the caller upholds the contract above, which is `sys::fork`'s.
+    unsafe { fork_then(child, sys::exit_immediately) }
+}
+
+/// Forks; the child runs `child` and ends with `exit`.
+///
+/// # Safety
+///
+/// As [`fork`].
+unsafe fn fork_then(child: impl FnOnce() -> i32, exit: fn(i32) -> !) -> io::Result<u32> {
+    // SAFETY: the caller upholds `fork`'s contract; the child never returns from here.
+    match unsafe { sys::fork() }? {
+        Forked::Child => {
+            // A panic must not unwind into the caller's code, which the child also has.
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
-            exit_now(code)
+            exit(code)
         }
-        pid => Ok(pid as u32),
+        Forked::Parent(pid) => Ok(pid),
     }
 }
 
@@ -67,47 +128,94 @@ pub fn spawn(mut command: Command, keep: &[BorrowedFd<'_>]) -> io::Result<u32> {
     // SAFETY: the hook runs in the forked child before exec and only calls fcntl, which is
     // async-signal-safe, on descriptors this process owns (borrowed for the call).
     unsafe {
-        command.pre_exec(move || {
-            for &fd in &fds {
-                let flags = libc::fcntl(fd, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
+        command.pre_exec(move || fds.iter().try_for_each(|&fd| sys::clear_cloexec(fd)));
     }
     let child = command.spawn()?;
     // Dropping a std Child neither waits nor kills: the caller reaps it with `wait`.
     Ok(child.id())
 }
 
-/// Reaps child `pid` if it has ended (`block`: waits until it has). `Ok(None)`: still
-/// running.
+/// Waits for child `pid` to end and reaps it.
 ///
 /// # Errors
 ///
 /// `ECHILD` if `pid` is not an unreaped child of this process.
-pub fn wait(pid: u32, block: bool) -> io::Result<Option<Exit>> {
-    let flags = if block { 0 } else { libc::WNOHANG };
-    loop {
-        let mut status = 0;
-        // SAFETY: plain system call; `status` is valid for writes.
-        let r = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, flags) };
-        match r {
-            0 => return Ok(None),
-            -1 => {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            _ if libc::WIFEXITED(status) => return Ok(Some(Exit::Code(libc::WEXITSTATUS(status)))),
-            _ if libc::WIFSIGNALED(status) => return Ok(Some(Exit::Signal(libc::WTERMSIG(status)))),
-            // Stopped or continued (only reported with WUNTRACED/WCONTINUED): keep going.
-            _ => continue,
+pub fn wait(pid: u32) -> io::Result<Exit> {
+    match sys::waitpid(pid, false)? {
+        Some(status) => Ok(status.into()),
+        // Without WNOHANG, waitpid returns only once the child has ended.
+        None => Err(io::Error::other("waitpid returned without a status")),
+    }
+}
+
+/// Reaps child `pid` if it has ended, without waiting. `Ok(None)`: still running.
+///
+/// # Errors
+///
+/// `ECHILD` if `pid` is not an unreaped child of this process.
+pub fn try_wait(pid: u32) -> io::Result<Option<Exit>> {
+    Ok(sys::waitpid(pid, true)?.map(Exit::from))
+}
+
+/// Waits up to `timeout` for child `pid` to end, and reaps it. `Ok(None)`: still running
+/// when the time was up (never before).
+///
+/// # Errors
+///
+/// As [`wait_deadline`].
+pub fn wait_timeout(pid: u32, timeout: Duration) -> io::Result<Option<Exit>> {
+    wait_deadline(pid, Deadline::after(timeout))
+}
+
+/// Waits until `deadline` for child `pid` to end, and reaps it. `Ok(None)`: still running
+/// when the deadline passed (never before).
+///
+/// Sleeps on a pidfd; where the kernel has none (before Linux 5.3, or under a seccomp
+/// filter that forbids it), checks with growing naps of at most 10 ms instead.
+///
+/// # Errors
+///
+/// `ECHILD` if `pid` is not an unreaped child of this process; what `poll` fails with.
+pub fn wait_deadline(pid: u32, deadline: Deadline) -> io::Result<Option<Exit>> {
+    if deadline.is_never() {
+        return wait(pid).map(Some);
+    }
+    if let Some(exit) = try_wait(pid)? {
+        return Ok(Some(exit));
+    }
+    let pidfd = match sys::pidfd_open(pid) {
+        Ok(fd) => fd,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::EACCES)) => {
+            return nap_until(pid, deadline);
         }
+        // ESRCH and the like: reaped meanwhile (try_wait says ECHILD), or ended.
+        Err(e) => return try_wait(pid).and_then(|exit| exit.map(Some).ok_or(e)),
+    };
+    loop {
+        let readable = sys::poll_readable(pidfd.as_fd(), deadline.as_monotonic_nanos())?;
+        // Readable: the child has ended, so this reaps it. Not readable: the deadline
+        // passed, but look once more.
+        match try_wait(pid)? {
+            Some(exit) => return Ok(Some(exit)),
+            None if !readable => return Ok(None),
+            None => {}
+        }
+    }
+}
+
+/// [`wait_deadline`] without a pidfd: checks with growing naps.
+fn nap_until(pid: u32, deadline: Deadline) -> io::Result<Option<Exit>> {
+    let mut nap = Duration::from_micros(50);
+    loop {
+        if let Some(exit) = try_wait(pid)? {
+            return Ok(Some(exit));
+        }
+        match deadline.remaining() {
+            Some(left) if left.is_zero() => return Ok(None),
+            Some(left) => std::thread::sleep(nap.min(left)),
+            None => std::thread::sleep(nap),
+        }
+        nap = (nap * 2).min(Duration::from_millis(10));
     }
 }
 
@@ -117,12 +225,7 @@ pub fn wait(pid: u32, block: bool) -> io::Result<Option<Exit>> {
 ///
 /// `ESRCH` if there is no such process, `EPERM` if it is not ours to signal.
 pub fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
-    // SAFETY: plain system call.
-    if unsafe { libc::kill(pid as libc::pid_t, signal) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    sys::kill(pid, signal)
 }
 
 /// Makes the kernel send `signal` to this process when `parent` ends (more precisely:
@@ -132,10 +235,7 @@ pub fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
 ///
 /// If `prctl` fails.
 pub fn die_with_parent(signal: i32, parent: u32) -> io::Result<()> {
-    // SAFETY: plain system call with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong, 0, 0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    sys::set_parent_death_signal(signal)?;
     // The parent may have died before the prctl: then we were re-parented already.
     if parent_pid() != parent {
         send_signal(sys::getpid(), signal)?;
@@ -145,8 +245,7 @@ pub fn die_with_parent(signal: i32, parent: u32) -> io::Result<()> {
 
 /// The parent's pid (`getppid`).
 pub fn parent_pid() -> u32 {
-    // SAFETY: `getppid` has no preconditions and cannot fail.
-    unsafe { libc::getppid() as u32 }
+    sys::getppid()
 }
 
 /// Ends this process now with `code`, without unwinding, running destructors or `atexit`
@@ -154,46 +253,124 @@ pub fn parent_pid() -> u32 {
 pub fn exit_now(code: i32) -> ! {
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    // SAFETY: `_exit` has no preconditions.
-    unsafe { libc::_exit(code) }
+    sys::exit_immediately(code)
 }
 
 /// How many CPUs this process may run on (its affinity mask), at least 1.
 pub fn cpu_count() -> usize {
-    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
-    let n = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return 1;
-        }
-        libc::CPU_COUNT(&set)
-    };
-    (n as usize).max(1)
+    allowed_cpus().map_or(1, |cpus| cpus.len().max(1))
+}
+
+/// The CPUs the calling thread may run on (its affinity mask), in increasing order.
+///
+/// # Errors
+///
+/// If `sched_getaffinity` fails.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    sys::affinity()
+}
+
+/// Restricts the calling thread to `cpus` (its affinity mask); threads it starts, and
+/// children it forks, inherit the mask.
+///
+/// # Errors
+///
+/// `EINVAL` if the set is empty, names no CPU this process may use, or a CPU beyond the
+/// kernel's set size.
+pub fn set_allowed_cpus(cpus: &[usize]) -> io::Result<()> {
+    sys::set_affinity(cpus)
+}
+
+/// Pins the calling thread to CPU `cpu` (a number from [`allowed_cpus`]).
+///
+/// # Errors
+///
+/// As [`set_allowed_cpus`].
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_core::child;
+///
+/// let before = child::allowed_cpus()?;
+/// child::pin_to_cpu(before[0])?;
+/// assert_eq!(child::allowed_cpus()?, [before[0]]);
+/// child::set_allowed_cpus(&before)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    set_allowed_cpus(&[cpu])
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     #[test]
     #[cfg_attr(miri, ignore = "Miri cannot fork")]
     fn exit_codes_and_signals() {
         // SAFETY: the child only returns a number.
-        let pid = unsafe { fork(|| 7) }.unwrap();
-        assert_eq!(wait(pid, true).unwrap(), Some(Exit::Code(7)));
+        let pid = unsafe { fork_without_flush(|| 7) }.unwrap();
+        assert_eq!(wait(pid).unwrap(), Exit::Code(7));
         // SAFETY: the child only sleeps.
         let pid = unsafe {
-            fork(|| {
-                std::thread::sleep(std::time::Duration::from_secs(30));
+            fork_without_flush(|| {
+                std::thread::sleep(Duration::from_secs(30));
                 0
             })
         }
         .unwrap();
-        assert_eq!(wait(pid, false).unwrap(), None);
+        assert_eq!(try_wait(pid).unwrap(), None);
         send_signal(pid, SIGKILL).unwrap();
-        let exit = wait(pid, true).unwrap().unwrap();
+        let exit = wait(pid).unwrap();
         assert_eq!((exit, exit.exitcode()), (Exit::Signal(SIGKILL), -9));
-        assert!(wait(pid, true).is_err(), "reaped once");
+        assert!(wait(pid).is_err(), "reaped once");
+        assert!(try_wait(pid).is_err(), "reaped once");
         assert!(cpu_count() >= 1);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot fork")]
+    fn timed_waits() {
+        // SAFETY: the child only sleeps.
+        let pid = unsafe {
+            fork_without_flush(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                5
+            })
+        }
+        .unwrap();
+        let timeout = Duration::from_millis(40);
+        let start = Instant::now();
+        assert_eq!(wait_timeout(pid, timeout).unwrap(), None);
+        assert!(start.elapsed() >= timeout, "returned early: {:?}", start.elapsed());
+        assert_eq!(
+            wait_deadline(pid, Deadline::after(Duration::from_secs(20))).unwrap(),
+            Some(Exit::Code(5))
+        );
+        assert!(wait_timeout(pid, Duration::ZERO).is_err(), "reaped once");
+        // A passed deadline still reaps a child that has ended.
+        // SAFETY: the child only returns a number.
+        let pid = unsafe { fork_without_flush(|| 0) }.unwrap();
+        assert_eq!(wait_deadline(pid, Deadline::never()).unwrap(), Some(Exit::Code(0)));
+    }
+
+    #[test]
+    fn affinity_round_trip() {
+        let before = allowed_cpus().unwrap();
+        assert!(!before.is_empty());
+        assert!(set_allowed_cpus(&[]).is_err());
+        assert!(pin_to_cpu(usize::MAX).is_err());
+        // On a thread of its own, so the mask of the test thread is left alone.
+        std::thread::spawn(move || {
+            pin_to_cpu(before[0]).unwrap();
+            assert_eq!(allowed_cpus().unwrap(), [before[0]]);
+            set_allowed_cpus(&before).unwrap();
+            assert_eq!(allowed_cpus().unwrap(), before);
+        })
+        .join()
+        .unwrap();
     }
 }

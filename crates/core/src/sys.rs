@@ -279,3 +279,175 @@ pub(crate) fn at_fork(parent: extern "C" fn(), child: extern "C" fn()) -> io::Re
         Err(io::Error::from_raw_os_error(err))
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Processes: fork, wait, signals, affinity (behind `child.rs`).
+
+/// Which side of a `fork()` this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Forked {
+    /// The new process.
+    Child,
+    /// The calling process; the child's pid.
+    Parent(u32),
+}
+
+/// `fork()`.
+///
+/// # Safety
+///
+/// The child starts with only the calling thread: the caller must make sure the child
+/// does not depend on a lock that another thread may hold at the moment of the fork (see
+/// `child::fork`), and that the child never returns into code that assumes it is the
+/// parent.
+pub(crate) unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller upholds the contract above; `fork` itself has no preconditions.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as u32)),
+    }
+}
+
+/// Clears `FD_CLOEXEC` on `fd`, so that it survives an `exec`. Only `fcntl`, so it is
+/// async-signal-safe (used between fork and exec). A descriptor that is not open is
+/// `EBADF`, nothing worse.
+pub(crate) fn clear_cloexec(fd: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain system call with integer arguments.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    // SAFETY: plain system call with integer arguments.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) }).map(drop)
+}
+
+/// What `waitpid` reported about a child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WaitStatus {
+    /// It exited with this status.
+    Exited(i32),
+    /// This signal ended it.
+    Signaled(i32),
+}
+
+/// `waitpid(pid, &status, nohang ? WNOHANG : 0)`, restarted on `EINTR` and on stop or
+/// continue reports. `Ok(None)`: still running (only with `nohang`).
+pub(crate) fn waitpid(pid: u32, nohang: bool) -> io::Result<Option<WaitStatus>> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ECHILD))?;
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        let mut status = 0;
+        // SAFETY: plain system call; `status` is valid for writes.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        match r {
+            0 => return Ok(None),
+            -1 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            _ if libc::WIFEXITED(status) => return Ok(Some(WaitStatus::Exited(libc::WEXITSTATUS(status)))),
+            _ if libc::WIFSIGNALED(status) => return Ok(Some(WaitStatus::Signaled(libc::WTERMSIG(status)))),
+            // Stopped or continued (only reported with WUNTRACED/WCONTINUED): keep going.
+            _ => {}
+        }
+    }
+}
+
+/// `kill(pid, signal)`.
+pub(crate) fn kill(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: plain system call with integer arguments (a positive pid: never a group).
+    cvt(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
+/// `prctl(PR_SET_PDEATHSIG, signal)`: the kernel sends `signal` to this process when the
+/// thread that forked it ends.
+pub(crate) fn set_parent_death_signal(signal: i32) -> io::Result<()> {
+    let signal = libc::c_ulong::try_from(signal).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: plain system call with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signal, 0, 0, 0) }).map(drop)
+}
+
+/// `getppid()`.
+pub(crate) fn getppid() -> u32 {
+    // SAFETY: `getppid` has no preconditions and cannot fail.
+    unsafe { libc::getppid() as u32 }
+}
+
+/// `_exit(code)`: ends this process now, running no destructors and no `atexit` handlers.
+/// Async-signal-safe.
+pub(crate) fn exit_immediately(code: i32) -> ! {
+    // SAFETY: `_exit` has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// The CPUs the calling thread may run on (`sched_getaffinity`), in increasing order.
+pub(crate) fn affinity() -> io::Result<Vec<usize>> {
+    // SAFETY: all-zero is a valid (empty) `cpu_set_t`: plain integers.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is valid for writes of the size passed.
+    cvt(unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) })?;
+    Ok((0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, inside the set.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// Restricts the calling thread to `cpus` (`sched_setaffinity`). `EINVAL` if a CPU is out
+/// of range or the set is empty.
+pub(crate) fn set_affinity(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: all-zero is a valid (empty) `cpu_set_t`: plain integers.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        // SAFETY: `cpu` is below CPU_SETSIZE (checked above), inside the set.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed.
+    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) }).map(drop)
+}
+
+/// `pidfd_open(pid, 0)`: a descriptor that becomes readable when process `pid` ends
+/// (Linux 5.3).
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: plain system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `pidfd_open` returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Waits until `fd` is readable or the absolute `CLOCK_MONOTONIC` deadline passes (`None`:
+/// no limit), with `ppoll`, restarted on `EINTR` with the time that is left. `Ok(true)`:
+/// readable; `Ok(false)`: the deadline passed.
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, deadline_ns: Option<u64>) -> io::Result<bool> {
+    loop {
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let left = deadline_ns.map(|d| timespec_from_ns(d.saturating_sub(monotonic_ns())));
+        let ts_ptr = left.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `pfd` is one valid pollfd; `ts_ptr` is null or points at a normalised
+        // timespec; both outlive the call; no signal mask is passed.
+        let r = unsafe { libc::ppoll(&mut pfd, 1, ts_ptr, std::ptr::null()) };
+        match r {
+            -1 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            0 => {
+                // ppoll's timeout is relative; only the monotonic clock says the deadline
+                // has passed.
+                if deadline_ns.is_some_and(|d| monotonic_ns() >= d) {
+                    return Ok(false);
+                }
+            }
+            _ => return Ok(true),
+        }
+    }
+}
