@@ -358,11 +358,11 @@ fn all_timeouts_under_signal_storm_return_at_their_deadline() {
     let lock = Lock::anonymous().unwrap();
     let _held = lock.lock().unwrap();
     // The child is another process: the lock is held by its parent.
-    under_signal_storm(t, |d| lock.try_lock_until(d).unwrap_err().is_would_block());
+    under_signal_storm(t, |d| lock.lock_deadline(d).unwrap_err().is_would_block());
 
     let rlock = RLock::anonymous().unwrap();
     let _held = rlock.lock().unwrap();
-    under_signal_storm(t, |d| rlock.try_lock_until(d).unwrap_err().is_would_block());
+    under_signal_storm(t, |d| rlock.lock_deadline(d).unwrap_err().is_would_block());
 
     let ev = Event::anonymous().unwrap();
     under_signal_storm(t, |d| !ev.wait_deadline(d));

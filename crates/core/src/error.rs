@@ -448,3 +448,15 @@ impl From<RegisterError> for OpenError {
         }
     }
 }
+
+impl CreateError {
+    /// A layout that does not fit the body its own spec made: a bug in the kind, reported
+    /// rather than acted on.
+    pub fn from_layout(e: OpenError) -> Self {
+        let reason = match e {
+            OpenError::Corrupt { reason } => reason,
+            _ => "the body does not fit its layout",
+        };
+        CreateError::InvalidSize { size: 0, reason }
+    }
+}

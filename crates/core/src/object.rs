@@ -1,178 +1,24 @@
 //! [`Object`]: a segment that starts with shmkit's header, with a participant table whose
 //! liveness the kernel keeps.
 
-use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::deadline::Deadline;
 use crate::error::{CreateError, OpenError, RegisterError, UnlinkError};
+use crate::handle::InPlace;
 use crate::header::{
-    self, Expect, Header, HeaderSnapshot, Kind, ParticipantEntry, TypeDesc, DEFAULT_SLOTS, FORMAT_VERSION,
-    HEADER_SIZE, MAGIC, MAX_SLOTS, PARTICIPANT_SIZE, STATE_INIT, STATE_READY,
+    self, Expect, Header, HeaderSnapshot, Kind, FORMAT_VERSION, HEADER_SIZE, MAGIC, MAX_SLOTS, STATE_INIT,
+    STATE_READY,
 };
 use crate::name::Name;
-use crate::process::{current_pid, fork_generation, LockFd};
+use crate::participants::{Membership, ParticipantId, ParticipantInfo, Role, Table};
+use crate::process::current_pid;
 use crate::segment::{self, CreateOptions, OpenOptions, OpenOrCreateError, Segment};
+use crate::spec::Spec;
 use crate::{futex, sys};
-
-/// What to create: the kind, the element layout and the size of the body.
-///
-/// # Examples
-///
-/// ```
-/// use shmkit_core::{Kind, Spec, TypeDesc};
-///
-/// let spec = Spec::new(Kind::Array, 40).elem(TypeDesc::of::<i32>(), 10).slots(8);
-/// assert_eq!((spec.body_len, spec.count, spec.slots), (40, 10, 8));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Spec {
-    /// The kind of primitive.
-    pub kind: Kind,
-    /// The element type (bytes unless set).
-    pub elem: TypeDesc,
-    /// The element count or capacity (the body length unless set).
-    pub count: u64,
-    /// The body's size in bytes.
-    pub body_len: u64,
-    /// The number of participant slots: how many processes can be attached at once.
-    pub slots: u32,
-    /// Kind-specific flags, stored in the header.
-    pub flags: u64,
-}
-
-impl Spec {
-    /// A body of `body_len` bytes of kind `kind`, with [`DEFAULT_SLOTS`] participants.
-    pub fn new(kind: Kind, body_len: u64) -> Self {
-        Self { kind, elem: TypeDesc::bytes(), count: body_len, body_len, slots: DEFAULT_SLOTS, flags: 0 }
-    }
-
-    /// Sets the element type and count.
-    pub fn elem(mut self, elem: TypeDesc, count: u64) -> Self {
-        self.elem = elem;
-        self.count = count;
-        self
-    }
-
-    /// Sets the number of participant slots (1 to [`MAX_SLOTS`]).
-    pub fn slots(mut self, slots: u32) -> Self {
-        self.slots = slots;
-        self
-    }
-
-    /// Sets the kind-specific flags.
-    pub fn flags(mut self, flags: u64) -> Self {
-        self.flags = flags;
-        self
-    }
-
-    /// What an opener of an object made from this spec expects.
-    pub fn expect(&self) -> Expect {
-        Expect::kind(self.kind).elem(self.elem).count(self.count)
-    }
-
-    fn total_size(&self) -> Result<u64, CreateError> {
-        if self.slots == 0 || self.slots > MAX_SLOTS {
-            return Err(CreateError::InvalidSlots { slots: self.slots, max: MAX_SLOTS });
-        }
-        if self.elem.size.checked_mul(self.count).is_none_or(|b| b > self.body_len) {
-            return Err(CreateError::InvalidSize {
-                size: self.body_len,
-                reason: "the elements (size times count) do not fit in the body",
-            });
-        }
-        match header::body_offset(self.slots).checked_add(self.body_len) {
-            Some(total) if total <= isize::MAX as u64 => Ok(total),
-            _ => {
-                Err(CreateError::InvalidSize { size: self.body_len, reason: "larger than the address space" })
-            }
-        }
-    }
-}
-
-/// What a participant does with an object, shown by `shmkit ls`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Role(pub u32);
-
-#[allow(missing_docs)]
-impl Role {
-    pub const CREATOR: Role = Role(1);
-    pub const USER: Role = Role(2);
-    pub const PRODUCER: Role = Role(3);
-    pub const CONSUMER: Role = Role(4);
-    pub const SENDER: Role = Role(5);
-    pub const RECEIVER: Role = Role(6);
-    pub const WORKER: Role = Role(7);
-    pub const PRODUCER_CONSUMER: Role = Role(8);
-
-    /// The role's name.
-    pub fn as_str(self) -> &'static str {
-        match self.0 {
-            1 => "creator",
-            2 => "user",
-            3 => "producer",
-            4 => "consumer",
-            5 => "sender",
-            6 => "receiver",
-            7 => "worker",
-            8 => "producer+consumer",
-            _ => "unknown",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Who a participant is: its slot, and the slot's generation when it took it, so that a
-/// later holder of the same slot is not mistaken for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ParticipantId {
-    /// The slot in the participant table.
-    pub slot: u32,
-    /// The slot's generation.
-    pub generation: u32,
-}
-
-impl ParticipantId {
-    /// Packs the id into one word, for storing in shared memory.
-    #[inline]
-    pub fn to_u64(self) -> u64 {
-        (u64::from(self.slot) << 32) | u64::from(self.generation)
-    }
-
-    /// Unpacks an id packed by [`to_u64`](Self::to_u64). Any word gives some id; check it
-    /// with [`Object::is_alive`], which bounds-checks the slot.
-    #[inline]
-    pub fn from_u64(word: u64) -> Self {
-        Self { slot: (word >> 32) as u32, generation: word as u32 }
-    }
-}
-
-/// One row of [`Object::participants`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParticipantInfo {
-    /// The participant's id.
-    pub id: ParticipantId,
-    /// What it does.
-    pub role: Role,
-    /// The pid it recorded (for display: liveness never trusts it).
-    pub pid: u32,
-    /// Whether it holds its liveness lock now.
-    pub alive: bool,
-}
-
-#[derive(Debug)]
-struct Registration {
-    lock: LockFd,
-    id: ParticipantId,
-}
 
 /// An attached shmkit object: a [`Segment`] whose header has been validated, plus this
 /// process's participant registration.
@@ -210,11 +56,7 @@ struct Registration {
 pub struct Object {
     segment: Segment,
     info: HeaderSnapshot,
-    role: AtomicU32,
-    registration: Mutex<Option<Registration>>,
-    /// The fork generation in which `cached_id` was registered (0: none).
-    cached_generation: AtomicU32,
-    cached_id: AtomicU64,
+    membership: Membership,
 }
 
 /// Removes a name it was given unless disarmed: a creator that fails or panics half-way
@@ -226,6 +68,14 @@ impl Drop for RemoveOnDrop<'_> {
         if let Some(name) = self.0 {
             let _ = sys::shm_unlink(&name.c_os_name());
         }
+    }
+}
+
+/// Adapts the raw `init(body, len)` of the public constructors.
+fn raw_init(init: impl FnOnce(*mut u8, usize)) -> impl FnOnce(&Object) -> Result<(), CreateError> {
+    |obj| {
+        init(obj.body(), obj.body_len());
+        Ok(())
     }
 }
 
@@ -253,6 +103,17 @@ impl Object {
         opts: &CreateOptions,
         init: impl FnOnce(*mut u8, usize),
     ) -> Result<Self, CreateError> {
+        Self::create_then(name, spec, opts, raw_init(init))
+    }
+
+    /// [`create`](Self::create), with an `init` that sees the object and may refuse it:
+    /// on an error the name is removed and nobody ever sees the object ready.
+    pub(crate) fn create_then(
+        name: &str,
+        spec: &Spec,
+        opts: &CreateOptions,
+        init: impl FnOnce(&Object) -> Result<(), CreateError>,
+    ) -> Result<Self, CreateError> {
         let name = Name::new(name)?;
         let total = spec.total_size()?;
         let fd = segment::create_file(&name, total, opts)?;
@@ -269,6 +130,14 @@ impl Object {
     ///
     /// As [`Segment::anonymous`], plus [`CreateError::InvalidSlots`].
     pub fn anonymous(spec: &Spec, init: impl FnOnce(*mut u8, usize)) -> Result<Self, CreateError> {
+        Self::anonymous_then(spec, raw_init(init))
+    }
+
+    /// [`anonymous`](Self::anonymous), with an `init` that sees the object and may refuse it.
+    pub(crate) fn anonymous_then(
+        spec: &Spec,
+        init: impl FnOnce(&Object) -> Result<(), CreateError>,
+    ) -> Result<Self, CreateError> {
         let total = spec.total_size()?;
         let fd = segment::anonymous_file(c"shmkit-object", total)?;
         Self::build(fd, None, spec, total, init)
@@ -279,7 +148,7 @@ impl Object {
         name: Option<Name>,
         spec: &Spec,
         total: u64,
-        init: impl FnOnce(*mut u8, usize),
+        init: impl FnOnce(&Object) -> Result<(), CreateError>,
     ) -> Result<Self, CreateError> {
         let map = segment::map_fd(&fd, total).map_err(|e| CreateError::Io { op: "mmap", source: e })?;
         let segment = Segment::from_parts(map, fd, name);
@@ -329,7 +198,7 @@ impl Object {
         h.created_ns.store(info.created_ns, r);
         h.flags.store(info.flags, r);
         h.magic.store(MAGIC, Ordering::Release);
-        init(obj.body(), obj.body_len());
+        init(&obj)?;
         // Publishes everything above to openers that load `state` with Acquire.
         h.state.store(STATE_READY, Ordering::Release);
         futex::wake_all(&h.state);
@@ -337,14 +206,7 @@ impl Object {
     }
 
     fn new(segment: Segment, info: HeaderSnapshot, role: Role) -> Self {
-        Self {
-            segment,
-            info,
-            role: AtomicU32::new(role.0),
-            registration: Mutex::new(None),
-            cached_generation: AtomicU32::new(0),
-            cached_id: AtomicU64::new(0),
-        }
+        Self { segment, info, membership: Membership::new(role) }
     }
 
     /// Opens the named object `name`, waits (up to the options' ready timeout) for its
@@ -470,12 +332,23 @@ impl Object {
         open: &OpenOptions,
         init: impl FnOnce(*mut u8, usize),
     ) -> Result<(Self, bool), OpenOrCreateError> {
+        Self::open_or_create_then(name, spec, create, open, raw_init(init))
+    }
+
+    /// [`open_or_create`](Self::open_or_create), with an `init` that sees the object and
+    /// may refuse it.
+    pub(crate) fn open_or_create_then(
+        name: &str,
+        spec: &Spec,
+        create: &CreateOptions,
+        open: &OpenOptions,
+        init: impl FnOnce(&Object) -> Result<(), CreateError>,
+    ) -> Result<(Self, bool), OpenOrCreateError> {
         let mut init = Some(init);
         loop {
-            let created = Self::create(name, spec, create, |body, len| {
-                if let Some(f) = init.take() {
-                    f(body, len);
-                }
+            let created = Self::create_then(name, spec, create, |obj| match init.take() {
+                Some(f) => f(obj),
+                None => Ok(()),
             });
             match created {
                 Ok(obj) => return Ok((obj, true)),
@@ -579,6 +452,68 @@ impl Object {
         self.info.body_len as usize
     }
 
+    /// Checks that `n` values of `T` starting `offset` bytes into the body are in bounds
+    /// and aligned; returns their address. The one place where a layout's size and
+    /// alignment are proved against the body this process validated.
+    fn place<T>(&self, offset: usize, n: usize) -> Result<NonNull<T>, OpenError> {
+        let corrupt = |reason| OpenError::Corrupt { reason };
+        let end = std::mem::size_of::<T>()
+            .checked_mul(n)
+            .and_then(|bytes| bytes.checked_add(offset))
+            .ok_or(corrupt("a layout offset overflows"))?;
+        if end > self.body_len() {
+            return Err(corrupt("the body is too small for its layout"));
+        }
+        // The body is CACHE_LINE-aligned (header::body_offset on a page-aligned mapping),
+        // so alignment depends on the offset alone, unless T asks for more than that.
+        let align = std::mem::align_of::<T>();
+        if align as u64 > header::CACHE_LINE || offset % align != 0 {
+            return Err(corrupt("a layout offset is misaligned for its type"));
+        }
+        // SAFETY: `offset <= end <= body_len`, so the pointer stays inside the mapping,
+        // and the mapping is never at address 0.
+        Ok(unsafe { NonNull::new_unchecked(self.body().add(offset).cast::<T>()) })
+    }
+
+    /// The in-place state `T` at `offset` bytes into the body, checked for bounds and
+    /// alignment. Valid while `self` lives; other processes may change it at any time,
+    /// which `T: InPlace` (atomics only) allows.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::Corrupt`] if the body is too small for it or the offset misaligned.
+    pub fn view<T: InPlace>(&self, offset: usize) -> Result<&T, OpenError> {
+        let at = self.place::<T>(offset, 1)?;
+        // SAFETY: `place` checked bounds and alignment inside the mapping owned by `self`;
+        // T is InPlace, so any bytes (zeroes, or whatever a peer wrote) are a valid T and
+        // concurrent writes go through its atomics.
+        Ok(unsafe { at.as_ref() })
+    }
+
+    /// `n` in-place states `T` starting at `offset` bytes into the body, checked as
+    /// [`view`](Self::view).
+    ///
+    /// # Errors
+    ///
+    /// As [`view`](Self::view).
+    pub fn slice<T: InPlace>(&self, offset: usize, n: usize) -> Result<&[T], OpenError> {
+        let at = self.place::<T>(offset, n)?;
+        // SAFETY: as in `view`, for `n` consecutive values.
+        Ok(unsafe { std::slice::from_raw_parts(at.as_ptr(), n) })
+    }
+
+    /// The address of `n` plain values `T` (bytes, elements, payloads) starting at
+    /// `offset` bytes into the body, checked for bounds and alignment. Only a pointer:
+    /// other processes may write these bytes at any time, so no reference to them is
+    /// ever made; read and write them with copies.
+    ///
+    /// # Errors
+    ///
+    /// As [`view`](Self::view).
+    pub fn region<T>(&self, offset: usize, n: usize) -> Result<NonNull<T>, OpenError> {
+        self.place(offset, n)
+    }
+
     /// Removes the object's name, if this handle's file is still the one behind it.
     ///
     /// # Errors
@@ -598,15 +533,8 @@ impl Object {
         }
     }
 
-    fn entry(&self, slot: u32) -> Option<&ParticipantEntry> {
-        if slot >= self.info.slots {
-            return None;
-        }
-        let offset = HEADER_SIZE + u64::from(slot) * PARTICIPANT_SIZE;
-        // SAFETY: `slot < slots` and validation put the table (HEADER_SIZE + slots * 16
-        // bytes) before body_offset, inside the mapping; the entry is 16-aligned (the
-        // mapping is page-aligned) and made of atomics.
-        Some(unsafe { &*self.segment.as_ptr().add(offset as usize).cast::<ParticipantEntry>() })
+    fn table(&self) -> Table<'_> {
+        Table { segment: &self.segment, slots: self.info.slots }
     }
 
     /// This process's participant id, registering first if it has none yet (in a forked
@@ -617,76 +545,17 @@ impl Object {
     /// [`RegisterError::Full`] if every slot is held by a live process.
     #[inline]
     pub fn participant(&self) -> Result<ParticipantId, RegisterError> {
-        // Every registration installed the fork handler first, so the cheap read is exact.
-        let generation = crate::process::fork_generation_installed();
-        if self.cached_generation.load(Ordering::Acquire) == generation {
-            return Ok(ParticipantId::from_u64(self.cached_id.load(Ordering::Relaxed)));
-        }
-        self.register_here()
-    }
-
-    /// The slow path of [`participant`](Self::participant): the first call, or the first
-    /// in a forked child.
-    #[cold]
-    fn register_here(&self) -> Result<ParticipantId, RegisterError> {
-        let generation = fork_generation();
-        let mut reg = self.registration.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = reg.as_ref().filter(|r| r.lock.is_ours()) {
-            return Ok(r.id);
-        }
-        // A registration inherited from the parent is dropped without touching the
-        // parent's slot or descriptor (the fork handler closed our copy).
-        *reg = None;
-        let new = self.register(Role(self.role.load(Ordering::Relaxed)))?;
-        let id = new.id;
-        *reg = Some(new);
-        self.cached_id.store(id.to_u64(), Ordering::Relaxed);
-        self.cached_generation.store(generation, Ordering::Release);
-        Ok(id)
-    }
-
-    fn register(&self, role: Role) -> Result<Registration, RegisterError> {
-        let io = |op| move |source| RegisterError::Io { op, source };
-        let fd = sys::reopen(self.segment.as_fd()).map_err(io("reopening the object"))?;
-        let lock = LockFd::new(fd).map_err(|_| RegisterError::Io {
-            op: "registering",
-            source: std::io::Error::other("this process has too many objects attached"),
-        })?;
-        let slots = self.info.slots;
-        let pid = current_pid();
-        for i in 0..slots {
-            let slot = (pid.wrapping_add(i)) % slots;
-            if !sys::ofd_try_lock(lock.as_fd(), u64::from(slot)).map_err(io("F_OFD_SETLK"))? {
-                continue;
-            }
-            let Some(e) = self.entry(slot) else { break };
-            let mut generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-            if generation == 0 {
-                // Never 0, so an owner token is never 0 (a lock word's "free").
-                generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-            }
-            e.pid.store(pid, Ordering::Relaxed);
-            e.role.store(role.0, Ordering::Relaxed);
-            e.state.store(1, Ordering::Release);
-            return Ok(Registration { lock, id: ParticipantId { slot, generation } });
-        }
-        Err(RegisterError::Full { slots })
+        self.membership.participant(self.table())
     }
 
     /// The role this process registers with.
     pub fn role(&self) -> Role {
-        Role(self.role.load(Ordering::Relaxed))
+        self.membership.role()
     }
 
     /// Sets the role shown for this process (and used by later registrations).
     pub fn set_role(&self, role: Role) {
-        self.role.store(role.0, Ordering::Relaxed);
-        let reg = self.registration.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = reg.as_ref().filter(|r| r.lock.is_ours()) {
-            if let Some(e) = self.entry(r.id.slot) {
-                e.role.store(role.0, Ordering::Relaxed);
-            }
-        }
+        self.membership.set_role(self.table(), role);
     }
 
     /// Whether participant `id` is alive: it still holds its slot's lock (which the kernel
@@ -694,70 +563,36 @@ impl Object {
     ///
     /// An id with a slot out of range is not alive.
     pub fn is_alive(&self, id: ParticipantId) -> bool {
-        let Some(e) = self.entry(id.slot) else { return false };
-        e.generation.load(Ordering::Acquire) == id.generation && self.slot_locked(id.slot, 1)
-    }
-
-    fn slot_locked(&self, slot: u32, len: u32) -> bool {
-        // Asked through the segment's descriptor, which never holds a lock, so every
-        // holder counts. Should the kernel refuse the query, say "alive": a false "dead"
-        // could let a peer steal a live process's work.
-        sys::ofd_is_locked(self.segment.as_fd(), u64::from(slot), u64::from(len)).unwrap_or(true)
+        self.table().is_alive(id)
     }
 
     /// Whether a live process holds participant slot `slot` (one system call). A slot out
     /// of range is not held.
     pub fn is_slot_alive(&self, slot: u32) -> bool {
-        slot < self.info.slots && self.slot_locked(slot, 1)
+        self.table().is_slot_alive(slot)
     }
 
     /// Whether any process holds a participant slot (one system call).
     pub fn has_live_participants(&self) -> bool {
-        self.slot_locked(0, self.info.slots)
+        self.table().has_live_participants()
     }
 
     /// Clears the table entries of participants that died attached (in use, but nobody
     /// holds the slot's lock) and returns how many there were. Each death is counted by
     /// exactly one caller: a barrier uses this to break once per dead party.
     pub fn reap_dead(&self) -> usize {
-        (0..self.info.slots)
-            .filter(|&slot| {
-                let Some(e) = self.entry(slot) else { return false };
-                e.state.load(Ordering::Acquire) == 1
-                    && !self.slot_locked(slot, 1)
-                    && e.state.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-            })
-            .count()
+        self.table().reap_dead()
     }
 
     /// The participant table: every slot in use or held, with its liveness.
     pub fn participants(&self) -> Vec<ParticipantInfo> {
-        (0..self.info.slots)
-            .filter_map(|slot| {
-                let e = self.entry(slot)?;
-                let alive = self.slot_locked(slot, 1);
-                if e.state.load(Ordering::Acquire) == 0 && !alive {
-                    return None;
-                }
-                Some(ParticipantInfo {
-                    id: ParticipantId { slot, generation: e.generation.load(Ordering::Relaxed) },
-                    role: Role(e.role.load(Ordering::Relaxed)),
-                    pid: e.pid.load(Ordering::Relaxed),
-                    alive,
-                })
-            })
-            .collect()
+        self.table().list()
     }
 }
 
 impl Drop for Object {
     fn drop(&mut self) {
-        let reg = self.registration.get_mut().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(reg) = reg.filter(|r| r.lock.is_ours()) {
-            if let Some(e) = self.entry(reg.id.slot) {
-                e.state.store(0, Ordering::Release);
-            }
-            // Dropping `reg` closes the descriptor, which releases the lock.
-        }
+        let table = Table { segment: &self.segment, slots: self.info.slots };
+        self.membership.leave(table);
     }
 }

@@ -28,12 +28,28 @@ use crate::sys;
 #[derive(Clone, Debug)]
 pub struct CreateOptions {
     mode: u32,
+    participants: u32,
 }
 
 impl CreateOptions {
-    /// Defaults: mode `0600` (owner read/write only).
+    /// Defaults: mode `0600` (owner read/write only), room for
+    /// [`DEFAULT_SLOTS`](crate::header::DEFAULT_SLOTS) participants.
     pub fn new() -> Self {
-        Self { mode: 0o600 }
+        Self { mode: 0o600, participants: crate::header::DEFAULT_SLOTS }
+    }
+
+    /// How many processes (or handles) can be attached at once, from 1 to
+    /// [`MAX_SLOTS`](crate::header::MAX_SLOTS); checked when the object is created. Used by
+    /// the kinds' constructors ([`Handle`](crate::handle::Handle)); a [`Spec`](crate::Spec)
+    /// given to [`Object::create`](crate::Object::create) carries its own count.
+    pub fn participants(mut self, slots: u32) -> Self {
+        self.participants = slots;
+        self
+    }
+
+    /// The participant count that will be used.
+    pub fn get_participants(&self) -> u32 {
+        self.participants
     }
 
     /// The file mode, set exactly (the umask does not apply). Only permission bits count.

@@ -46,7 +46,7 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
         }
         std::hint::spin_loop();
     }
-    let (owner, waiters) = ctl.lock.snapshot();
+    let shmkit_sync::raw::LockSnapshot { owner, waiters } = ctl.lock.snapshot();
     let mut state = BodyState::new();
     let value = if !read {
         "(being written: no consistent read)".to_owned()

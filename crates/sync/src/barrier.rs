@@ -2,13 +2,15 @@
 
 use std::time::Duration;
 
-use shmkit_core::WaitStrategy;
 use shmkit_core::{
     CreateError, CreateOptions, Deadline, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
+    UnlinkError, WaitStrategy,
 };
 
-use crate::named::Handle;
+use crate::layout::{state, Handle, Single, State};
 use crate::raw::{BarrierError, RawBarrier};
+
+const LAYOUT: Single<RawBarrier> = Single::of(Kind::Barrier);
 
 /// The most parties a barrier can have.
 pub const MAX_PARTIES: u32 = shmkit_core::header::MAX_SLOTS;
@@ -37,84 +39,92 @@ pub const MAX_PARTIES: u32 = shmkit_core::header::MAX_SLOTS;
 #[derive(Debug)]
 pub struct Barrier {
     h: Handle<RawBarrier>,
-    /// The number of parties, read once when attaching.
-    parties: u32,
 }
 
-fn check_parties(parties: u32) -> Result<(), CreateError> {
-    if parties == 0 || parties > MAX_PARTIES {
-        return Err(CreateError::InvalidSize {
-            size: u64::from(parties),
-            reason: "a barrier needs between 1 and shmkit_sync::MAX_PARTIES parties",
-        });
+/// A barrier's state holds its party count, read once by an opener and kept.
+impl State for RawBarrier {
+    /// The number of parties.
+    type Params = u32;
+    /// The number of parties.
+    type Checked = u32;
+
+    fn validate(&parties: &u32) -> Result<(), CreateError> {
+        if parties == 0 || parties > MAX_PARTIES {
+            return Err(CreateError::InvalidSize {
+                size: u64::from(parties),
+                reason: "a barrier needs between 1 and shmkit_sync::MAX_PARTIES parties",
+            });
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-impl Barrier {
-    fn attach(h: Handle<RawBarrier>) -> Result<Self, OpenError> {
-        let parties = h.raw().stored_parties();
+    fn build(&self, parties: u32) {
+        self.init(parties);
+    }
+
+    fn check(&self) -> Result<u32, OpenError> {
+        let parties = self.stored_parties();
         if parties == 0 || parties > MAX_PARTIES {
             return Err(OpenError::Corrupt { reason: "barrier party count out of range" });
         }
-        Ok(Self { h, parties })
+        Ok(parties)
     }
+}
 
-    /// Creates the named barrier `name` for `parties` parties.
-    ///
-    /// # Errors
-    ///
-    /// [`CreateError::InvalidSize`] for 0 or more than [`MAX_PARTIES`] parties; otherwise
-    /// as [`Object::create`].
+impl Barrier {
+    /// Creates the named barrier `name` for `parties` parties (1 to [`MAX_PARTIES`]). Errors as [`shmkit_core::Handle::create_with`].
     pub fn create(name: &str, parties: u32) -> Result<Self, CreateError> {
-        check_parties(parties)?;
-        let h = Handle::create(name, Kind::Barrier, &CreateOptions::new(), |r: &RawBarrier| r.init(parties))?;
-        Ok(Self { h, parties })
+        Self::create_with(name, parties, &CreateOptions::new())
     }
 
-    /// Opens the named barrier `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::open`].
+    /// Creates the named barrier `name` with options (file mode, participants).
+    pub fn create_with(name: &str, parties: u32, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::create_with(LAYOUT, name, parties, opts).map(|h| Self { h })
+    }
+
+    /// Opens the named barrier `name`. Errors as [`shmkit_core::Handle::open_with`].
     pub fn open(name: &str) -> Result<Self, OpenError> {
-        Self::attach(Handle::open(name, Kind::Barrier, &OpenOptions::new())?)
+        Self::open_with(name, &OpenOptions::new())
     }
 
-    /// Opens `name`, or creates it for `parties` parties.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create) and [`open`](Self::open).
+    /// Opens the named barrier `name` with options.
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Handle::open_with(LAYOUT, name, opts).map(|h| Self { h })
+    }
+
+    /// Opens `name`, or creates it as a new barrier for `parties` parties (1 to [`MAX_PARTIES`]).
     pub fn open_or_create(name: &str, parties: u32) -> Result<Self, OpenOrCreateError> {
-        check_parties(parties)?;
-        let h = Handle::open_or_create(name, Kind::Barrier, |r: &RawBarrier| r.init(parties))?;
-        Ok(Self::attach(h)?)
+        Handle::open_or_create(LAYOUT, name, parties).map(|h| Self { h })
     }
 
-    /// Creates an anonymous barrier, shared with children forked afterwards.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create).
+    /// Creates an anonymous barrier for `parties` parties (1 to [`MAX_PARTIES`]), shared with children forked afterwards.
     pub fn anonymous(parties: u32) -> Result<Self, CreateError> {
-        check_parties(parties)?;
-        let h = Handle::anonymous(Kind::Barrier, |r: &RawBarrier| r.init(parties))?;
-        Ok(Self { h, parties })
+        Self::anonymous_with(parties, &CreateOptions::new())
     }
 
-    /// Removes the name `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`shmkit_core::segment::unlink`].
-    pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
-        shmkit_core::segment::unlink(name)
+    /// Creates an anonymous barrier with options (participants).
+    pub fn anonymous_with(parties: u32, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::anonymous_with(LAYOUT, parties, opts).map(|h| Self { h })
+    }
+
+    /// Removes the name `name`; processes that have the barrier open keep using it.
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<RawBarrier>::unlink(name)
+    }
+
+    /// A second handle to the same barrier, a participant of its own (one per thread).
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        self.h.try_clone().map(|h| Self { h })
+    }
+
+    /// The underlying object (its name, header and participants).
+    pub fn object(&self) -> &Object {
+        self.h.object()
     }
 
     /// Sets how blocked calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.h.strategy = strategy;
+        self.h.set_wait_strategy(strategy);
     }
 
     /// Waits until every party has arrived; returns this party's arrival index
@@ -125,6 +135,17 @@ impl Barrier {
     /// [`BarrierError::Broken`] if the barrier is or becomes broken.
     pub fn wait(&self) -> Result<u32, BarrierError> {
         self.wait_deadline(Deadline::never())
+    }
+
+    /// Arrives without waiting: succeeds only if this arrival completes the round;
+    /// otherwise it is [`BarrierError::TimedOut`] at once, which breaks the barrier for the
+    /// parties already waiting (as a timed-out wait does).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn try_wait(&self) -> Result<u32, BarrierError> {
+        self.wait_deadline(Deadline::now())
     }
 
     /// As [`wait`](Self::wait), for at most `timeout`.
@@ -144,37 +165,33 @@ impl Barrier {
     /// As [`wait_timeout`](Self::wait_timeout).
     pub fn wait_deadline(&self, deadline: Deadline) -> Result<u32, BarrierError> {
         let obj = self.h.object();
-        self.h.raw().wait_until(self.parties, deadline, self.h.strategy, || obj.reap_dead() > 0)
+        state(&self.h)
+            .wait_until(*self.h.geometry(), deadline, self.h.wait_strategy(), || obj.reap_dead() > 0)
     }
 
     /// The number of parties.
     pub fn parties(&self) -> u32 {
-        self.parties
+        *self.h.geometry()
     }
 
     /// How many parties wait now (racy).
     pub fn n_waiting(&self) -> u32 {
-        self.h.raw().n_waiting()
+        state(&self.h).n_waiting()
     }
 
     /// Whether the barrier is broken.
     pub fn is_broken(&self) -> bool {
-        self.h.raw().is_broken()
+        state(&self.h).is_broken()
     }
 
     /// Breaks the barrier: waiters and later arrivals get [`BarrierError::Broken`].
     pub fn abort(&self) {
-        self.h.raw().abort();
+        state(&self.h).abort();
     }
 
     /// Returns the barrier to its empty, working state; parties waiting now get
     /// [`BarrierError::Broken`].
     pub fn reset(&self) {
-        self.h.raw().reset();
-    }
-
-    /// The underlying object.
-    pub fn object(&self) -> &Object {
-        self.h.object()
+        state(&self.h).reset();
     }
 }

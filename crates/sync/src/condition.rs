@@ -2,11 +2,16 @@
 
 use std::time::Duration;
 
-use crate::lock::{lock_result, try_result, LockError, TryLockError};
-use shmkit_core::{Deadline, Kind};
+use shmkit_core::{
+    CreateError, CreateOptions, Deadline, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
+    UnlinkError, WaitStrategy,
+};
 
-use crate::named::{Handle, LockAndCondition};
+use crate::layout::{me, state, Handle, LockAndCondition, Single};
+use crate::lock::{lock_result, try_result, LockError, TryLockError};
 use crate::raw::Acquired;
+
+const LAYOUT: Single<LockAndCondition> = Single::of(Kind::Condition);
 
 /// A condition variable shared between processes, with the lock it works under:
 /// Python's `multiprocessing.Condition`.
@@ -47,12 +52,65 @@ pub struct ConditionGuard<'a> {
 
 impl Drop for ConditionGuard<'_> {
     fn drop(&mut self) {
-        let _ = self.cond.h.raw().lock.unlock(self.me);
+        let _ = state(&self.cond.h).lock.unlock(self.me);
     }
 }
 
 impl Condition {
-    crate::named::plain_constructors!(Kind::Condition, "condition");
+    /// Creates the named condition `name`. Errors as [`shmkit_core::Handle::create_with`].
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Self::create_with(name, &CreateOptions::new())
+    }
+
+    /// Creates the named condition `name` with options (file mode, participants).
+    pub fn create_with(name: &str, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::create_with(LAYOUT, name, (), opts).map(|h| Self { h })
+    }
+
+    /// Opens the named condition `name`. Errors as [`shmkit_core::Handle::open_with`].
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new())
+    }
+
+    /// Opens the named condition `name` with options.
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Handle::open_with(LAYOUT, name, opts).map(|h| Self { h })
+    }
+
+    /// Opens `name`, or creates it as a new condition.
+    pub fn open_or_create(name: &str) -> Result<Self, OpenOrCreateError> {
+        Handle::open_or_create(LAYOUT, name, ()).map(|h| Self { h })
+    }
+
+    /// Creates an anonymous condition, shared with children forked afterwards.
+    pub fn anonymous() -> Result<Self, CreateError> {
+        Self::anonymous_with(&CreateOptions::new())
+    }
+
+    /// Creates an anonymous condition with options (participants).
+    pub fn anonymous_with(opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::anonymous_with(LAYOUT, (), opts).map(|h| Self { h })
+    }
+
+    /// Removes the name `name`; processes that have the condition open keep using it.
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<LockAndCondition>::unlink(name)
+    }
+
+    /// A second handle to the same condition, a participant of its own (one per thread).
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        self.h.try_clone().map(|h| Self { h })
+    }
+
+    /// The underlying object (its name, header and participants).
+    pub fn object(&self) -> &Object {
+        self.h.object()
+    }
+
+    /// Sets how blocked calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.h.set_wait_strategy(strategy);
+    }
 
     fn guard(&self, me: u64) -> ConditionGuard<'_> {
         ConditionGuard { cond: self, me }
@@ -65,10 +123,10 @@ impl Condition {
     /// As [`Lock::lock`](crate::Lock::lock).
     #[doc(alias = "acquire")]
     pub fn lock(&self) -> Result<ConditionGuard<'_>, LockError<ConditionGuard<'_>>> {
-        let me = self.h.me().map_err(LockError::NoSlot)?;
+        let me = me(&self.h).map_err(LockError::NoSlot)?;
         loop {
-            let raw = &self.h.raw().lock;
-            if let Some(a) = raw.lock_until(me, Deadline::never(), self.h.strategy, self.h.object()) {
+            let raw = &state(&self.h).lock;
+            if let Some(a) = raw.lock_until(me, Deadline::never(), self.h.wait_strategy(), self.h.object()) {
                 return lock_result(a, self.guard(me));
             }
         }
@@ -80,8 +138,32 @@ impl Condition {
     ///
     /// As [`Lock::try_lock`](crate::Lock::try_lock).
     pub fn try_lock(&self) -> Result<ConditionGuard<'_>, TryLockError<ConditionGuard<'_>>> {
-        let me = self.h.me().map_err(TryLockError::NoSlot)?;
-        let got = self.h.raw().lock.lock_until(me, Deadline::now(), self.h.strategy, self.h.object());
+        self.lock_deadline(Deadline::now())
+    }
+
+    /// Acquires the condition's lock, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::lock_timeout`](crate::Lock::lock_timeout).
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ConditionGuard<'_>, TryLockError<ConditionGuard<'_>>> {
+        self.lock_deadline(Deadline::after(timeout))
+    }
+
+    /// Acquires the condition's lock, waiting until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::lock_deadline`](crate::Lock::lock_deadline).
+    pub fn lock_deadline(
+        &self,
+        deadline: Deadline,
+    ) -> Result<ConditionGuard<'_>, TryLockError<ConditionGuard<'_>>> {
+        let me = me(&self.h).map_err(TryLockError::NoSlot)?;
+        let got = state(&self.h).lock.lock_until(me, deadline, self.h.wait_strategy(), self.h.object());
         try_result(got, || self.guard(me))
     }
 
@@ -101,6 +183,21 @@ impl Condition {
         } else {
             Ok(guard)
         }
+    }
+
+    /// As [`wait`](Self::wait), without sleeping: gives the lock up for a moment (so a
+    /// notifier waiting for it gets it) and takes it back; also returns whether no notify
+    /// came, which without sleeping is almost always `true`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    #[allow(clippy::type_complexity)]
+    pub fn try_wait<'a>(
+        &'a self,
+        guard: ConditionGuard<'a>,
+    ) -> Result<(ConditionGuard<'a>, bool), LockError<(ConditionGuard<'a>, bool)>> {
+        self.wait_deadline(guard, Deadline::now())
     }
 
     /// As [`wait`](Self::wait), for at most `timeout`; also returns whether it timed out.
@@ -172,12 +269,13 @@ impl Condition {
         let me = guard.me;
         // The raw wait releases and retakes the lock itself.
         std::mem::forget(guard);
-        let raw = self.h.raw();
-        match raw.cond.wait_until(&raw.lock, me, deadline, self.h.strategy, self.h.object()) {
+        let raw = state(&self.h);
+        match raw.cond.wait_until(&raw.lock, me, deadline, self.h.wait_strategy(), self.h.object()) {
             Ok((notified, acquired)) => (self.guard(me), notified, acquired == Acquired::OwnerDied),
             // A peer overwrote the owner: we no longer hold the lock; take it again.
             Err(_) => loop {
-                if let Some(a) = raw.lock.lock_until(me, Deadline::never(), self.h.strategy, self.h.object())
+                if let Some(a) =
+                    raw.lock.lock_until(me, Deadline::never(), self.h.wait_strategy(), self.h.object())
                 {
                     break (self.guard(me), false, a == Acquired::OwnerDied);
                 }
@@ -187,16 +285,16 @@ impl Condition {
 
     /// Wakes one waiter (no system call if nobody waits).
     pub fn notify(&self) {
-        self.h.raw().cond.notify_one();
+        state(&self.h).cond.notify_one();
     }
 
     /// Wakes up to `n` waiters.
     pub fn notify_n(&self, n: u32) {
-        self.h.raw().cond.notify(n);
+        state(&self.h).cond.notify(n);
     }
 
     /// Wakes every waiter.
     pub fn notify_all(&self) {
-        self.h.raw().cond.notify_all();
+        state(&self.h).cond.notify_all();
     }
 }

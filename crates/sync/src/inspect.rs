@@ -1,9 +1,9 @@
 //! Decoding a synchronisation object's body for tools (`shmkit ls`, `shmkit inspect`).
 
-use shmkit_core::{BodyState, Kind, Object};
+use shmkit_core::{BodyState, InPlace, Kind, Object};
 
-use crate::named::{InPlace, LockAndCondition};
-use crate::raw::{describe_owner, RawBarrier, RawEvent, RawLock, RawRLock, RawSemaphore};
+use crate::layout::LockAndCondition;
+use crate::raw::{describe_owner, LockSnapshot, RawBarrier, RawEvent, RawLock, RawRLock, RawSemaphore};
 
 /// The state of `obj`'s body if it is one of this crate's kinds (`None` otherwise): lock
 /// owners (with their pid and liveness), semaphore values, event flags, barrier counts,
@@ -12,52 +12,49 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     let state = match obj.kind()? {
         Kind::Lock => body::<RawLock>(obj).map(|l| lock(obj, l.snapshot())),
         Kind::RLock => body::<RawRLock>(obj).map(|l| {
-            let (inner, depth) = l.snapshot();
-            lock(obj, inner).field("depth", depth)
+            let s = l.snapshot();
+            lock(obj, s.lock).field("depth", s.depth)
         }),
         Kind::Semaphore | Kind::BoundedSemaphore => body::<RawSemaphore>(obj).map(|s| {
-            let (value, max, waiters) = s.snapshot();
+            let s = s.snapshot();
             BodyState::new()
-                .value(value)
-                .field("value", value)
-                .field("maximum", max)
-                .field("waiters", waiters)
+                .value(s.value)
+                .field("value", s.value)
+                .field("maximum", s.max)
+                .field("waiters", s.waiters)
         }),
         Kind::Event => body::<RawEvent>(obj).map(|e| {
-            let (set, waiters) = e.snapshot();
+            let s = e.snapshot();
             BodyState::new()
-                .value(if set { "set" } else { "clear" })
-                .field("set", set)
-                .field("waiters", waiters)
+                .value(if s.set { "set" } else { "clear" })
+                .field("set", s.set)
+                .field("waiters", s.waiters)
         }),
         Kind::Condition => body::<LockAndCondition>(obj)
             .map(|c| lock(obj, c.lock.snapshot()).field("condition waiters", c.cond.waiters())),
         Kind::Barrier => body::<RawBarrier>(obj).map(|b| {
-            let (generation, arrived, broken, waiters) = b.snapshot();
+            let s = b.snapshot();
             let parties = b.stored_parties();
             BodyState::new()
-                .value(if broken { "broken".to_owned() } else { format!("{arrived}/{parties}") })
+                .value(if s.broken { "broken".to_owned() } else { format!("{}/{parties}", s.arrived) })
                 .field("parties", parties)
-                .field("arrived", arrived)
-                .field("broken", broken)
-                .field("generation", generation)
-                .field("waiters", waiters)
+                .field("arrived", s.arrived)
+                .field("broken", s.broken)
+                .field("generation", s.generation)
+                .field("waiters", s.waiters)
         }),
         _ => return None,
     };
     Some(state.unwrap_or_else(|| BodyState::problem("the body is too small for its kind")))
 }
 
-/// The body as an `R`, if it is large enough.
+/// The body as an `R`, if it is large enough (a checked view).
 fn body<R: InPlace>(obj: &Object) -> Option<&R> {
-    // SAFETY: the body is 128-aligned and at least size_of::<R>() bytes (checked), mapped
-    // while `obj` lives; R is InPlace, so any bytes a peer wrote are a valid R and it may
-    // be written concurrently (it is all atomics).
-    (obj.body_len() >= std::mem::size_of::<R>()).then(|| unsafe { &*obj.body().cast::<R>() })
+    obj.view::<R>(0).ok()
 }
 
 /// A lock's owner and waiters.
-fn lock(obj: &Object, (owner, waiters): (u64, u32)) -> BodyState {
-    let shown = describe_owner(obj, owner);
-    BodyState::new().value(&shown).field("owner", shown).field("waiters", waiters)
+fn lock(obj: &Object, s: LockSnapshot) -> BodyState {
+    let shown = describe_owner(obj, s.owner);
+    BodyState::new().value(&shown).field("owner", shown).field("waiters", s.waiters)
 }

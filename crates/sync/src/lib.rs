@@ -48,10 +48,12 @@ mod event;
 #[cfg(not(shmkit_loom))]
 mod inspect;
 #[cfg(not(shmkit_loom))]
-mod lock;
+mod layout;
 #[cfg(not(shmkit_loom))]
-mod named;
+mod lock;
 pub mod raw;
+#[cfg(not(shmkit_loom))]
+mod rlock;
 #[cfg(not(shmkit_loom))]
 mod semaphore;
 
@@ -64,8 +66,10 @@ pub use event::Event;
 #[cfg(not(shmkit_loom))]
 pub use inspect::inspect;
 #[cfg(not(shmkit_loom))]
-pub use lock::{Lock, LockError, LockGuard, RLock, RLockGuard, TryLockError};
+pub use lock::{Lock, LockError, LockGuard, TryLockError};
 pub use raw::{BarrierError, NotOwner, ReleaseError};
+#[cfg(not(shmkit_loom))]
+pub use rlock::{RLock, RLockGuard};
 #[cfg(not(shmkit_loom))]
 pub use semaphore::{BoundedSemaphore, Semaphore, MAX_VALUE};
 

@@ -2,11 +2,16 @@
 
 use std::time::Duration;
 
-use shmkit_core::{CreateError, CreateOptions, Deadline, Kind, OpenError, OpenOptions, OpenOrCreateError};
-use shmkit_core::{Object, WaitStrategy};
+use shmkit_core::{
+    CreateError, CreateOptions, Deadline, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
+    UnlinkError, WaitStrategy,
+};
 
-use crate::named::Handle;
+use crate::layout::{state, Handle, Single, State};
 use crate::raw::{RawSemaphore, ReleaseError};
+
+const LAYOUT: Single<RawSemaphore> = Single::of(Kind::Semaphore);
+const BOUNDED: Single<RawSemaphore> = Single::of(Kind::BoundedSemaphore);
 
 /// The largest value a semaphore holds (as POSIX's `SEM_VALUE_MAX`).
 pub const MAX_VALUE: u32 = i32::MAX as u32;
@@ -35,101 +40,94 @@ pub const MAX_VALUE: u32 = i32::MAX as u32;
 #[derive(Debug)]
 pub struct Semaphore {
     h: Handle<RawSemaphore>,
-    /// The maximum, read once when attaching.
-    max: u32,
 }
 
-fn check_value(value: u32, max: u32) -> Result<(), CreateError> {
-    if value > max {
-        return Err(CreateError::InvalidSize {
-            size: u64::from(value),
-            reason: "a semaphore's value must be at most shmkit_sync::MAX_VALUE",
-        });
+/// A semaphore's state holds its maximum: [`MAX_VALUE`], or a bounded semaphore's initial
+/// value. An opener reads it once and keeps it.
+impl State for RawSemaphore {
+    /// The initial value and the maximum.
+    type Params = (u32, u32);
+    /// The maximum.
+    type Checked = u32;
+
+    fn validate(&(value, max): &(u32, u32)) -> Result<(), CreateError> {
+        let bad = |reason| Err(CreateError::InvalidSize { size: u64::from(value), reason });
+        if max == 0 {
+            return bad("a bounded semaphore's initial value is its maximum, so it must be at least 1");
+        }
+        if value > max.min(MAX_VALUE) {
+            return bad("a semaphore's value must be at most shmkit_sync::MAX_VALUE");
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-impl Semaphore {
-    fn attach(h: Handle<RawSemaphore>) -> Result<Self, OpenError> {
-        let max = h.raw().stored_max();
+    fn build(&self, (value, max): (u32, u32)) {
+        self.init(value, max);
+    }
+
+    fn check(&self) -> Result<u32, OpenError> {
+        let max = self.stored_max();
         if max == 0 || max > MAX_VALUE {
             return Err(OpenError::Corrupt { reason: "semaphore maximum out of range" });
         }
-        Ok(Self { h, max })
+        Ok(max)
     }
+}
 
-    fn create_kind(name: &str, kind: Kind, value: u32, max: u32) -> Result<Self, CreateError> {
-        check_value(value, MAX_VALUE)?;
-        let h = Handle::create(name, kind, &CreateOptions::new(), |r: &RawSemaphore| r.init(value, max))?;
-        Ok(Self { h, max })
-    }
-
-    fn open_kind(name: &str, kind: Kind) -> Result<Self, OpenError> {
-        Self::attach(Handle::open(name, kind, &OpenOptions::new())?)
-    }
-
-    fn open_or_create_kind(name: &str, kind: Kind, value: u32, max: u32) -> Result<Self, OpenOrCreateError> {
-        check_value(value, MAX_VALUE)?;
-        let h = Handle::open_or_create(name, kind, |r: &RawSemaphore| r.init(value, max))?;
-        Ok(Self::attach(h)?)
-    }
-
-    fn anonymous_kind(kind: Kind, value: u32, max: u32) -> Result<Self, CreateError> {
-        check_value(value, MAX_VALUE)?;
-        let h = Handle::anonymous(kind, |r: &RawSemaphore| r.init(value, max))?;
-        Ok(Self { h, max })
-    }
-
-    /// Creates the named semaphore `name` holding `value`.
-    ///
-    /// # Errors
-    ///
-    /// [`CreateError::InvalidSize`] if `value` exceeds [`MAX_VALUE`]; otherwise as
-    /// [`Object::create`].
+impl Semaphore {
+    /// Creates the named semaphore `name` holding `value` (at most [`MAX_VALUE`]). Errors as [`shmkit_core::Handle::create_with`].
     pub fn create(name: &str, value: u32) -> Result<Self, CreateError> {
-        Self::create_kind(name, Kind::Semaphore, value, MAX_VALUE)
+        Self::create_with(name, value, &CreateOptions::new())
     }
 
-    /// Opens the named semaphore `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::open`].
+    /// Creates the named semaphore `name` with options (file mode, participants).
+    pub fn create_with(name: &str, value: u32, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::create_with(LAYOUT, name, (value, MAX_VALUE), opts).map(|h| Self { h })
+    }
+
+    /// Opens the named semaphore `name`. Errors as [`shmkit_core::Handle::open_with`].
     pub fn open(name: &str) -> Result<Self, OpenError> {
-        Self::open_kind(name, Kind::Semaphore)
+        Self::open_with(name, &OpenOptions::new())
     }
 
-    /// Opens `name`, or creates it holding `value`.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create) and [`open`](Self::open).
+    /// Opens the named semaphore `name` with options.
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Handle::open_with(LAYOUT, name, opts).map(|h| Self { h })
+    }
+
+    /// Opens `name`, or creates it as a new semaphore holding `value` (at most [`MAX_VALUE`]).
     pub fn open_or_create(name: &str, value: u32) -> Result<Self, OpenOrCreateError> {
-        Self::open_or_create_kind(name, Kind::Semaphore, value, MAX_VALUE)
+        Handle::open_or_create(LAYOUT, name, (value, MAX_VALUE)).map(|h| Self { h })
     }
 
-    /// Creates an anonymous semaphore holding `value`, shared with children forked
-    /// afterwards.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create).
+    /// Creates an anonymous semaphore holding `value` (at most [`MAX_VALUE`]), shared with children forked afterwards.
     pub fn anonymous(value: u32) -> Result<Self, CreateError> {
-        Self::anonymous_kind(Kind::Semaphore, value, MAX_VALUE)
+        Self::anonymous_with(value, &CreateOptions::new())
     }
 
-    /// Removes the name `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`shmkit_core::segment::unlink`].
-    pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
-        shmkit_core::segment::unlink(name)
+    /// Creates an anonymous semaphore with options (participants).
+    pub fn anonymous_with(value: u32, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::anonymous_with(LAYOUT, (value, MAX_VALUE), opts).map(|h| Self { h })
+    }
+
+    /// Removes the name `name`; processes that have the semaphore open keep using it.
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<RawSemaphore>::unlink(name)
+    }
+
+    /// A second handle to the same semaphore, a participant of its own (one per thread).
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        self.h.try_clone().map(|h| Self { h })
+    }
+
+    /// The underlying object (its name, header and participants).
+    pub fn object(&self) -> &Object {
+        self.h.object()
     }
 
     /// Sets how blocked calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.h.strategy = strategy;
+        self.h.set_wait_strategy(strategy);
     }
 
     /// Takes one unit, waiting as long as it takes.
@@ -139,7 +137,7 @@ impl Semaphore {
 
     /// Takes one unit if there is one, without waiting.
     pub fn try_acquire(&self) -> bool {
-        self.h.raw().try_acquire()
+        state(&self.h).try_acquire()
     }
 
     /// Takes one unit, waiting at most `timeout`; `false` if none came.
@@ -149,7 +147,7 @@ impl Semaphore {
 
     /// Takes one unit, waiting until `deadline`; `false` if none came.
     pub fn acquire_deadline(&self, deadline: Deadline) -> bool {
-        self.h.raw().acquire_until(deadline, self.h.strategy)
+        state(&self.h).acquire_until(deadline, self.h.wait_strategy())
     }
 
     /// Gives one unit back, waking a waiter if one sleeps.
@@ -159,18 +157,13 @@ impl Semaphore {
     /// [`ReleaseError::AboveMaximum`] for a [`BoundedSemaphore`] already at its initial
     /// value, or any semaphore at [`MAX_VALUE`].
     pub fn release(&self) -> Result<(), ReleaseError> {
-        self.h.raw().release(self.max)
+        state(&self.h).release(*self.h.geometry())
     }
 
     /// The current value (racy): Python's `get_value()`.
     #[doc(alias = "get_value")]
     pub fn value(&self) -> u32 {
-        self.h.raw().value()
-    }
-
-    /// The underlying object.
-    pub fn object(&self) -> &Object {
-        self.h.object()
+        state(&self.h).value()
     }
 }
 
@@ -192,59 +185,65 @@ impl Semaphore {
 pub struct BoundedSemaphore(Semaphore);
 
 impl BoundedSemaphore {
-    /// Creates the named bounded semaphore `name` holding (and bounded by) `value`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Semaphore::create`]; `value` 0 is [`CreateError::InvalidSize`].
+    /// Creates the named bounded semaphore `name` holding (and bounded by) `value`, at least 1. Errors as [`shmkit_core::Handle::create_with`].
     pub fn create(name: &str, value: u32) -> Result<Self, CreateError> {
-        check_bounded(value)?;
-        Semaphore::create_kind(name, Kind::BoundedSemaphore, value, value).map(Self)
+        Self::create_with(name, value, &CreateOptions::new())
     }
 
-    /// Opens the named bounded semaphore `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Semaphore::open`].
+    /// Creates the named bounded semaphore `name` with options (file mode, participants).
+    pub fn create_with(name: &str, value: u32, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::create_with(BOUNDED, name, (value, value), opts).map(|h| Self(Semaphore { h }))
+    }
+
+    /// Opens the named bounded semaphore `name`. Errors as [`shmkit_core::Handle::open_with`].
     pub fn open(name: &str) -> Result<Self, OpenError> {
-        Semaphore::open_kind(name, Kind::BoundedSemaphore).map(Self)
+        Self::open_with(name, &OpenOptions::new())
     }
 
-    /// Opens `name`, or creates it holding `value`.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create) and [`open`](Self::open).
+    /// Opens the named bounded semaphore `name` with options.
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Handle::open_with(BOUNDED, name, opts).map(|h| Self(Semaphore { h }))
+    }
+
+    /// Opens `name`, or creates it as a new bounded semaphore holding (and bounded by) `value`, at least 1.
     pub fn open_or_create(name: &str, value: u32) -> Result<Self, OpenOrCreateError> {
-        check_bounded(value)?;
-        Semaphore::open_or_create_kind(name, Kind::BoundedSemaphore, value, value).map(Self)
+        Handle::open_or_create(BOUNDED, name, (value, value)).map(|h| Self(Semaphore { h }))
     }
 
-    /// Creates an anonymous bounded semaphore holding `value`.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create).
+    /// Creates an anonymous bounded semaphore holding (and bounded by) `value`, at least 1, shared with children forked afterwards.
     pub fn anonymous(value: u32) -> Result<Self, CreateError> {
-        check_bounded(value)?;
-        Semaphore::anonymous_kind(Kind::BoundedSemaphore, value, value).map(Self)
+        Self::anonymous_with(value, &CreateOptions::new())
+    }
+
+    /// Creates an anonymous bounded semaphore with options (participants).
+    pub fn anonymous_with(value: u32, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::anonymous_with(BOUNDED, (value, value), opts).map(|h| Self(Semaphore { h }))
+    }
+
+    /// Removes the name `name`; processes that have the bounded semaphore open keep using it.
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<RawSemaphore>::unlink(name)
+    }
+
+    /// A second handle to the same bounded semaphore, a participant of its own (one per thread).
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        self.0.h.try_clone().map(|h| Self(Semaphore { h }))
+    }
+
+    /// The underlying object (its name, header and participants).
+    pub fn object(&self) -> &Object {
+        self.0.h.object()
+    }
+
+    /// Sets how blocked calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.0.h.set_wait_strategy(strategy);
     }
 
     /// The maximum (the initial value).
     pub fn max(&self) -> u32 {
-        self.0.max
+        *self.0.h.geometry()
     }
-}
-
-fn check_bounded(value: u32) -> Result<(), CreateError> {
-    if value == 0 {
-        return Err(CreateError::InvalidSize {
-            size: 0,
-            reason: "a bounded semaphore's initial value is its maximum, so it must be at least 1",
-        });
-    }
-    Ok(())
 }
 
 impl std::ops::Deref for BoundedSemaphore {

@@ -1,0 +1,271 @@
+//! The participant table: who is attached to an object, and whether they are alive.
+//!
+//! Each attached process holds an open-file-description lock (`F_OFD_SETLK`) on the byte
+//! of the object's file that matches its slot; the kernel drops it when the process dies,
+//! however it dies. [`Table`] answers liveness questions for one mapping; [`Membership`]
+//! is one handle's own registration, made again in a forked child.
+
+use std::fmt;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::error::RegisterError;
+use crate::header::{ParticipantEntry, HEADER_SIZE, PARTICIPANT_SIZE};
+use crate::process::{current_pid, fork_generation, fork_generation_installed, LockFd};
+use crate::segment::Segment;
+use crate::sys;
+
+/// What a participant does with an object, shown by `shmkit ls`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Role(pub u32);
+
+#[allow(missing_docs)]
+impl Role {
+    pub const CREATOR: Role = Role(1);
+    pub const USER: Role = Role(2);
+    pub const PRODUCER: Role = Role(3);
+    pub const CONSUMER: Role = Role(4);
+    pub const SENDER: Role = Role(5);
+    pub const RECEIVER: Role = Role(6);
+    pub const WORKER: Role = Role(7);
+    pub const PRODUCER_CONSUMER: Role = Role(8);
+
+    /// The role's name.
+    pub fn as_str(self) -> &'static str {
+        match self.0 {
+            1 => "creator",
+            2 => "user",
+            3 => "producer",
+            4 => "consumer",
+            5 => "sender",
+            6 => "receiver",
+            7 => "worker",
+            8 => "producer+consumer",
+            _ => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a participant is: its slot, and the slot's generation when it took it, so that a
+/// later holder of the same slot is not mistaken for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParticipantId {
+    /// The slot in the participant table.
+    pub slot: u32,
+    /// The slot's generation.
+    pub generation: u32,
+}
+
+impl ParticipantId {
+    /// Packs the id into one word, for storing in shared memory.
+    #[inline]
+    pub fn to_u64(self) -> u64 {
+        (u64::from(self.slot) << 32) | u64::from(self.generation)
+    }
+
+    /// Unpacks an id packed by [`to_u64`](Self::to_u64). Any word gives some id; check it
+    /// with [`Object::is_alive`](crate::Object::is_alive), which bounds-checks the slot.
+    #[inline]
+    pub fn from_u64(word: u64) -> Self {
+        Self { slot: (word >> 32) as u32, generation: word as u32 }
+    }
+}
+
+/// One row of [`Object::participants`](crate::Object::participants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParticipantInfo {
+    /// The participant's id.
+    pub id: ParticipantId,
+    /// What it does.
+    pub role: Role,
+    /// The pid it recorded (for display: liveness never trusts it).
+    pub pid: u32,
+    /// Whether it holds its liveness lock now.
+    pub alive: bool,
+}
+
+/// The participant table of one mapping, `slots` entries long (from the validated header).
+#[derive(Clone, Copy)]
+pub(crate) struct Table<'a> {
+    pub segment: &'a Segment,
+    pub slots: u32,
+}
+
+impl<'a> Table<'a> {
+    pub fn entry(&self, slot: u32) -> Option<&'a ParticipantEntry> {
+        if slot >= self.slots {
+            return None;
+        }
+        let offset = HEADER_SIZE + u64::from(slot) * PARTICIPANT_SIZE;
+        // SAFETY: `slot < slots` and validation put the table (HEADER_SIZE + slots * 16
+        // bytes) before body_offset, inside the mapping; the entry is 16-aligned (the
+        // mapping is page-aligned) and made of atomics.
+        Some(unsafe { &*self.segment.as_ptr().add(offset as usize).cast::<ParticipantEntry>() })
+    }
+
+    fn slot_locked(&self, slot: u32, len: u32) -> bool {
+        // Asked through the segment's descriptor, which never holds a lock, so every
+        // holder counts. Should the kernel refuse the query, say "alive": a false "dead"
+        // could let a peer steal a live process's work.
+        sys::ofd_is_locked(self.segment.as_fd(), u64::from(slot), u64::from(len)).unwrap_or(true)
+    }
+
+    pub fn is_alive(&self, id: ParticipantId) -> bool {
+        let Some(e) = self.entry(id.slot) else { return false };
+        e.generation.load(Ordering::Acquire) == id.generation && self.slot_locked(id.slot, 1)
+    }
+
+    pub fn is_slot_alive(&self, slot: u32) -> bool {
+        slot < self.slots && self.slot_locked(slot, 1)
+    }
+
+    pub fn has_live_participants(&self) -> bool {
+        self.slot_locked(0, self.slots)
+    }
+
+    pub fn reap_dead(&self) -> usize {
+        (0..self.slots)
+            .filter(|&slot| {
+                let Some(e) = self.entry(slot) else { return false };
+                e.state.load(Ordering::Acquire) == 1
+                    && !self.slot_locked(slot, 1)
+                    && e.state.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            })
+            .count()
+    }
+
+    pub fn list(&self) -> Vec<ParticipantInfo> {
+        (0..self.slots)
+            .filter_map(|slot| {
+                let e = self.entry(slot)?;
+                let alive = self.slot_locked(slot, 1);
+                if e.state.load(Ordering::Acquire) == 0 && !alive {
+                    return None;
+                }
+                Some(ParticipantInfo {
+                    id: ParticipantId { slot, generation: e.generation.load(Ordering::Relaxed) },
+                    role: Role(e.role.load(Ordering::Relaxed)),
+                    pid: e.pid.load(Ordering::Relaxed),
+                    alive,
+                })
+            })
+            .collect()
+    }
+
+    fn register(&self, role: Role) -> Result<Registration, RegisterError> {
+        let io = |op| move |source| RegisterError::Io { op, source };
+        let fd = sys::reopen(self.segment.as_fd()).map_err(io("reopening the object"))?;
+        let lock = LockFd::new(fd).map_err(|_| RegisterError::Io {
+            op: "registering",
+            source: std::io::Error::other("this process has too many objects attached"),
+        })?;
+        let pid = current_pid();
+        for i in 0..self.slots {
+            let slot = (pid.wrapping_add(i)) % self.slots;
+            if !sys::ofd_try_lock(lock.as_fd(), u64::from(slot)).map_err(io("F_OFD_SETLK"))? {
+                continue;
+            }
+            let Some(e) = self.entry(slot) else { break };
+            let mut generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            if generation == 0 {
+                // Never 0, so an owner token is never 0 (a lock word's "free").
+                generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            }
+            e.pid.store(pid, Ordering::Relaxed);
+            e.role.store(role.0, Ordering::Relaxed);
+            e.state.store(1, Ordering::Release);
+            return Ok(Registration { lock, id: ParticipantId { slot, generation } });
+        }
+        Err(RegisterError::Full { slots: self.slots })
+    }
+}
+
+#[derive(Debug)]
+struct Registration {
+    lock: LockFd,
+    id: ParticipantId,
+}
+
+/// One handle's registration in its object's table: made on first use, and again in a
+/// forked child (whose inherited registration is the parent's).
+#[derive(Debug)]
+pub(crate) struct Membership {
+    role: AtomicU32,
+    registration: Mutex<Option<Registration>>,
+    /// The fork generation in which `cached_id` was registered (0: none).
+    cached_generation: AtomicU32,
+    cached_id: AtomicU64,
+}
+
+impl Membership {
+    pub fn new(role: Role) -> Self {
+        Self {
+            role: AtomicU32::new(role.0),
+            registration: Mutex::new(None),
+            cached_generation: AtomicU32::new(0),
+            cached_id: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub fn participant(&self, table: Table<'_>) -> Result<ParticipantId, RegisterError> {
+        // Every registration installed the fork handler first, so the cheap read is exact.
+        let generation = fork_generation_installed();
+        if self.cached_generation.load(Ordering::Acquire) == generation {
+            return Ok(ParticipantId::from_u64(self.cached_id.load(Ordering::Relaxed)));
+        }
+        self.register_here(table)
+    }
+
+    /// The slow path of [`participant`](Self::participant): the first call, or the first
+    /// in a forked child.
+    #[cold]
+    fn register_here(&self, table: Table<'_>) -> Result<ParticipantId, RegisterError> {
+        let generation = fork_generation();
+        let mut reg = self.registration.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = reg.as_ref().filter(|r| r.lock.is_ours()) {
+            return Ok(r.id);
+        }
+        // A registration inherited from the parent is dropped without touching the
+        // parent's slot or descriptor (the fork handler closed our copy).
+        *reg = None;
+        let new = table.register(self.role())?;
+        let id = new.id;
+        *reg = Some(new);
+        self.cached_id.store(id.to_u64(), Ordering::Relaxed);
+        self.cached_generation.store(generation, Ordering::Release);
+        Ok(id)
+    }
+
+    pub fn role(&self) -> Role {
+        Role(self.role.load(Ordering::Relaxed))
+    }
+
+    pub fn set_role(&self, table: Table<'_>, role: Role) {
+        self.role.store(role.0, Ordering::Relaxed);
+        let reg = self.registration.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = reg.as_ref().filter(|r| r.lock.is_ours()) {
+            if let Some(e) = table.entry(r.id.slot) {
+                e.role.store(role.0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Leaves the table: marks the slot free; dropping the registration closes the
+    /// descriptor, which releases the lock. Only in the process that registered.
+    pub fn leave(&mut self, table: Table<'_>) {
+        let reg = self.registration.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(reg) = reg.filter(|r| r.lock.is_ours()) {
+            if let Some(e) = table.entry(reg.id.slot) {
+                e.state.store(0, Ordering::Release);
+            }
+        }
+    }
+}
