@@ -30,7 +30,7 @@
 //! struct Counter;
 //!
 //! impl Layout for Counter {
-//!     type Params = u64;
+//!     type Params<'a> = u64;
 //!     type Geometry = ();
 //!     fn spec(&self, _start: &u64, participants: u32) -> Result<Spec, CreateError> {
 //!         Ok(Spec::new(Kind::Bytes, 8).elem(TypeDesc::of::<u64>(), 1).slots(participants))
@@ -96,8 +96,9 @@ unsafe impl<T: InPlace, const N: usize> InPlace for [T; N] {}
 /// a state, as `Semaphore` and `BoundedSemaphore` do). [`Handle`] calls it to make, check
 /// and describe objects of its kind.
 pub trait Layout: Clone {
-    /// What a creator chooses: a capacity, an initial value, ...
-    type Params;
+    /// What a creator chooses: a capacity, an initial value, the initial elements (which
+    /// may be borrowed for the call) ...
+    type Params<'a>;
     /// What a handle keeps from its validated object: a capacity, checked addresses, or
     /// nothing.
     type Geometry;
@@ -108,7 +109,7 @@ pub trait Layout: Clone {
     ///
     /// [`CreateError::InvalidSize`] for parameters that make no object (a capacity of 0,
     /// a size that overflows), with a reason that says what to change.
-    fn spec(&self, params: &Self::Params, participants: u32) -> Result<Spec, CreateError>;
+    fn spec(&self, params: &Self::Params<'_>, participants: u32) -> Result<Spec, CreateError>;
 
     /// What an opener expects of the header: the kind, and the element type if it has one.
     fn expect(&self) -> Expect;
@@ -118,7 +119,7 @@ pub trait Layout: Clone {
     /// # Errors
     ///
     /// Whatever refuses the object; it is removed again and never becomes ready.
-    fn init(&self, obj: &Object, params: Self::Params) -> Result<(), CreateError>;
+    fn init(&self, obj: &Object, params: Self::Params<'_>) -> Result<(), CreateError>;
 
     /// Checks the body of a validated object (a peer's, or our own just built) and derives
     /// what a handle keeps.
@@ -163,7 +164,7 @@ impl<L: Layout> Handle<L> {
     fn build(
         layout: &L,
         obj: &Object,
-        params: L::Params,
+        params: L::Params<'_>,
         out: &mut Option<L::Geometry>,
     ) -> Result<(), CreateError> {
         layout.init(obj, params)?;
@@ -176,7 +177,7 @@ impl<L: Layout> Handle<L> {
     /// # Errors
     ///
     /// As [`create_with`](Self::create_with).
-    pub fn create(layout: L, name: &str, params: L::Params) -> Result<Self, CreateError> {
+    pub fn create(layout: L, name: &str, params: L::Params<'_>) -> Result<Self, CreateError> {
         Self::create_with(layout, name, params, &CreateOptions::new())
     }
 
@@ -191,7 +192,7 @@ impl<L: Layout> Handle<L> {
     pub fn create_with(
         layout: L,
         name: &str,
-        params: L::Params,
+        params: L::Params<'_>,
         opts: &CreateOptions,
     ) -> Result<Self, CreateError> {
         let spec = layout.spec(&params, opts.get_participants())?;
@@ -237,7 +238,7 @@ impl<L: Layout> Handle<L> {
     /// # Errors
     ///
     /// As [`create_with`](Self::create_with) and [`open_with`](Self::open_with).
-    pub fn open_or_create(layout: L, name: &str, params: L::Params) -> Result<Self, OpenOrCreateError> {
+    pub fn open_or_create(layout: L, name: &str, params: L::Params<'_>) -> Result<Self, OpenOrCreateError> {
         Self::open_or_create_with(layout, name, params, &CreateOptions::new(), &OpenOptions::new())
             .map(|(h, _)| h)
     }
@@ -251,7 +252,7 @@ impl<L: Layout> Handle<L> {
     pub fn open_or_create_with(
         layout: L,
         name: &str,
-        params: L::Params,
+        params: L::Params<'_>,
         create: &CreateOptions,
         open: &OpenOptions,
     ) -> Result<(Self, bool), OpenOrCreateError> {
@@ -272,7 +273,7 @@ impl<L: Layout> Handle<L> {
     /// # Errors
     ///
     /// As [`anonymous_with`](Self::anonymous_with).
-    pub fn anonymous(layout: L, params: L::Params) -> Result<Self, CreateError> {
+    pub fn anonymous(layout: L, params: L::Params<'_>) -> Result<Self, CreateError> {
         Self::anonymous_with(layout, params, &CreateOptions::new())
     }
 
@@ -283,7 +284,11 @@ impl<L: Layout> Handle<L> {
     /// # Errors
     ///
     /// As [`create_with`](Self::create_with), but for the name.
-    pub fn anonymous_with(layout: L, params: L::Params, opts: &CreateOptions) -> Result<Self, CreateError> {
+    pub fn anonymous_with(
+        layout: L,
+        params: L::Params<'_>,
+        opts: &CreateOptions,
+    ) -> Result<Self, CreateError> {
         let spec = layout.spec(&params, opts.get_participants())?;
         let mut geometry = None;
         let obj = Object::anonymous_then(&spec, |obj| Self::build(&layout, obj, params, &mut geometry))?;

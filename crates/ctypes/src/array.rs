@@ -3,10 +3,13 @@
 use std::fmt;
 
 use bytemuck::Pod;
-use shmkit_core::{CreateError, Kind, Object, OpenError, OpenOrCreateError, RegisterError, WaitStrategy};
+use shmkit_core::{
+    CreateError, CreateOptions, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
+    RegisterError, UnlinkError, WaitStrategy,
+};
 use shmkit_sync::LockError;
 
-use crate::block::{lock_forever, Block, CChar, Held, Report};
+use crate::block::{lock_forever, Block, CChar, Cells, Contents, Held, Report};
 use crate::int::AtomicInt;
 
 /// Why an array operation was refused.
@@ -93,72 +96,72 @@ impl<T: Pod + fmt::Debug> fmt::Debug for Array<T> {
 }
 
 impl<T: Pod> Array<T> {
-    /// Creates the named array `name` holding a copy of `values`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::create`].
+    /// Creates the named array `name` holding a copy of `values`. Errors as [`shmkit_core::Handle::create_with`].
     pub fn create(name: &str, values: &[T]) -> Result<Self, CreateError> {
-        Block::create(name, Kind::Array, values).map(|b| Self { b })
+        Self::create_with(name, values, &CreateOptions::new())
+    }
+
+    /// Creates the named array `name` with options (file mode, participants).
+    pub fn create_with(name: &str, values: &[T], opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::create_with(Cells::of(Kind::Array), name, Contents::Copy(values), opts)
+            .map(|h| Self { b: Block::new(h) })
+    }
+
+    /// Opens the named array `name`. Errors as [`shmkit_core::Handle::open_with`].
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new())
+    }
+
+    /// Opens the named array `name` with options.
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Handle::open_with(Cells::of(Kind::Array), name, opts).map(|h| Self { b: Block::new(h) })
+    }
+
+    /// Opens `name`, or creates it as a new array holding a copy of `values`.
+    pub fn open_or_create(name: &str, values: &[T]) -> Result<Self, OpenOrCreateError> {
+        Handle::open_or_create(Cells::of(Kind::Array), name, Contents::Copy(values))
+            .map(|h| Self { b: Block::new(h) })
+    }
+
+    /// Creates an anonymous array holding a copy of `values`, shared with children forked afterwards.
+    pub fn anonymous(values: &[T]) -> Result<Self, CreateError> {
+        Self::anonymous_with(values, &CreateOptions::new())
+    }
+
+    /// Creates an anonymous array with options (participants).
+    pub fn anonymous_with(values: &[T], opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::anonymous_with(Cells::of(Kind::Array), Contents::Copy(values), opts)
+            .map(|h| Self { b: Block::new(h) })
+    }
+
+    /// Removes the name `name`; processes that have the array open keep using it.
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<Cells<T>>::unlink(name)
+    }
+
+    /// A second handle to the same array, a participant of its own (one per thread).
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        self.b.handle().try_clone().map(|h| Self { b: Block::new(h) })
+    }
+
+    /// The underlying object (its name, header and participants).
+    pub fn object(&self) -> &Object {
+        self.b.handle().object()
+    }
+
+    /// Sets how blocked calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.b.handle_mut().set_wait_strategy(strategy);
     }
 
     /// Creates the named array `name` of `len` zeroed elements: Python's `Array('i', 10)`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::create`].
     pub fn create_zeroed(name: &str, len: usize) -> Result<Self, CreateError> {
-        Block::create_zeroed(name, Kind::Array, len).map(|b| Self { b })
-    }
-
-    /// Opens the named array `name`, which must hold `T`s.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::open`]; another element type is [`OpenError::TypeMismatch`].
-    pub fn open(name: &str) -> Result<Self, OpenError> {
-        Block::open(name, Kind::Array).map(|b| Self { b })
-    }
-
-    /// Opens `name`, or creates it holding `values`.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create) and [`open`](Self::open).
-    pub fn open_or_create(name: &str, values: &[T]) -> Result<Self, OpenOrCreateError> {
-        Block::open_or_create(name, Kind::Array, values).map(|b| Self { b })
-    }
-
-    /// Creates an anonymous array holding a copy of `values`.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create).
-    pub fn anonymous(values: &[T]) -> Result<Self, CreateError> {
-        Block::anonymous(Kind::Array, values).map(|b| Self { b })
+        Handle::create(Cells::of(Kind::Array), name, Contents::Zeroed(len)).map(|h| Self { b: Block::new(h) })
     }
 
     /// Creates an anonymous array of `len` zeroed elements.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create).
     pub fn anonymous_zeroed(len: usize) -> Result<Self, CreateError> {
-        Block::anonymous(Kind::Array, &vec![T::zeroed(); len]).map(|b| Self { b })
-    }
-
-    /// Removes the name `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`shmkit_core::segment::unlink`].
-    pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
-        shmkit_core::segment::unlink(name)
-    }
-
-    /// Sets how a blocked write or `get_lock` waits.
-    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.b.strategy = strategy;
+        Handle::anonymous(Cells::of(Kind::Array), Contents::Zeroed(len)).map(|h| Self { b: Block::new(h) })
     }
 
     /// The number of elements.
@@ -248,11 +251,6 @@ impl<T: Pod> Array<T> {
     /// As [`Value::as_ptr`](crate::Value::as_ptr), for `len()` elements.
     pub unsafe fn as_ptr(&self) -> *mut T {
         self.b.elem_ptr(0)
-    }
-
-    /// The underlying object.
-    pub fn object(&self) -> &Object {
-        self.b.object()
     }
 }
 

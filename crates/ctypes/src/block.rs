@@ -10,13 +10,14 @@
 //! ```
 
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytemuck::Pod;
 use shmkit_core::{
-    CreateError, CreateOptions, Deadline, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
-    RegisterError, Spec, TypeDesc, WaitStrategy,
+    CreateError, Deadline, Expect, Handle, InPlace, Kind, Layout, Object, OpenError, RegisterError, Spec,
+    TypeDesc, WaitStrategy,
 };
 use shmkit_sync::raw::{token, Acquired, RawLock};
 use shmkit_sync::LockError;
@@ -36,6 +37,10 @@ pub(crate) struct Control {
 }
 
 const _: () = assert!(std::mem::size_of::<Control>() <= DATA_OFFSET);
+
+// SAFETY: `#[repr(C)]`, made of a RawLock (atomics), a SeqLock (an AtomicU64) and an
+// AtomicU32: every bit pattern is valid and peers may write it concurrently.
+unsafe impl InPlace for Control {}
 
 /// A C `char`: Python's type code `'c'`, for byte strings (`Array('c', b'...')`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,101 +90,149 @@ impl Locked {
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct Block<T> {
-    obj: Object,
-    /// The element count, validated when attaching.
-    len: usize,
-    pub strategy: WaitStrategy,
-    _t: PhantomData<T>,
+/// What a creator puts in the elements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Contents<'a, T> {
+    /// A copy of these values.
+    Copy(&'a [T]),
+    /// This many zeroed elements.
+    Zeroed(usize),
 }
 
-fn spec<T: Pod>(kind: Kind, len: usize) -> Result<Spec, CreateError> {
-    if std::mem::align_of::<T>() > DATA_OFFSET {
-        return Err(CreateError::InvalidSize {
-            size: std::mem::align_of::<T>() as u64,
-            reason: "element types aligned to more than 128 bytes are not supported",
-        });
+impl<T> Contents<'_, T> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Copy(values) => values.len(),
+            Self::Zeroed(len) => *len,
+        }
     }
-    let bytes = len
-        .checked_mul(std::mem::size_of::<T>())
-        .and_then(|b| b.checked_add(DATA_OFFSET + 7))
-        .ok_or(CreateError::InvalidSize { size: len as u64, reason: "too many elements" })?;
-    Ok(Spec::new(kind, (bytes & !7) as u64).elem(type_desc::<T>(), len as u64))
 }
 
-impl<T: Pod> Block<T> {
-    fn wrap(obj: Object) -> Result<Self, OpenError> {
+/// The layout of a Value or an Array of `T`: the control block, then the elements.
+#[derive(Debug)]
+pub(crate) struct Cells<T> {
+    kind: Kind,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Cells<T> {
+    fn clone(&self) -> Self {
+        Self::of(self.kind)
+    }
+}
+
+impl<T> Cells<T> {
+    pub const fn of(kind: Kind) -> Self {
+        Self { kind, _t: PhantomData }
+    }
+}
+
+/// Where a Value's or Array's elements are, checked when attaching.
+#[derive(Debug)]
+pub(crate) struct Elements<T> {
+    /// The element count.
+    len: usize,
+    /// The first element (`len` of them follow, inside the body).
+    data: NonNull<T>,
+}
+
+impl<T: Pod> Layout for Cells<T> {
+    type Params<'a> = Contents<'a, T>;
+    type Geometry = Elements<T>;
+
+    fn spec(&self, contents: &Contents<'_, T>, participants: u32) -> Result<Spec, CreateError> {
+        if std::mem::align_of::<T>() > DATA_OFFSET {
+            return Err(CreateError::InvalidSize {
+                size: std::mem::align_of::<T>() as u64,
+                reason: "element types aligned to more than 128 bytes are not supported",
+            });
+        }
+        let len = contents.len();
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T>())
+            .and_then(|b| b.checked_add(DATA_OFFSET + 7))
+            .ok_or(CreateError::InvalidSize { size: len as u64, reason: "too many elements" })?;
+        Ok(Spec::new(self.kind, (bytes & !7) as u64).elem(type_desc::<T>(), len as u64).slots(participants))
+    }
+
+    fn expect(&self) -> Expect {
+        Expect::kind(self.kind).elem(type_desc::<T>())
+    }
+
+    fn init(&self, obj: &Object, contents: Contents<'_, T>) -> Result<(), CreateError> {
+        if let Contents::Copy(values) = contents {
+            let data = obj.region::<T>(DATA_OFFSET, values.len()).map_err(CreateError::from_layout)?;
+            // SAFETY: `region` checked that `values.len()` elements fit the body from
+            // DATA_OFFSET; nobody else sees the body yet; `values` is private memory.
+            unsafe {
+                copy_store(data.as_ptr().cast(), values.as_ptr().cast(), std::mem::size_of_val(values))
+            };
+        }
+        Ok(())
+    }
+
+    fn check(&self, obj: &Object) -> Result<Elements<T>, OpenError> {
         let len =
             usize::try_from(obj.info().elem_count).map_err(|_| OpenError::Corrupt { reason: "count" })?;
-        // The header was validated against this type, so size and count are consistent
-        // with the body; check anyway, since the body length is what bounds our accesses.
-        match len.checked_mul(std::mem::size_of::<T>()).and_then(|b| b.checked_add(DATA_OFFSET)) {
-            Some(need) if need <= obj.body_len() => {}
-            _ => return Err(OpenError::Corrupt { reason: "body too small for its elements" }),
-        }
-        Ok(Self { obj, len, strategy: WaitStrategy::default(), _t: PhantomData })
+        obj.view::<Control>(0)?;
+        Ok(Elements { len, data: obj.region::<T>(DATA_OFFSET, len)? })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Block<T: Pod> {
+    h: Handle<Cells<T>>,
+}
+
+// SAFETY: `Elements::data` points into the mapping owned by the handle, which moves
+// between threads with it; the elements are `T`s, which may move if `T: Send`.
+unsafe impl<T: Pod + Send> Send for Block<T> {}
+// SAFETY: shared use reads through the seqlock and writes under the lock, with atomic
+// copies, as processes share it; threads may do the same where `T: Sync`.
+unsafe impl<T: Pod + Sync> Sync for Block<T> {}
+
+impl<T: Pod> Block<T> {
+    pub fn new(h: Handle<Cells<T>>) -> Self {
+        Self { h }
     }
 
-    fn init(body: *mut u8, init: &[T]) {
-        // SAFETY: the body is zero-filled, private to the creator until ready, and holds
-        // DATA_OFFSET + init.len() * size_of::<T>() bytes (the spec said so).
-        unsafe { copy_store(body.add(DATA_OFFSET), init.as_ptr().cast(), std::mem::size_of_val(init)) };
+    pub fn handle(&self) -> &Handle<Cells<T>> {
+        &self.h
     }
 
-    pub fn create(name: &str, kind: Kind, init: &[T]) -> Result<Self, CreateError> {
-        let obj = Object::create(name, &spec::<T>(kind, init.len())?, &CreateOptions::new(), |b, _| {
-            Self::init(b, init)
-        })?;
-        Ok(Self { len: init.len(), obj, strategy: WaitStrategy::default(), _t: PhantomData })
-    }
-
-    pub fn create_zeroed(name: &str, kind: Kind, len: usize) -> Result<Self, CreateError> {
-        let obj = Object::create(name, &spec::<T>(kind, len)?, &CreateOptions::new(), |_, _| {})?;
-        Ok(Self { len, obj, strategy: WaitStrategy::default(), _t: PhantomData })
-    }
-
-    pub fn anonymous(kind: Kind, init: &[T]) -> Result<Self, CreateError> {
-        let obj = Object::anonymous(&spec::<T>(kind, init.len())?, |b, _| Self::init(b, init))?;
-        Ok(Self { len: init.len(), obj, strategy: WaitStrategy::default(), _t: PhantomData })
-    }
-
-    pub fn open(name: &str, kind: Kind) -> Result<Self, OpenError> {
-        let expect = shmkit_core::Expect::kind(kind).elem(type_desc::<T>());
-        Self::wrap(Object::open(name, &expect, &OpenOptions::new())?)
-    }
-
-    pub fn open_or_create(name: &str, kind: Kind, init: &[T]) -> Result<Self, OpenOrCreateError> {
-        let spec = spec::<T>(kind, init.len())?;
-        let (c, o) = (CreateOptions::new(), OpenOptions::new());
-        let (obj, _) = Object::open_or_create(name, &spec, &c, &o, |b, _| Self::init(b, init))?;
-        Ok(Self::wrap(obj)?)
+    pub fn handle_mut(&mut self) -> &mut Handle<Cells<T>> {
+        &mut self.h
     }
 
     pub fn object(&self) -> &Object {
-        &self.obj
+        self.h.object()
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.h.geometry().len
     }
 
     fn control(&self) -> &Control {
-        // SAFETY: the body is at least DATA_OFFSET bytes (checked in `spec`/`wrap`),
-        // 128-aligned, mapped while `self.obj` lives; Control is atomics only.
-        unsafe { &*self.obj.body().cast::<Control>() }
+        match self.h.object().view::<Control>(0) {
+            Ok(ctl) => ctl,
+            // `Cells::check` proved this view when the handle attached, against a body
+            // length that only this process's snapshot holds: it cannot fail now.
+            Err(_) => unreachable!("a checked view failed"),
+        }
     }
 
     /// The address of element `i` (`i <= len`).
     pub fn elem_ptr(&self, i: usize) -> *mut T {
-        debug_assert!(i <= self.len);
-        // SAFETY: DATA_OFFSET + i * size_of::<T>() <= body length (checked in `wrap`).
-        unsafe { self.obj.body().add(DATA_OFFSET + i * std::mem::size_of::<T>()).cast() }
+        let e = self.h.geometry();
+        debug_assert!(i <= e.len);
+        // SAFETY: `Cells::check` proved `len` elements from `data` inside the body, so
+        // `data + i` for `i <= len` stays inside or one past them.
+        unsafe { e.data.as_ptr().add(i.min(e.len)) }
     }
 
     /// Reads elements `start..start + out.len()` consistently, without the lock.
     pub fn read(&self, start: usize, out: &mut [T]) {
-        debug_assert!(start + out.len() <= self.len);
+        debug_assert!(start + out.len() <= self.len());
         let bytes = std::mem::size_of_val(out);
         let mut spins = 0u32;
         loop {
@@ -207,7 +260,7 @@ impl<T: Pod> Block<T> {
     fn repair_abandoned_write(&self) {
         let ctl = self.control();
         let owner = ctl.lock.owner();
-        if owner != 0 && shmkit_sync::raw::Liveness::is_alive(&self.obj, owner) {
+        if owner != 0 && shmkit_sync::raw::Liveness::is_alive(self.object(), owner) {
             std::thread::yield_now();
             return;
         }
@@ -216,7 +269,7 @@ impl<T: Pod> Block<T> {
             return;
         };
         let deadline = Deadline::after(Duration::from_millis(10));
-        if let Some(how) = ctl.lock.lock_until(me, deadline, WaitStrategy::Park, &self.obj) {
+        if let Some(how) = ctl.lock.lock_until(me, deadline, WaitStrategy::Park, self.object()) {
             if how == Acquired::OwnerDied {
                 ctl.recovered.store(1, Ordering::Release);
             }
@@ -226,7 +279,7 @@ impl<T: Pod> Block<T> {
     }
 
     fn me(&self) -> Result<u64, RegisterError> {
-        self.obj.participant().map(token)
+        self.object().participant().map(token)
     }
 
     /// Takes the lock, waiting until `deadline` (`None` on time-out). With `Report::Keep`
@@ -235,7 +288,9 @@ impl<T: Pod> Block<T> {
     pub fn lock(&self, deadline: Deadline, report: Report) -> Result<Option<Locked>, RegisterError> {
         let me = self.me()?;
         let ctl = self.control();
-        let Some(how) = ctl.lock.lock_until(me, deadline, self.strategy, &self.obj) else { return Ok(None) };
+        let Some(how) = ctl.lock.lock_until(me, deadline, self.h.wait_strategy(), self.object()) else {
+            return Ok(None);
+        };
         let died = how == Acquired::OwnerDied;
         let held = Held { me };
         Ok(Some(match report {
@@ -257,7 +312,7 @@ impl<T: Pod> Block<T> {
 
     /// Writes `src` at element `start`, holding the lock.
     pub fn write(&self, _held: &Held, start: usize, src: &[T]) {
-        debug_assert!(start + src.len() <= self.len);
+        debug_assert!(start + src.len() <= self.len());
         self.control().seq.write(|| {
             // SAFETY: the range is inside the elements (callers bounds-check); `src` is
             // private memory.

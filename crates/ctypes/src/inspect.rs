@@ -26,20 +26,17 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     let fits = usize::try_from(info.elem_count)
         .ok()
         .zip(usize::try_from(size).ok())
-        .and_then(|(n, s)| n.checked_mul(s)?.checked_add(DATA_OFFSET).map(|need| (n, s, need)));
-    let Some((count, size, _)) = fits.filter(|&(_, _, need)| need <= obj.body_len()) else {
+        .and_then(|(n, s)| Some((n, s, obj.region::<u8>(DATA_OFFSET, n.checked_mul(s)?).ok()?)));
+    let (Some((count, size, data)), Ok(ctl)) = (fits, obj.view::<Control>(0)) else {
         return Some(BodyState::problem("the body is too small for its elements"));
     };
-    // SAFETY: the body holds at least DATA_OFFSET bytes (checked above), is 128-aligned and
-    // mapped while `obj` lives; Control is atomics only.
-    let ctl = unsafe { &*obj.body().cast::<Control>() };
     let shown = if code == b'c' { count.min(SHOWN_CHARS) } else { count.min(SHOWN) };
     let mut bytes = vec![0u8; shown * size];
     let mut read = false;
     for _ in 0..TRIES {
-        // SAFETY: DATA_OFFSET + bytes.len() <= body length (checked above); `bytes` is
-        // private memory of that length.
-        let copy = || unsafe { copy_load(obj.body().add(DATA_OFFSET), bytes.as_mut_ptr(), bytes.len()) };
+        // SAFETY: `data` holds `count * size >= bytes.len()` bytes of the body (a checked
+        // region); `bytes` is private memory of that length.
+        let copy = || unsafe { copy_load(data.as_ptr(), bytes.as_mut_ptr(), bytes.len()) };
         if ctl.seq.try_read(copy) == ReadOutcome::Done {
             read = true;
             break;

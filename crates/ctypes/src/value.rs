@@ -3,10 +3,13 @@
 use std::fmt;
 
 use bytemuck::Pod;
-use shmkit_core::{CreateError, Kind, Object, OpenError, OpenOrCreateError, RegisterError, WaitStrategy};
+use shmkit_core::{
+    CreateError, CreateOptions, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
+    RegisterError, UnlinkError, WaitStrategy,
+};
 use shmkit_sync::LockError;
 
-use crate::block::{lock_forever, Block, Held, Report};
+use crate::block::{lock_forever, Block, Cells, Contents, Held, Report};
 use crate::int::AtomicInt;
 
 /// One `T` in shared memory, with a lock: Python's `multiprocessing.Value`.
@@ -54,54 +57,62 @@ impl<T: Pod + fmt::Debug> fmt::Debug for Value<T> {
 }
 
 impl<T: Pod> Value<T> {
-    /// Creates the named value `name` holding `value`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::create`]; a `T` aligned to more than 128 bytes is refused.
+    /// Creates the named value `name` holding `value` (a `T` aligned to at most 128 bytes). Errors as [`shmkit_core::Handle::create_with`].
     pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
-        Block::create(name, Kind::Value, &[value]).map(|b| Self { b })
+        Self::create_with(name, value, &CreateOptions::new())
     }
 
-    /// Opens the named value `name`, which must hold a `T`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Object::open`]; another element type is [`OpenError::TypeMismatch`].
+    /// Creates the named value `name` with options (file mode, participants).
+    pub fn create_with(name: &str, value: T, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::create_with(Cells::of(Kind::Value), name, Contents::Copy(&[value]), opts)
+            .map(|h| Self { b: Block::new(h) })
+    }
+
+    /// Opens the named value `name`. Errors as [`shmkit_core::Handle::open_with`].
     pub fn open(name: &str) -> Result<Self, OpenError> {
-        Block::open(name, Kind::Value).map(|b| Self { b })
+        Self::open_with(name, &OpenOptions::new())
     }
 
-    /// Opens `name`, or creates it holding `value`.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create) and [`open`](Self::open).
+    /// Opens the named value `name` with options.
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Handle::open_with(Cells::of(Kind::Value), name, opts).map(|h| Self { b: Block::new(h) })
+    }
+
+    /// Opens `name`, or creates it as a new value holding `value` (a `T` aligned to at most 128 bytes).
     pub fn open_or_create(name: &str, value: T) -> Result<Self, OpenOrCreateError> {
-        Block::open_or_create(name, Kind::Value, &[value]).map(|b| Self { b })
+        Handle::open_or_create(Cells::of(Kind::Value), name, Contents::Copy(&[value]))
+            .map(|h| Self { b: Block::new(h) })
     }
 
-    /// Creates an anonymous value, shared with children forked afterwards.
-    ///
-    /// # Errors
-    ///
-    /// As [`create`](Self::create).
+    /// Creates an anonymous value holding `value` (a `T` aligned to at most 128 bytes), shared with children forked afterwards.
     pub fn anonymous(value: T) -> Result<Self, CreateError> {
-        Block::anonymous(Kind::Value, &[value]).map(|b| Self { b })
+        Self::anonymous_with(value, &CreateOptions::new())
     }
 
-    /// Removes the name `name`.
-    ///
-    /// # Errors
-    ///
-    /// As [`shmkit_core::segment::unlink`].
-    pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
-        shmkit_core::segment::unlink(name)
+    /// Creates an anonymous value with options (participants).
+    pub fn anonymous_with(value: T, opts: &CreateOptions) -> Result<Self, CreateError> {
+        Handle::anonymous_with(Cells::of(Kind::Value), Contents::Copy(&[value]), opts)
+            .map(|h| Self { b: Block::new(h) })
     }
 
-    /// Sets how a blocked `get_lock` or `store` waits.
+    /// Removes the name `name`; processes that have the value open keep using it.
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<Cells<T>>::unlink(name)
+    }
+
+    /// A second handle to the same value, a participant of its own (one per thread).
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        self.b.handle().try_clone().map(|h| Self { b: Block::new(h) })
+    }
+
+    /// The underlying object (its name, header and participants).
+    pub fn object(&self) -> &Object {
+        self.b.handle().object()
+    }
+
+    /// Sets how blocked calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-        self.b.strategy = strategy;
+        self.b.handle_mut().set_wait_strategy(strategy);
     }
 
     /// The value, read without the lock and never torn. Python's `v.value`.
@@ -152,11 +163,6 @@ impl<T: Pod> Value<T> {
     /// Whether some process holds the lock (racy).
     pub fn is_locked(&self) -> bool {
         self.b.is_locked()
-    }
-
-    /// The underlying object.
-    pub fn object(&self) -> &Object {
-        self.b.object()
     }
 }
 

@@ -111,7 +111,7 @@ impl<R> Single<R> {
 }
 
 impl<R: State> Layout for Single<R> {
-    type Params = R::Params;
+    type Params<'a> = R::Params;
     type Geometry = R::Checked;
 
     fn spec(&self, params: &R::Params, participants: u32) -> Result<Spec, CreateError> {
