@@ -5,7 +5,10 @@ use std::sync::mpsc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::pool::{AsyncResult, Imap, Pool, PoolOptions, TaskError};
+use crate::error::TaskError;
+use crate::options::PoolOptions;
+use crate::pool::Pool;
+use crate::results::{AsyncResult, Imap};
 
 /// Python's `concurrent.futures.ProcessPoolExecutor`: [`submit`](Self::submit) returns a
 /// future ([`AsyncResult`]); [`as_completed`] yields futures as they finish.

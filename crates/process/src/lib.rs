@@ -1,9 +1,11 @@
 //! shmkit's processes: Python's `multiprocessing.Process` and `Pool`, and an executor in
 //! the style of `concurrent.futures.ProcessPoolExecutor`.
 //!
-//! - [`Process`]: start a closure or a `fn` in a child, `join` (with or without a
-//!   timeout), `is_alive`, `terminate`, `kill`, `exitcode` (minus the signal number when a
-//!   signal ended it), daemon children that die with their parent, the [`Run`] trait as
+//! - [`Process`]: start a closure or a `fn` in a child, `join` in the four forms of
+//!   every blocking call in shmkit (`join`, `try_join`, `join_timeout(Duration)`,
+//!   `join_deadline(Deadline)`, the waits sleeping on a pidfd), `is_alive`,
+//!   `terminate`, `kill`, `exitcode` (minus the signal number when a signal ended it),
+//!   daemon children that die with their parent, the [`Run`] trait as
 //!   the Rust form of subclassing, [`current_process`]; a child's panic message reaches
 //!   the parent, and no zombie is left behind.
 //! - [`StartMethod`]: **fork** (the default on Linux, as in Python up to 3.13) or
@@ -13,6 +15,11 @@
 //!   (completion order), `starmap`, `chunksize`, `close`/`join`/`terminate`,
 //!   `max_tasks_per_child`. A worker that crashes fails only its task and is replaced.
 //! - [`ProcessPoolExecutor`]: `submit` → a handle, [`as_completed`], `map`, `shutdown`.
+//!
+//! Everything else that blocks has the same four forms: [`AsyncResult`]'s `get` and
+//! `wait`, [`Pool::join`], and [`Imap`]'s `next` (`try_next`, `next_timeout`,
+//! `next_deadline`). A `_timeout` form computes a [`Deadline`] and calls its `_deadline`
+//! twin, and gives up only once the time has passed.
 //!
 //! Pool tasks are `fn` items with serde arguments and results (postcard), like Python's
 //! picklable top-level functions: they run under both start methods.
@@ -38,15 +45,25 @@
 //! - **A pool never hangs on a dead worker**: its task fails with
 //!   [`TaskError::WorkerDied`] and the worker is replaced (Python's pool waits forever).
 
+mod bootstrap;
+mod error;
 mod executor;
+mod feeder;
+mod options;
 mod pool;
 mod process;
+mod results;
 mod spawn;
+mod task;
 mod worker;
 
+pub use bootstrap::{cpu_count, current_process, parent_pid, CurrentProcess};
+pub use error::{NextTimeoutError, TaskError};
 pub use executor::{as_completed, AsCompleted, ProcessPoolExecutor};
-pub use pool::{AsyncResult, Imap, Pool, PoolOptions, TaskError};
-pub use process::{
-    cpu_count, current_process, parent_pid, CurrentProcess, Process, ProcessError, Run, StartMethod,
-};
+pub use options::PoolOptions;
+pub use pool::Pool;
+pub use process::{Process, ProcessError, Run, StartMethod};
+pub use results::{AsyncResult, Imap};
+/// The point in time the `_deadline` forms take (from `shmkit-core`).
+pub use shmkit_core::Deadline;
 pub use spawn::init;

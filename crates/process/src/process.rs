@@ -1,16 +1,17 @@
 //! `Process`: start a function in a child process, join it, signal it.
 
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use shmkit_core::child::{self, Exit, SIGKILL, SIGTERM};
-use shmkit_core::Segment;
+use shmkit_core::Deadline;
 
+use crate::bootstrap::{run_child, Report};
 use crate::spawn::{Call, Orders, ENV};
 
 /// How a child process is started.
@@ -99,123 +100,6 @@ enum Target {
     Closure(Box<dyn FnOnce() + Send + 'static>),
     Call { call: Call, arg: Vec<u8>, local: Box<dyn FnOnce() + Send + 'static> },
     Started,
-}
-
-/// Bytes for a child's panic message, shared with it.
-const REPORT_SIZE: usize = 4096;
-
-/// A small anonymous segment in which a child leaves its panic message: a u32 length
-/// (stored last, with Release), then the bytes.
-pub(crate) struct Report(Segment);
-
-impl Report {
-    fn new() -> Result<Self, ProcessError> {
-        Segment::anonymous(REPORT_SIZE as u64)
-            .map(Self)
-            .map_err(|e| ProcessError::Os(std::io::Error::other(e.to_string())))
-    }
-
-    /// The report segment whose descriptor a spawned child inherited.
-    pub(crate) fn inherited(fd: i32) -> Option<Self> {
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: the parent passed this descriptor number for us to own (it cleared
-        // CLOEXEC on its report segment for this exec, and nothing else here uses it).
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Segment::from_fd(fd).ok().map(Self)
-    }
-
-    fn len_word(&self) -> &AtomicU32 {
-        // SAFETY: the mapping is REPORT_SIZE bytes, page-aligned, alive while `self` is;
-        // offset 0 holds an atomic that any process may write.
-        unsafe { &*self.0.as_ptr().cast::<AtomicU32>() }
-    }
-
-    fn write(&self, message: &str) {
-        let bytes = &message.as_bytes()[..message.len().min(REPORT_SIZE - 4)];
-        // SAFETY: 4 + bytes.len() <= REPORT_SIZE; only this child writes the bytes, and
-        // the parent reads them only after it has reaped the child.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.0.as_ptr().add(4), bytes.len()) };
-        self.len_word().store(bytes.len() as u32, Ordering::Release);
-    }
-
-    fn read(&self) -> Option<String> {
-        let len = (self.len_word().load(Ordering::Acquire) as usize).min(REPORT_SIZE - 4);
-        if len == 0 {
-            return None;
-        }
-        let mut out = vec![0u8; len];
-        // SAFETY: in bounds (clamped above); the child that wrote them has exited.
-        unsafe { std::ptr::copy_nonoverlapping(self.0.as_ptr().add(4), out.as_mut_ptr(), len) };
-        Some(String::from_utf8_lossy(&out).into_owned())
-    }
-}
-
-/// This process's identity, as [`current_process`] returns it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CurrentProcess {
-    /// `MainProcess`, or the name the parent gave.
-    pub name: String,
-    /// Our pid.
-    pub pid: u32,
-    /// Whether we are a daemon child.
-    pub daemon: bool,
-}
-
-static CURRENT: Mutex<Option<(String, bool)>> = Mutex::new(None);
-
-/// Who this process is: Python's `multiprocessing.current_process()`.
-pub fn current_process() -> CurrentProcess {
-    let (name, daemon) = CURRENT
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_else(|| ("MainProcess".to_owned(), false));
-    CurrentProcess { name, pid: std::process::id(), daemon }
-}
-
-/// The parent's pid: Python's `os.getppid()`.
-pub fn parent_pid() -> u32 {
-    child::parent_pid()
-}
-
-/// The number of CPUs this process may use: Python's `os.cpu_count()` (affinity-aware).
-pub fn cpu_count() -> usize {
-    child::cpu_count()
-}
-
-/// In a new child: take its identity, arrange to die with the parent if a daemon, run
-/// `work`, and return the exit status (101 with the panic message reported if it panics).
-pub(crate) fn run_child(
-    name: &str,
-    daemon: bool,
-    parent: u32,
-    report: Option<&Report>,
-    work: impl FnOnce(),
-) -> i32 {
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some((name.to_owned(), daemon));
-    if daemon && child::die_with_parent(SIGKILL, parent).is_err() {
-        return 3;
-    }
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
-        Ok(()) => 0,
-        Err(payload) => {
-            if let Some(r) = report {
-                r.write(&panic_text(payload.as_ref()));
-            }
-            101
-        }
-    }
-}
-
-/// A panic's message.
-pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with a non-string payload".to_owned())
 }
 
 /// Counts processes for default names: `Process-1`, `Process-2`, ...
@@ -365,53 +249,96 @@ impl Process {
         Ok(())
     }
 
-    /// Reaps the child if it has ended; its exit.
-    fn poll(&self, block: bool) -> Option<Exit> {
+    /// Reaps the child if it has ended, without waiting; its exit. `None` while it runs,
+    /// before start, or if it cannot be waited for.
+    fn poll(&self) -> Option<Exit> {
         let mut exit = self.exit.lock().unwrap_or_else(|e| e.into_inner());
         if exit.is_none() {
             if let Some(pid) = self.pid {
-                *exit = child::wait(pid, block).ok().flatten();
+                *exit = child::try_wait(pid).ok().flatten();
             }
         }
         *exit
     }
 
-    /// Waits for the child to end; its [`exitcode`](Self::exitcode).
+    /// Waits for the child to end; its [`exitcode`](Self::exitcode) (Python's `join()`).
     ///
     /// # Errors
     ///
-    /// [`ProcessError::NotStarted`].
+    /// [`ProcessError::NotStarted`]; [`ProcessError::Os`] if the child cannot be waited
+    /// for (it was reaped by someone else, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmkit_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::process::exit(4));
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 4);
+    /// # Ok::<(), shmkit_process::ProcessError>(())
+    /// ```
     pub fn join(&mut self) -> Result<i32, ProcessError> {
-        self.pid.ok_or(ProcessError::NotStarted)?;
-        Ok(self.poll(true).map_or(0, Exit::exitcode))
+        // Without a deadline the wait returns only once the child has ended.
+        Ok(self.join_deadline(Deadline::never())?.unwrap_or(0))
+    }
+
+    /// The child's [`exitcode`](Self::exitcode) if it has ended, reaping it; `None` if it
+    /// still runs. Never waits (Python's `join(0)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join).
+    pub fn try_join(&mut self) -> Result<Option<i32>, ProcessError> {
+        self.join_deadline(Deadline::now())
     }
 
     /// Waits up to `timeout` for the child to end: `Some(exitcode)` if it did, `None` if
-    /// it is still running (Python's `join(timeout)`).
+    /// it is still running (Python's `join(timeout)`). Returns `None` only once `timeout`
+    /// has passed.
     ///
     /// # Errors
     ///
-    /// [`ProcessError::NotStarted`].
+    /// As [`join`](Self::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmkit_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(10)));
+    /// p.start()?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None);
+    /// p.kill()?;
+    /// assert_eq!(p.join_timeout(Duration::from_secs(10))?, Some(-9));
+    /// # Ok::<(), shmkit_process::ProcessError>(())
+    /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>, ProcessError> {
-        self.pid.ok_or(ProcessError::NotStarted)?;
-        let start = Instant::now();
-        let mut nap = Duration::from_micros(50);
-        loop {
-            if let Some(exit) = self.poll(false) {
-                return Ok(Some(exit.exitcode()));
-            }
-            let left = timeout.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            std::thread::sleep(nap.min(left));
-            nap = (nap * 2).min(Duration::from_millis(10));
+        self.join_deadline(Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the child to end: `Some(exitcode)` if it did, `None` if
+    /// it is still running once the deadline has passed.
+    ///
+    /// The wait sleeps on a pidfd of the child (see [`shmkit_core::child::wait_deadline`]),
+    /// restarted after signals with the time that is left.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join).
+    pub fn join_deadline(&mut self, deadline: Deadline) -> Result<Option<i32>, ProcessError> {
+        let pid = self.pid.ok_or(ProcessError::NotStarted)?;
+        let exit = self.exit.get_mut().unwrap_or_else(|e| e.into_inner());
+        if exit.is_none() {
+            *exit = child::wait_deadline(pid, deadline)?;
         }
+        Ok(exit.map(Exit::exitcode))
     }
 
     /// Whether the child has started and not yet ended.
     pub fn is_alive(&self) -> bool {
-        self.pid.is_some() && self.poll(false).is_none()
+        self.pid.is_some() && self.poll().is_none()
     }
 
     /// The child's pid, once started.
@@ -433,18 +360,18 @@ impl Process {
     /// that ended it (`-15` after [`terminate`](Self::terminate)), as in Python.
     pub fn exitcode(&self) -> Option<i32> {
         self.pid?;
-        self.poll(false).map(Exit::exitcode)
+        self.poll().map(Exit::exitcode)
     }
 
     /// The panic message of a child that panicked (exit status 101).
     pub fn panic_message(&self) -> Option<String> {
-        self.poll(false)?;
+        self.poll()?;
         self.report.as_ref()?.read()
     }
 
     fn signal(&self, signal: i32) -> Result<(), ProcessError> {
         let pid = self.pid.ok_or(ProcessError::NotStarted)?;
-        if self.poll(false).is_some() {
+        if self.poll().is_some() {
             return Ok(()); // ended and reaped: the pid may belong to someone else now
         }
         child::send_signal(pid, signal).map_err(ProcessError::Os)
@@ -488,7 +415,7 @@ fn reaper() -> &'static std::sync::mpsc::Sender<u32> {
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
                 }
-                pending.retain(|&pid| matches!(child::wait(pid, false), Ok(None)));
+                pending.retain(|&pid| matches!(child::try_wait(pid), Ok(None)));
             }
         });
         if spawned.is_err() {
@@ -501,7 +428,7 @@ fn reaper() -> &'static std::sync::mpsc::Sender<u32> {
 impl Drop for Process {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
-            if self.poll(false).is_none() && std::process::id() != pid {
+            if self.poll().is_none() && std::process::id() != pid {
                 let _ = reaper().send(pid);
             }
         }

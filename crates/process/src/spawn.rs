@@ -67,7 +67,7 @@ fn each<T: DeserializeOwned, R: Serialize>(args: &[u8], f: impl Fn(T) -> R) -> R
         .into_iter()
         .map(|a| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(a)))
-                .map_err(|p| crate::process::panic_text(p.as_ref()))
+                .map_err(|p| crate::bootstrap::panic_text(p.as_ref()))
         })
         .collect();
     postcard::to_allocvec(&results).map_err(|e| format!("the task's results do not encode: {e}"))
@@ -190,11 +190,12 @@ pub fn init() {
         eprintln!("shmkit: this program is not the one that spawned it (rebuilt in between?)");
         shmkit_core::child::exit_now(2);
     }
-    let report = crate::process::Report::inherited(orders.report_fd);
-    let code = crate::process::run_child(&orders.name, orders.daemon, orders.parent, report.as_ref(), || {
-        if let Err(e) = orders.call.run(&orders.arg) {
-            panic!("{e}");
-        }
-    });
+    let report = crate::bootstrap::Report::inherited(orders.report_fd);
+    let code =
+        crate::bootstrap::run_child(&orders.name, orders.daemon, orders.parent, report.as_ref(), || {
+            if let Err(e) = orders.call.run(&orders.arg) {
+                panic!("{e}");
+            }
+        });
     shmkit_core::child::exit_now(code)
 }

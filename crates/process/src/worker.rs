@@ -29,8 +29,10 @@ use std::time::{Duration, Instant};
 use shmkit_core::CreateError;
 use shmkit_pipe::{Connection, PipeOptions};
 
-use crate::pool::{PoolOptions, TaskError};
-use crate::process::{panic_text, Process, StartMethod};
+use crate::bootstrap::panic_text;
+use crate::error::TaskError;
+use crate::options::PoolOptions;
+use crate::process::{Process, StartMethod};
 use crate::spawn::Call;
 
 pub(crate) const RUN: u8 = 1;
@@ -212,7 +214,7 @@ fn try_wait(p: &mut Process, kill: bool) -> Option<i32> {
         let _ = p.kill();
         return p.join().ok();
     }
-    p.join_timeout(Duration::ZERO).ok().flatten()
+    p.try_join().ok().flatten()
 }
 
 /// Unlinks a name when dropped.

@@ -8,11 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use shmkit::{Array, Connection, Event, Lock, Pipe, Queue, Semaphore, Value};
+use shmkit_core::Deadline;
+use shmkit_ctypes::{Array, Value};
+use shmkit_pipe::{Connection, Pipe};
 use shmkit_process::{
     as_completed, current_process, parent_pid, Pool, PoolOptions, Process, ProcessError, ProcessPoolExecutor,
     Run, StartMethod, TaskError,
 };
+use shmkit_queue::Queue;
+use shmkit_sync::{Event, Lock, Semaphore};
 
 const METHODS: [StartMethod; 2] = [StartMethod::Fork, StartMethod::Spawn];
 
@@ -27,7 +31,7 @@ struct Names(Vec<String>);
 impl Drop for Names {
     fn drop(&mut self) {
         for n in &self.0 {
-            let _ = shmkit::segment::unlink(n);
+            let _ = shmkit_core::segment::unlink(n);
         }
     }
 }
@@ -67,6 +71,11 @@ fn spin_forever(_: ()) {
     loop {
         x = std::hint::black_box(x.wrapping_add(1));
     }
+}
+
+fn sleep_then_exit((ms, code): (u64, i32)) {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::exit(code);
 }
 
 fn panic_with(msg: String) {
@@ -172,6 +181,32 @@ fn join_timeout_and_is_alive() {
         assert_eq!(p.exitcode(), None);
         assert_eq!(p.join_timeout(Duration::from_secs(20)).unwrap(), Some(0), "{method:?}");
         assert!(!p.is_alive());
+    }
+}
+
+/// The four join forms: `try_join` never waits, `join_timeout` and `join_deadline` give
+/// up only once their time has passed, and give the exit code once the child has ended.
+fn the_four_join_forms() {
+    let mut unstarted = Process::call(exit_with, 0);
+    assert!(matches!(unstarted.try_join(), Err(ProcessError::NotStarted)));
+    assert!(matches!(unstarted.join_deadline(Deadline::now()), Err(ProcessError::NotStarted)));
+    for method in METHODS {
+        let mut p = Process::call(sleep_then_exit, (300, 6)).start_method(method);
+        p.start().unwrap();
+        assert_eq!(p.try_join().unwrap(), None, "{method:?}");
+        let timeout = Duration::from_millis(80);
+        let t = Instant::now();
+        assert_eq!(p.join_timeout(timeout).unwrap(), None);
+        assert!(t.elapsed() >= timeout, "join_timeout returned after {:?}", t.elapsed());
+        let t = Instant::now();
+        assert_eq!(p.join_deadline(Deadline::after(timeout)).unwrap(), None);
+        assert!(t.elapsed() >= timeout, "join_deadline returned after {:?}", t.elapsed());
+        assert_eq!(p.join_deadline(Deadline::after(Duration::from_secs(20))).unwrap(), Some(6), "{method:?}");
+        // Reaped once; every form keeps giving the code.
+        assert_eq!(p.try_join().unwrap(), Some(6));
+        assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), Some(6));
+        assert_eq!(p.join().unwrap(), 6);
+        assert_eq!(p.exitcode(), Some(6));
     }
 }
 
@@ -389,6 +424,47 @@ fn pool_callbacks_run_in_the_parent() {
     assert_eq!(pool.apply(square, 9).unwrap(), 81);
 }
 
+/// The four forms of `AsyncResult`'s `wait` and `get`, `Imap`'s timed `next`, and
+/// `Pool`'s `join`: the timed forms give up only once their time has passed.
+fn the_four_forms_of_results_and_pools() {
+    let mut pool = Pool::new(2).unwrap();
+    let timeout = Duration::from_millis(60);
+    let pending = pool.apply_async(slow_echo, 400);
+    assert!(!pending.try_wait());
+    let t = Instant::now();
+    assert!(!pending.wait_timeout(timeout));
+    assert!(t.elapsed() >= timeout);
+    let t = Instant::now();
+    assert!(!pending.wait_deadline(Deadline::after(timeout)));
+    assert!(t.elapsed() >= timeout);
+    let pending = pending.try_get().unwrap_err();
+    let t = Instant::now();
+    let pending = pending.get_deadline(Deadline::after(timeout)).unwrap_err();
+    assert!(t.elapsed() >= timeout);
+    assert!(pending.wait_deadline(Deadline::after(Duration::from_secs(20))));
+    assert!(pending.try_wait() && pending.ready());
+    assert_eq!(pending.try_get().unwrap(), Ok(400));
+
+    let mut results = pool.imap(slow_echo, [300, 1]);
+    assert_eq!(results.try_next(), Err(shmkit_process::NextTimeoutError));
+    let t = Instant::now();
+    assert_eq!(results.next_timeout(timeout), Err(shmkit_process::NextTimeoutError));
+    assert!(t.elapsed() >= timeout);
+    assert_eq!(results.next_deadline(Deadline::after(Duration::from_secs(20))), Ok(Some(Ok(300))));
+    assert_eq!(results.next_timeout(Duration::from_secs(20)), Ok(Some(Ok(1))));
+    assert_eq!(results.try_next(), Ok(None));
+
+    let late = pool.apply_async(slow_echo, 300);
+    assert!(!pool.try_join(), "a task is running");
+    let t = Instant::now();
+    assert!(!pool.join_timeout(timeout));
+    assert!(t.elapsed() >= timeout);
+    assert_eq!(pool.apply(square, 2), Err(TaskError::Closed), "a pool being joined is closed");
+    assert!(pool.join_deadline(Deadline::after(Duration::from_secs(20))));
+    assert_eq!(late.try_get().unwrap(), Ok(300), "joining lets given tasks finish");
+    assert!(pool.try_join(), "joined pools stay joined");
+}
+
 fn a_crashing_worker_fails_only_its_task() {
     for method in METHODS {
         let mut pool = Pool::with_options(PoolOptions::new().processes(2).start_method(method)).unwrap();
@@ -552,9 +628,10 @@ fn executor_submit_as_completed_and_shutdown() {
 
 fn main() {
     shmkit_process::init();
-    let tests: [(&str, fn()); 17] = [
+    let tests: [(&str, fn()); 19] = [
         ("start_join_exitcode_pid_name", start_join_exitcode_pid_name),
         ("join_timeout_and_is_alive", join_timeout_and_is_alive),
+        ("the_four_join_forms", the_four_join_forms),
         ("terminate_and_kill_a_busy_child", terminate_and_kill_a_busy_child),
         ("a_panic_reaches_the_parent", a_panic_reaches_the_parent),
         ("identity_in_the_child", identity_in_the_child),
@@ -563,6 +640,7 @@ fn main() {
         ("objects_are_shared_with_children", objects_are_shared_with_children),
         ("pool_map_imap_and_unordered", pool_map_imap_and_unordered),
         ("pool_callbacks_run_in_the_parent", pool_callbacks_run_in_the_parent),
+        ("the_four_forms_of_results_and_pools", the_four_forms_of_results_and_pools),
         ("a_crashing_worker_fails_only_its_task", a_crashing_worker_fails_only_its_task),
         (
             "terminate_leaves_no_worker_and_max_tasks_replaces_them",

@@ -1,0 +1,58 @@
+//! [`TaskError`]: why a pool's task gave no result. A leaf of the crate.
+
+use std::fmt;
+
+/// Why a task did not give a result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task's function panicked (the worker lives on); the panic message.
+    Panicked(String),
+    /// The worker process died while running the task (killed, aborted): its exit code
+    /// (minus the signal's number). The worker is replaced.
+    WorkerDied(i32),
+    /// The pool was terminated before the task finished.
+    Terminated,
+    /// The pool was closed: it takes no new tasks.
+    Closed,
+    /// A worker could not be started.
+    Start(String),
+    /// The argument or the result could not be encoded or decoded (serde).
+    Codec(String),
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Panicked(m) => write!(f, "the task panicked: {m}"),
+            Self::WorkerDied(code) => write!(
+                f,
+                "the worker process died running the task (exit code {code}); the pool replaced it and runs the other tasks"
+            ),
+            Self::Terminated => f.write_str("the pool was terminated before the task finished"),
+            Self::Closed => f.write_str("the pool is closed: it takes no new tasks (make a new Pool)"),
+            Self::Start(e) => write!(f, "a worker process could not be started: {e}"),
+            Self::Codec(e) => write!(f, "the task's data could not be encoded or decoded: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// [`Imap::try_next`], [`Imap::next_timeout`] and [`Imap::next_deadline`]: the next
+/// result was not ready in time (Python's `multiprocessing.TimeoutError`). The result is
+/// not lost: a later call gives it.
+///
+/// [`Imap::try_next`]: crate::Imap::try_next
+/// [`Imap::next_timeout`]: crate::Imap::next_timeout
+/// [`Imap::next_deadline`]: crate::Imap::next_deadline
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NextTimeoutError;
+
+impl fmt::Display for NextTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the next result was not ready in time: wait again, or longer")
+    }
+}
+
+impl std::error::Error for NextTimeoutError {}
