@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::{Deadline, Segment};
+use shmkit::{child, Deadline, Segment};
 
 /// A name no other test (or test run) uses.
 pub fn unique_name(tag: &str) -> String {
@@ -34,36 +34,26 @@ impl Drop for NameGuard {
     }
 }
 
-/// How a child ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
+pub use shmkit::child::Exit;
 
 /// A forked child; killed and reaped when dropped, so no test leaves a zombie or an orphan.
 pub struct Child {
-    pid: i32,
+    pid: u32,
     reaped: bool,
 }
 
 /// Runs `f` in a forked child, which exits with `f`'s return value (101 if it panics).
 pub fn fork(f: impl FnOnce() -> i32) -> Child {
-    // SAFETY: the child runs only `f` and then `_exit`s, never returning into the test
-    // harness; glibc makes malloc usable in the child of a multi-threaded parent.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-        // SAFETY: `_exit` ends the child without running the parent's atexit handlers.
-        unsafe { libc::_exit(code) };
-    }
+    // SAFETY: the child runs only `f` and then `_exit`s without flushing standard output
+    // (whose lock another test thread may hold), never returning into the test harness;
+    // glibc makes malloc usable in the child of a multi-threaded parent.
+    let pid = unsafe { child::fork_without_flush(f) }.unwrap_or_else(|e| panic!("fork failed: {e}"));
     Child { pid, reaped: false }
 }
 
 impl Child {
     pub fn pid(&self) -> i32 {
-        self.pid
+        self.pid as i32
     }
 
     /// Sends `SIGKILL`.
@@ -73,39 +63,28 @@ impl Child {
 
     pub fn signal(&self, sig: i32) {
         if !self.reaped {
-            // SAFETY: plain system call; the pid is our unreaped child, so not reused.
-            unsafe { libc::kill(self.pid, sig) };
+            // The pid is our unreaped child, so not reused.
+            let _ = child::send_signal(self.pid, sig);
         }
     }
 
     /// Reaps the child if it has ended.
     pub fn try_wait(&mut self) -> Option<Exit> {
-        let mut status = 0;
-        // SAFETY: plain system call on our own child.
-        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
-        if r != self.pid {
-            return None;
-        }
-        self.reaped = true;
-        Some(if libc::WIFEXITED(status) {
-            Exit::Code(libc::WEXITSTATUS(status))
-        } else {
-            Exit::Signal(libc::WTERMSIG(status))
-        })
+        let exit = child::try_wait(self.pid).ok().flatten();
+        self.reaped |= exit.is_some();
+        exit
     }
 
-    /// Waits for the child to end; the watchdog kills it and fails the test after `limit`.
+    /// Waits for the child to end; the watchdog fails the test after `limit` (and the drop
+    /// kills the child).
     pub fn wait(mut self, limit: Duration) -> Exit {
-        let start = Instant::now();
-        loop {
-            if let Some(exit) = self.try_wait() {
-                return exit;
+        match child::wait_timeout(self.pid, limit) {
+            Ok(Some(exit)) => {
+                self.reaped = true;
+                exit
             }
-            if start.elapsed() > limit {
-                self.kill();
-                panic!("watchdog: child {} still running after {limit:?}", self.pid);
-            }
-            std::thread::sleep(Duration::from_millis(1));
+            Ok(None) => panic!("watchdog: child {} still running after {limit:?}", self.pid),
+            Err(e) => panic!("cannot wait for child {}: {e}", self.pid),
         }
     }
 
@@ -120,9 +99,7 @@ impl Drop for Child {
     fn drop(&mut self) {
         if !self.reaped {
             self.kill();
-            let mut status = 0;
-            // SAFETY: plain system call on our own child.
-            unsafe { libc::waitpid(self.pid, &mut status, 0) };
+            let _ = child::wait(self.pid);
         }
     }
 }

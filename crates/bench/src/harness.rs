@@ -1,8 +1,9 @@
 //! Processes, pinning, timing loops and the collector the rows are added to.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use shmkit_core::child;
 
 use crate::report::{Figure, Report, Row, Stats, Sweep};
 use crate::Options;
@@ -56,71 +57,41 @@ pub(crate) struct Cpus {
 pub(crate) fn cpus() -> Cpus {
     static CPUS: OnceLock<Cpus> = OnceLock::new();
     *CPUS.get_or_init(|| {
-        let Some(set) = affinity() else { return Cpus { count: 1, pair: None } };
-        let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            // SAFETY: `cpu` is below CPU_SETSIZE, inside the set.
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-            .collect();
+        let Ok(allowed) = child::allowed_cpus() else { return Cpus { count: 1, pair: None } };
         let pair = (allowed.len() >= 2).then(|| (allowed[0], allowed[1]));
         Cpus { count: allowed.len().max(1), pair }
     })
 }
 
-fn affinity() -> Option<libc::cpu_set_t> {
-    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        (libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0).then_some(set)
-    }
-}
-
-fn set_affinity(set: &libc::cpu_set_t) {
-    // SAFETY: `set` is a valid cpu_set_t of the size passed.
-    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
-}
-
-/// Pins the calling thread to `cpu`.
+/// Pins the calling thread to `cpu`; a core that cannot be pinned to leaves the thread
+/// where it was (the row is measured unpinned, as on a one-core machine).
 pub(crate) fn pin_to(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it (callers pass
-    // cores found by `cpus`, below CPU_SETSIZE).
-    let set = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        set
-    };
-    set_affinity(&set);
+    let _ = child::pin_to_cpu(cpu);
 }
 
 // ---------------------------------------------------------------------------------------
 // Processes
 
-/// Runs `child` in a forked process pinned to the second core (this process on the
+/// Runs `in_child` in a forked process pinned to the second core (this process on the
 /// first), and `parent` here; reaps the child when `parent` returns.
-pub(crate) fn two_processes<T>(child: impl FnOnce(), parent: impl FnOnce() -> T) -> T {
+pub(crate) fn two_processes<T>(in_child: impl FnOnce(), parent: impl FnOnce() -> T) -> T {
     let pair = cpus().pair;
     if let Some((p, _)) = pair {
         pin_to(p);
     }
-    // SAFETY: the child runs `child` on memory set up before the fork and `_exit`s; the
-    // suite runs no other thread across a fork (see `run`).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-    if pid == 0 {
+    let work = move || {
         if let Some((_, c)) = pair {
             pin_to(c);
         }
-        // A panic must not unwind into the parent's code, which the child also has.
-        let code = match std::panic::catch_unwind(AssertUnwindSafe(child)) {
-            Ok(()) => 0,
-            Err(_) => 101,
-        };
-        // SAFETY: ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
+        in_child();
+        0
+    };
+    // SAFETY: the child runs `in_child` on memory set up before the fork and `_exit`s (a
+    // panic exits 101, never unwinding into the parent's code); the suite runs no other
+    // thread across a fork (see `run`).
+    let pid = unsafe { child::fork_without_flush(work) }.unwrap_or_else(|e| panic!("fork failed: {e}"));
     let out = parent();
-    let mut status = 0;
-    // SAFETY: reaps our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let _ = child::wait(pid);
     out
 }
 
@@ -290,7 +261,7 @@ pub(crate) struct Bench {
     rows: Vec<Row>,
     notes: Vec<String>,
     /// The affinity and SIGPIPE disposition to restore when the run ends.
-    saved_affinity: Option<libc::cpu_set_t>,
+    saved_affinity: Option<Vec<usize>>,
     saved_sigpipe: libc::sighandler_t,
 }
 
@@ -306,7 +277,7 @@ impl Bench {
             timing: Timing::of(opts),
             rows: Vec::new(),
             notes: Vec::new(),
-            saved_affinity: affinity(),
+            saved_affinity: child::allowed_cpus().ok(),
             saved_sigpipe,
         }
     }
@@ -360,8 +331,8 @@ impl Bench {
 
     /// Restores what the run changed and returns the report.
     pub fn finish(mut self) -> Report {
-        if let Some(set) = &self.saved_affinity {
-            set_affinity(set);
+        if let Some(cpus) = &self.saved_affinity {
+            let _ = child::set_allowed_cpus(cpus);
         }
         // SAFETY: plain system call, putting back the disposition `new` found.
         unsafe { libc::signal(libc::SIGPIPE, self.saved_sigpipe) };
