@@ -3,9 +3,10 @@
 //! socketpair, futex), other crates (`shared_memory` + `raw_sync`, `rtrb`) and Python's
 //! `multiprocessing` — with the ratio.
 //!
-//! `cargo bench --bench ipc` and the `shmkit bench` command both call [`run`], which
-//! returns a [`Report`]: one table ([`Report::print`]) and a chart of round trip against
-//! payload size ([`Report::write_chart`]).
+//! `cargo bench -p shmkit-bench --bench ipc` and the `shmkit bench` command (built with
+//! `--features bench`) both call [`run`], which returns a [`Report`]: one table
+//! ([`Report::print`]) and a chart of round trip against payload size
+//! ([`Report::write_chart`]).
 //!
 //! Method: fork a child, pin parent and child to different cores when there are two, warm
 //! up, then measure. Round trips are timed one by one (one clock read per round trip) for

@@ -1,8 +1,8 @@
 //! Processes and pools, beside Python's `multiprocessing.Process` and `Pool`.
 //!
 //! The spawn rows start the benchmark's own program again: whatever runs the suite
-//! calls `shmkit_process::init()` first thing in `main` (`benches/ipc.rs` and the
-//! `shmkit` command do).
+//! calls `shmkit_process::init()` first thing in `main` (`benches/ipc.rs` of this crate
+//! and the `shmkit` command do).
 
 use std::time::Instant;
 
