@@ -58,6 +58,7 @@
 
 use std::fmt;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use crate::error::{CreateError, OpenError, UnlinkError};
 use crate::event::WaitStrategy;
@@ -138,7 +139,7 @@ pub trait Layout: Clone {
 /// `anonymous` (a sealed memfd, inherited by children forked afterwards), each with a
 /// `_with` form that takes options, and [`unlink`](Self::unlink) to remove a name.
 pub struct Handle<L: Layout> {
-    obj: Object,
+    obj: Arc<Object>,
     layout: L,
     geometry: L::Geometry,
     strategy: WaitStrategy,
@@ -156,7 +157,7 @@ impl<L: Layout> fmt::Debug for Handle<L> {
 
 impl<L: Layout> Handle<L> {
     fn new(obj: Object, layout: L, geometry: L::Geometry) -> Self {
-        Self { obj, layout, geometry, strategy: WaitStrategy::default() }
+        Self { obj: Arc::new(obj), layout, geometry, strategy: WaitStrategy::default() }
     }
 
     /// Builds and checks a new object's body; the object becomes ready only if both
@@ -335,6 +336,12 @@ impl<L: Layout> Handle<L> {
 
     /// The object: its name, header and participants.
     pub fn object(&self) -> &Object {
+        &self.obj
+    }
+
+    /// The object, shared: for kinds whose parts outlive the handle (a pipe's ends, each
+    /// holding the object).
+    pub fn shared(&self) -> &Arc<Object> {
         &self.obj
     }
 

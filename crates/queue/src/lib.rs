@@ -25,11 +25,17 @@
 #![cfg_attr(shmkit_loom, allow(dead_code, unused_macros, unused_imports))]
 
 pub(crate) mod api;
+#[cfg(not(shmkit_loom))]
+mod blocking;
 mod error;
 pub mod heap;
 #[cfg(not(shmkit_loom))]
 mod inspect;
+#[cfg(not(shmkit_loom))]
+mod joinable;
 pub mod lamport;
+#[cfg(not(shmkit_loom))]
+mod options;
 #[cfg(not(shmkit_loom))]
 mod queue;
 pub mod ring;
@@ -43,7 +49,11 @@ pub use error::{
 #[cfg(not(shmkit_loom))]
 pub use inspect::{inspect, spsc_ring};
 #[cfg(not(shmkit_loom))]
-pub use queue::{JoinableQueue, Queue, QueueOptions, MAX_CAPACITY};
+pub use joinable::JoinableQueue;
+#[cfg(not(shmkit_loom))]
+pub use options::{QueueOptions, MAX_CAPACITY};
+#[cfg(not(shmkit_loom))]
+pub use queue::{Queue, Repairs};
 
 #[cfg(test)]
 mod tests;

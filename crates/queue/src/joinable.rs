@@ -1,0 +1,182 @@
+//! [`JoinableQueue<T>`]: a [`Queue`] whose items are counted until marked done.
+
+use std::ops::Deref;
+use std::time::Duration;
+
+use bytemuck::Pod;
+use shmkit_core::loom::atomic::Ordering;
+use shmkit_core::{
+    CreateError, Deadline, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError, UnlinkError,
+    WaitStrategy,
+};
+
+use crate::error::{JoinTimeoutError, TaskDoneError};
+use crate::options::{QueueOptions, RingLayout};
+use crate::queue::Queue;
+
+/// A [`Queue`] whose items are counted until a consumer marks each done: Python's
+/// `multiprocessing.JoinableQueue`. Dereferences to the queue for `put` and `get`.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_queue::JoinableQueue;
+///
+/// let q = JoinableQueue::<u32>::anonymous(8)?;
+/// q.put(1)?;
+/// q.put(2)?;
+/// while let Ok(_job) = q.try_get() {
+///     q.task_done()?;
+/// }
+/// q.join(); // returns at once: every item is done
+/// assert!(q.task_done().is_err()); // one call too many
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct JoinableQueue<T: Pod> {
+    q: Queue<T>,
+}
+
+impl<T: Pod> Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+
+    fn deref(&self) -> &Queue<T> {
+        &self.q
+    }
+}
+
+impl<T: Pod> JoinableQueue<T> {
+    /// Creates the named joinable queue `name` holding at least `capacity` items (see [`Queue::create`]). Errors as [`shmkit_core::Handle::create_with`].
+    pub fn create(name: &str, capacity: usize) -> Result<Self, CreateError> {
+        Self::create_with(name, capacity, &QueueOptions::new())
+    }
+
+    /// Creates the named joinable queue `name` with options (file mode, participants).
+    pub fn create_with(name: &str, capacity: usize, opts: &QueueOptions) -> Result<Self, CreateError> {
+        Handle::create_with(
+            RingLayout::of(Kind::JoinableQueue),
+            name,
+            opts.shape(capacity),
+            opts.create_options(),
+        )
+        .map(|h| Self { q: Queue::wrap(h) })
+    }
+
+    /// Opens the named joinable queue `name`. Errors as [`shmkit_core::Handle::open_with`].
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new())
+    }
+
+    /// Opens the named joinable queue `name` with options.
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Handle::open_with(RingLayout::of(Kind::JoinableQueue), name, opts).map(|h| Self { q: Queue::wrap(h) })
+    }
+
+    /// Opens `name`, or creates it as a new joinable queue holding at least `capacity` items (see [`Queue::create`]).
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenOrCreateError> {
+        Handle::open_or_create(RingLayout::of(Kind::JoinableQueue), name, QueueOptions::new().shape(capacity))
+            .map(|h| Self { q: Queue::wrap(h) })
+    }
+
+    /// Creates an anonymous joinable queue holding at least `capacity` items (see [`Queue::create`]), shared with children forked afterwards.
+    pub fn anonymous(capacity: usize) -> Result<Self, CreateError> {
+        Self::anonymous_with(capacity, &QueueOptions::new())
+    }
+
+    /// Creates an anonymous joinable queue with options (participants).
+    pub fn anonymous_with(capacity: usize, opts: &QueueOptions) -> Result<Self, CreateError> {
+        Handle::anonymous_with(
+            RingLayout::of(Kind::JoinableQueue),
+            opts.shape(capacity),
+            opts.create_options(),
+        )
+        .map(|h| Self { q: Queue::wrap(h) })
+    }
+
+    /// Removes the name `name`; processes that have the joinable queue open keep using it.
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<RingLayout<T>>::unlink(name)
+    }
+
+    /// A second handle to the same joinable queue, a participant of its own (one per thread).
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        self.q.try_clone().map(|q| Self { q })
+    }
+
+    /// The underlying object (its name, header and participants).
+    pub fn object(&self) -> &Object {
+        self.q.object()
+    }
+
+    /// Sets how blocked calls wait.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.q.set_wait_strategy(strategy);
+    }
+
+    /// Marks one item got from the queue as done.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskDoneError::TooManyCalls`] if every item put is done already.
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        let misc = &self.q.ring().ctl.misc.0;
+        let mut cur = misc.unfinished.load(Ordering::Relaxed);
+        loop {
+            if cur == 0 {
+                return Err(TaskDoneError::TooManyCalls);
+            }
+            match misc.unfinished.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    if cur == 1 {
+                        misc.all_done.notify_all();
+                    }
+                    return Ok(());
+                }
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Items put and not yet marked done (racy).
+    pub fn unfinished(&self) -> u64 {
+        self.q.ring().ctl.misc.0.unfinished.load(Ordering::Acquire)
+    }
+
+    /// Blocks until every item put has been marked done.
+    pub fn join(&self) {
+        let _ = self.join_deadline(Deadline::never());
+    }
+
+    /// Whether every item put has been marked done, without waiting: the non-blocking
+    /// form of [`join`](Self::join).
+    ///
+    /// # Errors
+    ///
+    /// [`JoinTimeoutError::Timeout`] if items are still unfinished.
+    pub fn try_join(&self) -> Result<(), JoinTimeoutError> {
+        self.join_deadline(Deadline::now())
+    }
+
+    /// [`join`](Self::join), for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinTimeoutError::Timeout`] if items were still unfinished.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinTimeoutError> {
+        self.join_deadline(Deadline::after(timeout))
+    }
+
+    /// [`join`](Self::join), until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinTimeoutError::Timeout`] if items were still unfinished.
+    pub fn join_deadline(&self, deadline: Deadline) -> Result<(), JoinTimeoutError> {
+        let misc = &self.q.ring().ctl.misc.0;
+        misc.all_done
+            .wait_until(self.q.handle().wait_strategy(), deadline, || {
+                (misc.unfinished.load(Ordering::Acquire) == 0).then_some(())
+            })
+            .ok_or(JoinTimeoutError::Timeout)
+    }
+}
