@@ -6,103 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shmkit_core::{
-    CreateError, CreateOptions, Deadline, Expect, Kind, Object, OpenError, OpenOptions, Role, Spec, TypeDesc,
-    UnlinkError, WaitStrategy,
+    CreateError, Deadline, Handle, Kind, OpenError, OpenOptions, Role, UnlinkError, WaitStrategy,
 };
 use shmkit_queue::spsc::{Fail, Port, Side};
 
 use crate::error::{RecvError, SendError};
 use crate::frame;
+use crate::layout::{PipeLayout, PipeOptions, DEFAULT_MAX_MESSAGE};
 use crate::stream::{self, ByteRing};
-
-/// The bytes each direction's ring holds unless told otherwise.
-pub const DEFAULT_CAPACITY: usize = 256 * 1024;
-
-/// The longest message an end sends or accepts unless told otherwise (1 GiB).
-pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
-
-/// The smallest ring.
-pub const MIN_CAPACITY: usize = 128;
-
-/// The largest ring (1 GiB).
-pub const MAX_CAPACITY: usize = 1 << 30;
-
-/// How to build a pipe.
-#[derive(Clone, Debug)]
-pub struct PipeOptions {
-    capacity: usize,
-    create: CreateOptions,
-}
-
-impl Default for PipeOptions {
-    fn default() -> Self {
-        Self { capacity: DEFAULT_CAPACITY, create: CreateOptions::new() }
-    }
-}
-
-impl PipeOptions {
-    /// The defaults: rings of [`DEFAULT_CAPACITY`] bytes.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Each direction's ring holds at least `bytes` (rounded up to a power of two).
-    /// Messages of any size stream through; a larger ring lets a sender run further
-    /// ahead of its receiver.
-    pub fn capacity(mut self, bytes: usize) -> Self {
-        self.capacity = bytes;
-        self
-    }
-
-    /// Options for creating a named pipe (the file mode).
-    pub fn create_options(mut self, opts: CreateOptions) -> Self {
-        self.create = opts;
-        self
-    }
-
-    fn spec(&self, kind: Kind) -> Result<(Spec, usize), CreateError> {
-        let bad = |reason| CreateError::InvalidSize { size: self.capacity as u64, reason };
-        if self.capacity == 0 {
-            return Err(bad("a pipe's ring needs a capacity of at least 1 byte"));
-        }
-        if self.capacity > MAX_CAPACITY {
-            return Err(bad(
-                "a pipe's ring holds at most 1 GiB; messages larger than the ring stream through it",
-            ));
-        }
-        let capacity = self.capacity.next_power_of_two().max(MIN_CAPACITY);
-        let body = body_len(kind, capacity).ok_or(bad("larger than the address space"))?;
-        Ok((Spec::new(kind, body as u64).elem(TypeDesc::of::<u8>(), capacity as u64).slots(8), capacity))
-    }
-}
-
-/// How many rings a pipe of `kind` has.
-fn rings(kind: Kind) -> usize {
-    if kind == Kind::Pipe {
-        2
-    } else {
-        1
-    }
-}
-
-fn body_len(kind: Kind, capacity: usize) -> Option<usize> {
-    Port::<u8>::ring_len(capacity)?.checked_mul(rings(kind))
-}
-
-/// The capacity of an opened pipe's rings, checked against its layout.
-pub(crate) fn check(obj: &Object, kind: Kind) -> Result<usize, OpenError> {
-    let info = obj.info();
-    let corrupt = |reason| OpenError::Corrupt { reason };
-    let capacity = usize::try_from(info.elem_count).map_err(|_| corrupt("capacity out of range"))?;
-    if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
-        return Err(corrupt("the ring capacity is not a power of two from 128 bytes to 1 GiB"));
-    }
-    let len = body_len(kind, capacity);
-    if len.is_none_or(|l| l as u64 != info.body_len || obj.body_len() < l) {
-        return Err(corrupt("the body does not match the pipe's layout"));
-    }
-    Ok(capacity)
-}
 
 /// The send half of an end: the producer of one ring.
 struct Tx {
@@ -312,7 +223,7 @@ impl Pipe {
     ///
     /// # Errors
     ///
-    /// As [`Object::anonymous`].
+    /// As [`shmkit_core::Handle::anonymous_with`].
     // `Pipe()` in Python returns the pair; so does this.
     #[allow(clippy::new_ret_no_self)]
     pub fn new() -> Result<(Connection, Connection), CreateError> {
@@ -325,12 +236,9 @@ impl Pipe {
     ///
     /// As [`new`](Self::new); a zero or too large capacity is [`CreateError::InvalidSize`].
     pub fn with_options(opts: &PipeOptions) -> Result<(Connection, Connection), CreateError> {
-        let (spec, capacity) = opts.spec(Kind::Pipe)?;
-        let obj = Object::anonymous(&spec, |_, _| {})?;
-        obj.set_role(Role::PRODUCER_CONSUMER);
-        let obj = Arc::new(obj);
-        let a = Connection::attach(&obj, capacity, End::A, false).map_err(attach_failed)?;
-        let b = Connection::attach(&obj, capacity, End::B, false).map_err(attach_failed)?;
+        let h = anonymous(Kind::Pipe, opts)?;
+        let a = Connection::attach(&h, End::A, false).map_err(CreateError::from_layout)?;
+        let b = Connection::attach(&h, End::B, false).map_err(CreateError::from_layout)?;
         Ok((a, b))
     }
 
@@ -355,18 +263,32 @@ impl Pipe {
     ///
     /// As [`with_options`](Self::with_options).
     pub fn simplex_with_options(opts: &PipeOptions) -> Result<(Receiver, Sender), CreateError> {
-        let (spec, capacity) = opts.spec(Kind::SimplexPipe)?;
-        let obj = Object::anonymous(&spec, |_, _| {})?;
-        obj.set_role(Role::PRODUCER_CONSUMER);
-        let obj = Arc::new(obj);
-        let r = Receiver::attach(&obj, capacity, false).map_err(attach_failed)?;
-        let w = Sender::attach(&obj, capacity, false).map_err(attach_failed)?;
+        let h = anonymous(Kind::SimplexPipe, opts)?;
+        let r = Receiver::attach(&h, false).map_err(CreateError::from_layout)?;
+        let w = Sender::attach(&h, false).map_err(CreateError::from_layout)?;
         Ok((r, w))
     }
 }
 
-fn attach_failed(e: OpenError) -> CreateError {
-    CreateError::Io { op: "attaching to the new pipe", source: std::io::Error::other(e.to_string()) }
+/// An anonymous pipe of `kind`, both ends to be taken by the processes that use them.
+fn anonymous(kind: Kind, opts: &PipeOptions) -> Result<Handle<PipeLayout>, CreateError> {
+    let h = Handle::anonymous_with(PipeLayout(kind), opts.get_capacity(), opts.get_create())?;
+    h.object().set_role(Role::PRODUCER_CONSUMER);
+    Ok(h)
+}
+
+/// Creates the named pipe `name` of `kind`, holding an end that plays `role`.
+fn create(name: &str, kind: Kind, role: Role, opts: &PipeOptions) -> Result<Handle<PipeLayout>, CreateError> {
+    let h = Handle::create_with(PipeLayout(kind), name, opts.get_capacity(), opts.get_create())?;
+    h.object().set_role(role);
+    Ok(h)
+}
+
+/// Opens the named pipe `name` of `kind`, to take an end that plays `role`.
+fn open(name: &str, kind: Kind, role: Role, opts: &OpenOptions) -> Result<Handle<PipeLayout>, OpenError> {
+    let h = Handle::open_with(PipeLayout(kind), name, opts)?;
+    h.object().set_role(role);
+    Ok(h)
 }
 
 /// Which end of a duplex pipe: the creator's (A) or the opener's (B).
@@ -376,13 +298,11 @@ enum End {
     B,
 }
 
-/// The ring at index `i` of a pipe of `capacity`, as `side`.
-fn port(obj: &Arc<Object>, capacity: usize, i: usize, side: Side, take: bool) -> Result<Port<u8>, OpenError> {
+/// Ring `i` of the pipe behind `h`, as `side` (a checked attach).
+fn port(h: &Handle<PipeLayout>, i: usize, side: Side, take: bool) -> Result<Port<u8>, OpenError> {
+    let capacity = *h.geometry();
     let offset = i * Port::<u8>::ring_len(capacity).unwrap_or(0);
-    // SAFETY: the object was built from, or checked against, the layout of a pipe with
-    // rings of `capacity` bytes; ring `i` exists, and its offset is a multiple of 128
-    // (a ring's length is the control block's plus a power of two of at least 128).
-    unsafe { Port::attach(Arc::clone(obj), offset, capacity, side, take) }
+    Port::attach(Arc::clone(h.shared()), offset, capacity, side, take)
 }
 
 /// One end of a duplex pipe: sends to the other end and receives from it.
@@ -392,12 +312,12 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn attach(obj: &Arc<Object>, capacity: usize, end: End, take: bool) -> Result<Self, OpenError> {
+    fn attach(h: &Handle<PipeLayout>, end: End, take: bool) -> Result<Self, OpenError> {
         // Ring 0 carries A to B, ring 1 B to A.
         let (out, inn) = if end == End::A { (0, 1) } else { (1, 0) };
         Ok(Self {
-            tx: Tx::new(port(obj, capacity, out, Side::Producer, take)?),
-            rx: Rx { port: port(obj, capacity, inn, Side::Consumer, take)?, max: DEFAULT_MAX_MESSAGE },
+            tx: Tx::new(port(h, out, Side::Producer, take)?),
+            rx: Rx { port: port(h, inn, Side::Consumer, take)?, max: DEFAULT_MAX_MESSAGE },
         })
     }
 
@@ -405,25 +325,21 @@ impl Connection {
     ///
     /// # Errors
     ///
-    /// As [`Object::create`]; a zero or too large capacity is [`CreateError::InvalidSize`].
+    /// As [`shmkit_core::Handle::create_with`]; a zero or too large capacity is
+    /// [`CreateError::InvalidSize`].
     pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
-        let (spec, capacity) = opts.spec(Kind::Pipe)?;
-        let obj = Object::create(name, &spec, &opts.create, |_, _| {})?;
-        obj.set_role(Role::PRODUCER_CONSUMER);
-        Self::attach(&Arc::new(obj), capacity, End::A, true).map_err(attach_failed)
+        let h = create(name, Kind::Pipe, Role::PRODUCER_CONSUMER, opts)?;
+        Self::attach(&h, End::A, true).map_err(CreateError::from_layout)
     }
 
     /// Opens the named duplex pipe `name` and takes its second end.
     ///
     /// # Errors
     ///
-    /// As [`Object::open`]; [`OpenError::EndTaken`] if a live process holds that end;
-    /// [`OpenError::KindMismatch`] for a simplex pipe.
+    /// As [`shmkit_core::Handle::open_with`]; [`OpenError::EndTaken`] if a live process
+    /// holds that end; [`OpenError::KindMismatch`] for a simplex pipe.
     pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
-        let obj = Object::open(name, &Expect::kind(Kind::Pipe).elem(TypeDesc::of::<u8>()), opts)?;
-        let capacity = check(&obj, Kind::Pipe)?;
-        obj.set_role(Role::PRODUCER_CONSUMER);
-        Self::attach(&Arc::new(obj), capacity, End::B, true)
+        Self::attach(&open(name, Kind::Pipe, Role::PRODUCER_CONSUMER, opts)?, End::B, true)
     }
 
     /// Removes the name `name` (attached processes keep using the pipe).
@@ -432,7 +348,7 @@ impl Connection {
     ///
     /// As [`shmkit_core::segment::unlink`].
     pub fn unlink(name: &str) -> Result<(), UnlinkError> {
-        shmkit_core::segment::unlink(name)
+        Handle::<PipeLayout>::unlink(name)
     }
 
     send_api!();
@@ -480,50 +396,40 @@ pub struct Receiver {
     rx: Rx,
 }
 
-macro_rules! simplex_common {
-    ($side:expr, $what:literal) => {
-        #[doc = concat!("Creates the named simplex pipe `name` and holds its ", $what, " end.")]
-        ///
-        /// # Errors
-        ///
-        /// As [`Object::create`]; a zero or too large capacity is [`CreateError::InvalidSize`].
-        pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
-            let (spec, capacity) = opts.spec(Kind::SimplexPipe)?;
-            let obj = Object::create(name, &spec, &opts.create, |_, _| {})?;
-            obj.set_role($side.role());
-            Self::attach(&Arc::new(obj), capacity, true).map_err(attach_failed)
-        }
-
-        #[doc = concat!("Opens the named simplex pipe `name` and takes its ", $what, " end.")]
-        ///
-        /// # Errors
-        ///
-        /// As [`Object::open`]; [`OpenError::EndTaken`] if a live process holds that end;
-        /// [`OpenError::KindMismatch`] for a duplex pipe.
-        pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
-            let obj = Object::open(name, &Expect::kind(Kind::SimplexPipe).elem(TypeDesc::of::<u8>()), opts)?;
-            let capacity = check(&obj, Kind::SimplexPipe)?;
-            obj.set_role($side.role());
-            Self::attach(&Arc::new(obj), capacity, true)
-        }
-
-        /// Removes the name `name` (attached processes keep using the pipe).
-        ///
-        /// # Errors
-        ///
-        /// As [`shmkit_core::segment::unlink`].
-        pub fn unlink(name: &str) -> Result<(), UnlinkError> {
-            shmkit_core::segment::unlink(name)
-        }
-    };
-}
-
 impl Sender {
-    fn attach(obj: &Arc<Object>, capacity: usize, take: bool) -> Result<Self, OpenError> {
-        Ok(Self { tx: Tx::new(port(obj, capacity, 0, Side::Producer, take)?) })
+    fn attach(h: &Handle<PipeLayout>, take: bool) -> Result<Self, OpenError> {
+        Ok(Self { tx: Tx::new(port(h, 0, Side::Producer, take)?) })
     }
 
-    simplex_common!(Side::Producer, "send");
+    /// Creates the named simplex pipe `name` and holds its send end.
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::Handle::create_with`]; a zero or too large capacity is
+    /// [`CreateError::InvalidSize`].
+    pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
+        let h = create(name, Kind::SimplexPipe, Role::PRODUCER, opts)?;
+        Self::attach(&h, true).map_err(CreateError::from_layout)
+    }
+
+    /// Opens the named simplex pipe `name` and takes its send end.
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::Handle::open_with`]; [`OpenError::EndTaken`] if a live process
+    /// holds that end; [`OpenError::KindMismatch`] for a duplex pipe.
+    pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Self::attach(&open(name, Kind::SimplexPipe, Role::PRODUCER, opts)?, true)
+    }
+
+    /// Removes the name `name` (attached processes keep using the pipe).
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::segment::unlink`].
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<PipeLayout>::unlink(name)
+    }
 
     fn hold(&self) -> Result<(), Fail> {
         self.tx.port.hold()
@@ -543,11 +449,39 @@ impl Sender {
 }
 
 impl Receiver {
-    fn attach(obj: &Arc<Object>, capacity: usize, take: bool) -> Result<Self, OpenError> {
-        Ok(Self { rx: Rx { port: port(obj, capacity, 0, Side::Consumer, take)?, max: DEFAULT_MAX_MESSAGE } })
+    fn attach(h: &Handle<PipeLayout>, take: bool) -> Result<Self, OpenError> {
+        Ok(Self { rx: Rx { port: port(h, 0, Side::Consumer, take)?, max: DEFAULT_MAX_MESSAGE } })
     }
 
-    simplex_common!(Side::Consumer, "receive");
+    /// Creates the named simplex pipe `name` and holds its receive end.
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::Handle::create_with`]; a zero or too large capacity is
+    /// [`CreateError::InvalidSize`].
+    pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
+        let h = create(name, Kind::SimplexPipe, Role::CONSUMER, opts)?;
+        Self::attach(&h, true).map_err(CreateError::from_layout)
+    }
+
+    /// Opens the named simplex pipe `name` and takes its receive end.
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::Handle::open_with`]; [`OpenError::EndTaken`] if a live process
+    /// holds that end; [`OpenError::KindMismatch`] for a duplex pipe.
+    pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+        Self::attach(&open(name, Kind::SimplexPipe, Role::CONSUMER, opts)?, true)
+    }
+
+    /// Removes the name `name` (attached processes keep using the pipe).
+    ///
+    /// # Errors
+    ///
+    /// As [`shmkit_core::segment::unlink`].
+    pub fn unlink(name: &str) -> Result<(), UnlinkError> {
+        Handle::<PipeLayout>::unlink(name)
+    }
 
     fn hold(&self) -> Result<(), Fail> {
         self.rx.port.hold()

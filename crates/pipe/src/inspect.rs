@@ -10,7 +10,7 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     if kind != Kind::Pipe && kind != Kind::SimplexPipe {
         return None;
     }
-    let checked = crate::conn::check(obj, kind).map_err(|e| e.to_string());
+    let checked = crate::layout::ring_capacity(obj, kind).map_err(|e| e.to_string());
     let ring = checked.and_then(|c| Port::<u8>::ring_len(c).map(|r| (c as u64, r)).ok_or_else(String::new));
     let (capacity, ring) = match ring {
         Ok(r) => r,

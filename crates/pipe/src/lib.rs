@@ -24,16 +24,17 @@ pub mod frame;
 pub mod heap;
 #[cfg(not(shmkit_loom))]
 mod inspect;
+#[cfg(not(shmkit_loom))]
+mod layout;
 pub mod stream;
 
 #[cfg(test)]
 mod tests;
 
 #[cfg(not(shmkit_loom))]
-pub use conn::{
-    Connection, Pipe, PipeOptions, Receiver, Sender, DEFAULT_CAPACITY, DEFAULT_MAX_MESSAGE, MAX_CAPACITY,
-    MIN_CAPACITY,
-};
+pub use conn::{Connection, Pipe, Receiver, Sender};
 pub use error::{RecvError, SendError};
 #[cfg(not(shmkit_loom))]
 pub use inspect::inspect;
+#[cfg(not(shmkit_loom))]
+pub use layout::{PipeOptions, DEFAULT_CAPACITY, DEFAULT_MAX_MESSAGE, MAX_CAPACITY, MIN_CAPACITY};

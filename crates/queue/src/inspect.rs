@@ -33,12 +33,9 @@ fn fill(tail: u64, head: u64, capacity: u64, what: &str, s: BodyState) -> (u64, 
 }
 
 fn mpmc(obj: &Object, kind: Kind, capacity: u64) -> BodyState {
-    if obj.body_len() < std::mem::size_of::<crate::ring::Control>() {
+    let Ok(ctl) = obj.view::<crate::ring::Control>(0) else {
         return BodyState::problem("the body is smaller than a queue's control block");
-    }
-    // SAFETY: the body holds a Control (checked above), is 128-aligned and mapped while
-    // `obj` lives; Control is atomics only, so any bits a peer wrote are valid.
-    let ctl = unsafe { &*obj.body().cast::<crate::ring::Control>() };
+    };
     let (tail, head) = (ctl.tail.0.load(Ordering::Relaxed), ctl.head.0.load(Ordering::Relaxed));
     let m = &ctl.misc.0;
     let flags = m.state.load(Ordering::Relaxed);
@@ -68,14 +65,9 @@ fn mpmc(obj: &Object, kind: Kind, capacity: u64) -> BodyState {
 /// to `s`, its field names starting with `label`. The ring's fill is added to `s`'s.
 pub fn spsc_ring(obj: &Object, offset: usize, capacity: u64, label: &str, s: BodyState) -> BodyState {
     use crate::lamport::Control;
-    let inside = offset.checked_add(std::mem::size_of::<Control>()).is_some_and(|end| end <= obj.body_len());
-    if !inside || offset % 128 != 0 {
+    let Ok(ctl) = obj.view::<Control>(offset) else {
         return BodyState { problem: Some("the body does not hold its rings".to_owned()), ..s };
-    }
-    // SAFETY: the control block lies inside the body and is aligned (the body is 128-aligned
-    // and so is `offset`: both checked above). A Control is atomics only, so any bits a peer
-    // wrote are valid; it stays mapped while `obj` lives.
-    let ctl = unsafe { &*obj.body().add(offset).cast::<Control>() };
+    };
     let (tail, head) = (ctl.tail.0.load(Ordering::Relaxed), ctl.head.0.load(Ordering::Relaxed));
     let m = &ctl.misc.0;
     let (n, s) = fill(tail, head, capacity, label, s);

@@ -1,31 +1,7 @@
-//! One producer, one consumer: [`Producer`] and [`Consumer`] over a Lamport ring, the
-//! fastest path between two processes.
-//!
-//! Each end is held by one participant at a time: opening an end held by a live process
-//! fails with [`OpenError::EndTaken`]. The ends of an anonymous [`channel`] are taken by
-//! the process that uses each first, so a forked child holds the end it uses, and its
-//! death is seen by the other side. An end whose holder died can be opened again (the
-//! new producer carries on from the last published item, a new consumer from the last
-//! released one, so an item being read when its consumer died is delivered again).
-//!
-//! A blocked `get` reports `Disconnected` once the queue is empty and the producer is
-//! gone (dropped or dead); a blocked `put` likewise once the consumer is gone.
-//!
-//! ```
-//! use shmkit_queue::spsc;
-//!
-//! let (tx, rx) = spsc::channel::<u64>(1024)?;
-//! // fork here: the child keeps `tx`, the parent `rx`
-//! tx.put_slice(&[1, 2, 3])?; // one publish, one wake-up
-//! let mut out = [0; 8];
-//! assert_eq!(rx.get_slice(&mut out)?, 3);
-//! drop(tx);
-//! assert!(rx.get().is_err()); // the producer is gone
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! [`Port`]: one end of an SPSC ring in an object, the building block of the SPSC
+//! queue's ends and of shmkit-pipe's connections.
 
 use std::cell::Cell;
-use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -34,15 +10,16 @@ use bytemuck::Pod;
 use shmkit_core::loom::atomic::{AtomicU64, Ordering};
 use shmkit_core::loom::cell::UnsafeCell;
 use shmkit_core::process::{current_pid, forks_made};
-use shmkit_core::{
-    CreateError, CreateOptions, Deadline, Expect, Kind, Object, OpenError, OpenOptions, ParticipantId, Role,
-    Spec, TypeDesc, WaitStrategy,
-};
+use shmkit_core::{Deadline, InPlace, Object, OpenError, ParticipantId, Role, WaitStrategy};
 
-use crate::api::{get_api, put_api, Wait};
-pub use crate::error::Fail;
+use crate::api::Wait;
+use crate::error::Fail;
 use crate::lamport::{Control, Cursor, Lamport, GONE};
 use crate::ring::state;
+
+// SAFETY: `#[repr(C)]` lines of atomics and event counts (AtomicU32/AtomicU64 only, with
+// u32 padding), aligned to 128: any bit pattern is valid, peers write them concurrently.
+unsafe impl InPlace for Control {}
 
 pub(crate) const TOKEN_BIT: u64 = 1 << 63;
 
@@ -50,8 +27,8 @@ fn token(id: ParticipantId) -> u64 {
     id.to_u64() | TOKEN_BIT
 }
 
-/// Where the slots start in the body.
-const SLOTS: usize = std::mem::size_of::<Control>();
+/// Where the slots start, from the start of a ring.
+pub(crate) const SLOTS: usize = std::mem::size_of::<Control>();
 
 /// Which end of a ring a [`Port`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +56,15 @@ impl Side {
     }
 }
 
+/// The participant a port holds its end as, in which process, and how many children
+/// that process had forked by then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Holding {
+    token: u64,
+    pid: u32,
+    forks: u32,
+}
+
 /// One end of an SPSC ring that lies in an object: the building block of [`Producer`],
 /// [`Consumer`] and shmkit-pipe's connections (whose objects hold two rings).
 ///
@@ -95,73 +81,32 @@ pub struct Port<T: Pod> {
     side: Side,
     strategy: WaitStrategy,
     cursor: Cell<Cursor>,
-    /// The participant this handle holds its end as, in which process, and how many
-    /// children that process had forked by then.
-    known: Cell<(u64, u32, u32)>,
+    /// Who holds this end through this port.
+    known: Cell<Holding>,
     _t: PhantomData<T>,
 }
 
 impl<T: Pod> Port<T> {
-    fn spec(capacity: usize) -> Result<Spec, CreateError> {
-        let bad = |reason| CreateError::InvalidSize { size: capacity as u64, reason };
-        if capacity == 0 {
-            return Err(bad("a queue needs a capacity of at least 1"));
-        }
-        if capacity > crate::MAX_CAPACITY {
-            return Err(bad("a queue holds at most 2^32 items"));
-        }
-        if std::mem::align_of::<T>() > 128 {
-            return Err(bad("elements aligned to more than 128 bytes are not supported"));
-        }
-        let capacity = capacity.next_power_of_two();
-        let len = capacity
-            .checked_mul(std::mem::size_of::<T>())
-            .and_then(|b| b.checked_add(SLOTS))
-            .ok_or(bad("larger than the address space"))?;
-        Ok(Spec::new(Kind::SpscQueue, len as u64).elem(TypeDesc::of::<T>(), capacity as u64).slots(8))
-    }
-
-    fn check(obj: &Object) -> Result<usize, OpenError> {
-        let info = obj.info();
-        let corrupt = |reason| OpenError::Corrupt { reason };
-        let capacity = usize::try_from(info.elem_count).map_err(|_| corrupt("capacity out of range"))?;
-        if !capacity.is_power_of_two() || capacity > crate::MAX_CAPACITY {
-            return Err(corrupt("the capacity is not a power of two up to 2^32"));
-        }
-        let len = capacity.checked_mul(std::mem::size_of::<T>()).and_then(|b| b.checked_add(SLOTS));
-        if len.is_none_or(|l| l as u64 != info.body_len || obj.body_len() < l) {
-            return Err(corrupt("the body does not match the queue's layout"));
-        }
-        Ok(capacity)
-    }
-
-    /// Wraps the ring at byte `offset` of `obj`'s body, of `capacity` slots, as end
-    /// `side`, and takes the end now if `take` (else on first use).
+    /// Wraps the ring at byte `offset` of `obj`'s body, of `capacity` slots (a power of
+    /// two), as end `side`, and takes the end now if `take` (else on first use).
     ///
     /// # Errors
     ///
-    /// When `take`: [`OpenError::EndTaken`] if a live process holds the end, or the
-    /// object has no free participant slot.
-    ///
-    /// # Safety
-    ///
-    /// The body must hold, from `offset` (a multiple of 128), a [`Control`] followed by
-    /// `capacity` slots of `T` (a power of two): checked against the object's layout by
-    /// the caller.
-    pub unsafe fn attach(
+    /// [`OpenError::Corrupt`] if the body does not hold a control block at `offset` and
+    /// `capacity` slots after it (checked views); when `take`: [`OpenError::EndTaken`] if
+    /// a live process holds the end, or the object has no free participant slot.
+    pub fn attach(
         obj: Arc<Object>,
         offset: usize,
         capacity: usize,
         side: Side,
         take: bool,
     ) -> Result<Self, OpenError> {
-        debug_assert!(capacity.is_power_of_two() && offset % 128 == 0);
-        // SAFETY: the caller promises the control block and `capacity` slots from
-        // `offset` (128-aligned in a 128-aligned body; SLOTS is a multiple of 128).
-        let (ctl, slots) = unsafe {
-            let base = obj.body().add(offset);
-            (NonNull::new_unchecked(base.cast::<Control>()), NonNull::new_unchecked(base.add(SLOTS).cast()))
-        };
+        if !capacity.is_power_of_two() {
+            return Err(OpenError::Corrupt { reason: "a ring's capacity is not a power of two" });
+        }
+        let ctl = NonNull::from(obj.view::<Control>(offset)?);
+        let slots = obj.region::<UnsafeCell<T>>(offset + SLOTS, capacity)?;
         let e = Self {
             obj,
             ctl,
@@ -170,7 +115,7 @@ impl<T: Pod> Port<T> {
             side,
             strategy: WaitStrategy::default(),
             cursor: Cell::new(Cursor::default()),
-            known: Cell::new((0, current_pid(), forks_made())),
+            known: Cell::new(Holding { token: 0, pid: current_pid(), forks: forks_made() }),
             _t: PhantomData,
         };
         if take {
@@ -189,6 +134,11 @@ impl<T: Pod> Port<T> {
     /// Sets how blocked calls wait.
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.strategy = strategy;
+    }
+
+    /// The object the ring lies in.
+    pub fn object(&self) -> &Object {
+        &self.obj
     }
 
     /// The number of slots.
@@ -327,9 +277,9 @@ impl<T: Pod> Port<T> {
     }
 
     #[inline]
-    fn ring(&self) -> Lamport<'_, T> {
-        // SAFETY: `attach` checked that the control block and `capacity` slots lie in the
-        // body, mapped while `self.obj` lives; atomics and `UnsafeCell<T: Pod>` are valid
+    pub(crate) fn ring(&self) -> Lamport<'_, T> {
+        // SAFETY: `attach` proved (checked views) the control block and `capacity` slots in
+        // the body, mapped while `self.obj` lives; atomics and `UnsafeCell<T: Pod>` are valid
         // for any bits and for writes by other processes.
         unsafe {
             Lamport::new(self.ctl.as_ref(), std::slice::from_raw_parts(self.slots.as_ptr(), self.capacity))
@@ -382,7 +332,7 @@ impl<T: Pod> Port<T> {
             Side::Producer => ring.producer_cursor(),
             Side::Consumer => ring.consumer_cursor(),
         });
-        self.known.set((me, current_pid(), forks_made()));
+        self.known.set(Holding { token: me, pid: current_pid(), forks: forks_made() });
     }
 
     fn holder_alive(&self, word: u64) -> bool {
@@ -403,7 +353,7 @@ impl<T: Pod> Port<T> {
     #[inline]
     fn me(&self) -> Result<(), Fail> {
         let id = self.obj.participant().map_err(|_| Fail::NoSlot)?;
-        if token(id) != self.known.get().0 {
+        if token(id) != self.known.get().token {
             self.take_over(id);
         }
         Ok(())
@@ -483,14 +433,14 @@ impl<T: Pod> Port<T> {
     }
 
     #[inline]
-    fn put_inner<R>(&self, wait: Wait, f: impl FnOnce(&mut T) -> R) -> Result<R, Fail> {
+    pub(crate) fn put_inner<R>(&self, wait: Wait, f: impl FnOnce(&mut T) -> R) -> Result<R, Fail> {
         let (pos, _) = self.reserve(1, 1, wait.deadline())?;
         let r = self.ring().write(pos, f);
         self.commit(1);
         Ok(r)
     }
 
-    fn put_many(&self, items: &[T], wait: Wait) -> (usize, Option<Fail>) {
+    pub(crate) fn put_many(&self, items: &[T], wait: Wait) -> (usize, Option<Fail>) {
         let mut done = 0;
         while done < items.len() {
             let (pos, n) = match self.reserve(1, (items.len() - done) as u64, wait.deadline()) {
@@ -507,14 +457,14 @@ impl<T: Pod> Port<T> {
     }
 
     #[inline]
-    fn get_inner<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R, Fail> {
+    pub(crate) fn get_inner<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R, Fail> {
         let (pos, _) = self.ready(1, 1, wait.deadline())?;
         let r = self.ring().read(pos, f);
         self.consume(1);
         Ok(r)
     }
 
-    fn get_many(&self, out: &mut [T], wait: Wait) -> Result<usize, Fail> {
+    pub(crate) fn get_many(&self, out: &mut [T], wait: Wait) -> Result<usize, Fail> {
         if out.is_empty() {
             return Ok(0);
         }
@@ -541,7 +491,7 @@ impl<T: Pod> Drop for Port<T> {
         // Only the process that holds the end (or would take it on first use) lets it go,
         // not a forked child that never used its copy; and only if it forked no child
         // since (that child may be about to take the end over: its death will tell).
-        let (me, pid, forks) = self.known.get();
+        let Holding { token: me, pid, forks } = self.known.get();
         if pid == current_pid() && forks == forks_made() {
             let _ = self.word(self.side).compare_exchange(me, GONE, Ordering::AcqRel, Ordering::Relaxed);
             let misc = &self.ring().ctl.misc.0;
@@ -549,193 +499,4 @@ impl<T: Pod> Drop for Port<T> {
             misc.not_full.notify_all();
         }
     }
-}
-
-/// Creates an anonymous SPSC queue of at least `capacity` items (rounded up to a power
-/// of two) and returns both ends; fork, and keep one end in each process.
-///
-/// # Errors
-///
-/// As [`Object::anonymous`]; a zero capacity is [`CreateError::InvalidSize`].
-pub fn channel<T: Pod>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
-    let spec = Port::<T>::spec(capacity)?;
-    let obj = Object::anonymous(&spec, |_, _| {})?;
-    obj.set_role(Role::PRODUCER_CONSUMER);
-    let obj = Arc::new(obj);
-    let cap = spec.count as usize;
-    // Each end is taken by the process that uses it first, so a child forked with it
-    // holds it from its first call.
-    // SAFETY: the object was made from `spec`: one ring of `cap` slots at 0.
-    let p = unsafe { Port::attach(obj.clone(), 0, cap, Side::Producer, false) };
-    // SAFETY: as above.
-    let c = unsafe { Port::attach(obj, 0, cap, Side::Consumer, false) };
-    let (p, c) = (p.map_err(open_to_create)?, c.map_err(open_to_create)?);
-    Ok((Producer { e: p }, Consumer { e: c }))
-}
-
-fn open_to_create(e: OpenError) -> CreateError {
-    CreateError::Io { op: "attaching to the new queue", source: std::io::Error::other(e.to_string()) }
-}
-
-fn create_end<T: Pod>(
-    name: &str,
-    capacity: usize,
-    opts: &CreateOptions,
-    side: Side,
-) -> Result<Port<T>, CreateError> {
-    let spec = Port::<T>::spec(capacity)?;
-    let obj = Object::create(name, &spec, opts, |_, _| {})?;
-    obj.set_role(side.role());
-    // SAFETY: the object was made from `spec`: one ring of `spec.count` slots at 0.
-    unsafe { Port::attach(Arc::new(obj), 0, spec.count as usize, side, true) }.map_err(open_to_create)
-}
-
-fn open_end<T: Pod>(name: &str, opts: &OpenOptions, side: Side) -> Result<Port<T>, OpenError> {
-    let obj = Object::open(name, &Expect::kind(Kind::SpscQueue).elem(TypeDesc::of::<T>()), opts)?;
-    let capacity = Port::<T>::check(&obj)?;
-    obj.set_role(side.role());
-    // SAFETY: `check` found one ring of `capacity` slots at 0 in the body.
-    unsafe { Port::attach(Arc::new(obj), 0, capacity, side, true) }
-}
-
-macro_rules! end_common {
-    ($what:literal) => {
-        #[doc = concat!("Creates the named SPSC queue `name` and holds its ", $what, " end.")]
-        ///
-        /// # Errors
-        ///
-        /// As [`Object::create`]; a zero capacity is [`CreateError::InvalidSize`].
-        pub fn create(name: &str, capacity: usize) -> Result<Self, CreateError> {
-            Self::create_with(name, capacity, &CreateOptions::new())
-        }
-
-        /// [`create`](Self::create) with options (the file mode).
-        ///
-        /// # Errors
-        ///
-        /// As [`create`](Self::create).
-        pub fn create_with(name: &str, capacity: usize, opts: &CreateOptions) -> Result<Self, CreateError> {
-            create_end(name, capacity, opts, Self::SIDE).map(|e| Self { e })
-        }
-
-        #[doc = concat!("Opens the named SPSC queue `name` and takes its ", $what, " end.")]
-        ///
-        /// # Errors
-        ///
-        /// As [`Object::open`]; [`OpenError::EndTaken`] if a live process holds the end.
-        pub fn open(name: &str) -> Result<Self, OpenError> {
-            Self::open_with(name, &OpenOptions::new())
-        }
-
-        /// [`open`](Self::open) with options.
-        ///
-        /// # Errors
-        ///
-        /// As [`open`](Self::open).
-        pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
-            open_end(name, opts, Self::SIDE).map(|e| Self { e })
-        }
-
-        /// Removes the name `name` (attached processes keep using the queue).
-        ///
-        /// # Errors
-        ///
-        /// As [`shmkit_core::segment::unlink`].
-        pub fn unlink(name: &str) -> Result<(), shmkit_core::UnlinkError> {
-            shmkit_core::segment::unlink(name)
-        }
-
-        /// Sets how blocked calls wait (spin, spin then sleep, or sleep).
-        pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
-            self.e.strategy = strategy;
-        }
-
-        /// Closes the queue for both ends: puts fail, gets drain what is left and then
-        /// report `Disconnected`.
-        pub fn close(&self) {
-            self.e.close();
-        }
-
-        /// The number of items (racy).
-        #[doc(alias = "qsize")]
-        pub fn len(&self) -> usize {
-            self.e.ring().len()
-        }
-
-        /// Whether the queue looks empty (racy).
-        #[doc(alias = "empty")]
-        pub fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-
-        /// Whether the queue looks full (racy).
-        #[doc(alias = "full")]
-        pub fn is_full(&self) -> bool {
-            self.len() >= self.e.capacity
-        }
-
-        /// How many items it holds at most (a power of two).
-        pub fn capacity(&self) -> usize {
-            self.e.capacity
-        }
-
-        /// The underlying object.
-        pub fn object(&self) -> &Object {
-            &self.e.obj
-        }
-    };
-}
-
-/// The producer end of an SPSC queue.
-pub struct Producer<T: Pod> {
-    e: Port<T>,
-}
-
-/// The consumer end of an SPSC queue.
-pub struct Consumer<T: Pod> {
-    e: Port<T>,
-}
-
-impl<T: Pod> fmt::Debug for Producer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("spsc::Producer").field("capacity", &self.e.capacity).finish_non_exhaustive()
-    }
-}
-
-impl<T: Pod> fmt::Debug for Consumer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("spsc::Consumer").field("capacity", &self.e.capacity).finish_non_exhaustive()
-    }
-}
-
-impl<T: Pod> Producer<T> {
-    const SIDE: Side = Side::Producer;
-
-    end_common!("producer");
-
-    fn put_inner<R>(&self, wait: Wait, f: impl FnOnce(&mut T) -> R) -> Result<R, Fail> {
-        self.e.put_inner(wait, f)
-    }
-
-    fn put_many(&self, items: &[T], wait: Wait) -> (usize, Option<Fail>) {
-        self.e.put_many(items, wait)
-    }
-
-    put_api!();
-}
-
-impl<T: Pod> Consumer<T> {
-    const SIDE: Side = Side::Consumer;
-
-    end_common!("consumer");
-
-    fn get_inner<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R, Fail> {
-        self.e.get_inner(wait, f)
-    }
-
-    fn get_many(&self, out: &mut [T], wait: Wait) -> Result<usize, Fail> {
-        self.e.get_many(out, wait)
-    }
-
-    get_api!();
 }
