@@ -158,8 +158,8 @@ fn value_lock_holder_sigkilled_next_get_lock_reports_owner_died() {
     let holder = fork(|| {
         let guard = v.get_lock().unwrap();
         // Die in the middle of a write: the sequence is left odd.
-        // SAFETY: the control block's sequence is the u64 at body + 16.
-        let seq = unsafe { &*v.object().body().add(16).cast::<AtomicU64>() };
+        // The control block's sequence is the u64 at body + 16.
+        let seq = v.object().view::<AtomicU64>(16).unwrap();
         seq.fetch_add(1, Ordering::SeqCst);
         std::mem::forget(guard);
         shared.signal(0, 1);
@@ -219,8 +219,8 @@ fn a_sequence_left_odd_without_the_lock_does_not_hang_readers() {
     let v = Value::<u32>::anonymous(5).unwrap();
     // What a hostile or broken peer could leave: a write "in flight" with nobody holding
     // the lock.
-    // SAFETY: the control block's sequence is the u64 at body + 16.
-    let seq = unsafe { &*v.object().body().add(16).cast::<AtomicU64>() };
+    // The control block's sequence is the u64 at body + 16.
+    let seq = v.object().view::<AtomicU64>(16).unwrap();
     seq.store(41, Ordering::SeqCst);
     let child = fork(|| i32::from(v.load() != 5));
     child.join_ok(LIMIT);
