@@ -9,6 +9,10 @@
 //! shmkit bench [--quick] [WORD]   run the benchmark suite and print its table
 //! ```
 //!
+//! `bench` needs the benchmark suite, which is linked only with the `bench` feature
+//! (`cargo install --path crates/cli --features bench`); without it the subcommand says
+//! so.
+//!
 //! Looking at an object never registers as one of its participants, so `ls` and
 //! `inspect` never keep an object alive. Errors are one line on stderr, saying what to
 //! do, with exit status 1 (2 for a command line clap cannot parse).
@@ -71,7 +75,8 @@ enum Command {
         /// Only objects whose name starts with this.
         prefix: Option<String>,
     },
-    /// Run the benchmark suite across two processes and print its table.
+    /// Run the benchmark suite across two processes and print its table (needs the `bench`
+    /// feature).
     Bench {
         /// Short warm-up and measurement: the whole suite in well under a minute.
         #[arg(long)]
@@ -95,6 +100,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 fn main() -> ExitCode {
     // `shmkit bench` starts this program again for its spawn rows.
+    #[cfg(feature = "bench")]
     shmkit_process::init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -410,6 +416,18 @@ fn gc(dry_run: bool, grace: f64, prefix: Option<&str>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Without the `bench` feature the suite and its peers are not linked: say how to get it.
+#[cfg(not(feature = "bench"))]
+fn bench(_quick: bool, _chart: Option<std::path::PathBuf>, _filter: Option<String>) -> Result<(), Failure> {
+    Err(Failure(
+        "this shmkit was built without the benchmark suite: install it with `--features bench` \
+         (in a checkout of shmkit: `cargo install --path crates/cli --features bench`), \
+         or run the suite there with `cargo bench -p shmkit-bench --bench ipc`"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "bench")]
 fn bench(quick: bool, chart: Option<std::path::PathBuf>, filter: Option<String>) -> Result<(), Failure> {
     let opts = shmkit_bench::Options { quick, filter, chart };
     let report = shmkit_bench::run(&opts);

@@ -4,10 +4,15 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use shmkit::{
-    spsc, Array, Barrier, BoundedSemaphore, CChar, Condition, Connection, Event, JoinableQueue, Lock,
-    PipeOptions, Queue, RLock, Receiver, Semaphore, Value,
-};
+// The shared test helpers name core's items as the facade re-exports them
+// (`shmkit::segment`, `shmkit::Deadline`, ...); they use nothing but core, so core stands in
+// for the facade here and this crate needs no dependency on it.
+extern crate shmkit_core as shmkit;
+
+use shmkit_ctypes::{Array, CChar, Value};
+use shmkit_pipe::{Connection, PipeOptions, Receiver, Sender};
+use shmkit_queue::{spsc, JoinableQueue, Queue};
+use shmkit_sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 
 #[path = "../../../tests/common/mod.rs"]
 mod common;
@@ -49,7 +54,7 @@ impl Prefix {
 
     /// The objects left with this prefix.
     fn left(&self) -> Vec<String> {
-        let all = shmkit::segment::list().expect("list /dev/shm");
+        let all = shmkit_core::segment::list().expect("list /dev/shm");
         all.into_iter().map(|l| l.name.as_str().to_owned()).filter(|n| n.starts_with(&self.0)).collect()
     }
 }
@@ -57,7 +62,7 @@ impl Prefix {
 impl Drop for Prefix {
     fn drop(&mut self) {
         for name in self.left() {
-            let _ = shmkit::segment::unlink(&name);
+            let _ = shmkit_core::segment::unlink(&name);
         }
     }
 }
@@ -254,7 +259,7 @@ fn crash_loop_then_gc_leaves_nothing_behind() {
         let n2 = name.clone();
         let producer = fork(move || {
             if pipe {
-                let tx = shmkit::Sender::create(&n2, &PipeOptions::new().capacity(4096)).unwrap();
+                let tx = Sender::create(&n2, &PipeOptions::new().capacity(4096)).unwrap();
                 for i in 0u64.. {
                     if tx.send_bytes(&i.to_le_bytes()).is_err() {
                         return 0;
@@ -302,6 +307,7 @@ fn crash_loop_then_gc_leaves_nothing_behind() {
 }
 
 #[test]
+#[cfg(feature = "bench")]
 fn bench_runs_the_suite_and_refuses_a_filter_that_matches_nothing() {
     let table = ok(&["bench", "--quick", "floor"]);
     let row = table.lines().find(|l| l.starts_with("floor: cache line ping-pong")).expect("the floor row");
@@ -310,4 +316,13 @@ fn bench_runs_the_suite_and_refuses_a_filter_that_matches_nothing() {
     let out = shmkit(&["bench", "--quick", "no row is called this"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no benchmark row matches"), "{}", stderr(&out));
+}
+
+#[test]
+#[cfg(not(feature = "bench"))]
+fn bench_without_the_feature_says_how_to_get_it() {
+    let out = shmkit(&["bench", "--quick"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--features bench"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
