@@ -569,7 +569,7 @@ fn cube(x: u64) -> u64 {
 /// Item 4 kills its own worker process (SIGKILL); the others are cubed.
 fn cube_but_four_dies(x: u64) -> u64 {
     if x == 4 {
-        let _ = shmkit::child::send_signal(std::process::id(), shmkit::child::SIGKILL);
+        let _ = shmkit_core::child::send_signal(std::process::id(), shmkit_core::child::SIGKILL);
         std::thread::sleep(Duration::from_secs(10));
     }
     cube(x)

@@ -134,11 +134,13 @@
 //! sleeps. Every `_timeout` call computes a [`Deadline`] on the monotonic clock and calls
 //! its `_deadline` twin, so signals and spurious wake-ups never stretch a wait.
 
+// Core's `process` (pid bookkeeping, which would read like `Process`) and `loom` (the
+// model-checking shim) are building blocks for the member crates, not for users: they stay
+// in `shmkit_core`.
 pub use shmkit_core::{
-    child, futex, header, loom, process, segment, CreateError, CreateOptions, Deadline, EventCount, Expect,
-    Header, HeaderSnapshot, Kind, Name, NameError, Object, OpenError, OpenOptions, OpenOrCreateError,
-    ParticipantId, ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey,
-    WaitStrategy,
+    child, futex, header, segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Header,
+    HeaderSnapshot, Kind, Name, NameError, Object, OpenError, OpenOptions, OpenOrCreateError, ParticipantId,
+    ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey, WaitStrategy,
 };
 pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 pub use shmkit_pipe::{Connection, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender};
