@@ -13,8 +13,12 @@ use shmkit_core::Deadline;
 use crate::error::{NextTimeoutError, TaskError};
 use crate::task::{decode_results, Sink};
 
-/// A result, if it is there, and who to tell (a channel and an index) when it comes.
-type SlotState<T> = (Option<Result<T, TaskError>>, Vec<(mpsc::Sender<usize>, usize)>);
+/// A result, if it is there, and who to tell when it comes.
+struct SlotState<T> {
+    result: Option<Result<T, TaskError>>,
+    /// A channel and the index to send on it, for each watcher (`as_completed`).
+    watchers: Vec<(mpsc::Sender<usize>, usize)>,
+}
 
 /// One item's index in its submission and its result.
 pub(crate) type Delivery<R> = (usize, Result<R, TaskError>);
@@ -27,7 +31,7 @@ pub(crate) struct Slot<T> {
 
 impl<T> Slot<T> {
     pub(crate) fn new() -> Self {
-        Self { state: Mutex::new((None, Vec::new())), done: Condvar::new() }
+        Self { state: Mutex::new(SlotState { result: None, watchers: Vec::new() }), done: Condvar::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState<T>> {
@@ -37,8 +41,8 @@ impl<T> Slot<T> {
     /// Puts the result in, and tells whoever waits or watches.
     pub(crate) fn complete(&self, r: Result<T, TaskError>) {
         let mut st = self.lock();
-        st.0 = Some(r);
-        for (tx, i) in st.1.drain(..) {
+        st.result = Some(r);
+        for (tx, i) in st.watchers.drain(..) {
             let _ = tx.send(i);
         }
         drop(st);
@@ -48,7 +52,7 @@ impl<T> Slot<T> {
     /// Waits until the result is there or `deadline` has passed; whether it is there.
     fn wait_deadline(&self, deadline: Deadline) -> bool {
         let mut st = self.lock();
-        while st.0.is_none() {
+        while st.result.is_none() {
             st = match deadline.remaining() {
                 None => self.done.wait(st).unwrap_or_else(|e| e.into_inner()),
                 Some(left) if left.is_zero() => return false,
@@ -114,13 +118,13 @@ impl<R> AsyncResult<R> {
 
     /// Whether the result is there (Python's `ready()`).
     pub fn ready(&self) -> bool {
-        self.slot.lock().0.is_some()
+        self.slot.lock().result.is_some()
     }
 
     /// `None` until ready; then whether the task succeeded (Python's `successful()`,
     /// which raises until ready).
     pub fn successful(&self) -> Option<bool> {
-        self.slot.lock().0.as_ref().map(Result::is_ok)
+        self.slot.lock().result.as_ref().map(Result::is_ok)
     }
 
     /// Waits until the result is there (Python's `wait()`).
@@ -192,16 +196,16 @@ impl<R> AsyncResult<R> {
     /// The result, which is there.
     fn take(&self) -> Result<R, TaskError> {
         // Only a `get` form takes it, and each consumes the handle: it is there once.
-        self.slot.lock().0.take().unwrap_or(Err(TaskError::Terminated))
+        self.slot.lock().result.take().unwrap_or(Err(TaskError::Terminated))
     }
 
     /// Sends `index` on `tx` when the result is there (at once if it is).
     pub(crate) fn notify(&self, tx: mpsc::Sender<usize>, index: usize) {
         let mut st = self.slot.lock();
-        if st.0.is_some() {
+        if st.result.is_some() {
             let _ = tx.send(index);
         } else {
-            st.1.push((tx, index));
+            st.watchers.push((tx, index));
         }
     }
 }
