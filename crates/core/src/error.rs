@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::header::{Kind, TypeDesc};
+use crate::kind::{Kind, TypeDesc};
 
 /// Why a name was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -63,33 +63,10 @@ use std::sync::Arc;
 use crate::error::{CreateError, OpenError, UnlinkError};
 use crate::event::WaitStrategy;
 use crate::header::Expect;
+pub use crate::inplace::InPlace;
 use crate::object::Object;
 use crate::segment::{self, CreateOptions, OpenOptions, OpenOrCreateError};
 use crate::spec::Spec;
-
-/// A state that may live in shared memory and be referenced there.
-///
-/// # Safety
-///
-/// Implementors are `#[repr(C)]` (or transparent) and made only of atomics and padding,
-/// so that all-zero bytes are a valid value, any bit pattern a peer writes is a valid
-/// value, and other processes may write them concurrently. Their alignment is at most
-/// [`CACHE_LINE`](crate::header::CACHE_LINE).
-pub unsafe trait InPlace: Sized + 'static {}
-
-// SAFETY: std's atomics are transparent wrappers of integers: every bit pattern is valid
-// and concurrent access is what they are for.
-unsafe impl InPlace for std::sync::atomic::AtomicU32 {}
-// SAFETY: as above.
-unsafe impl InPlace for std::sync::atomic::AtomicU64 {}
-// SAFETY: as above.
-unsafe impl InPlace for std::sync::atomic::AtomicUsize {}
-// SAFETY: `#[repr(C)]`, two AtomicU32 (its loom-only simulation field does not exist in
-// the builds that map shared memory).
-#[cfg(not(shmkit_loom))]
-unsafe impl InPlace for crate::event::EventCount {}
-// SAFETY: an array of InPlace values is InPlace: same bytes, element by element.
-unsafe impl<T: InPlace, const N: usize> InPlace for [T; N] {}
 
 /// How one kind of object sits in an object's body.
 ///

@@ -63,6 +63,8 @@ mod event;
 pub mod futex;
 pub mod handle;
 pub mod header;
+mod inplace;
+mod kind;
 pub mod loom;
 mod name;
 mod object;

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::deadline::Deadline;
 use crate::error::{CreateError, OpenError, RegisterError, UnlinkError};
-use crate::handle::InPlace;
 use crate::header::{
     self, Expect, Header, HeaderSnapshot, Kind, FORMAT_VERSION, HEADER_SIZE, MAGIC, MAX_SLOTS, STATE_INIT,
     STATE_READY,
 };
+use crate::inplace::InPlace;
 use crate::name::Name;
 use crate::participants::{Membership, ParticipantId, ParticipantInfo, Role, Table};
 use crate::process::current_pid;

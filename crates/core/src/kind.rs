@@ -1,0 +1,176 @@
+//! [`Kind`] and [`TypeDesc`]: what an object is, and what its elements are.
+
+use std::fmt;
+
+/// What kind of primitive an object is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum Kind {
+    /// Plain bytes with no structure known to shmkit.
+    Bytes = 1,
+    Semaphore = 2,
+    BoundedSemaphore = 3,
+    Lock = 4,
+    RLock = 5,
+    Event = 6,
+    Condition = 7,
+    Barrier = 8,
+    Value = 9,
+    Array = 10,
+    Queue = 11,
+    SpscQueue = 12,
+    JoinableQueue = 13,
+    Pipe = 14,
+    /// A one-way pipe: one byte ring.
+    SimplexPipe = 15,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 15] = [
+        Kind::Bytes,
+        Kind::Semaphore,
+        Kind::BoundedSemaphore,
+        Kind::Lock,
+        Kind::RLock,
+        Kind::Event,
+        Kind::Condition,
+        Kind::Barrier,
+        Kind::Value,
+        Kind::Array,
+        Kind::Queue,
+        Kind::SpscQueue,
+        Kind::JoinableQueue,
+        Kind::Pipe,
+        Kind::SimplexPipe,
+    ];
+
+    /// The kind with code `code`, if there is one.
+    pub fn from_code(code: u32) -> Option<Kind> {
+        Self::ALL.into_iter().find(|k| *k as u32 == code)
+    }
+
+    /// The code stored in the header.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The kind's name, as the user knows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Bytes => "Bytes",
+            Kind::Semaphore => "Semaphore",
+            Kind::BoundedSemaphore => "BoundedSemaphore",
+            Kind::Lock => "Lock",
+            Kind::RLock => "RLock",
+            Kind::Event => "Event",
+            Kind::Condition => "Condition",
+            Kind::Barrier => "Barrier",
+            Kind::Value => "Value",
+            Kind::Array => "Array",
+            Kind::Queue => "Queue",
+            Kind::SpscQueue => "SpscQueue",
+            Kind::JoinableQueue => "JoinableQueue",
+            Kind::Pipe => "Pipe",
+            Kind::SimplexPipe => "SimplexPipe",
+        }
+    }
+
+    /// A name for a kind code that may be unknown.
+    pub fn describe(code: u32) -> String {
+        Self::from_code(code).map_or_else(|| format!("unknown kind {code}"), |k| k.as_str().to_owned())
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The layout of an object's elements: size, alignment, a ctypes-style type code for
+/// primitive types, and a hash of the Rust type name.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit_core::TypeDesc;
+///
+/// let t = TypeDesc::of::<i32>();
+/// assert_eq!((t.size, t.align, t.code), (4, 4, b'i'));
+/// assert_ne!(t, TypeDesc::of::<u32>());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TypeDesc {
+    /// `size_of::<T>()`.
+    pub size: u64,
+    /// `align_of::<T>()`.
+    pub align: u32,
+    /// The ctypes / `array` module type code for primitive types, 0 for others.
+    pub code: u8,
+    /// FNV-1a hash of `std::any::type_name::<T>()`.
+    pub name_hash: u64,
+}
+
+impl TypeDesc {
+    /// The description of `T`.
+    pub fn of<T: 'static>() -> Self {
+        Self {
+            size: std::mem::size_of::<T>() as u64,
+            align: std::mem::align_of::<T>() as u32,
+            code: type_code::<T>(),
+            name_hash: fnv1a(std::any::type_name::<T>().as_bytes()),
+        }
+    }
+
+    /// The description used by objects without typed elements: bytes.
+    pub fn bytes() -> Self {
+        Self::of::<u8>()
+    }
+}
+
+impl fmt::Display for TypeDesc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code != 0 {
+            write!(f, "type code '{}' ", self.code as char)?;
+        } else {
+            f.write_str("a non-primitive type ")?;
+        }
+        write!(f, "(size {}, align {}, name hash {:#018x})", self.size, self.align, self.name_hash)
+    }
+}
+
+/// The ctypes type code of a primitive `T` (as Python's `Value('i', 0)`), or 0.
+fn type_code<T: 'static>() -> u8 {
+    use std::any::TypeId;
+    let id = TypeId::of::<T>();
+    let table: [(TypeId, u8); 13] = [
+        (TypeId::of::<i8>(), b'b'),
+        (TypeId::of::<u8>(), b'B'),
+        (TypeId::of::<i16>(), b'h'),
+        (TypeId::of::<u16>(), b'H'),
+        (TypeId::of::<i32>(), b'i'),
+        (TypeId::of::<u32>(), b'I'),
+        (TypeId::of::<i64>(), b'q'),
+        (TypeId::of::<u64>(), b'Q'),
+        (TypeId::of::<isize>(), b'n'),
+        (TypeId::of::<usize>(), b'N'),
+        (TypeId::of::<f32>(), b'f'),
+        (TypeId::of::<f64>(), b'd'),
+        (TypeId::of::<bool>(), b'?'),
+    ];
+    table.iter().find(|(t, _)| *t == id).map_or(0, |&(_, c)| c)
+}
+
+/// 64-bit FNV-1a: small, stable, and good enough to tell type names apart.
+pub(crate) const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
