@@ -1,6 +1,6 @@
-//! Seed 004, "data isolation between processes": a child that changes a global variable
-//! changes its own copy; the parent's is untouched. A shmkit Value is the same memory in
-//! both, so the parent sees the child's write.
+//! The Python tutorial's "data isolation between processes": a child that changes a
+//! global variable changes its own copy; the parent's is untouched. A shmkit Value is the
+//! same memory in both, so the parent sees the child's write.
 //!
 //! ```text
 //! cargo run --release --example data_isolation

@@ -1,6 +1,6 @@
-//! Seed 002, "why multiprocessing, and how it differs from threads": Fibonacci numbers
-//! fib(25) to fib(34), CPU work and nothing else, on three worker processes
-//! (`ProcessPoolExecutor(3)`, `submit`, `as_completed`) and on three threads.
+//! The Python tutorial's "why multiprocessing, and how it differs from threads":
+//! Fibonacci numbers fib(25) to fib(34), CPU work and nothing else, on three worker
+//! processes (`ProcessPoolExecutor(3)`, `submit`, `as_completed`) and on three threads.
 //!
 //! ```text
 //! cargo run --release --example fib_processes_vs_threads
@@ -38,7 +38,7 @@
 //! than the cores. Each side is timed from the first submission to the last result,
 //! workers' start included.
 //!
-//! Compiled Rust computes the seed's numbers in milliseconds, so starting the worker
+//! Compiled Rust computes the tutorial's numbers in milliseconds, so starting the worker
 //! processes weighs as much as the work itself; the program then runs fib(32) to fib(41),
 //! about thirty times more work (φ⁷), where that start-up counts for little.
 
@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use shmkit::{as_completed, cpu_count, ProcessPoolExecutor};
 
-/// As many workers as the seed.
+/// As many workers as the Python tutorial.
 const WORKERS: usize = 3;
 
 fn fib(n: u32) -> u64 {
@@ -121,7 +121,7 @@ fn compare(range: Range<u32>) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{WORKERS} workers on {} CPUs", cpu_count());
-    println!("Python's seed: processes 14.5 s, threads 98.7 s: a speed-up of 6.8x (the GIL)\n");
+    println!("The Python tutorial: processes 14.5 s, threads 98.7 s: a speed-up of 6.8x (the GIL)\n");
     compare(25..35)?;
     println!("\n-- the same with more work each: fib(32) to fib(41) --\n");
     compare(32..42)?;

@@ -1,5 +1,5 @@
-//! Seed 001, "process synchronisation": ten processes print under a Lock, so lines never
-//! mix. Run without the lock first, to see why it is there.
+//! The Python tutorial's "process synchronisation": ten processes print under a Lock, so
+//! lines never mix. Run without the lock first, to see why it is there.
 //!
 //! ```text
 //! cargo run --example lock_print              # both runs: without, then with the lock

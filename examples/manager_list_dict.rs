@@ -1,4 +1,4 @@
-//! Seeds 001, 000 and 002, "sharing data between processes with a Manager": ten processes
+//! The Python tutorial's "sharing data between processes with a Manager": ten processes
 //! each add their pid to a shared dict and append it to a shared list, and print the
 //! list. shmkit has no `Manager` (a server process holding Python objects, reached
 //! through proxies); this is the closest it comes: the list and the dict are fixed-size
@@ -8,8 +8,8 @@
 //! cargo run --release --example manager_list_dict
 //! ```
 //!
-//! Python (seed 001; seed 000 has three processes and `m_dict[1] = 'dict in op'`, seed
-//! 002 two that set `'name'` and `'age'`):
+//! Python (other versions of the tutorial have three processes and
+//! `m_dict[1] = 'dict in op'`, or two that set `'name'` and `'age'`):
 //!
 //! ```python
 //! def f(d, l):
@@ -32,7 +32,7 @@
 //!         print(l)
 //! ```
 //!
-//! The seed's comment says the manager "has already locked for you"; here the lock is the
+//! The tutorial's comment says the manager "has already locked for you"; here the lock is the
 //! list array's own (`get_lock`), taken for the whole append, so that the length, the list
 //! and the dict change together. The children inherit the anonymous arrays (fork). A
 //! Manager's list grows; these hold at most `CAPACITY` entries, and one more append is an

@@ -1,5 +1,5 @@
-//! Seed 000, "Pipe" with a Lock: each end sends a hello to the other, then prints what it
-//! received while holding a Lock, so that the two lines never mix.
+//! The Python tutorial's "Pipe" with a Lock: each end sends a hello to the other, then
+//! prints what it received while holding a Lock, so that the two lines never mix.
 //!
 //! ```text
 //! cargo run --example pipe_hello_lock

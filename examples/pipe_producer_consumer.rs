@@ -1,5 +1,5 @@
-//! Seed 002, "pipe": a producer process sends "hello" through a pipe; the consumer
-//! prints it. A pipe joins exactly two processes, and is faster than a queue.
+//! The Python tutorial's "pipe": a producer process sends "hello" through a pipe; the
+//! consumer prints it. A pipe joins exactly two processes, and is faster than a queue.
 //!
 //! ```text
 //! cargo run --example pipe_producer_consumer

@@ -1,5 +1,5 @@
-//! Seed 001, "Pipe": a child sends two messages through a duplex pipe and closes its
-//! end; the parent receives both, and then sees the end of the pipe.
+//! The Python tutorial's "Pipe": a child sends two messages through a duplex pipe and
+//! closes its end; the parent receives both, and then sees the end of the pipe.
 //!
 //! ```text
 //! cargo run --example pipe_send_twice

@@ -1,4 +1,4 @@
-//! Seed 000, "the process pool" (and seed 003's `Pool` / `apply_async` / `close` /
+//! The Python tutorial's "the process pool" (and its `Pool` / `apply_async` / `close` /
 //! `join`): four worker processes run ten tasks, at most four at a time; the parent
 //! closes the pool and joins it.
 //!

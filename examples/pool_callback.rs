@@ -1,5 +1,6 @@
-//! Seed 001, "the process pool": `apply_async(func=Foo, args=(i,), callback=Bar)` on a
-//! pool of five; `Foo` runs in a worker process, `Bar` gets its result in the parent.
+//! The Python tutorial's "the process pool": `apply_async(func=Foo, args=(i,),
+//! callback=Bar)` on a pool of five; `Foo` runs in a worker process, `Bar` gets its
+//! result in the parent.
 //!
 //! ```text
 //! cargo run --release --example pool_callback
@@ -26,7 +27,7 @@
 //!     pool.join()     # wait for the pool's tasks; without it the program ends at once
 //! ```
 //!
-//! The seed's output shows `Bar` printing the main process's pid: "the callback is run by
+//! The tutorial's output shows `Bar` printing the main process's pid: "the callback is run by
 //! the parent process", so that (say) one database connection in the parent serves every
 //! result. Here `bar` prints its pid beside the parent's and the run checks they are the
 //! same for all ten. `Foo` sleeps 200 ms instead of 2 s: two rounds of five, about 0.4 s.

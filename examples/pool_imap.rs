@@ -1,6 +1,6 @@
-//! Seed 002, "using a process pool": `apply_async(...).get()`, then `imap` (results in
-//! the order of the arguments) against `imap_unordered` (results in the order the tasks
-//! finish), for tasks that sleep 1, 5 and 3 units.
+//! The Python tutorial's "using a process pool": `apply_async(...).get()`, then `imap`
+//! (results in the order of the arguments) against `imap_unordered` (results in the order
+//! the tasks finish), for tasks that sleep 1, 5 and 3 units.
 //!
 //! ```text
 //! cargo run --release --example pool_imap
@@ -39,7 +39,7 @@
 //!     # output: sleep 1, sleep 3, sleep 5
 //! ```
 //!
-//! One second of the seed is 100 ms here, and each result is printed with the time it
+//! One second of the tutorial is 100 ms here, and each result is printed with the time it
 //! arrived. `imap` holds back the 3 until the 5 (started before it) is done;
 //! `imap_unordered` hands over each result as it comes. With two or more workers, the 1
 //! and the 5 start together, the 3 starts when the 1 is done and ends before the 5.
@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use shmkit::{cpu_count, Pool};
 
-/// One of the seed's seconds.
+/// One of the tutorial's seconds.
 const UNIT: Duration = Duration::from_millis(100);
 
 fn get_html(n: u32) -> u32 {

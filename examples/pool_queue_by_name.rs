@@ -1,7 +1,7 @@
-//! Seed 002, "Manager (to use with a process pool)": a producer and a consumer given to a
-//! `Pool(3)` share a queue. Python needs `Manager().Queue()` there, a proxy to a queue
-//! held by a server process, because a `multiprocessing.Queue` cannot be passed to pool
-//! tasks. A shmkit Queue is passed by its name: each task opens it.
+//! The Python tutorial's "Manager (to use with a process pool)": a producer and a
+//! consumer given to a `Pool(3)` share a queue. Python needs `Manager().Queue()` there, a
+//! proxy to a queue held by a server process, because a `multiprocessing.Queue` cannot be
+//! passed to pool tasks. A shmkit Queue is passed by its name: each task opens it.
 //!
 //! ```text
 //! cargo run --release --example pool_queue_by_name              # workers forked

@@ -1,5 +1,5 @@
-//! Seed 000, "a simple example": ten processes, each given its name as an argument,
-//! print that name and their pid, sleep, and end; the parent joins them all.
+//! The Python tutorial's "a simple example": ten processes, each given its name as an
+//! argument, print that name and their pid, sleep, and end; the parent joins them all.
 //!
 //! ```text
 //! cargo run --release --example process_args              # fork (the default)

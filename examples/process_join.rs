@@ -1,13 +1,14 @@
-//! Seed 004, "the uses of join", and seed 002's pid before and after `start`: a child's
-//! pid is `None` until it is started; `join` waits for it (with a timeout, it may give up
-//! first); children started together run together, joined one by one they run one after
-//! the other; `is_alive` is true while the child runs.
+//! The Python tutorial's "the uses of join", and its pid before and after `start`: a
+//! child's pid is `None` until it is started; `join` waits for it (with a timeout, it may
+//! give up first); children started together run together, joined one by one they run one
+//! after the other; `is_alive` is true while the child runs.
 //!
 //! ```text
 //! cargo run --release --example process_join
 //! ```
 //!
-//! Python (seed 002, then seed 004's join uses 1, 2, 2 improved, 3, and is_alive):
+//! Python (the pid before and after start, then the join uses 1, 2, 2 improved, 3, and
+//! is_alive):
 //!
 //! ```python
 //! progress = multiprocessing.Process(target=get_html, args=(3,))
@@ -36,7 +37,7 @@
 //! p.start(); print(p.is_alive())   # True
 //! time.sleep(5); print(p.is_alive())   # False
 //!
-//! # seed 003: p.join([timeout])
+//! # and join with a timeout: p.join([timeout])
 //! ```
 //!
 //! A second of Python is 100 ms here. `print(p_list)` has no Rust twin (a `Process` has
@@ -47,23 +48,23 @@ use std::time::{Duration, Instant};
 
 use shmkit::Process;
 
-/// One of the seed's seconds.
+/// One of the tutorial's seconds.
 const UNIT: Duration = Duration::from_millis(100);
 
-/// Seed 002's child: sleeps `n` units.
+/// The pid example's child: sleeps `n` units.
 fn get_html(n: u32) {
     std::thread::sleep(UNIT * n);
     println!("sub_progress success");
 }
 
-/// Seed 004's first child: sleeps 2 units.
+/// The join examples' first child: sleeps 2 units.
 fn foo() {
     println!("process start");
     std::thread::sleep(UNIT * 2);
     println!("process end");
 }
 
-/// Seed 004's other children: sleep `x` units.
+/// The join examples' other children: sleep `x` units.
 fn foo_x(x: u32) {
     println!("process{x},start");
     std::thread::sleep(UNIT * x);
@@ -75,7 +76,7 @@ fn pid(p: &Process) -> String {
     p.pid().map_or_else(|| "None".to_owned(), |pid| pid.to_string())
 }
 
-/// Python's `repr(p)`, as the seed prints it: `<Process(Process-1, started)>`.
+/// Python's `repr(p)`, as the tutorial prints it: `<Process(Process-1, started)>`.
 fn repr(p: &Process) -> String {
     let state = match (p.pid(), p.exitcode()) {
         (None, _) => "initial".to_owned(),
@@ -94,7 +95,7 @@ fn join(p: &mut Process) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("-- seed 002: the pid before and after start --");
+    println!("-- the pid before and after start --");
     let mut progress = Process::call(get_html, 3);
     println!("{}", pid(&progress));
     progress.start()?;
@@ -160,7 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("main process");
     join(&mut p)?;
 
-    println!("\n-- seed 003: join with a timeout --");
+    println!("\n-- join with a timeout --");
     let mut p = Process::call(foo_x, 3);
     p.start()?;
     let code = p.join_timeout(UNIT)?;

@@ -1,5 +1,5 @@
-//! Seed 004, "the pid" and "the name", and seeds 003/004's `daemon`: what a process can
-//! ask about itself and about its children.
+//! The Python tutorial's "the pid", "the name" and `daemon`: what a process can ask about
+//! itself and about its children.
 //!
 //! ```text
 //! cargo run --release --example process_queries

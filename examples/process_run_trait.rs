@@ -1,12 +1,13 @@
-//! Seed 002, "subclassing Process" (a process whose `run` starts another process), and
-//! seed 004, "starting processes by inheriting from Process": in Rust a type implements
-//! [`Run`], and `Process::from_run` makes the process that calls its `run` in a child.
+//! The Python tutorial's "subclassing Process" (a process whose `run` starts another
+//! process), and "starting processes by inheriting from Process": in Rust a type
+//! implements [`Run`], and `Process::from_run` makes the process that calls its `run` in
+//! a child.
 //!
 //! ```text
 //! cargo run --release --example process_run_trait
 //! ```
 //!
-//! Python (seed 002):
+//! Python (subclassing Process):
 //!
 //! ```python
 //! class progress_get_html(multiprocessing.Process):
@@ -34,7 +35,7 @@
 //!     progress.join()            # progress end / sub progress success
 //! ```
 //!
-//! Python (seed 004):
+//! Python (inheriting from Process):
 //!
 //! ```python
 //! class MyProcess(Process):
@@ -51,23 +52,23 @@
 //! print('主线程')                        # "main thread"
 //! ```
 //!
-//! `__init__`'s fields are the struct's fields; the process's name, which the seed sets
+//! `__init__`'s fields are the struct's fields; the process's name, which the tutorial sets
 //! with `self.name = name`, is given to the `Process` (`.name(..)`), and `run` reads it
 //! back with `current_process().name`. `run` takes `self`, so it cannot return an error:
 //! a failure in it panics, and the parent reads the panic message.
 //!
 //! Python joins, before a process exits, the children it left running: `MyProgress`'s
 //! child ends before it, and the parent's `join` waits for both. shmkit does not, so
-//! `MyProgress::run` joins its child itself. One second of the seed is 100 ms here.
+//! `MyProgress::run` joins its child itself. One second of the tutorial is 100 ms here.
 
 use std::time::Duration;
 
 use shmkit::{current_process, Process, Run};
 
-/// One of the seed's seconds.
+/// One of the tutorial's seconds.
 const UNIT: Duration = Duration::from_millis(100);
 
-/// Seed 002's `progress_get_html`: sleeps `n` units.
+/// The tutorial's `progress_get_html`: sleeps `n` units.
 struct ProgressGetHtml {
     n: u32,
 }
@@ -79,7 +80,7 @@ impl Run for ProgressGetHtml {
     }
 }
 
-/// Seed 002's `MyProgress`: starts a `ProgressGetHtml` from its own child.
+/// The tutorial's `MyProgress`: starts a `ProgressGetHtml` from its own child.
 struct MyProgress {
     n: u32,
 }
@@ -100,7 +101,7 @@ impl Run for MyProgress {
     }
 }
 
-/// Seed 004's `MyProcess`.
+/// The tutorial's `MyProcess`.
 struct MyProcess;
 
 impl MyProcess {
@@ -132,14 +133,14 @@ fn pid(p: &Process) -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("-- seed 002: MyProgress starts progress_get_html --");
+    println!("-- subclassing: MyProgress starts progress_get_html --");
     let mut progress = Process::from_run(MyProgress { n: 3 });
     println!("{}", pid(&progress));
     progress.start()?;
     println!("{}", pid(&progress));
     join(&mut progress)?;
 
-    println!("\n-- seed 004: MyProcess with a name --");
+    println!("\n-- inheriting: MyProcess with a name --");
     let mut p1 = MyProcess::new("wupeiqi");
     let mut p2 = MyProcess::new("yuanhao");
     let mut p3 = MyProcess::new("nezha");

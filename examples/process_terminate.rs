@@ -1,6 +1,7 @@
-//! Seed 004, "killing a process with terminate()" and `p.exitcode`: `terminate` asks the
-//! system to end a running child; it is still alive the moment after, dead once joined,
-//! and its exit code is minus the signal's number. `None` while it runs.
+//! The Python tutorial's "killing a process with terminate()" and `p.exitcode`:
+//! `terminate` asks the system to end a running child; it is still alive the moment
+//! after, dead once joined, and its exit code is minus the signal's number. `None` while
+//! it runs.
 //!
 //! ```text
 //! cargo run --release --example process_terminate
@@ -27,8 +28,8 @@
 //! ```
 //!
 //! A signal is delivered asynchronously: right after `terminate` the child is usually
-//! still alive (`true`, as in the seed), and may or may not have printed
-//! "process start" first, depending on how far it got. After the seed's part this program
+//! still alive (`true`, as in the tutorial), and may or may not have printed
+//! "process start" first, depending on how far it got. After the tutorial's part this program
 //! shows every kind of exit code: `kill` (-9), a child that exits with a status of its
 //! own, and one that panics (101, its panic message reaching the parent; the child also
 //! prints it on stderr, as a Python child prints its traceback).

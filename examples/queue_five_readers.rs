@@ -1,5 +1,5 @@
-//! Seed 000, "queue": the parent puts 1 to 8 into a Queue; five child processes take one
-//! item each; the parent takes the three that are left.
+//! The Python tutorial's "queue": the parent puts 1 to 8 into a Queue; five child
+//! processes take one item each; the parent takes the three that are left.
 //!
 //! ```text
 //! cargo run --example queue_five_readers

@@ -1,5 +1,5 @@
-//! Seed 001, "exchanging objects between processes": a child puts a message into a
-//! Queue; the parent gets it and prints it.
+//! The Python tutorial's "exchanging objects between processes": a child puts a message
+//! into a Queue; the parent gets it and prints it.
 //!
 //! ```text
 //! cargo run --example queue_parent_child

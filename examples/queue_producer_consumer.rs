@@ -1,5 +1,5 @@
-//! Seed 002, "producer and consumer": two processes share a Queue(10); the producer puts
-//! "a" and sleeps 2 s, the consumer sleeps 2 s and then gets and prints it.
+//! The Python tutorial's "producer and consumer": two processes share a Queue(10); the
+//! producer puts "a" and sleeps 2 s, the consumer sleeps 2 s and then gets and prints it.
 //!
 //! ```text
 //! cargo run --example queue_producer_consumer

@@ -1,5 +1,5 @@
-//! Seed 003, "semaphore": a Semaphore(3) lets at most three of eight processes work at
-//! once; `value()` is Python's `get_value()`.
+//! The Python tutorial's "semaphore": a Semaphore(3) lets at most three of eight
+//! processes work at once; `value()` is Python's `get_value()`.
 //!
 //! ```text
 //! cargo run --example semaphore_limit

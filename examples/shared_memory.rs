@@ -1,6 +1,6 @@
-//! Seed 003, "shared memory": a Value and two Arrays created in the parent, written by a
-//! child process, read back in the parent: `obj.value`, indexing, iteration, and a byte
-//! array's `.value`.
+//! The Python tutorial's "shared memory": a Value and two Arrays created in the parent,
+//! written by a child process, read back in the parent: `obj.value`, indexing, iteration,
+//! and a byte array's `.value`.
 //!
 //! ```text
 //! cargo run --example shared_memory
