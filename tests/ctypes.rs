@@ -227,3 +227,35 @@ fn a_sequence_left_odd_without_the_lock_does_not_hang_readers() {
     assert_eq!(v.load(), 5);
     assert_eq!(seq.load(Ordering::SeqCst) % 2, 0);
 }
+
+#[test]
+fn get_lock_has_its_try_timeout_and_deadline_forms() {
+    let v = Value::<u64>::anonymous(1).unwrap();
+    let arr = Array::<u32>::anonymous(&[1, 2, 3]).unwrap();
+    let shared = Shared::new();
+    let holder = fork(|| {
+        let _v = v.get_lock().unwrap();
+        let _a = arr.get_lock().unwrap();
+        shared.signal(0, 1);
+        shared.await_value(1, 1, LIMIT);
+        0
+    });
+    shared.await_value(0, 1, LIMIT);
+    let t = std::time::Duration::from_millis(20);
+    assert!(matches!(v.try_get_lock(), Err(shmkit::TryLockError::WouldBlock)));
+    let started = std::time::Instant::now();
+    assert!(matches!(v.get_lock_timeout(t), Err(shmkit::TryLockError::WouldBlock)));
+    assert!(started.elapsed() >= t);
+    assert!(matches!(arr.try_get_lock(), Err(shmkit::TryLockError::WouldBlock)));
+    let started = std::time::Instant::now();
+    assert!(matches!(arr.get_lock_timeout(t), Err(shmkit::TryLockError::WouldBlock)));
+    assert!(started.elapsed() >= t);
+    // Released by the holder: the deadline forms take the locks.
+    shared.signal(1, 1);
+    holder.join_ok(LIMIT);
+    let mut g = v.get_lock_deadline(shmkit::Deadline::after(LIMIT)).unwrap();
+    g.set(2);
+    drop(g);
+    assert_eq!(v.load(), 2);
+    assert!(arr.get_lock_deadline(shmkit::Deadline::after(LIMIT)).is_ok());
+}

@@ -213,3 +213,44 @@ fn typed_values_cross_processes() {
     // The encoding, as Python's recv_bytes returns the pickle: a length, then the text.
     assert_eq!(b.recv_bytes().unwrap(), b"\x08as bytes");
 }
+
+#[test]
+fn timed_sends_and_receives_wait_their_time_and_never_write_half_a_message() {
+    let (a, b) = Pipe::with_options(&PipeOptions::new().capacity(128)).unwrap();
+    let t = Duration::from_millis(20);
+    // Nothing sent yet: the receives time out.
+    assert_eq!(b.try_recv_bytes(), Err(RecvError::Timeout));
+    let started = Instant::now();
+    assert_eq!(b.recv_bytes_timeout(t), Err(RecvError::Timeout));
+    assert!(started.elapsed() >= t);
+    assert_eq!(b.try_recv::<u32>(), Err(RecvError::Timeout));
+    // One 100-byte message fills most of a 128-byte ring (a frame is 8 + 104 bytes).
+    a.try_send_bytes(&[7; 100]).unwrap();
+    assert_eq!(a.try_send_bytes(&[8; 100]), Err(SendError::Timeout));
+    let started = Instant::now();
+    assert_eq!(a.send_bytes_timeout(&[9; 100], t), Err(SendError::Timeout));
+    assert!(started.elapsed() >= t);
+    // The refused sends wrote nothing: exactly the first message is there.
+    let mut buf = [0; 128];
+    assert_eq!(b.try_recv_bytes_into(&mut buf), Ok(100));
+    assert_eq!(buf[..100], [7; 100]);
+    assert_eq!(b.try_recv_bytes(), Err(RecvError::Timeout));
+    // With room, the timed forms deliver.
+    a.send_deadline(&(1u32, 2u64), shmkit::Deadline::after(LIMIT)).unwrap();
+    assert_eq!(b.recv_timeout::<(u32, u64)>(LIMIT), Ok((1, 2)));
+    a.send_bytes_timeout(b"again", LIMIT).unwrap();
+    assert!(b.poll_deadline(shmkit::Deadline::after(LIMIT)).unwrap());
+    assert_eq!(b.recv_bytes_deadline(shmkit::Deadline::after(LIMIT)).unwrap(), b"again");
+}
+
+#[test]
+fn a_timed_receive_is_woken_by_another_process() {
+    let (a, b) = Pipe::new().unwrap();
+    let child = fork(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        a.send_bytes(b"late").map_or(1, |()| 0)
+    });
+    let got = watchdog(LIMIT, move || b.recv_bytes_timeout(LIMIT));
+    assert_eq!(got.unwrap(), b"late");
+    child.join_ok(LIMIT);
+}

@@ -432,3 +432,24 @@ fn queue_with_a_foreign_layout_is_corrupt() {
     let _obj = Object::create(g.name(), &spec, &CreateOptions::new(), |_, _| {}).unwrap();
     assert!(matches!(Queue::<u64>::open(g.name()), Err(OpenError::Corrupt { .. })));
 }
+
+#[test]
+fn joinable_join_has_its_four_forms() {
+    let q = JoinableQueue::<u32>::anonymous(4).unwrap();
+    q.put(1).unwrap();
+    assert!(q.try_join().is_err());
+    let t = Duration::from_millis(20);
+    let started = std::time::Instant::now();
+    assert!(q.join_timeout(t).is_err());
+    assert!(started.elapsed() >= t);
+    let worker = q.try_clone().unwrap();
+    let child = fork(move || {
+        let job = worker.get().unwrap();
+        worker.task_done().map_or(1, |()| i32::from(job != 1))
+    });
+    // Another process marks the item done: the parent's join returns.
+    assert!(q.join_deadline(shmkit::Deadline::after(LIMIT)).is_ok());
+    child.join_ok(LIMIT);
+    assert!(q.try_join().is_ok());
+    q.join();
+}

@@ -454,3 +454,39 @@ fn uncontended_operations_make_no_futex_syscall() {
         exit => assert_eq!(exit, Exit::Code(0)),
     }
 }
+
+#[test]
+fn every_blocking_call_has_a_try_form() {
+    let ev = Event::anonymous().unwrap();
+    assert!(!ev.try_wait());
+    ev.set();
+    assert!(ev.try_wait());
+
+    // One party of two arrives without waiting: it times out at once, and that breaks
+    // the barrier for the other, as a timed-out wait does.
+    let b = Barrier::anonymous(2).unwrap();
+    assert_eq!(b.try_wait(), Err(BarrierError::TimedOut));
+    assert!(b.is_broken());
+    b.reset();
+    assert_eq!(Barrier::anonymous(1).unwrap().try_wait(), Ok(0));
+
+    // A lock is held by a process: locking it again from the holder waits, and times out.
+    let cond = Condition::anonymous().unwrap();
+    let guard = cond.lock().unwrap();
+    let t = Duration::from_millis(20);
+    let started = std::time::Instant::now();
+    assert!(cond.lock_timeout(t).unwrap_err().is_would_block());
+    assert!(started.elapsed() >= t);
+    let (guard, timed_out) = cond.try_wait(guard).unwrap();
+    assert!(timed_out);
+    drop(guard);
+    assert!(cond.lock_deadline(shmkit::Deadline::after(LIMIT)).is_ok());
+
+    let lock = Lock::anonymous().unwrap();
+    let held = lock.lock().unwrap();
+    let started = std::time::Instant::now();
+    assert!(lock.lock_timeout(t).unwrap_err().is_would_block());
+    assert!(started.elapsed() >= t);
+    drop(held);
+    assert!(lock.lock_timeout(t).is_ok());
+}

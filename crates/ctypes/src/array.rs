@@ -1,13 +1,14 @@
 //! [`Array<T>`]: a fixed-length array in shared memory: Python's `multiprocessing.Array`.
 
 use std::fmt;
+use std::time::Duration;
 
 use bytemuck::Pod;
 use shmkit_core::{
-    CreateError, CreateOptions, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
+    CreateError, CreateOptions, Deadline, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
     RegisterError, UnlinkError, WaitStrategy,
 };
-use shmkit_sync::LockError;
+use shmkit_sync::{LockError, TryLockError};
 
 use crate::block::{lock_forever, Block, CChar, Cells, Contents, Held, Report};
 use crate::int::AtomicInt;
@@ -241,6 +242,44 @@ impl<T: Pod> Array<T> {
     pub fn get_lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
         let locked = lock_forever(&self.b, Report::Take).map_err(LockError::NoSlot)?;
         locked.into_result(|held| ArrayGuard { a: self, held: Some(held) })
+    }
+
+    /// Takes the array's lock if it is free (or its owner is dead), without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if it is held; [`TryLockError::OwnerDied`] (with the
+    /// guard) as [`get_lock`](Self::get_lock); [`TryLockError::NoSlot`].
+    pub fn try_get_lock(&self) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
+        self.get_lock_deadline(Deadline::now())
+    }
+
+    /// Takes the array's lock, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_lock_deadline`](Self::get_lock_deadline).
+    pub fn get_lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
+        self.get_lock_deadline(Deadline::after(timeout))
+    }
+
+    /// Takes the array's lock, waiting until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if it is still held at the deadline, else as
+    /// [`try_get_lock`](Self::try_get_lock).
+    pub fn get_lock_deadline(
+        &self,
+        deadline: Deadline,
+    ) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
+        match self.b.lock(deadline, Report::Take).map_err(TryLockError::NoSlot)? {
+            Some(locked) => locked.into_try_result(|held| ArrayGuard { a: self, held: Some(held) }),
+            None => Err(TryLockError::WouldBlock),
+        }
     }
 
     /// The first element's address, for callers that synchronise themselves: Python's

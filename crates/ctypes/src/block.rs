@@ -20,7 +20,7 @@ use shmkit_core::{
     TypeDesc, WaitStrategy,
 };
 use shmkit_sync::raw::{token, Acquired, RawLock};
-use shmkit_sync::LockError;
+use shmkit_sync::{LockError, TryLockError};
 
 use crate::seqlock::{copy_load, copy_store, ReadOutcome, SeqLock};
 
@@ -79,6 +79,14 @@ impl Locked {
         match self {
             Locked::Clean(h) => Ok(guard(h)),
             Locked::OwnerDied(h) => Err(LockError::OwnerDied(guard(h))),
+        }
+    }
+
+    /// Into the `Result` shape of `try_get_lock` and its timed forms.
+    pub fn into_try_result<G>(self, guard: impl FnOnce(Held) -> G) -> Result<G, TryLockError<G>> {
+        match self {
+            Locked::Clean(h) => Ok(guard(h)),
+            Locked::OwnerDied(h) => Err(TryLockError::OwnerDied(guard(h))),
         }
     }
 

@@ -1,13 +1,14 @@
 //! [`Value<T>`]: one `T` in shared memory: Python's `multiprocessing.Value`.
 
 use std::fmt;
+use std::time::Duration;
 
 use bytemuck::Pod;
 use shmkit_core::{
-    CreateError, CreateOptions, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
+    CreateError, CreateOptions, Deadline, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
     RegisterError, UnlinkError, WaitStrategy,
 };
-use shmkit_sync::LockError;
+use shmkit_sync::{LockError, TryLockError};
 
 use crate::block::{lock_forever, Block, Cells, Contents, Held, Report};
 use crate::int::AtomicInt;
@@ -146,6 +147,44 @@ impl<T: Pod> Value<T> {
     pub fn get_lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'_, T>>> {
         let locked = lock_forever(&self.b, Report::Take).map_err(LockError::NoSlot)?;
         locked.into_result(|held| ValueGuard { v: self, held: Some(held) })
+    }
+
+    /// Takes the value's lock if it is free (or its owner is dead), without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if it is held; [`TryLockError::OwnerDied`] (with the
+    /// guard) as [`get_lock`](Self::get_lock); [`TryLockError::NoSlot`].
+    pub fn try_get_lock(&self) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
+        self.get_lock_deadline(Deadline::now())
+    }
+
+    /// Takes the value's lock, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_lock_deadline`](Self::get_lock_deadline).
+    pub fn get_lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
+        self.get_lock_deadline(Deadline::after(timeout))
+    }
+
+    /// Takes the value's lock, waiting until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if it is still held at the deadline, else as
+    /// [`try_get_lock`](Self::try_get_lock).
+    pub fn get_lock_deadline(
+        &self,
+        deadline: Deadline,
+    ) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
+        match self.b.lock(deadline, Report::Take).map_err(TryLockError::NoSlot)? {
+            Some(locked) => locked.into_try_result(|held| ValueGuard { v: self, held: Some(held) }),
+            None => Err(TryLockError::WouldBlock),
+        }
     }
 
     /// The value's address, for callers that synchronise themselves: Python's

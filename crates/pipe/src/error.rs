@@ -20,6 +20,8 @@ pub enum SendError {
     },
     /// The pipe's object has no free participant slot for this process.
     NoSlot,
+    /// No room came by the deadline (or at once, for a `try_` send); nothing was written.
+    Timeout,
     /// `send` could not encode the value.
     #[cfg(feature = "serde")]
     Encode(postcard::Error),
@@ -51,6 +53,8 @@ pub enum RecvError {
     },
     /// The pipe's object has no free participant slot for this process.
     NoSlot,
+    /// No message came by the deadline (or was there, for a `try_` receive).
+    Timeout,
     /// `recv` could not decode the message as the type asked for (it was sent as another
     /// type, or with `send_bytes`); the message is consumed.
     #[cfg(feature = "serde")]
@@ -61,8 +65,8 @@ impl From<Fail> for SendError {
     fn from(f: Fail) -> Self {
         match f {
             Fail::NoSlot => SendError::NoSlot,
-            // Sends wait without a deadline: only the end of the pipe stops them.
-            Fail::Nothing | Fail::Timeout | Fail::Disconnected => SendError::Disconnected,
+            Fail::Nothing | Fail::Timeout => SendError::Timeout,
+            Fail::Disconnected => SendError::Disconnected,
         }
     }
 }
@@ -78,6 +82,9 @@ impl fmt::Display for SendError {
             ),
             SendError::NoSlot => f.write_str(
                 "the pipe's participant table is full: every slot is held by a live process; end one of them",
+            ),
+            SendError::Timeout => f.write_str(
+                "the pipe stayed full until the deadline, nothing was sent: the receiver is slow; wait longer",
             ),
             #[cfg(feature = "serde")]
             SendError::Encode(e) => write!(f, "the value could not be encoded for the pipe: {e}"),
@@ -105,6 +112,7 @@ impl fmt::Display for RecvError {
             RecvError::NoSlot => f.write_str(
                 "the pipe's participant table is full: every slot is held by a live process; end one of them",
             ),
+            RecvError::Timeout => f.write_str("no message came before the deadline: try again later"),
             #[cfg(feature = "serde")]
             RecvError::Decode(e) => write!(
                 f,

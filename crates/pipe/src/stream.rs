@@ -48,15 +48,36 @@ pub trait ByteRing {
 ///
 /// As [`ByteRing::reserve`] with no deadline: `Disconnected`, `NoSlot`.
 pub fn send<R: ByteRing + ?Sized>(ring: &R, flags: u32, msg: &[u8]) -> Result<(), Fail> {
+    send_deadline(ring, flags, msg, Deadline::NEVER)
+}
+
+/// [`send`], waiting for room at most until `deadline`. A frame that fits in the ring is
+/// written only once there is room for all of it, so a timed-out send writes nothing; a
+/// larger one streams, and the deadline bounds only the wait for its first bytes.
+///
+/// # Errors
+///
+/// `Timeout` if no room came by the deadline (nothing was written), else as [`send`].
+pub fn send_deadline<R: ByteRing + ?Sized>(
+    ring: &R,
+    flags: u32,
+    msg: &[u8],
+    deadline: Deadline,
+) -> Result<(), Fail> {
     debug_assert!(msg.len() <= frame::MAX_LEN);
     let header = Frame { len: msg.len() as u32, flags }.encode();
     let pad = [0; HEADER];
     let parts = [&header[..], msg, &pad[..frame::padded(msg.len()) - msg.len()]];
     let total = HEADER + frame::padded(msg.len());
     let mut done = 0;
+    // A timed send that fits waits for room for the whole frame, so it never times out
+    // half-way.
+    let whole = !deadline.is_never() && total <= ring.capacity();
     while done < total {
         // At least a header's worth, so that a header is never split.
-        let (pos, n) = ring.reserve(HEADER as u64, (total - done) as u64, Some(Deadline::NEVER))?;
+        let min = if whole { total } else { HEADER } as u64;
+        let wait = if done == 0 { wait_for(deadline) } else { Some(Deadline::NEVER) };
+        let (pos, n) = ring.reserve(min, (total - done) as u64, wait)?;
         let n = usize::try_from(n).unwrap_or(usize::MAX).min(total - done);
         copy_parts(ring, pos, &parts, done, n);
         ring.commit(n as u64);
@@ -145,13 +166,43 @@ pub fn take<R: ByteRing + ?Sized>(
     Ok(())
 }
 
+/// How long a ring call waits for `deadline`: `None` (not at all) once it has passed, so
+/// a `try_` form looks once instead of spinning up to its clock check.
+fn wait_for(deadline: Deadline) -> Option<Deadline> {
+    (deadline.is_never() || !deadline.has_passed()).then_some(deadline)
+}
+
+/// The next frame's payload length, once its header is there (until `deadline`).
+fn start<R: ByteRing + ?Sized>(ring: &R, max: usize, deadline: Deadline) -> Result<usize, RecvError> {
+    match peek(ring, max, wait_for(deadline))? {
+        Some(len) => Ok(len),
+        // Without a deadline, only the end of the ring stops the wait.
+        None if deadline.is_never() => Err(RecvError::Disconnected),
+        None => Err(RecvError::Timeout),
+    }
+}
+
 /// Receives the next message into a new `Vec`, blocking until it comes.
 ///
 /// # Errors
 ///
 /// As [`peek`] and [`take`].
 pub fn recv_bytes<R: ByteRing + ?Sized>(ring: &R, max: usize) -> Result<Vec<u8>, RecvError> {
-    let len = peek(ring, max, Some(Deadline::NEVER))?.ok_or(RecvError::Disconnected)?;
+    recv_bytes_deadline(ring, max, Deadline::NEVER)
+}
+
+/// [`recv_bytes`], waiting at most until `deadline` for a message to start; once its
+/// header is there, the rest is received however long the sender takes to stream it.
+///
+/// # Errors
+///
+/// `Timeout` if no message started by the deadline, else as [`recv_bytes`].
+pub fn recv_bytes_deadline<R: ByteRing + ?Sized>(
+    ring: &R,
+    max: usize,
+    deadline: Deadline,
+) -> Result<Vec<u8>, RecvError> {
+    let len = start(ring, max, deadline)?;
     // Grows as the bytes arrive: a forged length costs no more than what was sent.
     let mut out = Vec::with_capacity(len.min(ring.capacity()));
     take(ring, len, |pos, n| {
@@ -172,7 +223,21 @@ pub fn recv_bytes_into<R: ByteRing + ?Sized>(
     max: usize,
     buf: &mut [u8],
 ) -> Result<usize, RecvError> {
-    let len = peek(ring, max, Some(Deadline::NEVER))?.ok_or(RecvError::Disconnected)?;
+    recv_bytes_into_deadline(ring, max, buf, Deadline::NEVER)
+}
+
+/// [`recv_bytes_into`], waiting at most until `deadline` for a message to start.
+///
+/// # Errors
+///
+/// `Timeout` if no message started by the deadline, else as [`recv_bytes_into`].
+pub fn recv_bytes_into_deadline<R: ByteRing + ?Sized>(
+    ring: &R,
+    max: usize,
+    buf: &mut [u8],
+    deadline: Deadline,
+) -> Result<usize, RecvError> {
+    let len = start(ring, max, deadline)?;
     if buf.len() < len {
         return Err(RecvError::BufferTooShort { needed: len });
     }
