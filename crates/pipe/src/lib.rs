@@ -18,6 +18,8 @@
 #![cfg_attr(shmkit_loom, allow(dead_code, unused_imports))]
 
 #[cfg(not(shmkit_loom))]
+mod api;
+#[cfg(not(shmkit_loom))]
 mod conn;
 mod error;
 pub mod frame;
