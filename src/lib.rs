@@ -134,23 +134,25 @@
 //! sleeps. Every `_timeout` call computes a [`Deadline`] on the monotonic clock and calls
 //! its `_deadline` twin, so signals and spurious wake-ups never stretch a wait.
 
-// Core's `process` (pid bookkeeping, which would read like `Process`) and `loom` (the
-// model-checking shim) are building blocks for the member crates, not for users: they stay
-// in `shmkit_core`.
+// Core's `process` (pid bookkeeping, which would read like `Process`), `child` (raw fork
+// and wait, whose `fork` is unsafe) and `loom` (the model-checking shim) are building
+// blocks for the member crates, not for users: they stay in `shmkit_core`.
 pub use shmkit_core::{
-    child, futex, header, segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Header,
-    HeaderSnapshot, Kind, Name, NameError, Object, OpenError, OpenOptions, OpenOrCreateError, ParticipantId,
-    ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc, UnlinkError, WaitKey, WaitStrategy,
+    futex, handle, header, segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Handle, Header,
+    HeaderSnapshot, InPlace, Kind, Layout, Name, NameError, Object, OpenError, OpenOptions,
+    OpenOrCreateError, ParticipantId, ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc,
+    UnlinkError, WaitKey, WaitStrategy,
 };
 pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 pub use shmkit_pipe::{Connection, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender};
 pub use shmkit_process::{
-    as_completed, cpu_count, current_process, init, parent_pid, AsyncResult, CurrentProcess, Imap, Pool,
-    PoolOptions, Process, ProcessError, ProcessPoolExecutor, Run, StartMethod, TaskError,
+    as_completed, cpu_count, current_process, init, parent_pid, AsyncResult, CurrentProcess, Imap,
+    NextTimeoutError, Pool, PoolOptions, Process, ProcessError, ProcessPoolExecutor, Run, StartMethod,
+    TaskError,
 };
 pub use shmkit_queue::{
     spsc, GetError, GetTimeoutError, JoinTimeoutError, JoinableQueue, PutError, PutTimeoutError, Queue,
-    QueueOptions, TaskDoneError, TryGetError, TryPutError,
+    QueueOptions, Repairs, TaskDoneError, TryGetError, TryPutError,
 };
 pub use shmkit_sync::{
     raw, Barrier, BarrierError, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockError,

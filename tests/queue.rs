@@ -184,7 +184,7 @@ fn queue_producer_killed_between_claim_and_publish() {
         (got, q.repairs(), q.try_get())
     });
     assert_eq!(got.0, (2, 3));
-    assert_eq!(got.1, shmkit_queue::Repairs { holes: 1, reclaimed: 0 }, "one hole skipped");
+    assert_eq!(got.1, shmkit::Repairs { holes: 1, reclaimed: 0 }, "one hole skipped");
     assert_eq!(got.2, Err(TryGetError::Empty));
 }
 
@@ -214,7 +214,7 @@ fn queue_consumer_killed_mid_read_gives_its_slot_back() {
         q.put_timeout(12, LIMIT).unwrap();
         (q.get().unwrap(), q.get().unwrap(), q.repairs())
     });
-    assert_eq!(r, (11, 12, shmkit_queue::Repairs { holes: 0, reclaimed: 1 }));
+    assert_eq!(r, (11, 12, shmkit::Repairs { holes: 0, reclaimed: 1 }));
 }
 
 /// A get blocked on an empty queue whose only producer dies returns `Disconnected`.

@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmkit::{child, Deadline, Segment};
+use shmkit::{Deadline, Segment};
+use shmkit_core::child;
 
 /// A name no other test (or test run) uses.
 pub fn unique_name(tag: &str) -> String {
@@ -34,7 +35,7 @@ impl Drop for NameGuard {
     }
 }
 
-pub use shmkit::child::Exit;
+pub use shmkit_core::child::Exit;
 
 /// A forked child; killed and reaped when dropped, so no test leaves a zombie or an orphan.
 pub struct Child {
