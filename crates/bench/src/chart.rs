@@ -5,12 +5,12 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::report::{bytes_label, Figure, Report};
+use crate::figure::{bytes_label, Figure, Row};
 
 /// The sweep's points, µs against bytes, one list per series in the order they ran.
-fn series(report: &Report) -> Vec<(String, Vec<(f64, f64)>)> {
+fn series(rows: &[Row]) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    for row in report.rows() {
+    for row in rows {
         let (Some(sweep), Figure::RoundTrip(stats)) = (&row.sweep, &row.figure) else { continue };
         let point = (sweep.bytes as f64, stats.p50 / 1000.0);
         match out.iter_mut().find(|(name, _)| *name == sweep.series) {
@@ -46,8 +46,9 @@ fn micros_label(us: f64) -> String {
     }
 }
 
-pub(crate) fn draw(report: &Report, path: &Path) -> Result<(), Box<dyn Error>> {
-    let series = series(report);
+/// Draws the sweep rows among `rows` as an SVG chart at `path` (see `Report::write_chart`).
+pub(crate) fn draw(rows: &[Row], path: &Path) -> Result<(), Box<dyn Error>> {
+    let series = series(rows);
     let points = || series.iter().flat_map(|(_, p)| p.iter().copied());
     let (Some(x_min), Some(x_max)) =
         (points().map(|p| p.0).reduce(f64::min), points().map(|p| p.0).reduce(f64::max))
@@ -102,7 +103,7 @@ pub(crate) fn draw(report: &Report, path: &Path) -> Result<(), Box<dyn Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Row, Stats, Sweep};
+    use crate::figure::{Stats, Sweep};
 
     #[test]
     fn labels() {
@@ -126,16 +127,14 @@ mod tests {
             row("beta", 8, 5000),
             row("beta", 4096, 9000),
         ];
-        let report = Report::new(rows, Vec::new(), 2, Some((0, 1)));
         let path = std::env::temp_dir().join(format!("shmkit-bench-chart-{}.svg", std::process::id()));
-        report.write_chart(&path).unwrap();
+        draw(&rows, &path).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(svg.starts_with("<svg"));
         for text in ["alpha", "beta", "4 KiB", "payload"] {
             assert!(svg.contains(text), "{text} missing");
         }
-        let empty = Report::new(Vec::new(), Vec::new(), 1, None);
-        assert!(empty.write_chart(&path).is_err());
+        assert!(draw(&[], &path).is_err());
     }
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use shmkit_core::child;
 
-use crate::report::{Figure, Report, Row, Stats, Sweep};
-use crate::Options;
+use crate::figure::{Figure, Row, Stats, Sweep};
+use crate::names::FLOOR;
 
 /// The value that tells a ping-pong's child to stop.
 pub(crate) const STOP: u64 = u64::MAX;
@@ -25,8 +25,9 @@ pub(crate) struct Timing {
 }
 
 impl Timing {
-    pub fn of(opts: &Options) -> Self {
-        if opts.quick {
+    /// The short timing (`--quick`) or the normal one.
+    pub fn new(quick: bool) -> Self {
+        if quick {
             Self { warmup: Duration::from_millis(20), measure: Duration::from_millis(100) }
         } else {
             Self { warmup: Duration::from_millis(100), measure: Duration::from_millis(500) }
@@ -254,10 +255,20 @@ pub(crate) fn per_op(tm: Timing, mut op: impl FnMut()) -> Figure {
 // ---------------------------------------------------------------------------------------
 // The collector
 
+/// What a run leaves for its report: the rows in the order they ran, the notes, and the
+/// cores.
+pub(crate) struct Outcome {
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+    pub cpus: Cpus,
+}
+
 /// Collects the rows of one run.
 pub(crate) struct Bench {
     filter: Option<String>,
     timing: Timing,
+    /// Measures the floor ([`FLOOR`]), again before each row compared with it.
+    floor: fn(Timing) -> Figure,
     rows: Vec<Row>,
     notes: Vec<String>,
     /// The affinity and SIGPIPE disposition to restore when the run ends.
@@ -266,15 +277,18 @@ pub(crate) struct Bench {
 }
 
 impl Bench {
-    pub fn new(opts: &Options) -> Self {
+    /// A collector running the rows whose name contains `filter` (all when `None`) with
+    /// `timing`; `floor` measures the floor row.
+    pub fn new(filter: Option<String>, timing: Timing, floor: fn(Timing) -> Figure) -> Self {
         // Count the cores before any pinning narrows the set.
         cpus();
         // SIGPIPE would kill the throughput writers instead of giving them EPIPE.
         // SAFETY: plain system call; the old disposition is restored in `finish`.
         let saved_sigpipe = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         Self {
-            filter: opts.filter.clone(),
-            timing: Timing::of(opts),
+            filter,
+            timing,
+            floor,
             rows: Vec::new(),
             notes: Vec::new(),
             saved_affinity: child::allowed_cpus().ok(),
@@ -307,8 +321,8 @@ impl Bench {
             return;
         }
         eprintln!("running {name} ...");
-        let floor_before = (name != crate::rows::FLOOR && versus.contains(&crate::rows::FLOOR))
-            .then(|| crate::kernel::floor(self.timing).headline());
+        let floor_before =
+            (name != FLOOR && versus.contains(&FLOOR)).then(|| (self.floor)(self.timing).headline());
         match run(self.timing) {
             Ok(figure) => self.rows.push(Row {
                 name: name.to_owned(),
@@ -329,14 +343,13 @@ impl Bench {
         }
     }
 
-    /// Restores what the run changed and returns the report.
-    pub fn finish(mut self) -> Report {
+    /// Restores what the run changed and returns what it measured.
+    pub fn finish(mut self) -> Outcome {
         if let Some(cpus) = &self.saved_affinity {
             let _ = child::set_allowed_cpus(cpus);
         }
         // SAFETY: plain system call, putting back the disposition `new` found.
         unsafe { libc::signal(libc::SIGPIPE, self.saved_sigpipe) };
-        let cpus = cpus();
-        Report::new(std::mem::take(&mut self.rows), std::mem::take(&mut self.notes), cpus.count, cpus.pair)
+        Outcome { rows: std::mem::take(&mut self.rows), notes: std::mem::take(&mut self.notes), cpus: cpus() }
     }
 }

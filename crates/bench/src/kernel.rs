@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use shmkit_core::{futex, Deadline, Segment};
 
+use crate::figure::Figure;
 use crate::harness::{round_trip, two_processes, Echo, Endpoint, Timing};
-use crate::report::Figure;
 
 /// The floor: one cache line in shared memory, both sides spinning on it.
 pub(crate) struct CacheLine {

@@ -29,14 +29,21 @@
 
 use std::path::PathBuf;
 
+// The modules form layers; each imports only from modules in earlier layers:
+// `figure`, `names` (leaves); `harness`; `kernel`, `peers`; `rows`; `chart`; `report`;
+// and this file, which hands `kernel::floor` to the collector and turns its outcome
+// into the `Report`.
 mod chart;
+mod figure;
 mod harness;
 mod kernel;
+mod names;
 mod peers;
 mod report;
 mod rows;
 
-pub use report::{Figure, Report, Row, Stats, Sweep};
+pub use figure::{Figure, Row, Stats, Sweep};
+pub use report::Report;
 
 /// What to run, and how long.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,9 +101,11 @@ impl Options {
 /// single-threaded program: a row's child process runs code other than `exec` after
 /// `fork`.
 pub fn run(opts: &Options) -> Report {
-    let mut bench = harness::Bench::new(opts);
+    let timing = harness::Timing::new(opts.quick);
+    let mut bench = harness::Bench::new(opts.filter.clone(), timing, kernel::floor);
     rows::all(&mut bench);
-    bench.finish()
+    let out = bench.finish();
+    Report::new(out.rows, out.notes, out.cpus.count, out.cpus.pair)
 }
 
 #[cfg(test)]

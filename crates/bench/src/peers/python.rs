@@ -4,8 +4,8 @@
 use std::io::ErrorKind;
 use std::process::Command;
 
+use crate::figure::{Figure, Stats};
 use crate::harness::{cpus, Timing};
-use crate::report::{Figure, Stats};
 
 const SCRIPT: &str = include_str!("python.py");
 

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::figure::Figure;
 use crate::harness::{cpus, pin_to, rate, Timing};
-use crate::report::Figure;
 
 /// u64 items one way through an rtrb ring of 4096, producer and consumer threads pinned
 /// to the two cores.

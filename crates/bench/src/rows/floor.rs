@@ -2,9 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{CAS, FLOOR, FUTEX, SOCK64K};
 use crate::harness::{per_op, round_trip, Bench};
 use crate::kernel::{os_pipe, os_socketpair, pipe_pair, socket_pair, stream_throughput, FutexSleep};
+use crate::names::{CAS, FLOOR, FUTEX, SOCK64K};
 
 pub(super) fn rows(b: &mut Bench) {
     b.add(FLOOR, &[], crate::kernel::floor);

@@ -4,10 +4,10 @@
 use shmkit_core::WaitStrategy;
 use shmkit_pipe::{Connection, Pipe, PipeOptions};
 
-use super::{FLOOR, FUTEX, PYPIPE, SOCK64K};
+use crate::figure::Figure;
 use crate::harness::{one_way, round_trip, throughput, Bench, Endpoint, Timing};
+use crate::names::{FLOOR, FUTEX, PYPIPE, SOCK64K};
 use crate::peers::python::{self, Channel};
-use crate::report::Figure;
 
 pub(super) fn rows(b: &mut Bench) {
     b.try_add(PYPIPE, &[], None, |tm| python::round_trip(Channel::Pipe, 8, tm));

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use shmkit_process::{Pool, Process, StartMethod};
 
+use crate::figure::{Figure, Stats};
 use crate::harness::{Bench, Timing};
 use crate::peers::python;
-use crate::report::{Figure, Stats};
 
 const PY_FORK: &str = "python3 multiprocessing Process start+join (fork)";
 const PY_SPAWN: &str = "python3 multiprocessing Process start+join (spawn)";

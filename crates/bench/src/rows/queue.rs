@@ -4,11 +4,11 @@
 use shmkit_core::WaitStrategy;
 use shmkit_queue::{spsc, Queue};
 
-use super::{FLOOR, FUTEX, PYQUEUE, RAWSYNC_BUSY, RAWSYNC_EVENT, RTRB, SOCK64K};
+use crate::figure::Figure;
 use crate::harness::{one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
+use crate::names::{FLOOR, FUTEX, PYQUEUE, RAWSYNC_BUSY, RAWSYNC_EVENT, RTRB, SOCK64K};
 use crate::peers::python::{self, Channel};
 use crate::peers::rtrb_threads;
-use crate::report::Figure;
 
 pub(super) fn rows(b: &mut Bench) {
     b.try_add(PYQUEUE, &[], None, |tm| python::round_trip(Channel::Queue, 8, tm));

@@ -10,10 +10,10 @@ use shmkit_core::WaitStrategy;
 use shmkit_pipe::{Connection, Pipe, PipeOptions};
 use shmkit_queue::Queue;
 
+use crate::figure::{bytes_label, Figure, Sweep};
 use crate::harness::{round_trip_bytes, Bench, Echo, Timing};
 use crate::kernel::{pipe_pair, socket_pair};
 use crate::peers::python::{self, Channel};
-use crate::report::{bytes_label, Figure, Sweep};
 
 /// The payload sizes, in bytes.
 const SIZES: [usize; 6] = [8, 64, 512, 4 << 10, 64 << 10, 1 << 20];

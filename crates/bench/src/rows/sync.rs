@@ -7,11 +7,11 @@ use std::time::Instant;
 use shmkit_core::{Segment, WaitStrategy};
 use shmkit_sync::{Event, Lock, Semaphore};
 
-use super::{CAS, FLOOR, FUTEX, RAWSYNC_BUSY, RAWSYNC_EVENT};
+use crate::figure::Figure;
 use crate::harness::{per_op, round_trip, two_processes, Bench, Endpoint, Timing};
 use crate::kernel::CacheLine;
+use crate::names::{CAS, FLOOR, FUTEX, RAWSYNC_BUSY, RAWSYNC_EVENT};
 use crate::peers::rawsync::{Handoff, RawSyncPing};
-use crate::report::Figure;
 
 pub(super) fn rows(b: &mut Bench) {
     b.add("Semaphore acquire+release, uncontended", &[CAS], |tm| {

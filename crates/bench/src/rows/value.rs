@@ -4,10 +4,10 @@ use std::time::Instant;
 
 use shmkit_ctypes::Value;
 
-use super::PYVALUE;
+use crate::figure::Figure;
 use crate::harness::{per_op, two_processes, Bench, Timing};
+use crate::names::PYVALUE;
 use crate::peers::python;
-use crate::report::Figure;
 
 pub(super) fn rows(b: &mut Bench) {
     b.try_add(PYVALUE, &[], None, python::value_locked_increment);

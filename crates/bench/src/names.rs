@@ -1,0 +1,24 @@
+//! The names of the rows that other rows are compared with. A leaf: the rows, the
+//! collector (which measures the floor again before each row compared with it) and the
+//! report (which takes the ratio to that adjacent floor) all name these rows.
+
+/// The floor: two processes ping-ponging one cache line.
+pub(crate) const FLOOR: &str = "floor: cache line ping-pong (spin)";
+/// The floor for parked waits.
+pub(crate) const FUTEX: &str = "futex ping-pong (both always sleep)";
+/// The kernel's throughput peer.
+pub(crate) const SOCK64K: &str = "socketpair 64 KiB one-way";
+/// The in-process peer of the uncontended primitives.
+pub(crate) const CAS: &str = "bare atomic CAS pair (in-process)";
+/// The card's crates, spinning.
+pub(crate) const RAWSYNC_BUSY: &str = "shared_memory+raw_sync BusyEvent ping-pong (spin)";
+/// The card's crates, sleeping.
+pub(crate) const RAWSYNC_EVENT: &str = "shared_memory+raw_sync Event ping-pong (mutex+condvar)";
+/// Python's Value.
+pub(crate) const PYVALUE: &str = "python3 multiprocessing.Value locked += 1";
+/// Python's Queue.
+pub(crate) const PYQUEUE: &str = "python3 multiprocessing.Queue 8 B ping-pong";
+/// Python's Pipe.
+pub(crate) const PYPIPE: &str = "python3 multiprocessing.Pipe 8 B ping-pong";
+/// The in-process SPSC peer.
+pub(crate) const RTRB: &str = "rtrb SPSC u64 one-way, two threads";
