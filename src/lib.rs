@@ -120,6 +120,33 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Every kind, the same constructors
+//!
+//! Every kind of object is built on one generic [`Handle`], so each has the same
+//! constructors with its own parameters: `create(name, ..)`, `open(name)`,
+//! `open_or_create(name, ..)` and `anonymous(..)`, each with a `_with` form that takes
+//! [`CreateOptions`] (file mode, participant count) or [`OpenOptions`] (accept another
+//! user's object, how long to wait for its creator), plus `unlink(name)`, `try_clone()`
+//! (a second handle, one per thread), `object()` and `set_wait_strategy()`. A kind's
+//! [`Layout`] says how its state sits in the object; [`Object::view`] and
+//! [`Object::region`] are the only way into the body, bounds- and alignment-checked.
+//!
+//! ```
+//! use shmkit::{CreateOptions, Semaphore, Value};
+//! # let name = format!("doc-facade-kinds-{}", std::process::id());
+//!
+//! let opts = CreateOptions::new().mode(0o600).participants(8);
+//! let counter = Value::<u64>::create_with(&name, 0, &opts)?;
+//! let same = Value::<u64>::open(&name)?;
+//! same.fetch_add(1);
+//! assert_eq!(counter.load(), 1);
+//! let sem = Semaphore::anonymous_with(2, &opts)?;
+//! let per_thread = sem.try_clone()?;
+//! assert!(per_thread.try_acquire());
+//! # Value::<u64>::unlink(&name)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Liveness
 //!
 //! Every process attached to an object holds a participant slot, and an
