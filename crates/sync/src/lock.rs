@@ -14,7 +14,7 @@ use crate::raw::{Acquired, NotOwner, RawLock};
 
 const LAYOUT: Single<RawLock> = Single::of(Kind::Lock);
 
-/// Why [`Lock::lock`] (or [`RLock::lock`]) did not simply return a guard.
+/// Why [`Lock::lock`] (or [`RLock::lock`](crate::RLock::lock)) did not simply return a guard.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LockError<G> {

@@ -26,7 +26,7 @@ pub(crate) fn thread_id() -> u64 {
 }
 
 /// A recursive lock: Python's `multiprocessing.RLock`. The thread that holds it may lock
-/// it again; it is released when every guard is gone. Crash-aware like [`Lock`].
+/// it again; it is released when every guard is gone. Crash-aware like [`Lock`](crate::Lock).
 ///
 /// # Examples
 ///

@@ -65,8 +65,8 @@ struct Holding {
     forks: u32,
 }
 
-/// One end of an SPSC ring that lies in an object: the building block of [`Producer`],
-/// [`Consumer`] and shmkit-pipe's connections (whose objects hold two rings).
+/// One end of an SPSC ring that lies in an object: the building block of [`Producer`](crate::spsc::Producer),
+/// [`Consumer`](crate::spsc::Consumer) and shmkit-pipe's connections (whose objects hold two rings).
 ///
 /// A port holds its end for one participant at a time (see the module docs), waits with
 /// the object's wait strategy, and tells when the other end is gone. Its raw interface
