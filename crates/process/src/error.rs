@@ -39,9 +39,9 @@ impl fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {}
 
-/// [`Imap::try_next`], [`Imap::next_timeout`] and [`Imap::next_deadline`]: the next
-/// result was not ready in time (Python's `multiprocessing.TimeoutError`). The result is
-/// not lost: a later call gives it.
+/// [`Imap::try_next`], [`Imap::next_timeout`] and [`Imap::next_deadline`] (and the same
+/// on [`AsCompleted`](crate::AsCompleted)): the next result was not ready in time
+/// (Python's `multiprocessing.TimeoutError`). The result is not lost: a later call gives it.
 ///
 /// [`Imap::try_next`]: crate::Imap::try_next
 /// [`Imap::next_timeout`]: crate::Imap::next_timeout

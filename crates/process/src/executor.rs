@@ -1,11 +1,13 @@
 //! An executor in the style of `concurrent.futures.ProcessPoolExecutor`.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use shmkit_core::Deadline;
 
-use crate::error::TaskError;
+use crate::error::{NextTimeoutError, TaskError};
 use crate::options::PoolOptions;
 use crate::pool::Pool;
 use crate::results::{AsyncResult, Imap};
@@ -80,6 +82,19 @@ impl ProcessPoolExecutor {
             self.pool.terminate();
         }
     }
+
+    /// [`shutdown(true)`](Self::shutdown), waiting at most `timeout`; whether every task
+    /// has finished and the workers have stopped. `false` leaves the executor taking no
+    /// more work, its tasks still running: wait again, or `shutdown(false)`.
+    pub fn shutdown_timeout(&mut self, timeout: Duration) -> bool {
+        self.shutdown_deadline(Deadline::after(timeout))
+    }
+
+    /// [`shutdown(true)`](Self::shutdown), waiting until `deadline` (as
+    /// [`shutdown_timeout`](Self::shutdown_timeout)).
+    pub fn shutdown_deadline(&mut self, deadline: Deadline) -> bool {
+        self.pool.join_deadline(deadline)
+    }
 }
 
 /// The futures, each yielded as soon as it has finished: `concurrent.futures.as_completed`.
@@ -112,5 +127,48 @@ impl<R> Iterator for AsCompleted<R> {
         }
         let i = self.rx.recv().ok()?;
         self.futures.get_mut(i)?.take()
+    }
+}
+
+impl<R> AsCompleted<R> {
+    /// The next future to have finished, if one has; never waits. `Ok(None)` once every
+    /// future was yielded.
+    ///
+    /// # Errors
+    ///
+    /// [`NextTimeoutError`] if none has finished yet.
+    pub fn try_next(&mut self) -> Result<Option<AsyncResult<R>>, NextTimeoutError> {
+        self.next_deadline(Deadline::now())
+    }
+
+    /// The next future to finish, waiting at most `timeout`: Python's
+    /// `as_completed(fs, timeout)` one future at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`NextTimeoutError`] if none finished in time (wait again: nothing is lost).
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<AsyncResult<R>>, NextTimeoutError> {
+        self.next_deadline(Deadline::after(timeout))
+    }
+
+    /// The next future to finish, waiting until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`next_timeout`](Self::next_timeout).
+    pub fn next_deadline(&mut self, deadline: Deadline) -> Result<Option<AsyncResult<R>>, NextTimeoutError> {
+        if self.futures.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let received = match deadline.remaining() {
+            None => self.rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(left) => self.rx.recv_timeout(left),
+        };
+        match received {
+            Ok(i) => Ok(self.futures.get_mut(i).and_then(Option::take)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(NextTimeoutError),
+            // Every sender is gone with its future: nothing more will finish.
+            Err(mpsc::RecvTimeoutError::Disconnected) => Ok(None),
+        }
     }
 }

@@ -624,11 +624,31 @@ fn executor_submit_as_completed_and_shutdown() {
     assert_eq!(ex.submit(square, 2).get(), Err(TaskError::Closed));
 }
 
+fn executor_timed_forms() {
+    let mut ex = ProcessPoolExecutor::new(1).unwrap();
+    let mut done = as_completed([ex.submit(slow_echo, 300)]);
+    // The one task sleeps 300 ms: nothing has finished yet.
+    assert!(done.try_next().is_err());
+    let t = Duration::from_millis(5);
+    let started = Instant::now();
+    let first = done.next_timeout(t);
+    assert!(first.is_ok() || started.elapsed() >= t, "a timed-out next waited its time");
+    let got = match first {
+        Ok(Some(f)) => f,
+        _ => done.next_deadline(Deadline::after(Duration::from_secs(60))).unwrap().expect("one future"),
+    };
+    assert_eq!(got.get(), Ok(300));
+    assert!(matches!(done.try_next(), Ok(None)), "every future was yielded");
+    ex.submit(slow_echo, 1);
+    assert!(ex.shutdown_deadline(Deadline::after(Duration::from_secs(60))));
+    assert!(ex.shutdown_timeout(Duration::ZERO), "a finished executor shuts down at once");
+}
+
 // --- harness -----------------------------------------------------------------------------
 
 fn main() {
     shmkit_process::init();
-    let tests: [(&str, fn()); 19] = [
+    let tests: [(&str, fn()); 20] = [
         ("start_join_exitcode_pid_name", start_join_exitcode_pid_name),
         ("join_timeout_and_is_alive", join_timeout_and_is_alive),
         ("the_four_join_forms", the_four_join_forms),
@@ -651,6 +671,7 @@ fn main() {
         ("the_pool_goes_with_its_owner", the_pool_goes_with_its_owner),
         ("a_dead_fork_server_fails_tasks_without_hanging", a_dead_fork_server_fails_tasks_without_hanging),
         ("executor_submit_as_completed_and_shutdown", executor_submit_as_completed_and_shutdown),
+        ("executor_timed_forms", executor_timed_forms),
     ];
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut failed = Vec::new();
