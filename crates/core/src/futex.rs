@@ -91,7 +91,9 @@ pub(crate) mod tests {
         pub(crate) static WAKE_SYSCALLS: Cell<u64> = const { Cell::new(0) };
     }
 
-    /// The wake syscalls this thread has made so far.
+    /// The wake syscalls this thread has made so far (the tests that count them are not
+    /// loom models).
+    #[cfg_attr(shmkit_loom, allow(dead_code))]
     pub(crate) fn wake_syscalls() -> u64 {
         WAKE_SYSCALLS.with(Cell::get)
     }
