@@ -122,14 +122,17 @@
 //!
 //! ## Every kind, the same constructors
 //!
-//! Every kind of object is built on one generic [`Handle`], so each has the same
-//! constructors with its own parameters: `create(name, ..)`, `open(name)`,
+//! Every kind of object is built on one generic [`Handle`]. The locks, semaphores,
+//! events, conditions, barriers, values, arrays and queues have the same constructors,
+//! each with its own parameters: `create(name, ..)`, `open(name)`,
 //! `open_or_create(name, ..)` and `anonymous(..)`, each with a `_with` form that takes
 //! [`CreateOptions`] (file mode, participant count) or [`OpenOptions`] (accept another
 //! user's object, how long to wait for its creator), plus `unlink(name)`, `try_clone()`
-//! (a second handle, one per thread), `object()` and `set_wait_strategy()`. A kind's
-//! [`Layout`] says how its state sits in the object; [`Object::view`] and
-//! [`Object::region`] are the only way into the body, bounds- and alignment-checked.
+//! (a second handle, one per thread), `object()` and `set_wait_strategy()`. The ends of a
+//! pipe or an SPSC queue belong to one process each, so they have `create` and `open`
+//! (which take an end) but no `try_clone`. A kind's [`Layout`] says how its state sits in
+//! the object; [`Object::view`], [`Object::slice`] and [`Object::region`] are the checked
+//! way into the body, bounds and alignment proved in one place.
 //!
 //! ```
 //! use shmkit::{CreateOptions, Semaphore, Value};

@@ -259,3 +259,12 @@ fn get_lock_has_its_try_timeout_and_deadline_forms() {
     assert_eq!(v.load(), 2);
     assert!(arr.get_lock_deadline(shmkit::Deadline::after(LIMIT)).is_ok());
 }
+
+#[test]
+fn a_value_with_other_than_one_element_is_refused() {
+    // A peer (or a bug) made a "Value" of no elements: every access would be past its end.
+    let g = NameGuard::new("value-count");
+    let spec = shmkit::Spec::new(Kind::Value, 128).elem(shmkit::TypeDesc::of::<u64>(), 0);
+    let _obj = shmkit::Object::create(g.name(), &spec, &shmkit::CreateOptions::new(), |_, _| {}).unwrap();
+    assert!(matches!(Value::<u64>::open(g.name()), Err(OpenError::CountMismatch { expected: 1, found: 0 })));
+}

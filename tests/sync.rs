@@ -490,3 +490,17 @@ fn every_blocking_call_has_a_try_form() {
     drop(held);
     assert!(lock.lock_timeout(t).is_ok());
 }
+
+#[test]
+fn sync_objects_keep_the_type_names_earlier_builds_wrote() {
+    // FNV-1a of each state's path as earlier builds stored it in the header: objects they
+    // made keep opening (and ours in them) whatever modules the states move to.
+    let hash = |obj: &shmkit::Object| obj.info().elem.name_hash;
+    assert_eq!(hash(Lock::anonymous().unwrap().object()), 0xffd8_23b3_feb2_39b8); // raw::RawLock
+    assert_eq!(hash(RLock::anonymous().unwrap().object()), 0xcf11_7234_9338_ad80); // raw::RawRLock
+    assert_eq!(hash(Semaphore::anonymous(1).unwrap().object()), 0x20f4_5941_b215_1ee7);
+    assert_eq!(hash(BoundedSemaphore::anonymous(1).unwrap().object()), 0x20f4_5941_b215_1ee7);
+    assert_eq!(hash(Event::anonymous().unwrap().object()), 0x18c1_9b85_40dc_5a3d); // raw::RawEvent
+    assert_eq!(hash(Barrier::anonymous(2).unwrap().object()), 0xce38_fafa_0ab7_423e);
+    assert_eq!(hash(Condition::anonymous().unwrap().object()), 0x3d87_4521_ca09_d769);
+}

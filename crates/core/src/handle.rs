@@ -11,9 +11,9 @@
 //!
 //! # Trust
 //!
-//! The body is reached only through [`Object::view`], [`Object::slice`] and
+//! Every kind reaches its body through [`Object::view`], [`Object::slice`] and
 //! [`Object::region`], which prove bounds and alignment against the header this process
-//! validated, in one place. A [`Layout::check`] derives everything else it needs (a
+//! validated, in one place (the raw [`Object::body`] stays for tools and tests). A [`Layout::check`] derives everything else it needs (a
 //! capacity, an offset) from that snapshot, bounds-checks it, and refuses a body that
 //! does not match with [`OpenError::Corrupt`].
 //!
@@ -139,15 +139,9 @@ impl<L: Layout> Handle<L> {
 
     /// Builds and checks a new object's body; the object becomes ready only if both
     /// succeed.
-    fn build(
-        layout: &L,
-        obj: &Object,
-        params: L::Params<'_>,
-        out: &mut Option<L::Geometry>,
-    ) -> Result<(), CreateError> {
+    fn build(layout: &L, obj: &Object, params: L::Params<'_>) -> Result<L::Geometry, CreateError> {
         layout.init(obj, params)?;
-        *out = Some(layout.check(obj).map_err(CreateError::from_layout)?);
-        Ok(())
+        layout.check(obj).map_err(CreateError::from_layout)
     }
 
     /// Creates the named object `name` with default options (mode 0600, 64 participants).
@@ -174,11 +168,8 @@ impl<L: Layout> Handle<L> {
         opts: &CreateOptions,
     ) -> Result<Self, CreateError> {
         let spec = layout.spec(&params, opts.get_participants())?;
-        let mut geometry = None;
-        let obj =
-            Object::create_then(name, &spec, opts, |obj| Self::build(&layout, obj, params, &mut geometry))?;
-        let geometry =
-            geometry.ok_or(CreateError::from_layout(OpenError::Corrupt { reason: "not built" }))?;
+        let (obj, geometry) =
+            Object::create_then(name, &spec, opts, |obj| Self::build(&layout, obj, params))?;
         Ok(Self::new(obj, layout, geometry))
     }
 
@@ -235,13 +226,12 @@ impl<L: Layout> Handle<L> {
         open: &OpenOptions,
     ) -> Result<(Self, bool), OpenOrCreateError> {
         let spec = layout.spec(&params, create.get_participants())?;
-        let mut geometry = None;
-        let (obj, created) = Object::open_or_create_then(name, &spec, create, open, |obj| {
-            Self::build(&layout, obj, params, &mut geometry)
-        })?;
-        let geometry = match geometry {
-            Some(g) if created => g,
-            _ => layout.check(&obj)?,
+        let (obj, built) =
+            Object::open_or_create_then(name, &spec, create, open, |obj| Self::build(&layout, obj, params))?;
+        let created = built.is_some();
+        let geometry = match built {
+            Some(g) => g,
+            None => layout.check(&obj)?,
         };
         Ok((Self::new(obj, layout, geometry), created))
     }
@@ -268,10 +258,7 @@ impl<L: Layout> Handle<L> {
         opts: &CreateOptions,
     ) -> Result<Self, CreateError> {
         let spec = layout.spec(&params, opts.get_participants())?;
-        let mut geometry = None;
-        let obj = Object::anonymous_then(&spec, |obj| Self::build(&layout, obj, params, &mut geometry))?;
-        let geometry =
-            geometry.ok_or(CreateError::from_layout(OpenError::Corrupt { reason: "not built" }))?;
+        let (obj, geometry) = Object::anonymous_then(&spec, |obj| Self::build(&layout, obj, params))?;
         Ok(Self::new(obj, layout, geometry))
     }
 

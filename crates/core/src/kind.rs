@@ -124,6 +124,22 @@ impl TypeDesc {
         }
     }
 
+    /// The description of `T` under the stable name `name`, for a type stored in shared
+    /// memory whose Rust path may move between versions (a module split must not change
+    /// what an object made by an older build says it holds).
+    ///
+    /// ```
+    /// use shmkit_core::TypeDesc;
+    ///
+    /// struct State(u64);
+    /// let t = TypeDesc::named::<State>("mycrate::State");
+    /// assert_eq!(t.size, 8);
+    /// assert_ne!(t, TypeDesc::of::<State>());
+    /// ```
+    pub fn named<T: 'static>(name: &str) -> Self {
+        Self { name_hash: fnv1a(name.as_bytes()), ..Self::of::<T>() }
+    }
+
     /// The description used by objects without typed elements: bytes.
     pub fn bytes() -> Self {
         Self::of::<u8>()

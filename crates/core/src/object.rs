@@ -103,24 +103,25 @@ impl Object {
         opts: &CreateOptions,
         init: impl FnOnce(*mut u8, usize),
     ) -> Result<Self, CreateError> {
-        Self::create_then(name, spec, opts, raw_init(init))
+        Self::create_then(name, spec, opts, raw_init(init)).map(|(obj, ())| obj)
     }
 
-    /// [`create`](Self::create), with an `init` that sees the object and may refuse it:
-    /// on an error the name is removed and nobody ever sees the object ready.
-    pub(crate) fn create_then(
+    /// [`create`](Self::create), with an `init` that sees the object, may refuse it, and
+    /// returns what it found: on an error the name is removed and nobody ever sees the
+    /// object ready.
+    pub(crate) fn create_then<R>(
         name: &str,
         spec: &Spec,
         opts: &CreateOptions,
-        init: impl FnOnce(&Object) -> Result<(), CreateError>,
-    ) -> Result<Self, CreateError> {
+        init: impl FnOnce(&Object) -> Result<R, CreateError>,
+    ) -> Result<(Self, R), CreateError> {
         let name = Name::new(name)?;
         let total = spec.total_size()?;
         let fd = segment::create_file(&name, total, opts)?;
         let mut guard = RemoveOnDrop(Some(&name));
-        let obj = Self::build(fd, Some(name.clone()), spec, total, init)?;
+        let built = Self::build(fd, Some(name.clone()), spec, total, init)?;
         guard.0 = None;
-        Ok(obj)
+        Ok(built)
     }
 
     /// Creates an anonymous object (a sealed memfd): inherited by forked children,
@@ -130,26 +131,26 @@ impl Object {
     ///
     /// As [`Segment::anonymous`], plus [`CreateError::InvalidSlots`].
     pub fn anonymous(spec: &Spec, init: impl FnOnce(*mut u8, usize)) -> Result<Self, CreateError> {
-        Self::anonymous_then(spec, raw_init(init))
+        Self::anonymous_then(spec, raw_init(init)).map(|(obj, ())| obj)
     }
 
     /// [`anonymous`](Self::anonymous), with an `init` that sees the object and may refuse it.
-    pub(crate) fn anonymous_then(
+    pub(crate) fn anonymous_then<R>(
         spec: &Spec,
-        init: impl FnOnce(&Object) -> Result<(), CreateError>,
-    ) -> Result<Self, CreateError> {
+        init: impl FnOnce(&Object) -> Result<R, CreateError>,
+    ) -> Result<(Self, R), CreateError> {
         let total = spec.total_size()?;
         let fd = segment::anonymous_file(c"shmkit-object", total)?;
         Self::build(fd, None, spec, total, init)
     }
 
-    fn build(
+    fn build<R>(
         fd: OwnedFd,
         name: Option<Name>,
         spec: &Spec,
         total: u64,
-        init: impl FnOnce(&Object) -> Result<(), CreateError>,
-    ) -> Result<Self, CreateError> {
+        init: impl FnOnce(&Object) -> Result<R, CreateError>,
+    ) -> Result<(Self, R), CreateError> {
         let map = segment::map_fd(&fd, total).map_err(|e| CreateError::Io { op: "mmap", source: e })?;
         let segment = Segment::from_parts(map, fd, name);
         let pid = current_pid();
@@ -198,11 +199,11 @@ impl Object {
         h.created_ns.store(info.created_ns, r);
         h.flags.store(info.flags, r);
         h.magic.store(MAGIC, Ordering::Release);
-        init(&obj)?;
+        let built = init(&obj)?;
         // Publishes everything above to openers that load `state` with Acquire.
         h.state.store(STATE_READY, Ordering::Release);
         futex::wake_all(&h.state);
-        Ok(obj)
+        Ok((obj, built))
     }
 
     fn new(segment: Segment, info: HeaderSnapshot, role: Role) -> Self {
@@ -333,31 +334,34 @@ impl Object {
         init: impl FnOnce(*mut u8, usize),
     ) -> Result<(Self, bool), OpenOrCreateError> {
         Self::open_or_create_then(name, spec, create, open, raw_init(init))
+            .map(|(obj, built)| (obj, built.is_some()))
     }
 
-    /// [`open_or_create`](Self::open_or_create), with an `init` that sees the object and
-    /// may refuse it.
-    pub(crate) fn open_or_create_then(
+    /// [`open_or_create`](Self::open_or_create), with an `init` that sees the object, may
+    /// refuse it, and returns what it found: `Some` if this call created the object.
+    pub(crate) fn open_or_create_then<R>(
         name: &str,
         spec: &Spec,
         create: &CreateOptions,
         open: &OpenOptions,
-        init: impl FnOnce(&Object) -> Result<(), CreateError>,
-    ) -> Result<(Self, bool), OpenOrCreateError> {
+        init: impl FnOnce(&Object) -> Result<R, CreateError>,
+    ) -> Result<(Self, Option<R>), OpenOrCreateError> {
         let mut init = Some(init);
         loop {
+            // `create_then` refuses an existing name before it runs `init`, so `init` is
+            // still there for the next round.
             let created = Self::create_then(name, spec, create, |obj| match init.take() {
-                Some(f) => f(obj),
-                None => Ok(()),
+                Some(f) => f(obj).map(Some),
+                None => Ok(None),
             });
             match created {
-                Ok(obj) => return Ok((obj, true)),
+                Ok((obj, built)) => return Ok((obj, built)),
                 // Refused before `init` ran, so it is still there for the next round.
                 Err(CreateError::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
             match Self::open(name, &spec.expect(), open) {
-                Ok(obj) => return Ok((obj, false)),
+                Ok(obj) => return Ok((obj, None)),
                 // Removed between our create and our open: go round again.
                 Err(OpenError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),

@@ -164,7 +164,13 @@ impl<T: Pod> Layout for Cells<T> {
     }
 
     fn expect(&self) -> Expect {
-        Expect::kind(self.kind).elem(type_desc::<T>())
+        let expect = Expect::kind(self.kind).elem(type_desc::<T>());
+        // A Value holds exactly one element; an Array any number.
+        if self.kind == Kind::Value {
+            expect.count(1)
+        } else {
+            expect
+        }
     }
 
     fn init(&self, obj: &Object, contents: Contents<'_, T>) -> Result<(), CreateError> {
@@ -182,6 +188,10 @@ impl<T: Pod> Layout for Cells<T> {
     fn check(&self, obj: &Object) -> Result<Elements<T>, OpenError> {
         let len =
             usize::try_from(obj.info().elem_count).map_err(|_| OpenError::Corrupt { reason: "count" })?;
+        if self.kind == Kind::Value && len != 1 {
+            // Every access of a Value is to element 0.
+            return Err(OpenError::Corrupt { reason: "a Value's element count is not 1" });
+        }
         obj.view::<Control>(0)?;
         Ok(Elements { len, data: obj.region::<T>(DATA_OFFSET, len)? })
     }

@@ -15,8 +15,8 @@ macro_rules! send_api {
             self.send_bytes_deadline(msg, Deadline::NEVER)
         }
 
-        /// Sends `msg` if there is room for all of it now (a message larger than the
-        /// ring: if its first bytes fit now).
+        /// Sends `msg` if there is room for all of it now. A message larger than the ring
+        /// starts if its first bytes fit now, and then blocks until all of it is in.
         ///
         /// # Errors
         ///
@@ -37,8 +37,8 @@ macro_rules! send_api {
 
         /// Sends `msg`, waiting until `deadline` for room. A message that fits in the
         /// ring is written only once all of it fits, so a timed-out send sends nothing;
-        /// for a larger one the deadline bounds the wait for its first bytes, and the
-        /// rest streams as the receiver reads.
+        /// for a larger one the deadline bounds the wait for its first bytes, and then
+        /// the send blocks while the rest streams as the receiver reads.
         ///
         /// # Errors
         ///

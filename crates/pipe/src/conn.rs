@@ -210,8 +210,10 @@ enum End {
 /// Ring `i` of the pipe behind `h`, as `side` (a checked attach).
 fn port(h: &Handle<PipeLayout>, i: usize, side: Side, take: bool) -> Result<Port<u8>, OpenError> {
     let capacity = *h.geometry();
-    let offset = i * Port::<u8>::ring_len(capacity).unwrap_or(0);
-    Port::attach(Arc::clone(h.shared()), offset, capacity, side, take)
+    // `PipeLayout::check` found the body to be exactly the rings of this capacity.
+    let ring =
+        Port::<u8>::ring_len(capacity).ok_or(OpenError::Corrupt { reason: "a ring's length overflows" })?;
+    Port::attach(Arc::clone(h.shared()), i * ring, capacity, side, take)
 }
 
 /// One end of a duplex pipe: sends to the other end and receives from it.

@@ -44,7 +44,8 @@ impl PipeOptions {
         self
     }
 
-    /// Options for creating a named pipe (the file mode, participants).
+    /// Options for the pipe's object: the file mode (named pipes) and the participant
+    /// count (every pipe).
     pub fn create_options(mut self, opts: CreateOptions) -> Self {
         self.create = opts;
         self

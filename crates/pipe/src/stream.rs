@@ -53,7 +53,8 @@ pub fn send<R: ByteRing + ?Sized>(ring: &R, flags: u32, msg: &[u8]) -> Result<()
 
 /// [`send`], waiting for room at most until `deadline`. A frame that fits in the ring is
 /// written only once there is room for all of it, so a timed-out send writes nothing; a
-/// larger one streams, and the deadline bounds only the wait for its first bytes.
+/// larger one streams, and the deadline bounds only the wait for its first bytes: once
+/// they are in, the send blocks until the whole frame is.
 ///
 /// # Errors
 ///
@@ -74,11 +75,17 @@ pub fn send_deadline<R: ByteRing + ?Sized>(
     // half-way.
     let whole = !deadline.is_never() && total <= ring.capacity();
     while done < total {
+        let first = done == 0;
         // At least a header's worth, so that a header is never split.
-        let min = if whole { total } else { HEADER } as u64;
-        let wait = if done == 0 { wait_for(deadline) } else { Some(Deadline::NEVER) };
+        let min = if whole && first { total } else { HEADER } as u64;
+        let wait = if first { wait_for(deadline) } else { Some(Deadline::NEVER) };
         let (pos, n) = ring.reserve(min, (total - done) as u64, wait)?;
         let n = usize::try_from(n).unwrap_or(usize::MAX).min(total - done);
+        if whole && first && n < total {
+            // Less room than asked for: only a peer that rewound the ring's indices does
+            // this. Write nothing rather than half a frame.
+            return Err(Fail::Nothing);
+        }
         copy_parts(ring, pos, &parts, done, n);
         ring.commit(n as u64);
         done += n;

@@ -22,7 +22,8 @@ use crate::ring::Line;
 pub struct Misc {
     /// `CLOSED` flag (as the MPMC queue's state).
     pub state: AtomicU32,
-    _pad: u32,
+    /// Padding, an atomic like the rest: peers may write any byte of the state.
+    _pad: AtomicU32,
     /// Waited on by the consumer.
     pub not_empty: EventCount,
     /// Waited on by the producer.

@@ -82,6 +82,21 @@ pub(crate) struct Shape {
     pub report_no_consumers: bool,
 }
 
+/// Refuses a capacity or element type no queue (MPMC or SPSC) can hold.
+pub(crate) fn check_capacity<T>(capacity: usize) -> Result<(), CreateError> {
+    let bad = |reason| Err(CreateError::InvalidSize { size: capacity as u64, reason });
+    if capacity == 0 {
+        return bad("a queue needs a capacity of at least 1");
+    }
+    if capacity > MAX_CAPACITY {
+        return bad("a queue holds at most 2^32 items");
+    }
+    if std::mem::align_of::<T>() > 128 {
+        return bad("elements aligned to more than 128 bytes are not supported");
+    }
+    Ok(())
+}
+
 /// The byte offsets in the body: control block, intent table, slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Offsets {
@@ -134,16 +149,8 @@ impl<T: Pod> Layout for RingLayout<T> {
 
     fn spec(&self, shape: &Shape, participants: u32) -> Result<Spec, CreateError> {
         let capacity = shape.capacity;
+        check_capacity::<T>(capacity)?;
         let bad = |reason| CreateError::InvalidSize { size: capacity as u64, reason };
-        if capacity == 0 {
-            return Err(bad("a queue needs a capacity of at least 1"));
-        }
-        if capacity > MAX_CAPACITY {
-            return Err(bad("a queue holds at most 2^32 items"));
-        }
-        if std::mem::align_of::<T>() > 128 {
-            return Err(bad("elements aligned to more than 128 bytes are not supported"));
-        }
         // Vyukov's sequences need two slots at least: with one, "full for the consumer of
         // pos" and "free for the producer of pos + 1" are the same number.
         let capacity = capacity.next_power_of_two().max(2);

@@ -68,7 +68,8 @@ pub mod state {
 pub struct Misc {
     /// [`state`] flags.
     pub state: AtomicU32,
-    _pad: u32,
+    /// Padding, an atomic like the rest: peers may write any byte of the state.
+    _pad: AtomicU32,
     /// Waited on by consumers, notified after a put.
     pub not_empty: EventCount,
     /// Waited on by producers, notified after a get.

@@ -43,6 +43,7 @@ pub struct Barrier {
 
 /// A barrier's state holds its party count, read once by an opener and kept.
 impl State for RawBarrier {
+    const NAME: &'static str = "shmkit_sync::raw::RawBarrier";
     /// The number of parties.
     type Params = u32;
     /// The number of parties.

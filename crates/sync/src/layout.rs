@@ -37,6 +37,9 @@ unsafe impl InPlace for LockAndCondition {}
 /// A primitive's in-place state: what its creator chooses, how it is built, and what an
 /// opener checks and keeps.
 pub(crate) trait State: InPlace {
+    /// The name stored in the header's type hash: fixed, so that where the type lives in
+    /// this crate never changes what its objects say they hold.
+    const NAME: &'static str;
     /// What the creator chooses (an initial value, a party count), or `()`.
     type Params;
     /// What a handle keeps, read once when attaching.
@@ -56,6 +59,7 @@ pub(crate) trait State: InPlace {
 
 /// Stateless primitives: all zeroes is the initial state and any state is acceptable.
 impl State for RawLock {
+    const NAME: &'static str = "shmkit_sync::raw::RawLock";
     type Params = ();
     type Checked = ();
     fn build(&self, (): ()) {}
@@ -65,6 +69,7 @@ impl State for RawLock {
 }
 
 impl State for RawRLock {
+    const NAME: &'static str = "shmkit_sync::raw::RawRLock";
     type Params = ();
     type Checked = ();
     fn build(&self, (): ()) {}
@@ -74,6 +79,7 @@ impl State for RawRLock {
 }
 
 impl State for RawEvent {
+    const NAME: &'static str = "shmkit_sync::raw::RawEvent";
     type Params = ();
     type Checked = ();
     fn build(&self, (): ()) {}
@@ -83,6 +89,7 @@ impl State for RawEvent {
 }
 
 impl State for LockAndCondition {
+    const NAME: &'static str = "shmkit_sync::named::LockAndCondition";
     type Params = ();
     type Checked = ();
     fn build(&self, (): ()) {}
@@ -117,12 +124,12 @@ impl<R: State> Layout for Single<R> {
     fn spec(&self, params: &R::Params, participants: u32) -> Result<Spec, CreateError> {
         R::validate(params)?;
         Ok(Spec::new(self.kind, std::mem::size_of::<R>() as u64)
-            .elem(TypeDesc::of::<R>(), 1)
+            .elem(TypeDesc::named::<R>(R::NAME), 1)
             .slots(participants))
     }
 
     fn expect(&self) -> Expect {
-        Expect::kind(self.kind).elem(TypeDesc::of::<R>()).count(1)
+        Expect::kind(self.kind).elem(TypeDesc::named::<R>(R::NAME)).count(1)
     }
 
     fn init(&self, obj: &Object, params: R::Params) -> Result<(), CreateError> {

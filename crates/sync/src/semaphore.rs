@@ -45,6 +45,7 @@ pub struct Semaphore {
 /// A semaphore's state holds its maximum: [`MAX_VALUE`], or a bounded semaphore's initial
 /// value. An opener reads it once and keeps it.
 impl State for RawSemaphore {
+    const NAME: &'static str = "shmkit_sync::raw::RawSemaphore";
     /// The initial value and the maximum.
     type Params = (u32, u32);
     /// The maximum.

@@ -35,6 +35,7 @@ use shmkit_core::{
 
 use crate::api::{get_api, put_api, Wait};
 pub use crate::error::Fail;
+use crate::options::check_capacity;
 
 mod port;
 
@@ -64,16 +65,8 @@ impl<T: Pod> Layout for SpscLayout<T> {
     type Geometry = usize;
 
     fn spec(&self, &capacity: &usize, participants: u32) -> Result<Spec, CreateError> {
+        check_capacity::<T>(capacity)?;
         let bad = |reason| CreateError::InvalidSize { size: capacity as u64, reason };
-        if capacity == 0 {
-            return Err(bad("a queue needs a capacity of at least 1"));
-        }
-        if capacity > crate::MAX_CAPACITY {
-            return Err(bad("a queue holds at most 2^32 items"));
-        }
-        if std::mem::align_of::<T>() > 128 {
-            return Err(bad("elements aligned to more than 128 bytes are not supported"));
-        }
         let capacity = capacity.next_power_of_two();
         let len = Port::<T>::ring_len(capacity).ok_or(bad("larger than the address space"))?;
         Ok(Spec::new(Kind::SpscQueue, len as u64)

@@ -72,7 +72,8 @@ pub struct RawBarrier {
     state: AtomicU64,
     /// The number of parties (set once by the creator).
     parties: AtomicU32,
-    _pad: u32,
+    /// Padding, an atomic like the rest: peers may write any byte of the state.
+    _pad: AtomicU32,
     waiters: EventCount,
 }
 

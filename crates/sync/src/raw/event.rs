@@ -17,7 +17,8 @@ pub struct EventSnapshot {
 #[derive(Debug, Default)]
 pub struct RawEvent {
     flag: AtomicU32,
-    _pad: u32,
+    /// Padding, an atomic like the rest: peers may write any byte of the state.
+    _pad: AtomicU32,
     waiters: EventCount,
 }
 
