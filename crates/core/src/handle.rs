@@ -58,7 +58,6 @@
 
 use std::fmt;
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
 
 use crate::error::{CreateError, OpenError, UnlinkError};
 use crate::event::WaitStrategy;
@@ -116,7 +115,7 @@ pub trait Layout: Clone {
 /// `anonymous` (a sealed memfd, inherited by children forked afterwards), each with a
 /// `_with` form that takes options, and [`unlink`](Self::unlink) to remove a name.
 pub struct Handle<L: Layout> {
-    obj: Arc<Object>,
+    obj: Object,
     layout: L,
     geometry: L::Geometry,
     strategy: WaitStrategy,
@@ -134,7 +133,7 @@ impl<L: Layout> fmt::Debug for Handle<L> {
 
 impl<L: Layout> Handle<L> {
     fn new(obj: Object, layout: L, geometry: L::Geometry) -> Self {
-        Self { obj: Arc::new(obj), layout, geometry, strategy: WaitStrategy::default() }
+        Self { obj, layout, geometry, strategy: WaitStrategy::default() }
     }
 
     /// Builds and checks a new object's body; the object becomes ready only if both
@@ -303,10 +302,10 @@ impl<L: Layout> Handle<L> {
         &self.obj
     }
 
-    /// The object, shared: for kinds whose parts outlive the handle (a pipe's ends, each
-    /// holding the object).
-    pub fn shared(&self) -> &Arc<Object> {
-        &self.obj
+    /// The object and what the layout derived from it: for kinds whose parts each hold
+    /// the object once it is made and checked (a pipe's two ends share it).
+    pub fn into_parts(self) -> (Object, L::Geometry) {
+        (self.obj, self.geometry)
     }
 
     /// The layout this handle was made with.

@@ -138,6 +138,8 @@ impl<T> Cells<T> {
 /// Where a Value's or Array's elements are, checked when attaching.
 #[derive(Debug)]
 pub(crate) struct Elements<T> {
+    /// The control block.
+    ctl: NonNull<Control>,
     /// The element count.
     len: usize,
     /// The first element (`len` of them follow, inside the body).
@@ -192,8 +194,8 @@ impl<T: Pod> Layout for Cells<T> {
             // Every access of a Value is to element 0.
             return Err(OpenError::Corrupt { reason: "a Value's element count is not 1" });
         }
-        obj.view::<Control>(0)?;
-        Ok(Elements { len, data: obj.region::<T>(DATA_OFFSET, len)? })
+        let ctl = NonNull::from(obj.view::<Control>(0)?);
+        Ok(Elements { ctl, len, data: obj.region::<T>(DATA_OFFSET, len)? })
     }
 }
 
@@ -231,12 +233,9 @@ impl<T: Pod> Block<T> {
     }
 
     fn control(&self) -> &Control {
-        match self.h.object().view::<Control>(0) {
-            Ok(ctl) => ctl,
-            // `Cells::check` proved this view when the handle attached, against a body
-            // length that only this process's snapshot holds: it cannot fail now.
-            Err(_) => unreachable!("a checked view failed"),
-        }
+        // SAFETY: `Cells::check` made the pointer from a checked view of the object this
+        // handle holds, mapped while `self` lives; Control is InPlace (atomics only).
+        unsafe { self.h.geometry().ctl.as_ref() }
     }
 
     /// The address of element `i` (`i <= len`).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shmkit_core::{
-    CreateError, Deadline, Handle, Kind, OpenError, OpenOptions, Role, UnlinkError, WaitStrategy,
+    CreateError, Deadline, Handle, Kind, Object, OpenError, OpenOptions, Role, UnlinkError, WaitStrategy,
 };
 use shmkit_queue::spsc::{Fail, Port, Side};
 
@@ -179,25 +179,38 @@ impl Pipe {
     }
 }
 
+/// A pipe's object, made and checked, shared by the ends attached to it.
+struct Rings {
+    obj: Arc<Object>,
+    /// The bytes each ring holds.
+    capacity: usize,
+}
+
+impl Rings {
+    /// The rings of `h`'s pipe, its participant playing `role`.
+    fn new(h: Handle<PipeLayout>, role: Role) -> Self {
+        h.object().set_role(role);
+        let (obj, capacity) = h.into_parts();
+        Self { obj: Arc::new(obj), capacity }
+    }
+}
+
 /// An anonymous pipe of `kind`, both ends to be taken by the processes that use them.
-fn anonymous(kind: Kind, opts: &PipeOptions) -> Result<Handle<PipeLayout>, CreateError> {
+fn anonymous(kind: Kind, opts: &PipeOptions) -> Result<Rings, CreateError> {
     let h = Handle::anonymous_with(PipeLayout(kind), opts.get_capacity(), opts.get_create())?;
-    h.object().set_role(Role::PRODUCER_CONSUMER);
-    Ok(h)
+    Ok(Rings::new(h, Role::PRODUCER_CONSUMER))
 }
 
 /// Creates the named pipe `name` of `kind`, holding an end that plays `role`.
-fn create(name: &str, kind: Kind, role: Role, opts: &PipeOptions) -> Result<Handle<PipeLayout>, CreateError> {
+fn create(name: &str, kind: Kind, role: Role, opts: &PipeOptions) -> Result<Rings, CreateError> {
     let h = Handle::create_with(PipeLayout(kind), name, opts.get_capacity(), opts.get_create())?;
-    h.object().set_role(role);
-    Ok(h)
+    Ok(Rings::new(h, role))
 }
 
 /// Opens the named pipe `name` of `kind`, to take an end that plays `role`.
-fn open(name: &str, kind: Kind, role: Role, opts: &OpenOptions) -> Result<Handle<PipeLayout>, OpenError> {
+fn open(name: &str, kind: Kind, role: Role, opts: &OpenOptions) -> Result<Rings, OpenError> {
     let h = Handle::open_with(PipeLayout(kind), name, opts)?;
-    h.object().set_role(role);
-    Ok(h)
+    Ok(Rings::new(h, role))
 }
 
 /// Which end of a duplex pipe: the creator's (A) or the opener's (B).
@@ -207,13 +220,12 @@ enum End {
     B,
 }
 
-/// Ring `i` of the pipe behind `h`, as `side` (a checked attach).
-fn port(h: &Handle<PipeLayout>, i: usize, side: Side, take: bool) -> Result<Port<u8>, OpenError> {
-    let capacity = *h.geometry();
+/// Ring `i` of the pipe, as `side` (a checked attach).
+fn port(rings: &Rings, i: usize, side: Side, take: bool) -> Result<Port<u8>, OpenError> {
     // `PipeLayout::check` found the body to be exactly the rings of this capacity.
-    let ring =
-        Port::<u8>::ring_len(capacity).ok_or(OpenError::Corrupt { reason: "a ring's length overflows" })?;
-    Port::attach(Arc::clone(h.shared()), i * ring, capacity, side, take)
+    let ring = Port::<u8>::ring_len(rings.capacity)
+        .ok_or(OpenError::Corrupt { reason: "a ring's length overflows" })?;
+    Port::attach(Arc::clone(&rings.obj), i * ring, rings.capacity, side, take)
 }
 
 /// One end of a duplex pipe: sends to the other end and receives from it.
@@ -223,7 +235,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    fn attach(h: &Handle<PipeLayout>, end: End, take: bool) -> Result<Self, OpenError> {
+    fn attach(h: &Rings, end: End, take: bool) -> Result<Self, OpenError> {
         // Ring 0 carries A to B, ring 1 B to A.
         let (out, inn) = if end == End::A { (0, 1) } else { (1, 0) };
         Ok(Self {
@@ -308,7 +320,7 @@ pub struct Receiver {
 }
 
 impl Sender {
-    fn attach(h: &Handle<PipeLayout>, take: bool) -> Result<Self, OpenError> {
+    fn attach(h: &Rings, take: bool) -> Result<Self, OpenError> {
         Ok(Self { tx: Tx::new(port(h, 0, Side::Producer, take)?) })
     }
 
@@ -360,7 +372,7 @@ impl Sender {
 }
 
 impl Receiver {
-    fn attach(h: &Handle<PipeLayout>, take: bool) -> Result<Self, OpenError> {
+    fn attach(h: &Rings, take: bool) -> Result<Self, OpenError> {
         Ok(Self { rx: Rx { port: port(h, 0, Side::Consumer, take)?, max: DEFAULT_MAX_MESSAGE } })
     }
 

@@ -167,12 +167,12 @@ impl Barrier {
     pub fn wait_deadline(&self, deadline: Deadline) -> Result<u32, BarrierError> {
         let obj = self.h.object();
         state(&self.h)
-            .wait_until(*self.h.geometry(), deadline, self.h.wait_strategy(), || obj.reap_dead() > 0)
+            .wait_until(self.h.geometry().checked, deadline, self.h.wait_strategy(), || obj.reap_dead() > 0)
     }
 
     /// The number of parties.
     pub fn parties(&self) -> u32 {
-        *self.h.geometry()
+        self.h.geometry().checked
     }
 
     /// How many parties wait now (racy).

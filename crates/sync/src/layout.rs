@@ -2,6 +2,7 @@
 //! of the body, described to core's generic [`Handle`](shmkit_core::Handle) by [`Single`].
 
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 use shmkit_core::{
     CreateError, Expect, InPlace, Kind, Layout, Object, OpenError, RegisterError, Spec, TypeDesc,
@@ -43,7 +44,7 @@ pub(crate) trait State: InPlace {
     /// What the creator chooses (an initial value, a party count), or `()`.
     type Params;
     /// What a handle keeps, read once when attaching.
-    type Checked: Copy;
+    type Checked: Copy + Send + Sync + std::fmt::Debug;
 
     /// Refuses parameters that make no primitive.
     fn validate(_params: &Self::Params) -> Result<(), CreateError> {
@@ -117,9 +118,25 @@ impl<R> Single<R> {
     }
 }
 
+/// Where a primitive's state is, and what its check kept: found once when attaching, so
+/// that an operation costs one load, not a bounds check.
+#[derive(Debug)]
+pub(crate) struct Placed<R: State> {
+    state: NonNull<R>,
+    /// What [`State::check`] returned.
+    pub checked: R::Checked,
+}
+
+// SAFETY: `state` points into the mapping of the handle that holds this value (the only
+// place it lives), which moves between threads with it; `R: InPlace` is atomics only, made
+// to be used by several processes, hence threads, at once.
+unsafe impl<R: State> Send for Placed<R> {}
+// SAFETY: as above; shared use goes through `&R`, whose atomics are `Sync`.
+unsafe impl<R: State> Sync for Placed<R> {}
+
 impl<R: State> Layout for Single<R> {
     type Params<'a> = R::Params;
-    type Geometry = R::Checked;
+    type Geometry = Placed<R>;
 
     fn spec(&self, params: &R::Params, participants: u32) -> Result<Spec, CreateError> {
         R::validate(params)?;
@@ -137,8 +154,9 @@ impl<R: State> Layout for Single<R> {
         Ok(())
     }
 
-    fn check(&self, obj: &Object) -> Result<R::Checked, OpenError> {
-        obj.view::<R>(0)?.check()
+    fn check(&self, obj: &Object) -> Result<Placed<R>, OpenError> {
+        let state = obj.view::<R>(0)?;
+        Ok(Placed { checked: state.check()?, state: NonNull::from(state) })
     }
 }
 
@@ -148,12 +166,10 @@ pub(crate) type Handle<R> = shmkit_core::Handle<Single<R>>;
 /// The state in `h`'s object.
 #[inline]
 pub(crate) fn state<R: State>(h: &Handle<R>) -> &R {
-    match h.object().view::<R>(0) {
-        Ok(r) => r,
-        // The layout's check proved this view when the handle attached, against a body
-        // length that only this process's snapshot holds: it cannot fail now.
-        Err(_) => unreachable!("a checked view failed"),
-    }
+    // SAFETY: `Single::check` made the pointer from a checked view of the object `h`
+    // holds (every handle's geometry comes from its own object's check), which stays
+    // mapped while `h` lives; R is InPlace, so any bytes a peer writes are a valid R.
+    unsafe { h.geometry().state.as_ref() }
 }
 
 /// This process's owner token in `h`'s object.

@@ -158,7 +158,7 @@ impl Semaphore {
     /// [`ReleaseError::AboveMaximum`] for a [`BoundedSemaphore`] already at its initial
     /// value, or any semaphore at [`MAX_VALUE`].
     pub fn release(&self) -> Result<(), ReleaseError> {
-        state(&self.h).release(*self.h.geometry())
+        state(&self.h).release(self.h.geometry().checked)
     }
 
     /// The current value (racy): Python's `get_value()`.
@@ -243,7 +243,7 @@ impl BoundedSemaphore {
 
     /// The maximum (the initial value).
     pub fn max(&self) -> u32 {
-        *self.0.h.geometry()
+        self.0.h.geometry().checked
     }
 }
 

@@ -26,6 +26,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use bytemuck::Pod;
 use shmkit_core::{
@@ -97,12 +98,11 @@ impl<T: Pod> Layout for SpscLayout<T> {
     }
 }
 
-/// End `side` of the queue behind `h`, taken now if `take` (else on first use).
-fn end<T: Pod>(h: Handle<SpscLayout<T>>, side: Side, take: bool) -> Result<Port<T>, OpenError> {
-    h.object().set_role(if take { side.role() } else { Role::PRODUCER_CONSUMER });
-    let mut port = Port::attach(h.shared().clone(), 0, *h.geometry(), side, take)?;
-    port.set_wait_strategy(h.wait_strategy());
-    Ok(port)
+/// End `side` of the queue behind `h`, taken now.
+fn end<T: Pod>(h: Handle<SpscLayout<T>>, side: Side) -> Result<Port<T>, OpenError> {
+    h.object().set_role(side.role());
+    let (obj, capacity) = h.into_parts();
+    Port::attach(Arc::new(obj), 0, capacity, side, true)
 }
 
 /// Creates an anonymous SPSC queue of at least `capacity` items (rounded up to a power
@@ -115,9 +115,12 @@ fn end<T: Pod>(h: Handle<SpscLayout<T>>, side: Side, take: bool) -> Result<Port<
 /// As [`shmkit_core::Handle::anonymous_with`]; a zero capacity is
 /// [`CreateError::InvalidSize`].
 pub fn channel<T: Pod>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
-    let h = Handle::anonymous(SpscLayout::new(), capacity)?;
-    let c = Port::attach(h.shared().clone(), 0, *h.geometry(), Side::Consumer, false);
-    let p = end(h, Side::Producer, false);
+    let h = Handle::anonymous(SpscLayout::<T>::new(), capacity)?;
+    h.object().set_role(Role::PRODUCER_CONSUMER);
+    let (obj, capacity) = h.into_parts();
+    let obj = Arc::new(obj);
+    let p = Port::attach(Arc::clone(&obj), 0, capacity, Side::Producer, false);
+    let c = Port::attach(obj, 0, capacity, Side::Consumer, false);
     let (p, c) = (p.map_err(CreateError::from_layout)?, c.map_err(CreateError::from_layout)?);
     Ok((Producer { e: p }, Consumer { e: c }))
 }
@@ -155,7 +158,7 @@ impl<T: Pod> Producer<T> {
     /// [`create`](Self::create) with options (file mode, participants).
     pub fn create_with(name: &str, capacity: usize, opts: &CreateOptions) -> Result<Self, CreateError> {
         let h = Handle::create_with(SpscLayout::new(), name, capacity, opts)?;
-        end(h, Side::Producer, true).map_err(CreateError::from_layout).map(|e| Self { e })
+        end(h, Side::Producer).map_err(CreateError::from_layout).map(|e| Self { e })
     }
 
     /// Opens the named SPSC queue `name` and takes its producer end. Errors as
@@ -166,7 +169,7 @@ impl<T: Pod> Producer<T> {
 
     /// [`open`](Self::open) with options.
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
-        end(Handle::open_with(SpscLayout::new(), name, opts)?, Side::Producer, true).map(|e| Self { e })
+        end(Handle::open_with(SpscLayout::new(), name, opts)?, Side::Producer).map(|e| Self { e })
     }
 
     /// Removes the name `name`; processes that have the queue open keep using it.
@@ -235,7 +238,7 @@ impl<T: Pod> Consumer<T> {
     /// [`create`](Self::create) with options (file mode, participants).
     pub fn create_with(name: &str, capacity: usize, opts: &CreateOptions) -> Result<Self, CreateError> {
         let h = Handle::create_with(SpscLayout::new(), name, capacity, opts)?;
-        end(h, Side::Consumer, true).map_err(CreateError::from_layout).map(|e| Self { e })
+        end(h, Side::Consumer).map_err(CreateError::from_layout).map(|e| Self { e })
     }
 
     /// Opens the named SPSC queue `name` and takes its consumer end. Errors as
@@ -246,7 +249,7 @@ impl<T: Pod> Consumer<T> {
 
     /// [`open`](Self::open) with options.
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
-        end(Handle::open_with(SpscLayout::new(), name, opts)?, Side::Consumer, true).map(|e| Self { e })
+        end(Handle::open_with(SpscLayout::new(), name, opts)?, Side::Consumer).map(|e| Self { e })
     }
 
     /// Removes the name `name`; processes that have the queue open keep using it.
