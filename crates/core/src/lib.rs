@@ -74,6 +74,7 @@ pub mod segment;
 mod spec;
 pub mod state;
 mod sys;
+mod view;
 
 pub use deadline::Deadline;
 pub use error::{CreateError, NameError, OpenError, RegisterError, UnlinkError};

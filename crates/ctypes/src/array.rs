@@ -276,10 +276,7 @@ impl<T: Pod> Array<T> {
         &self,
         deadline: Deadline,
     ) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'_, T>>> {
-        match self.b.lock(deadline, Report::Take).map_err(TryLockError::NoSlot)? {
-            Some(locked) => locked.into_try_result(|held| ArrayGuard { a: self, held: Some(held) }),
-            None => Err(TryLockError::WouldBlock),
-        }
+        self.b.lock_guard(deadline, |held| ArrayGuard { a: self, held: Some(held) })
     }
 
     /// The first element's address, for callers that synchronise themselves: Python's

@@ -82,14 +82,6 @@ impl Locked {
         }
     }
 
-    /// Into the `Result` shape of `try_get_lock` and its timed forms.
-    pub fn into_try_result<G>(self, guard: impl FnOnce(Held) -> G) -> Result<G, TryLockError<G>> {
-        match self {
-            Locked::Clean(h) => Ok(guard(h)),
-            Locked::OwnerDied(h) => Err(TryLockError::OwnerDied(guard(h))),
-        }
-    }
-
     /// The holding, however it was taken.
     pub fn held(self) -> Held {
         match self {
@@ -320,6 +312,20 @@ impl<T: Pod> Block<T> {
             Report::Take if died || ctl.recovered.swap(0, Ordering::AcqRel) == 1 => Locked::OwnerDied(held),
             Report::Take => Locked::Clean(held),
         }))
+    }
+
+    /// Takes the lock until `deadline` for a guard made by `guard`, in the `Result` shape
+    /// of `try_get_lock` and its timed forms; a dead owner's death is reported.
+    pub fn lock_guard<G>(
+        &self,
+        deadline: Deadline,
+        guard: impl FnOnce(Held) -> G,
+    ) -> Result<G, TryLockError<G>> {
+        match self.lock(deadline, Report::Take).map_err(TryLockError::NoSlot)? {
+            Some(Locked::Clean(h)) => Ok(guard(h)),
+            Some(Locked::OwnerDied(h)) => Err(TryLockError::OwnerDied(guard(h))),
+            None => Err(TryLockError::WouldBlock),
+        }
     }
 
     /// Releases the lock.

@@ -181,10 +181,7 @@ impl<T: Pod> Value<T> {
         &self,
         deadline: Deadline,
     ) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'_, T>>> {
-        match self.b.lock(deadline, Report::Take).map_err(TryLockError::NoSlot)? {
-            Some(locked) => locked.into_try_result(|held| ValueGuard { v: self, held: Some(held) }),
-            None => Err(TryLockError::WouldBlock),
-        }
+        self.b.lock_guard(deadline, |held| ValueGuard { v: self, held: Some(held) })
     }
 
     /// The value's address, for callers that synchronise themselves: Python's
