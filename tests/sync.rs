@@ -504,3 +504,31 @@ fn sync_objects_keep_the_type_names_earlier_builds_wrote() {
     assert_eq!(hash(Barrier::anonymous(2).unwrap().object()), 0xce38_fafa_0ab7_423e);
     assert_eq!(hash(Condition::anonymous().unwrap().object()), 0x3d87_4521_ca09_d769);
 }
+
+#[test]
+fn a_timed_condition_wait_does_not_wait_out_another_holder() {
+    // Another process takes the lock as soon as our wait releases it, and keeps it for two
+    // seconds: a 300 ms wait must not last them (it used to, taking the lock back without
+    // a deadline).
+    let cond = Condition::anonymous().unwrap();
+    let shared = Shared::new();
+    let guard = cond.lock().unwrap();
+    let holder = fork(|| {
+        shared.signal(0, 1);
+        let g = cond.lock().unwrap();
+        shared.signal(1, 1);
+        std::thread::sleep(Duration::from_secs(2));
+        drop(g);
+        0
+    });
+    shared.await_value(0, 1, LIMIT);
+    let t = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let r = cond.wait_timeout(guard, t);
+    assert!(started.elapsed() >= t);
+    assert!(matches!(r, Err(LockError::Timeout)), "the lock is still held by the other process");
+    assert_eq!(shared.word32(1).load(Ordering::Relaxed), 1, "the holder took the lock");
+    holder.join_ok(LIMIT);
+    // Released: an untimed wait-free lock works again.
+    assert!(cond.lock().is_ok());
+}

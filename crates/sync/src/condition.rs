@@ -42,6 +42,14 @@ pub struct Condition {
     h: Handle<LockAndCondition>,
 }
 
+/// What a wait saw: the guard (if the lock was taken back by the deadline), whether a
+/// notify came, and whether the lock came back from a dead owner.
+struct Rewaited<'a> {
+    guard: Option<ConditionGuard<'a>>,
+    notified: bool,
+    died: bool,
+}
+
 /// Holds a [`Condition`]'s lock; releases it when dropped.
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
@@ -177,11 +185,12 @@ impl Condition {
         &'a self,
         guard: ConditionGuard<'a>,
     ) -> Result<ConditionGuard<'a>, LockError<ConditionGuard<'a>>> {
-        let (guard, _, died) = self.wait_inner(guard, Deadline::never());
-        if died {
-            Err(LockError::OwnerDied(guard))
-        } else {
-            Ok(guard)
+        let w = self.wait_inner(guard, Deadline::never());
+        // Without a deadline the lock is always taken back.
+        match w.guard {
+            Some(g) if w.died => Err(LockError::OwnerDied(g)),
+            Some(g) => Ok(g),
+            None => Err(LockError::Timeout),
         }
     }
 
@@ -200,11 +209,12 @@ impl Condition {
         self.wait_deadline(guard, Deadline::now())
     }
 
-    /// As [`wait`](Self::wait), for at most `timeout`; also returns whether it timed out.
+    /// As [`wait`](Self::wait), for at most `timeout` in all, taking the lock back
+    /// included; also returns whether it timed out (no notify came).
     ///
     /// # Errors
     ///
-    /// As [`wait`](Self::wait).
+    /// As [`wait_deadline`](Self::wait_deadline).
     #[allow(clippy::type_complexity)]
     pub fn wait_timeout<'a>(
         &'a self,
@@ -214,23 +224,27 @@ impl Condition {
         self.wait_deadline(guard, Deadline::after(timeout))
     }
 
-    /// As [`wait`](Self::wait), until `deadline`; also returns whether it timed out.
+    /// As [`wait`](Self::wait), until `deadline`; also returns whether it timed out (no
+    /// notify came). The deadline bounds taking the lock back too: unlike Python, which
+    /// re-acquires however long another process holds the lock, this returns by the
+    /// deadline (give or take a wake-up).
     ///
     /// # Errors
     ///
-    /// As [`wait`](Self::wait).
+    /// [`LockError::Timeout`] if the lock could not be taken back by the deadline (this
+    /// process no longer holds it); otherwise as [`wait`](Self::wait).
     #[allow(clippy::type_complexity)]
     pub fn wait_deadline<'a>(
         &'a self,
         guard: ConditionGuard<'a>,
         deadline: Deadline,
     ) -> Result<(ConditionGuard<'a>, bool), LockError<(ConditionGuard<'a>, bool)>> {
-        let (guard, notified, died) = self.wait_inner(guard, deadline);
-        let timed_out = !notified && deadline.has_passed();
-        if died {
-            Err(LockError::OwnerDied((guard, timed_out)))
-        } else {
-            Ok((guard, timed_out))
+        let w = self.wait_inner(guard, deadline);
+        let timed_out = !w.notified && deadline.has_passed();
+        match w.guard {
+            Some(g) if w.died => Err(LockError::OwnerDied((g, timed_out))),
+            Some(g) => Ok((g, timed_out)),
+            None => Err(LockError::Timeout),
         }
     }
 
@@ -248,9 +262,10 @@ impl Condition {
     ) -> Result<ConditionGuard<'a>, LockError<ConditionGuard<'a>>> {
         let mut died = false;
         while condition() {
-            let (g, _, d) = self.wait_inner(guard, Deadline::never());
-            guard = g;
-            died |= d;
+            let w = self.wait_inner(guard, Deadline::never());
+            // Without a deadline the lock is always taken back.
+            guard = w.guard.ok_or(LockError::Timeout)?;
+            died |= w.died;
         }
         if died {
             Err(LockError::OwnerDied(guard))
@@ -259,27 +274,28 @@ impl Condition {
         }
     }
 
-    /// Waits; returns the guard, whether notified, and whether the lock came back from a
-    /// dead owner.
-    fn wait_inner<'a>(
-        &'a self,
-        guard: ConditionGuard<'a>,
-        deadline: Deadline,
-    ) -> (ConditionGuard<'a>, bool, bool) {
+    /// Waits for a notify until `deadline`, and takes the lock back by the same deadline.
+    fn wait_inner<'a>(&'a self, guard: ConditionGuard<'a>, deadline: Deadline) -> Rewaited<'a> {
         let me = guard.me;
         // The raw wait releases and retakes the lock itself.
         std::mem::forget(guard);
         let raw = state(&self.h);
-        match raw.cond.wait_until(&raw.lock, me, deadline, self.h.wait_strategy(), self.h.object()) {
-            Ok((notified, acquired)) => (self.guard(me), notified, acquired == Acquired::OwnerDied),
-            // A peer overwrote the owner: we no longer hold the lock; take it again.
-            Err(_) => loop {
-                if let Some(a) =
-                    raw.lock.lock_until(me, Deadline::never(), self.h.wait_strategy(), self.h.object())
-                {
-                    break (self.guard(me), false, a == Acquired::OwnerDied);
-                }
-            },
+        let (strategy, live) = (self.h.wait_strategy(), self.h.object());
+        let (notified, relocked) =
+            match raw.cond.wait_then_lock(&raw.lock, me, deadline, deadline, strategy, live) {
+                Ok(w) => (w.notified, w.relocked),
+                // A peer overwrote the owner: we no longer hold the lock; take it again.
+                Err(_) => loop {
+                    let got = raw.lock.lock_until(me, deadline, strategy, live);
+                    if got.is_some() || !deadline.is_never() {
+                        break (false, got);
+                    }
+                },
+            };
+        Rewaited {
+            guard: relocked.map(|_| self.guard(me)),
+            notified,
+            died: relocked == Some(Acquired::OwnerDied),
         }
     }
 

@@ -23,6 +23,10 @@ pub enum LockError<G> {
     OwnerDied(G),
     /// This process could not register as a participant of the lock (its table is full).
     NoSlot(RegisterError),
+    /// A timed [`Condition`](crate::Condition) wait could not take its lock back before
+    /// the deadline (another process held it): this process no longer holds the lock.
+    /// Lock it again to go on.
+    Timeout,
 }
 
 impl<G> LockError<G> {
@@ -30,7 +34,7 @@ impl<G> LockError<G> {
     pub fn into_guard(self) -> Option<G> {
         match self {
             Self::OwnerDied(g) => Some(g),
-            Self::NoSlot(_) => None,
+            Self::NoSlot(_) | Self::Timeout => None,
         }
     }
 
@@ -47,6 +51,10 @@ impl<G> fmt::Display for LockError<G> {
                 "the previous owner died holding the lock; you hold it now: repair the data it protects",
             ),
             Self::NoSlot(e) => e.fmt(f),
+            Self::Timeout => f.write_str(
+                "the lock was not taken back before the deadline (another process held it); you no longer \
+                 hold it: lock it again",
+            ),
         }
     }
 }

@@ -16,7 +16,7 @@ mod rlock;
 mod semaphore;
 
 pub use barrier::{BarrierError, BarrierSnapshot, RawBarrier};
-pub use condition::RawCondition;
+pub use condition::{RawCondition, Waited};
 pub use event::{EventSnapshot, RawEvent};
 pub use lock::{LockSnapshot, RawLock};
 pub use owner::{describe_owner, token, Acquired, AlwaysAlive, Liveness, NotOwner, TOKEN_BIT};
