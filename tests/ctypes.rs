@@ -184,8 +184,8 @@ fn value_lock_holder_sigkilled_next_get_lock_reports_owner_died() {
 }
 
 #[test]
-#[allow(clippy::approx_constant)] // the seed's own number
-fn seed_003_children_write_the_parent_reads() {
+#[allow(clippy::approx_constant)] // the Python tutorial's own number
+fn tutorial_003_children_write_the_parent_reads() {
     // num = Value('d', 0.0); arr = Array('i', range(10)); a child negates and stores.
     let num = Value::<f64>::anonymous(0.0).unwrap();
     let arr = Array::<i32>::anonymous(&(0..10).collect::<Vec<_>>()).unwrap();
@@ -229,7 +229,7 @@ fn a_sequence_left_odd_without_the_lock_does_not_hang_readers() {
 }
 
 #[test]
-fn get_lock_has_its_try_timeout_and_deadline_forms() {
+fn get_lock_and_the_writes_have_their_try_timeout_and_deadline_forms() {
     let v = Value::<u64>::anonymous(1).unwrap();
     let arr = Array::<u32>::anonymous(&[1, 2, 3]).unwrap();
     let shared = Shared::new();
@@ -250,13 +250,31 @@ fn get_lock_has_its_try_timeout_and_deadline_forms() {
     let started = std::time::Instant::now();
     assert!(matches!(arr.get_lock_timeout(t), Err(shmkit::TryLockError::WouldBlock)));
     assert!(started.elapsed() >= t);
+    // The writes that take the lock have the same forms, and write nothing when refused.
+    assert!(matches!(v.try_store(9), Err(shmkit::TryLockError::WouldBlock)));
+    let started = std::time::Instant::now();
+    assert!(matches!(v.store_timeout(9, t), Err(shmkit::TryLockError::WouldBlock)));
+    assert!(started.elapsed() >= t);
+    assert!(matches!(arr.try_set(0, 9), Err(ArrayError::Timeout)));
+    let started = std::time::Instant::now();
+    assert!(matches!(arr.set_timeout(0, 9, t), Err(ArrayError::Timeout)));
+    assert!(started.elapsed() >= t);
+    assert!(matches!(arr.try_copy_from_slice(&[9, 9, 9]), Err(ArrayError::Timeout)));
+    assert!(matches!(arr.copy_from_slice_timeout(&[9, 9, 9], t), Err(ArrayError::Timeout)));
+    assert_eq!((v.load(), arr.to_vec()), (1, vec![1, 2, 3]));
     // Released by the holder: the deadline forms take the locks.
     shared.signal(1, 1);
     holder.join_ok(LIMIT);
+    arr.set_deadline(0, 7, shmkit::Deadline::after(LIMIT)).unwrap();
+    arr.copy_from_slice_deadline(&[4, 5, 6], shmkit::Deadline::after(LIMIT)).unwrap();
+    assert_eq!(arr.to_vec(), vec![4, 5, 6]);
+    v.store_deadline(3, shmkit::Deadline::after(LIMIT)).unwrap();
+    assert_eq!(v.load(), 3);
     let mut g = v.get_lock_deadline(shmkit::Deadline::after(LIMIT)).unwrap();
     g.set(2);
     drop(g);
     assert_eq!(v.load(), 2);
+    assert!(v.try_store(8).is_ok() && arr.try_set(1, 8).is_ok());
     assert!(arr.get_lock_deadline(shmkit::Deadline::after(LIMIT)).is_ok());
 }
 

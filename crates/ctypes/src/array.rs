@@ -40,6 +40,9 @@ pub enum ArrayError {
     },
     /// This process could not become a participant (for the lock).
     NoSlot(RegisterError),
+    /// A timed write found the lock still held by another process at its deadline;
+    /// nothing was written.
+    Timeout,
 }
 
 impl fmt::Display for ArrayError {
@@ -58,6 +61,9 @@ impl fmt::Display for ArrayError {
                 write!(f, "{found} bytes do not fit an array of {capacity}: make the array larger")
             }
             Self::NoSlot(e) => e.fmt(f),
+            Self::Timeout => {
+                f.write_str("another process held the array's lock until the deadline; nothing was written")
+            }
         }
     }
 }
@@ -195,14 +201,43 @@ impl<T: Pod> Array<T> {
         Ok(out[0])
     }
 
-    /// Writes element `index` under the lock.
+    /// Writes element `index` under the lock, waiting for it as long as another process
+    /// holds it (see [`set_deadline`](Self::set_deadline) for a bounded wait).
     ///
     /// # Errors
     ///
     /// [`ArrayError::OutOfRange`], [`ArrayError::NoSlot`].
     pub fn set(&self, index: usize, value: T) -> Result<(), ArrayError> {
+        self.set_deadline(index, value, Deadline::never())
+    }
+
+    /// Writes element `index` if the lock is free now (or its owner is dead).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_deadline`](Self::set_deadline).
+    pub fn try_set(&self, index: usize, value: T) -> Result<(), ArrayError> {
+        self.set_deadline(index, value, Deadline::now())
+    }
+
+    /// Writes element `index`, waiting at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`set_deadline`](Self::set_deadline).
+    pub fn set_timeout(&self, index: usize, value: T, timeout: Duration) -> Result<(), ArrayError> {
+        self.set_deadline(index, value, Deadline::after(timeout))
+    }
+
+    /// Writes element `index`, waiting until `deadline` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::Timeout`] if another process still holds the lock at the deadline
+    /// (nothing was written); [`ArrayError::OutOfRange`], [`ArrayError::NoSlot`].
+    pub fn set_deadline(&self, index: usize, value: T, deadline: Deadline) -> Result<(), ArrayError> {
         self.check(index)?;
-        self.with_lock(|held| self.b.write(held, index, &[value]))
+        self.with_lock(deadline, |held| self.b.write(held, index, &[value]))
     }
 
     /// A consistent copy of the whole array, without the lock.
@@ -212,22 +247,54 @@ impl<T: Pod> Array<T> {
         out
     }
 
-    /// Overwrites the whole array under the lock (readers see all old or all new).
+    /// Overwrites the whole array under the lock (readers see all old or all new),
+    /// waiting for the lock as long as another process holds it (see
+    /// [`copy_from_slice_deadline`](Self::copy_from_slice_deadline) for a bounded wait).
     ///
     /// # Errors
     ///
     /// [`ArrayError::LengthMismatch`], [`ArrayError::NoSlot`].
     pub fn copy_from_slice(&self, values: &[T]) -> Result<(), ArrayError> {
+        self.copy_from_slice_deadline(values, Deadline::never())
+    }
+
+    /// [`copy_from_slice`](Self::copy_from_slice) if the lock is free now.
+    ///
+    /// # Errors
+    ///
+    /// As [`copy_from_slice_deadline`](Self::copy_from_slice_deadline).
+    pub fn try_copy_from_slice(&self, values: &[T]) -> Result<(), ArrayError> {
+        self.copy_from_slice_deadline(values, Deadline::now())
+    }
+
+    /// [`copy_from_slice`](Self::copy_from_slice), waiting at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`copy_from_slice_deadline`](Self::copy_from_slice_deadline).
+    pub fn copy_from_slice_timeout(&self, values: &[T], timeout: Duration) -> Result<(), ArrayError> {
+        self.copy_from_slice_deadline(values, Deadline::after(timeout))
+    }
+
+    /// [`copy_from_slice`](Self::copy_from_slice), waiting until `deadline` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::Timeout`] if another process still holds the lock at the deadline
+    /// (nothing was written); [`ArrayError::LengthMismatch`], [`ArrayError::NoSlot`].
+    pub fn copy_from_slice_deadline(&self, values: &[T], deadline: Deadline) -> Result<(), ArrayError> {
         if values.len() != self.len() {
             return Err(ArrayError::LengthMismatch { expected: self.len(), found: values.len() });
         }
-        self.with_lock(|held| self.b.write(held, 0, values))
+        self.with_lock(deadline, |held| self.b.write(held, 0, values))
     }
 
-    fn with_lock<R>(&self, f: impl FnOnce(&Held) -> R) -> Result<R, ArrayError> {
+    /// Runs `f` holding the lock, taken by `deadline`.
+    fn with_lock<R>(&self, deadline: Deadline, f: impl FnOnce(&Held) -> R) -> Result<R, ArrayError> {
         // A dead owner's lock is taken over; this write does not repair the whole array,
         // so the death stays on record for the next `get_lock`.
-        let held = lock_forever(&self.b, Report::Keep).map_err(ArrayError::NoSlot)?.held();
+        let locked = self.b.lock(deadline, Report::Keep).map_err(ArrayError::NoSlot)?;
+        let held = locked.ok_or(ArrayError::Timeout)?.held();
         let r = f(&held);
         self.b.unlock(held);
         Ok(r)
@@ -381,7 +448,7 @@ impl Array<CChar> {
         if all.len() < self.len() {
             all.push(0);
         }
-        self.with_lock(|held| self.b.write(held, 0, bytemuck::cast_slice(&all)))
+        self.with_lock(Deadline::never(), |held| self.b.write(held, 0, bytemuck::cast_slice(&all)))
     }
 }
 

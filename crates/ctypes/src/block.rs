@@ -297,8 +297,13 @@ impl<T: Pod> Block<T> {
     pub fn lock(&self, deadline: Deadline, report: Report) -> Result<Option<Locked>, RegisterError> {
         let me = self.me()?;
         let ctl = self.control();
-        let Some(how) = ctl.lock.lock_until(me, deadline, self.h.wait_strategy(), self.object()) else {
-            return Ok(None);
+        let how = loop {
+            match ctl.lock.lock_until(me, deadline, self.h.wait_strategy(), self.object()) {
+                Some(how) => break how,
+                // Without a deadline only the lock ends the wait.
+                None if deadline.is_never() => {}
+                None => return Ok(None),
+            }
         };
         let died = how == Acquired::OwnerDied;
         let held = Held { me };

@@ -124,8 +124,10 @@ impl<T: Pod> Value<T> {
         out[0]
     }
 
-    /// Stores `value` under the lock. Python's `v.value = x`. A lock whose owner died is
-    /// taken over: the store repairs the value anyway.
+    /// Stores `value` under the lock. Python's `v.value = x`. Waits for the lock as long
+    /// as another process holds it (see [`store_deadline`](Self::store_deadline) for a
+    /// bounded wait). A lock whose owner died is taken over: the store repairs the value
+    /// anyway.
     ///
     /// # Errors
     ///
@@ -133,9 +135,45 @@ impl<T: Pod> Value<T> {
     pub fn store(&self, value: T) -> Result<(), RegisterError> {
         // The store overwrites the whole value: it repairs whatever a dead writer left.
         let held = lock_forever(&self.b, Report::Take)?.held();
+        self.write(held, value);
+        Ok(())
+    }
+
+    /// Stores `value` if the lock is free now (or its owner is dead).
+    ///
+    /// # Errors
+    ///
+    /// As [`store_deadline`](Self::store_deadline).
+    pub fn try_store(&self, value: T) -> Result<(), TryLockError<()>> {
+        self.store_deadline(value, Deadline::now())
+    }
+
+    /// Stores `value`, waiting at most `timeout` for the lock.
+    ///
+    /// # Errors
+    ///
+    /// As [`store_deadline`](Self::store_deadline).
+    pub fn store_timeout(&self, value: T, timeout: Duration) -> Result<(), TryLockError<()>> {
+        self.store_deadline(value, Deadline::after(timeout))
+    }
+
+    /// Stores `value`, waiting until `deadline` for the lock; as [`store`](Self::store)
+    /// otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if another process still holds the lock at the
+    /// deadline (nothing was written); [`TryLockError::NoSlot`].
+    pub fn store_deadline(&self, value: T, deadline: Deadline) -> Result<(), TryLockError<()>> {
+        // As `store`: the whole value is overwritten, so a dead writer's death is repaired.
+        let held = self.b.lock(deadline, Report::Take).map_err(TryLockError::NoSlot)?;
+        self.write(held.ok_or(TryLockError::WouldBlock)?.held(), value);
+        Ok(())
+    }
+
+    fn write(&self, held: Held, value: T) {
         self.b.write(&held, 0, &[value]);
         self.b.unlock(held);
-        Ok(())
     }
 
     /// Holds the value's lock for a read-modify-write: Python's `v.get_lock()`.

@@ -1,4 +1,4 @@
-//! Python's `multiprocessing` — the seeds' system — through `python3` when it is on
+//! Python's `multiprocessing` — the system the Python tutorial teaches — through `python3` when it is on
 //! `PATH`, timed by Python itself the way the Rust rows are timed (`python.py`).
 
 use std::io::ErrorKind;
