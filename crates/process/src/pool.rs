@@ -79,8 +79,12 @@ impl Pool {
     /// # Errors
     ///
     /// [`TaskError::Start`] if the fork server, a worker or a feeder thread cannot be
-    /// started.
+    /// started, or in a spawned child whose `main` did not call [`init`](crate::init)
+    /// first (whatever the start method).
     pub fn with_options(opts: PoolOptions) -> Result<Self, TaskError> {
+        if !crate::spawn::may_start() {
+            return Err(TaskError::Start(crate::spawn::FORGOT_INIT.into()));
+        }
         let n = opts.processes;
         let server = match opts.start_method {
             StartMethod::Fork => Some(ForkServer::start()?),

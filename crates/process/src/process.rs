@@ -40,6 +40,10 @@ pub enum ProcessError {
     NotStarted,
     /// The spawn start method needs a `fn` target: [`Process::call`].
     SpawnNeedsFn,
+    /// This program was started by the spawn start method and its `main` starts a
+    /// process before calling [`init`](crate::init): call `init` first thing in `main`.
+    /// (Starting one would run `main` again in the child, which would start another.)
+    NotInitialized,
     /// The system refused (fork, exec, wait, kill, or the report segment).
     Os(std::io::Error),
 }
@@ -52,6 +56,7 @@ impl fmt::Display for ProcessError {
             Self::SpawnNeedsFn => f.write_str(
                 "the spawn start method runs a `fn` with serde arguments: build the process with Process::call",
             ),
+            Self::NotInitialized => f.write_str(crate::spawn::FORGOT_INIT),
             Self::Os(e) => write!(f, "the system refused: {e}"),
         }
     }
@@ -211,10 +216,15 @@ impl Process {
     /// # Errors
     ///
     /// [`ProcessError::AlreadyStarted`]; [`ProcessError::SpawnNeedsFn`] for a closure
-    /// under spawn; [`ProcessError::Os`] if the system cannot start it.
+    /// under spawn; [`ProcessError::NotInitialized`] in a spawned child whose `main` did
+    /// not call [`init`](crate::init) first (whatever the start method);
+    /// [`ProcessError::Os`] if the system cannot start it.
     pub fn start(&mut self) -> Result<(), ProcessError> {
         if matches!(self.target, Target::Started) {
             return Err(ProcessError::AlreadyStarted);
+        }
+        if !crate::spawn::may_start() {
+            return Err(ProcessError::NotInitialized);
         }
         if self.method == StartMethod::Spawn && !matches!(self.target, Target::Call { .. }) {
             return Err(ProcessError::SpawnNeedsFn);

@@ -6,6 +6,8 @@
 //! anchor, whatever address the loader chose. A canary (the offset of a second function)
 //! checks that the program started is the one that asked.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -167,9 +169,47 @@ impl Orders {
     }
 }
 
+/// Whether this process may start processes: `UNKNOWN` until the first check, then
+/// `ALLOWED`, or `FORGOTTEN` in a program started by spawn whose `main` did not call
+/// [`init`] before starting one. Cached so that a fork server, a single-threaded copy made
+/// by a pool, never reads the environment (whose lock another thread may have held at the
+/// fork).
+static STARTS: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const ALLOWED: u8 = 1;
+const FORGOTTEN: u8 = 2;
+
+/// Whether this process may start processes: not if it was started by spawn and [`init`]
+/// has not run (it removes the orders from the environment, or never returns). A child
+/// that ran its `main` instead would start itself again, and again: a fork bomb.
+pub(crate) fn may_start() -> bool {
+    // Relaxed: the value is derived from the environment, the same in every thread.
+    match STARTS.load(Ordering::Relaxed) {
+        ALLOWED => true,
+        FORGOTTEN => false,
+        _ => {
+            let allowed = std::env::var_os(ENV).is_none();
+            STARTS.store(if allowed { ALLOWED } else { FORGOTTEN }, Ordering::Relaxed);
+            allowed
+        }
+    }
+}
+
+/// Why a spawned child that has not called [`init`] may not start processes.
+pub(crate) const FORGOT_INIT: &str =
+    "this program was started by the spawn start method, and its `main` starts \
+     processes without having called shmkit::init(): call shmkit::init() first thing in main (in a \
+     spawned child it runs the child's function and exits, so the rest of `main` never runs there)";
+
 /// Call this first thing in `main` in programs that start processes with the spawn start
 /// method (or a [`Pool`](crate::Pool) using it). In the parent it returns at once; in a
 /// child started by spawn it runs the child's function and exits, never returning.
+///
+/// A spawned child whose `main` starts a process, a [`Pool`](crate::Pool) or a
+/// [`ProcessPoolExecutor`](crate::ProcessPoolExecutor) before calling `init` is refused
+/// ([`ProcessError::NotInitialized`](crate::ProcessError::NotInitialized), or
+/// [`TaskError::Start`](crate::TaskError::Start) for pools) instead of starting itself
+/// again without end (Python raises a `RuntimeError` there).
 ///
 /// ```no_run
 /// # #[allow(clippy::needless_doctest_main)]
@@ -179,9 +219,14 @@ impl Orders {
 /// }
 /// ```
 pub fn init() {
-    let Ok(text) = std::env::var(ENV) else { return };
-    // Our own children must not take these orders for theirs.
+    let Ok(text) = std::env::var(ENV) else {
+        STARTS.store(ALLOWED, Ordering::Relaxed);
+        return;
+    };
+    // Our own children must not take these orders for theirs; and the function we run
+    // may start processes.
     std::env::remove_var(ENV);
+    STARTS.store(ALLOWED, Ordering::Relaxed);
     let Some(orders) = Orders::decode(&text) else {
         eprintln!("shmkit: the orders of this spawned process do not decode");
         shmkit_core::child::exit_now(2);
