@@ -168,6 +168,34 @@ impl HeaderSnapshot {
         Kind::from_code(self.kind)
     }
 
+    /// Checks that the element layout is one a Rust type can have and that the elements
+    /// fit in the body: what every decoder and handle may then rely on (a size of 0 would
+    /// make element-wise arithmetic divide by zero, an alignment over [`CACHE_LINE`] cannot
+    /// be honoured by a body aligned to it).
+    fn elem_layout(&self) -> Result<(), OpenError> {
+        let corrupt = |reason| Err(OpenError::Corrupt { reason });
+        let TypeDesc { size, align, code, .. } = self.elem;
+        if size == 0 {
+            return corrupt("the element size is 0");
+        }
+        if !align.is_power_of_two() {
+            return corrupt("the element alignment is not a power of two");
+        }
+        if u64::from(align) > CACHE_LINE {
+            return corrupt("the element alignment is over 128 bytes");
+        }
+        if size % u64::from(align) != 0 {
+            return corrupt("the element size is not a multiple of its alignment");
+        }
+        if code_size(code).is_some_and(|expected| expected != size) {
+            return corrupt("the element size does not match its type code");
+        }
+        if size.checked_mul(self.elem_count).is_none_or(|bytes| bytes > self.body_len) {
+            return corrupt("the elements do not fit in the body");
+        }
+        Ok(())
+    }
+
     /// Checks that the header is a complete, self-consistent shmkit header for a file of
     /// `file_size` bytes, and that it matches `expect`.
     ///
@@ -197,11 +225,7 @@ impl HeaderSnapshot {
         if self.body_offset.checked_add(self.body_len) != Some(self.total_size) {
             return Err(OpenError::Corrupt { reason: "body does not end at the end of the file" });
         }
-        if !self.elem.align.is_power_of_two()
-            || self.elem.size.checked_mul(self.elem_count).is_none_or(|b| b > self.body_len)
-        {
-            return Err(OpenError::Corrupt { reason: "the elements do not fit in the body" });
-        }
+        self.elem_layout()?;
         if let Some(kind) = expect.kind {
             if self.kind != kind.code() {
                 return Err(OpenError::KindMismatch { expected: kind, found: self.kind });
@@ -219,6 +243,20 @@ impl HeaderSnapshot {
         }
         Ok(())
     }
+}
+
+/// The size of the elements of ctypes type code `code`, for the codes shmkit writes
+/// (`None` for 0, a non-primitive type, and for codes it does not know).
+fn code_size(code: u8) -> Option<u64> {
+    let size = match code {
+        b'b' | b'B' | b'c' | b'?' => 1,
+        b'h' | b'H' => 2,
+        b'i' | b'I' | b'f' => 4,
+        b'q' | b'Q' | b'd' => 8,
+        b'n' | b'N' => std::mem::size_of::<usize>(),
+        _ => return None,
+    };
+    Some(size as u64)
 }
 
 /// What an opener expects of an object; `None` fields accept anything.
@@ -359,6 +397,44 @@ mod tests {
         write_valid(h, 4, total);
         h.body_offset.store(8, Ordering::Relaxed);
         assert!(matches!(check(Expect::any(), total), Err(OpenError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn impossible_element_layouts_are_corrupt() {
+        let (buf, total) = heap_object(4, 40);
+        let h = header(&buf);
+        const R: Ordering = Ordering::Relaxed;
+        let cases: [(&str, fn(&Header)); 9] = [
+            ("size 0", |h| h.elem_size.store(0, R)),
+            ("size 0, count 0", |h| {
+                h.elem_size.store(0, R);
+                h.elem_count.store(0, R);
+            }),
+            ("align 0", |h| h.elem_align.store(0, R)),
+            ("align 3", |h| h.elem_align.store(3, R)),
+            ("align 256", |h| {
+                h.elem_align.store(256, R);
+                h.elem_size.store(256, R);
+                h.elem_count.store(0, R);
+            }),
+            ("size not a multiple of align", |h| h.elem_size.store(6, R)),
+            ("size not the type code's", |h| h.elem_size.store(8, R)),
+            ("size times count overflows", |h| h.elem_count.store(u64::MAX / 2, R)),
+            ("elements past the body", |h| h.elem_count.store(11, R)),
+        ];
+        for (what, forge) in cases {
+            write_valid(h, 4, total);
+            forge(h);
+            let got = HeaderSnapshot::read(h).validate(total, &Expect::any());
+            assert!(matches!(got, Err(OpenError::Corrupt { .. })), "{what}: {got:?}");
+        }
+        // A non-primitive element of any size that is a multiple of its alignment is fine.
+        write_valid(h, 4, total);
+        h.type_code.store(0, R);
+        h.elem_size.store(24, R);
+        h.elem_align.store(8, R);
+        h.elem_count.store(1, R);
+        HeaderSnapshot::read(h).validate(total, &Expect::any()).unwrap();
     }
 
     #[test]
