@@ -10,6 +10,9 @@ use crate::seqlock::{copy_load, ReadOutcome};
 const SHOWN: usize = 16;
 /// How many bytes of a `c` (char) array are shown as text.
 const SHOWN_CHARS: usize = 64;
+/// How many bytes of the elements are read at most (a non-primitive element can be large:
+/// only its start is shown).
+const SHOWN_BYTES: usize = 256;
 /// How many times a read racing writers is tried before giving up.
 const TRIES: u32 = 10_000;
 
@@ -30,12 +33,22 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     let (Some((count, size, data)), Ok(ctl)) = (fits, obj.view::<Control>(0)) else {
         return Some(BodyState::problem("the body is too small for its elements"));
     };
+    if size == 0 {
+        // Validation refuses it; a decoder divides by no header's numbers all the same.
+        return Some(BodyState::problem("the element size is 0"));
+    }
+    // Whole elements while they fit in SHOWN_BYTES; else the start of the first one.
     let shown = if code == b'c' { count.min(SHOWN_CHARS) } else { count.min(SHOWN) };
-    let mut bytes = vec![0u8; shown * size];
+    let shown = shown.min(SHOWN_BYTES / size).min(count);
+    let truncated = shown == 0 && count > 0;
+    let len = if truncated { SHOWN_BYTES } else { shown * size };
+    let mut bytes = vec![0u8; len];
     let mut read = false;
     for _ in 0..TRIES {
-        // SAFETY: `data` holds `count * size >= bytes.len()` bytes of the body (a checked
-        // region); `bytes` is private memory of that length.
+        // SAFETY: `data` holds `count * size` bytes of the body (a checked region), which
+        // is at least `bytes.len()`: `shown <= count` whole elements, or, when
+        // `truncated`, SHOWN_BYTES < size bytes of the first; `bytes` is private memory of
+        // that length.
         let copy = || unsafe { copy_load(data.as_ptr(), bytes.as_mut_ptr(), bytes.len()) };
         if ctl.seq.try_read(copy) == ReadOutcome::Done {
             read = true;
@@ -50,6 +63,8 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     } else if code == b'c' {
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         format!("{:?}", String::from_utf8_lossy(&bytes[..end]))
+    } else if truncated {
+        format!("{}… ({size} bytes{})", decode(code, &bytes), if count > 1 { ", each" } else { "" })
     } else {
         let items: Vec<String> = bytes.chunks_exact(size).map(|e| decode(code, e)).collect();
         match kind {

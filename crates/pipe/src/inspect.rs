@@ -11,7 +11,9 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
         return None;
     }
     let checked = crate::layout::ring_capacity(obj, kind).map_err(|e| e.to_string());
-    let ring = checked.and_then(|c| Port::<u8>::ring_len(c).map(|r| (c as u64, r)).ok_or_else(String::new));
+    let ring = checked.and_then(|c| {
+        Port::<u8>::ring_len(c).map(|r| (c as u64, r)).ok_or_else(|| "the ring size overflows".to_owned())
+    });
     let (capacity, ring) = match ring {
         Ok(r) => r,
         Err(e) => return Some(BodyState::problem(e)),

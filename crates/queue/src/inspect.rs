@@ -77,8 +77,9 @@ pub fn spsc_ring(obj: &Object, offset: usize, capacity: u64, label: &str, s: Bod
         w if w & TOKEN_BIT == 0 => format!("garbage word {w:#x}"),
         w => holder(obj, ParticipantId::from_u64(w & !TOKEN_BIT)),
     };
-    let total = s.fill.unwrap_or(0) + n;
-    let cap = s.capacity.unwrap_or(0) + capacity;
+    // Two rings' worth of a peer's numbers: saturate rather than overflow.
+    let total = s.fill.unwrap_or(0).saturating_add(n);
+    let cap = s.capacity.unwrap_or(0).saturating_add(capacity);
     s.fill(total, cap)
         .field(format!("{label}unread"), n)
         .field(format!("{label}capacity"), capacity)
