@@ -9,7 +9,9 @@ pub enum TaskError {
     /// The task's function panicked (the worker lives on); the panic message.
     Panicked(String),
     /// The worker process died while running the task (killed, aborted): its exit code
-    /// (minus the signal's number). The worker is replaced.
+    /// (minus the signal's number). The worker is replaced. A worker that died before it
+    /// took the task (killed while idle) fails nothing: the task goes to its replacement,
+    /// unless three workers in a row die so.
     WorkerDied(i32),
     /// The pool was terminated before the task finished.
     Terminated,

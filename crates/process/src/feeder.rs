@@ -10,7 +10,11 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use crate::error::TaskError;
 use crate::options::PoolOptions;
 use crate::task::Task;
-use crate::worker::{ForkServer, Worker};
+use crate::worker::{ForkServer, Sent, Worker};
+
+/// How many workers in a row may end before taking the same task, which then fails: each
+/// is replaced and the task given to the next.
+const UNTAKEN_TRIES: usize = 3;
 
 /// What the pool and its feeders share, under one mutex.
 #[derive(Default)]
@@ -95,26 +99,38 @@ pub(crate) fn feed(shared: &Shared, slot: usize, ready: mpsc::Sender<Result<(), 
             }
         };
         let Some(task) = task else { break };
-        let w = match worker.take().map_or_else(start, Ok) {
-            Ok(w) => worker.insert(w),
-            Err(e) => {
-                task.fail(&e);
-                continue;
-            }
-        };
-        if let Some(reply) = w.run(&task.frame) {
-            task.sink.deliver(task.first, task.len, Ok(&reply));
-            w.tasks += 1;
-            if shared.opts.max_tasks_per_child.is_some_and(|max| w.tasks >= max) {
-                if let Some(w) = worker.take() {
-                    end(w, false);
+        let mut untaken = 0;
+        loop {
+            let w = match worker.take().map_or_else(start, Ok) {
+                Ok(w) => worker.insert(w),
+                Err(e) => {
+                    task.fail(&e);
+                    break;
                 }
+            };
+            let sent = w.run(&task.frame);
+            if let Sent::Reply(reply) = sent {
+                task.sink.deliver(task.first, task.len, Ok(&reply));
+                w.tasks += 1;
+                if shared.opts.max_tasks_per_child.is_some_and(|max| w.tasks >= max) {
+                    if let Some(w) = worker.take() {
+                        end(w, false);
+                    }
+                }
+                break;
             }
-        } else {
             let code = worker.take().map_or(-1, |w| end(w, true));
-            let e =
-                if shared.lock().terminated { TaskError::Terminated } else { TaskError::WorkerDied(code) };
-            task.fail(&e);
+            if shared.lock().terminated {
+                task.fail(&TaskError::Terminated);
+                break;
+            }
+            untaken += 1;
+            // A worker that ended before taking the task (killed while idle, say) never ran
+            // it: the task goes to its replacement. Only one that took it fails it.
+            if matches!(sent, Sent::Lost) || untaken >= UNTAKEN_TRIES {
+                task.fail(&TaskError::WorkerDied(code));
+                break;
+            }
         }
     }
     if let Some(w) = worker {

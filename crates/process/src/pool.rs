@@ -6,7 +6,9 @@
 //! callbacks, in the parent). A chunk's arguments travel as one encoded `Vec`, and its
 //! results as one encoded `Vec` of per-item results. A worker that dies mid-task shows up
 //! as the pipe's end (the pipe watches its peer's liveness), so its task fails with
-//! [`TaskError::WorkerDied`] and a new worker takes its place: the pool never hangs.
+//! [`TaskError::WorkerDied`] and a new worker takes its place: the pool never hangs. A
+//! worker found dead when a task is sent to it (killed while idle) had not taken the task,
+//! which goes to its replacement instead of failing.
 //! How workers start (a fork server under fork) is in `worker.rs`.
 
 use std::fmt;

@@ -12,8 +12,11 @@
 //! Frames (the first byte says which):
 //! - parent → worker: `RUN` + a [`Call`] (16 bytes) + the chunk's arguments, an encoded
 //!   `Vec<A>`; or `STOP`.
-//! - worker → parent: `READY` once, first; then per task `DONE` + the encoded
-//!   `Vec<Result<R, String>>`, or `FAILED` + why the chunk as a whole failed.
+//! - worker → parent: `READY` once, first; then per task `TAKEN` as soon as it has
+//!   received the task, before running anything of it, then `DONE` + the encoded
+//!   `Vec<Result<R, String>>`, or `FAILED` + why the chunk as a whole failed. A worker
+//!   that ends before its `TAKEN` never ran the task (it had died idle, say): the parent
+//!   gives the task to its replacement. Only a worker that ends after `TAKEN` fails it.
 //! - fork server → parent: `READY` once, first. Parent → fork server: `FORK` + a pipe
 //!   name (reply `OK` + the pid as u32); `WAIT` + pid (u32) + kill (u8): has the worker
 //!   exited (after SIGKILL if `kill`)? (reply `OK` + the exit code as i32, or `RUNNING`;
@@ -44,6 +47,7 @@ const FORK: u8 = 6;
 const WAIT: u8 = 7;
 const OK: u8 = 8;
 const RUNNING: u8 = 9;
+const TAKEN: u8 = 10;
 
 /// How long a new worker, or the fork server, may take to say it is ready.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -75,6 +79,16 @@ fn await_ready(conn: &Connection, mut gone: impl FnMut() -> Result<(), TaskError
             return Err(start_err(format!("it was not ready within {} s", START_TIMEOUT.as_secs())));
         }
     }
+}
+
+/// What became of a task sent to a worker.
+pub(crate) enum Sent {
+    /// The worker's reply.
+    Reply(Vec<u8>),
+    /// The worker ended before it took the task: the task never ran there.
+    Untaken,
+    /// The worker ended after it took the task: it died running it.
+    Lost,
 }
 
 /// A running worker, as its parent holds it.
@@ -163,11 +177,20 @@ impl Worker {
         })
     }
 
-    /// Sends a task's frame and waits for its reply; `None` if the pipe ended (the worker
-    /// died or was killed).
-    pub(crate) fn run(&self, frame: &[u8]) -> Option<Vec<u8>> {
-        self.conn.send_bytes(frame).ok()?;
-        self.conn.recv_bytes().ok()
+    /// Sends a task's frame and waits for its reply.
+    pub(crate) fn run(&self, frame: &[u8]) -> Sent {
+        // A worker that died before it took the frame leaves the send or the wait for
+        // `TAKEN` failing (the pipe watches its peer's liveness).
+        if self.conn.send_bytes(frame).is_err() {
+            return Sent::Untaken;
+        }
+        match self.conn.recv_bytes() {
+            Ok(m) if m == [TAKEN] => {}
+            // Not the protocol: the reply decodes as garbled.
+            Ok(m) => return Sent::Reply(m),
+            Err(_) => return Sent::Untaken,
+        }
+        self.conn.recv_bytes().map_or(Sent::Lost, Sent::Reply)
     }
 
     /// Ends the worker: killed at once (`kill`), or asked to stop and killed if it has
@@ -247,6 +270,10 @@ fn serve_tasks(conn: &Connection) {
     while let Ok(msg) = conn.recv_bytes() {
         let Some((&RUN, rest)) = msg.split_first() else { return };
         let Some((call, args)) = Call::from_bytes(rest) else { return };
+        // From here on the task is ours: should we die, it fails.
+        if conn.send_bytes(&[TAKEN]).is_err() {
+            return;
+        }
         // Items' panics are caught per item; this catches one in a serde impl.
         let outcome =
             std::panic::catch_unwind(|| call.run(args)).unwrap_or_else(|p| Err(panic_text(p.as_ref())));
