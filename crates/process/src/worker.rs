@@ -165,9 +165,7 @@ impl Worker {
                 return Err(TaskError::Terminated);
             }
             match handle.try_wait(server, pid, false)? {
-                Some(code) => Err(start_err(format!(
-                    "the worker exited with code {code} before it was ready (under spawn, does `main` call `shmkit::init()` first?)"
-                ))),
+                Some(code) => Err(start_err(handle.ended_before_ready(code))),
                 None => Ok(()),
             }
         })
@@ -215,6 +213,30 @@ impl Worker {
 }
 
 impl Handle {
+    /// What happened to a worker that ended with `code` (its exit code, or minus a
+    /// signal's number) before it was ready, said as the start method makes it likely.
+    fn ended_before_ready(&self, code: i32) -> String {
+        if code < 0 {
+            return format!(
+                "the worker was killed by signal {}{} before it was ready",
+                -code,
+                signal_name(-code)
+            );
+        }
+        let mut why = format!("the worker exited with code {code} before it was ready");
+        if let Handle::Own(process) = self {
+            if let Some(message) = process.panic_message() {
+                why.push_str(&format!(" (it panicked: {message})"));
+            }
+            // A spawned worker is this program started again: if `main` does not call
+            // `init` first, it runs the program instead of serving the pool.
+            why.push_str(
+                "; a spawned worker runs this program again: does its `main` call shmkit::init() first thing?",
+            );
+        }
+        why
+    }
+
     /// The exit code if the worker has exited (killing it first if `kill`), `None` if it
     /// still runs. Never waits for a live worker it did not kill.
     fn try_wait(
@@ -228,6 +250,19 @@ impl Handle {
             (Handle::Served, Some(server)) => server.try_wait(pid, kill),
             (Handle::Served, None) => Err(start_err("a forked worker without its fork server")),
         }
+    }
+}
+
+/// The name of a common signal, as " (SIGKILL)"; empty for others.
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        1 => " (SIGHUP)",
+        2 => " (SIGINT)",
+        6 => " (SIGABRT)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        15 => " (SIGTERM)",
+        _ => "",
     }
 }
 
