@@ -453,3 +453,55 @@ fn joinable_join_has_its_four_forms() {
     assert!(q.try_join().is_ok());
     q.join();
 }
+
+#[test]
+fn producers_killed_mid_put_leave_a_joinable_queue_that_joins() {
+    // Producers put as fast as they can and are SIGKILLed at random moments, some between
+    // claiming a slot and publishing it; a consumer gets and marks done everything that
+    // arrives. Once they are all gone, join must return: a killed producer's half-put
+    // must not stay counted as unfinished (it used to, after a few dozen kills).
+    // Room for everything, so that producers are killed while putting, not while waiting.
+    let q = JoinableQueue::<u64>::anonymous(1 << 20).unwrap();
+    let shared = common::Shared::new();
+    let shared = &shared;
+    let consumer = {
+        let q = q.try_clone().unwrap();
+        fork(move || loop {
+            match q.get_timeout(Duration::from_millis(20)) {
+                Ok(_) => {
+                    if q.task_done().is_err() {
+                        return 1;
+                    }
+                }
+                Err(_)
+                    if shared.word32(0).load(std::sync::atomic::Ordering::Acquire) == 1 && q.is_empty() =>
+                {
+                    return 0
+                }
+                Err(_) => {}
+            }
+        })
+    };
+    let mut x =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    for i in 0..300u64 {
+        let producer = {
+            let q = q.try_clone().unwrap();
+            fork(move || loop {
+                if q.put(i).is_err() {
+                    return 1;
+                }
+            })
+        };
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::thread::sleep(Duration::from_micros(x % 1500));
+        producer.kill();
+        let _ = producer.wait(LIMIT);
+    }
+    shared.signal(0, 1);
+    consumer.join_ok(LIMIT);
+    assert!(q.join_timeout(LIMIT).is_ok(), "unfinished: {}", q.unfinished());
+    assert_eq!(q.unfinished(), 0);
+}

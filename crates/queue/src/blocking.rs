@@ -5,7 +5,6 @@
 use std::time::Instant;
 
 use bytemuck::Pod;
-use shmkit_core::loom::atomic::Ordering;
 use shmkit_core::Deadline;
 
 use crate::api::{get_api, put_api, Wait};
@@ -106,11 +105,7 @@ impl<T: Pod> Queue<T> {
         let ring = self.ring();
         let r = {
             let _publish = Publish { ring, me, pos };
-            let r = ring.write(pos, f);
-            if self.joinable() {
-                ring.ctl.misc.0.unfinished.fetch_add(1, Ordering::Relaxed);
-            }
-            r
+            ring.write(pos, f)
         };
         ring.ctl.misc.0.not_empty.notify_one();
         Ok(r)
@@ -146,9 +141,6 @@ impl<T: Pod> Queue<T> {
             };
             let _publish = Publish { ring, me, pos };
             ring.write(pos, |slot| *slot = *item);
-            if self.joinable() {
-                ring.ctl.misc.0.unfinished.fetch_add(1, Ordering::Relaxed);
-            }
             done += 1;
         }
         if done > 0 {

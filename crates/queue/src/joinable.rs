@@ -12,7 +12,7 @@ use shmkit_core::{
 
 use crate::error::{JoinTimeoutError, TaskDoneError};
 use crate::options::{QueueOptions, RingLayout};
-use crate::queue::Queue;
+use crate::queue::{Queue, Table};
 
 /// A [`Queue`] whose items are counted until a consumer marks each done: Python's
 /// `multiprocessing.JoinableQueue`. Dereferences to the queue for `put` and `get`.
@@ -115,19 +115,24 @@ impl<T: Pod> JoinableQueue<T> {
 
     /// Marks one item got from the queue as done.
     ///
+    /// A consumer killed between getting an item and marking it done leaves it
+    /// unfinished, as in Python: `join` then waits for it. Mark it done from another
+    /// process (one `task_done` per lost item) once you know it was lost.
+    ///
     /// # Errors
     ///
     /// [`TaskDoneError::TooManyCalls`] if every item put is done already.
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         let misc = &self.q.ring().ctl.misc.0;
-        let mut cur = misc.unfinished.load(Ordering::Relaxed);
+        let mut cur = misc.done.load(Ordering::Relaxed);
         loop {
-            if cur == 0 {
+            let started = self.started();
+            if cur >= started {
                 return Err(TaskDoneError::TooManyCalls);
             }
-            match misc.unfinished.compare_exchange_weak(cur, cur - 1, Ordering::AcqRel, Ordering::Relaxed) {
+            match misc.done.compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => {
-                    if cur == 1 {
+                    if cur + 1 == started {
                         misc.all_done.notify_all();
                     }
                     return Ok(());
@@ -137,9 +142,22 @@ impl<T: Pod> JoinableQueue<T> {
         }
     }
 
-    /// Items put and not yet marked done (racy).
+    /// Items put (or being put), less the holes that dead producers left: every one of
+    /// them is unfinished until marked done.
+    fn started(&self) -> u64 {
+        let ctl = self.q.ring().ctl;
+        // Holes are read before the tail: both only grow, and every hole is a claimed
+        // position, so the difference is never negative for honest peers.
+        let holes = ctl.misc.0.holes.load(Ordering::Acquire);
+        ctl.tail.0.load(Ordering::Acquire).saturating_sub(holes)
+    }
+
+    /// Items put and not yet marked done (racy), puts in progress included. A producer
+    /// killed half-way counts once its hole is skipped (by a consumer, or by `join`).
     pub fn unfinished(&self) -> u64 {
-        self.q.ring().ctl.misc.0.unfinished.load(Ordering::Acquire)
+        // `done` first: it only grows, and never passes `started`.
+        let done = self.q.ring().ctl.misc.0.done.load(Ordering::Acquire);
+        self.started().saturating_sub(done)
     }
 
     /// Blocks until every item put has been marked done.
@@ -172,11 +190,23 @@ impl<T: Pod> JoinableQueue<T> {
     ///
     /// [`JoinTimeoutError::Timeout`] if items were still unfinished.
     pub fn join_deadline(&self, deadline: Deadline) -> Result<(), JoinTimeoutError> {
-        let misc = &self.q.ring().ctl.misc.0;
-        misc.all_done
-            .wait_until(self.q.handle().wait_strategy(), deadline, || {
-                (misc.unfinished.load(Ordering::Acquire) == 0).then_some(())
-            })
+        let ring = self.q.ring();
+        let table = Table(self.q.handle().object());
+        ring.ctl
+            .misc
+            .0
+            .all_done
+            .wait_checked(
+                self.q.handle().wait_strategy(),
+                deadline,
+                || (self.unfinished() == 0).then_some(()),
+                // A dead producer's hole at the head is skipped here too, so a join with
+                // no consumer left still sees it end.
+                || match self.q.me() {
+                    Ok(me) if ring.repair_get(me, &table) => (self.unfinished() == 0).then_some(()),
+                    _ => None,
+                },
+            )
             .ok_or(JoinTimeoutError::Timeout)
     }
 }

@@ -140,7 +140,6 @@ pub(crate) struct RingParts<T> {
     pub slots: NonNull<Slot<T>>,
     pub capacity: usize,
     pub report_no_consumers: bool,
-    pub joinable: bool,
 }
 
 impl<T: Pod> Layout for RingLayout<T> {
@@ -197,7 +196,6 @@ impl<T: Pod> Layout for RingLayout<T> {
             slots: obj.region::<Slot<T>>(o.slots, capacity)?,
             capacity,
             report_no_consumers: info.flags & FLAG_REPORT_NO_CONSUMERS != 0,
-            joinable: self.kind == Kind::JoinableQueue,
         })
     }
 }

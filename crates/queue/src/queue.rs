@@ -136,11 +136,6 @@ impl<T: Pod> Queue<T> {
         &self.h
     }
 
-    /// Whether this is a JoinableQueue's ring (puts count unfinished items).
-    pub(crate) fn joinable(&self) -> bool {
-        self.h.geometry().joinable
-    }
-
     /// Creates the named queue `name` holding at least `capacity` items (rounded up to a power of two, at least 2): Python's `Queue(maxsize)`. Errors as [`shmkit_core::Handle::create_with`].
     pub fn create(name: &str, capacity: usize) -> Result<Self, CreateError> {
         Self::create_with(name, capacity, &QueueOptions::new())

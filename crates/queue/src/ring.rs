@@ -82,6 +82,10 @@ pub struct Misc {
     pub holes: AtomicU64,
     /// Slots given back because their consumer died before releasing.
     pub reclaimed: AtomicU64,
+    /// Items marked done (JoinableQueue). What is unfinished is derived: positions claimed
+    /// by producers (`tail`), less the holes their deaths left, less this; so a producer
+    /// killed half-way leaves nothing to count down.
+    pub done: AtomicU64,
 }
 
 /// The control block at the start of the body: three cache lines.
