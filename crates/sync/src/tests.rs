@@ -166,6 +166,35 @@ mod heap {
         });
         assert_eq!(r, Err(BarrierError::Broken));
     }
+
+    #[test]
+    fn a_death_seen_as_the_round_completes_still_breaks_the_barrier() {
+        // Party A arrived and (we pretend) died; B waits; while B's check looks for deaths,
+        // C arrives and completes the round. B's round ended well, so B returns Ok, but
+        // the death must not be used up with it: the next round can never complete.
+        let b = Arc::new(RawBarrier::new(3));
+        let a = {
+            let b = b.clone();
+            std::thread::spawn(move || b.wait_until(3, Deadline::never(), WaitStrategy::Park, || false))
+        };
+        while b.n_waiting() == 0 {
+            std::thread::yield_now();
+        }
+        let mut c = None;
+        let r = b.wait_until(3, Deadline::never(), WaitStrategy::Park, || {
+            if c.is_none() {
+                // C's arrival is the last of the round: it returns at once.
+                c = Some(b.wait_until(3, Deadline::never(), WaitStrategy::Park, || false));
+            }
+            true
+        });
+        assert_eq!(r, Ok(1));
+        assert_eq!(c, Some(Ok(2)));
+        assert_eq!(a.join().unwrap(), Ok(0));
+        assert!(b.is_broken(), "the death breaks the next round");
+        let next = b.wait_until(3, Deadline::after(Duration::from_secs(5)), WaitStrategy::Park, || false);
+        assert_eq!(next, Err(BarrierError::Broken));
+    }
 }
 
 /// Garbage a peer could write into the shared words: every call still returns (with a

@@ -155,11 +155,21 @@ impl RawBarrier {
             Some(true) => Ok(index),
             Some(false) => Err(BarrierError::Broken),
         };
+        // A death breaks our round; if the round ended first (the dead party had arrived
+        // in it), the death must not be lost with it: the dead party can arrive in no later
+        // round, so the barrier breaks now, whatever round it is in.
+        let died = || {
+            let ended = self.break_generation(gen);
+            if ended.is_some() {
+                self.abort();
+            }
+            settle(ended, BarrierError::Broken)
+        };
         let result = self.waiters.wait_checked(
             strategy,
             deadline,
             || ended(self.state.load(Ordering::Acquire)),
-            || check().then(|| settle(self.break_generation(gen), BarrierError::Broken)),
+            || check().then(died),
         );
         result.unwrap_or_else(|| settle(self.break_generation(gen), BarrierError::TimedOut))
     }
