@@ -532,3 +532,23 @@ fn a_timed_condition_wait_does_not_wait_out_another_holder() {
     // Released: an untimed wait-free lock works again.
     assert!(cond.lock().is_ok());
 }
+
+#[test]
+fn an_anonymous_barrier_sees_a_forked_waiter_die() {
+    // The examples' pattern: an anonymous barrier, parties forked with it. A child killed
+    // while it waits must break the barrier for the others at once (its wait used to
+    // leave it unregistered, so its death went unseen and the others waited out their
+    // timeouts).
+    let barrier = Barrier::anonymous(3).unwrap();
+    let doomed = fork(|| i32::from(barrier.wait().is_ok()));
+    while barrier.n_waiting() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    doomed.kill();
+    doomed.wait(LIMIT);
+    // One more party arrives; the round cannot complete without a third. It must get
+    // Broken (the death), not TimedOut.
+    let waiter = fork(|| i32::from(barrier.wait_timeout(LIMIT) != Err(BarrierError::Broken)));
+    waiter.join_ok(LIMIT + LIMIT);
+    assert!(barrier.is_broken());
+}

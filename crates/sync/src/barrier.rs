@@ -166,6 +166,10 @@ impl Barrier {
     /// As [`wait_timeout`](Self::wait_timeout).
     pub fn wait_deadline(&self, deadline: Deadline) -> Result<u32, BarrierError> {
         let obj = self.h.object();
+        // A party that waits is a participant, so its death is seen; in a child forked
+        // with an anonymous barrier this is its first use. Without a free slot it still
+        // waits: its death then goes unseen, as a process's that never attached.
+        let _ = obj.participant();
         state(&self.h)
             .wait_until(self.h.geometry().checked, deadline, self.h.wait_strategy(), || obj.reap_dead() > 0)
     }
