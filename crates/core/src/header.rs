@@ -404,7 +404,8 @@ mod tests {
         let (buf, total) = heap_object(4, 40);
         let h = header(&buf);
         const R: Ordering = Ordering::Relaxed;
-        let cases: [(&str, fn(&Header)); 9] = [
+        type Forge = fn(&Header);
+        let cases: [(&str, Forge); 9] = [
             ("size 0", |h| h.elem_size.store(0, R)),
             ("size 0, count 0", |h| {
                 h.elem_size.store(0, R);
