@@ -71,6 +71,7 @@ mod object;
 mod participants;
 pub mod process;
 pub mod segment;
+mod snapshot;
 mod spec;
 pub mod state;
 mod sys;

@@ -3,6 +3,12 @@
 //! A [`Segment`] knows nothing of shmkit's header; [`Object`](crate::Object) builds on it.
 //! It hands out raw pointers only, never references: another process can write the memory
 //! at any time.
+//!
+//! A segment can also be a *snapshot*: a private, sealed copy of a file read with `pread`,
+//! for tools that look at files they do not control. Whoever can write a named file can
+//! also truncate it, and touching a mapping past a file's new end is `SIGBUS`; a copy
+//! cannot shrink. The snapshot keeps the original file's descriptor, so lock queries
+//! (participant liveness) and identity checks still concern the original.
 
 use std::ffi::CStr;
 use std::io;
@@ -85,13 +91,22 @@ impl Default for CreateOptions {
 pub struct OpenOptions {
     allow_foreign: bool,
     ready_timeout: Duration,
+    snapshot: bool,
 }
 
 impl OpenOptions {
     /// Defaults: refuse files owned by another user or writable by others; wait up to two
     /// seconds for a creator to finish.
     pub fn new() -> Self {
-        Self { allow_foreign: false, ready_timeout: Duration::from_secs(2) }
+        Self { allow_foreign: false, ready_timeout: Duration::from_secs(2), snapshot: false }
+    }
+
+    /// Open the file read-only, which makes [`map_fd`] copy it into a private snapshot
+    /// instead of mapping it. Only for looking ([`Object::snapshot`](crate::Object::snapshot)),
+    /// hence not public: a registered participant must share the file's memory.
+    pub(crate) fn snapshot(mut self, snapshot: bool) -> Self {
+        self.snapshot = snapshot;
+        self
     }
 
     /// Accept a file owned by another user, or whose mode lets group or others write it.
@@ -151,8 +166,12 @@ impl Default for OpenOptions {
 #[derive(Debug)]
 pub struct Segment {
     map: MmapRaw,
+    /// The file: the mapped one, or for a snapshot the original that was copied (which
+    /// answers the lock queries of liveness and the identity checks of `unlink`).
     fd: OwnedFd,
     name: Option<Name>,
+    /// For a snapshot, how many bytes of the file were copied; `None` for a mapping.
+    copied: Option<u64>,
 }
 
 /// The largest segment shmkit maps.
@@ -206,7 +225,8 @@ fn reserve(fd: &OwnedFd, size: u64) -> Result<(), CreateError> {
 
 /// Opens the file for `name` and applies the ownership checks. Does not map it.
 pub(crate) fn open_file(name: &Name, opts: &OpenOptions) -> Result<(OwnedFd, sys::FileStat), OpenError> {
-    let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let access = if opts.snapshot { libc::O_RDONLY } else { libc::O_RDWR };
+    let flags = access | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     let fd = sys::shm_open(&name.c_os_name(), flags, 0).map_err(|e| match e.raw_os_error() {
         Some(libc::ENOENT) => OpenError::NotFound { name: name.to_string() },
         Some(libc::ELOOP) => OpenError::Symlink { name: name.to_string() },
@@ -246,7 +266,7 @@ impl Segment {
         check_size(size)?;
         let fd = create_file(&name, size, opts)?;
         match map(&fd, size) {
-            Ok(map) => Ok(Self { map, fd, name: Some(name) }),
+            Ok(map) => Ok(Self { map, fd, name: Some(name), copied: None }),
             Err(e) => {
                 let _ = sys::shm_unlink(&name.c_os_name());
                 Err(CreateError::Io { op: "mmap", source: e })
@@ -274,7 +294,7 @@ impl Segment {
             return Err(OpenError::TooSmall { expected_at_least: 1, found: 0 });
         }
         let map = map(&fd, st.size).map_err(|e| OpenError::Io { op: "mmap", source: e })?;
-        Ok(Self { map, fd, name: Some(name) })
+        Ok(Self { map, fd, name: Some(name), copied: None })
     }
 
     /// Opens `name` if it exists, creates it with `size` bytes otherwise. Returns the
@@ -331,7 +351,7 @@ impl Segment {
         check_size(size)?;
         let fd = anonymous_file(c"shmkit-anonymous", size)?;
         let map = map(&fd, size).map_err(|e| CreateError::Io { op: "mmap", source: e })?;
-        Ok(Self { map, fd, name: None })
+        Ok(Self { map, fd, name: None, copied: None })
     }
 
     /// Maps an anonymous segment received as a file descriptor.
@@ -350,12 +370,13 @@ impl Segment {
             return Err(OpenError::TooSmall { expected_at_least: 1, found: 0 });
         }
         let map = map(&fd, st.size).map_err(|e| OpenError::Io { op: "mmap", source: e })?;
-        Ok(Self { map, fd, name: None })
+        Ok(Self { map, fd, name: None, copied: None })
     }
 
-    /// Wraps an already mapped file.
+    /// Wraps a file mapped by [`map_fd`]: a snapshot if `fd` is read-only.
     pub(crate) fn from_parts(map: MmapRaw, fd: OwnedFd, name: Option<Name>) -> Self {
-        Self { map, fd, name }
+        let copied = is_read_only(&fd).then(|| snapshot_copied(map.len() as u64));
+        Self { map, fd, name, copied }
     }
 
     /// The first byte of the mapping. Valid for [`len`](Self::len) bytes while `self`
@@ -387,6 +408,24 @@ impl Segment {
     pub fn file_size(&self) -> io::Result<u64> {
         sys::fstat(self.fd.as_fd()).map(|st| st.size)
     }
+
+    /// The uid that owns the file now, as `fstat` reports it (for a snapshot, the
+    /// original file's owner).
+    ///
+    /// # Errors
+    ///
+    /// If `fstat` fails.
+    pub fn owner_uid(&self) -> io::Result<u32> {
+        sys::fstat(self.fd.as_fd()).map(|st| st.uid)
+    }
+
+    /// For a snapshot ([`Object::snapshot`](crate::Object::snapshot)), how many bytes of
+    /// the file were copied: all of them, or only the header and participant table of a
+    /// file over [`SNAPSHOT_LIMIT`] (the rest reads as zeroes). `None` for a mapping of
+    /// the file itself.
+    pub fn snapshot_len(&self) -> Option<u64> {
+        self.copied
+    }
 }
 
 impl AsFd for Segment {
@@ -405,9 +444,66 @@ pub(crate) fn anonymous_file(debug_name: &CStr, size: u64) -> Result<OwnedFd, Cr
     Ok(fd)
 }
 
-/// Maps `len` bytes of `fd`.
+/// Maps `len` bytes of `fd`; for a read-only `fd` (opened with
+/// [`OpenOptions::snapshot`]), maps a private snapshot of them instead.
 pub(crate) fn map_fd(fd: &OwnedFd, len: u64) -> io::Result<MmapRaw> {
-    map(fd, len)
+    if is_read_only(fd) {
+        snapshot(fd, len)
+    } else {
+        map(fd, len)
+    }
+}
+
+/// The largest file a snapshot copies whole. Of a larger file only the header and the
+/// participant table are copied: enough to list it, see who uses it and collect it, not
+/// to decode its body.
+pub const SNAPSHOT_LIMIT: u64 = 16 << 20;
+
+/// How many bytes of a `len`-byte file a snapshot copies.
+fn snapshot_copied(len: u64) -> u64 {
+    if len <= SNAPSHOT_LIMIT {
+        len
+    } else {
+        len.min(crate::header::body_offset(crate::header::MAX_SLOTS))
+    }
+}
+
+/// Whether `fd` was opened read-only (the access mode of its open file description,
+/// which `fcntl(F_SETFL)` cannot change).
+fn is_read_only(fd: &OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags; an invalid
+    // descriptor gives -1, which is not O_RDONLY's 0.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDONLY
+}
+
+/// A private copy of the first `len` bytes of `fd`: read with `pread` (never mapped, so a
+/// file that shrinks meanwhile gives a short read, not `SIGBUS`) into a new memfd that is
+/// sealed against resizing, then mapped. Bytes past the file's end, or past
+/// [`snapshot_copied`], read as zeroes. The memory is ours alone: no peer can change or
+/// shrink it, so whatever is read from it once stays read.
+fn snapshot(fd: &OwnedFd, len: u64) -> io::Result<MmapRaw> {
+    use std::os::unix::fs::FileExt;
+    let copy = std::fs::File::from(sys::memfd_create(c"shmkit-snapshot")?);
+    sys::truncate(copy.as_fd(), len)?;
+    let file = std::fs::File::from(fd.try_clone()?);
+    let want = snapshot_copied(len);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut at = 0u64;
+    while at < want {
+        let chunk = usize::try_from(want - at).map_or(buf.len(), |left| left.min(buf.len()));
+        let n = match file.read_at(&mut buf[..chunk], at) {
+            Ok(0) => break, // the file shrank: the rest stays zero
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        copy.write_all_at(&buf[..n], at)?;
+        at += n as u64;
+    }
+    sys::add_seals(copy.as_fd(), sys::SIZE_SEALS | libc::F_SEAL_SEAL)?;
+    map(&OwnedFd::from(copy), len)
 }
 
 /// Why [`Segment::open_or_create`] (or an object's) failed.
@@ -485,6 +581,14 @@ pub struct Listing {
     pub uid: u32,
     /// The file's permission bits.
     pub mode: u32,
+}
+
+impl Listing {
+    /// Whether the file belongs to this process's effective user. Tools act (remove,
+    /// collect) only on such files; another user's are looked at, never touched.
+    pub fn is_ours(&self) -> bool {
+        self.uid == sys::geteuid()
+    }
 }
 
 /// Lists shmkit's named objects (files `/dev/shm/shmkit.*`), sorted by name.
