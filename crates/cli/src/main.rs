@@ -14,8 +14,11 @@
 //! so.
 //!
 //! Looking at an object never registers as one of its participants, so `ls` and
-//! `inspect` never keep an object alive. Errors are one line on stderr, saying what to
-//! do, with exit status 1 (2 for a command line clap cannot parse).
+//! `inspect` never keep an object alive, and never maps its file: every object, ours or
+//! another user's, is read with `pread` into a private snapshot and validated there, so
+//! nothing a file's owner does to it (truncating it, scribbling on its header) can crash
+//! the command. Errors are one line on stderr, saying what to do, with exit
+//! status 1 (2 for a command line clap cannot parse).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -119,28 +122,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// Every object whose name starts with `prefix`.
-fn entries(prefix: Option<&str>) -> Result<Vec<Entry>, Failure> {
+/// Every object whose name starts with `prefix`, loaded one at a time (each is a copy in
+/// memory, so no more than one is held at once).
+fn entries(prefix: Option<&str>) -> Result<impl Iterator<Item = Entry>, Failure> {
     let listing = segment::list().map_err(|e| format!("cannot read /dev/shm ({e}): is it mounted?"))?;
-    let wanted = |l: &segment::Listing| prefix.is_none_or(|p| l.name.as_str().starts_with(p));
-    Ok(listing.into_iter().filter(wanted).map(Entry::load).collect())
+    let prefix = prefix.map(str::to_owned);
+    let wanted = move |l: &segment::Listing| prefix.as_deref().is_none_or(|p| l.name.as_str().starts_with(p));
+    Ok(listing.into_iter().filter(wanted).map(Entry::load))
 }
 
 fn ls(as_json: bool, prefix: Option<&str>) -> Result<(), Failure> {
     let entries = entries(prefix)?;
     let mut out = std::io::stdout().lock();
     if as_json {
-        let list: Vec<_> = entries.iter().map(ls_json).collect();
+        let list: Vec<_> = entries.map(|e| ls_json(&e)).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-        return Ok(());
-    }
-    if entries.is_empty() {
-        writeln!(out, "no shmkit objects")?;
         return Ok(());
     }
     let mut rows = vec![["NAME", "KIND", "TYPE", "SIZE", "FILL", "VALUE", "PARTICIPANTS", "CREATOR", "AGE"]
         .map(str::to_owned)];
-    for e in &entries {
+    for e in entries {
         let size = show_size(e.listing.size);
         rows.push(match &e.object {
             Ok(obj) => {
@@ -167,7 +168,7 @@ fn ls(as_json: bool, prefix: Option<&str>) -> Result<(), Failure> {
                 ]
             }
             Err(err) => {
-                let why = short_error(err);
+                let why = format!("({})", short_error(err));
                 [
                     e.name().to_owned(),
                     "?".into(),
@@ -182,6 +183,10 @@ fn ls(as_json: bool, prefix: Option<&str>) -> Result<(), Failure> {
             }
         });
     }
+    if rows.len() == 1 {
+        writeln!(out, "no shmkit objects")?;
+        return Ok(());
+    }
     let widths: Vec<usize> =
         (0..9).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for r in &rows {
@@ -191,15 +196,15 @@ fn ls(as_json: bool, prefix: Option<&str>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A few words for an object that cannot be attached, for the listing.
+/// A few words for an object that cannot be attached, for the listing and `gc`.
 fn short_error(err: &OpenError) -> String {
     match err {
-        OpenError::NotReady { .. } => "(not ready: being created, or its creator died early)".into(),
-        OpenError::CreatorDied => "(abandoned: its creator died before it was ready)".into(),
-        OpenError::BadMagic { .. } => "(not a shmkit object)".into(),
-        OpenError::VersionMismatch { .. } => "(another shmkit format version)".into(),
-        OpenError::PermissionDenied { .. } => "(permission denied)".into(),
-        e => format!("({e})"),
+        OpenError::NotReady { .. } => "not ready: being created, or its creator died early".into(),
+        OpenError::CreatorDied => "abandoned: its creator died before it was ready".into(),
+        OpenError::BadMagic { .. } => "not a shmkit object".into(),
+        OpenError::VersionMismatch { .. } => "another shmkit format version".into(),
+        OpenError::PermissionDenied { .. } => "permission denied".into(),
+        e => e.to_string(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the command knows about one named object: its header, participants and body
 //! state, gathered without registering as a participant (so looking never keeps an
-//! object alive).
+//! object alive) and without mapping its file (so its owner cannot kill us with
+//! `SIGBUS` by truncating it): every object is read as a private snapshot.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,11 +20,11 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Looks at `listing`'s object. Objects of other users are looked at too (read
-    /// only in effect: nothing is written without registering).
+    /// Looks at `listing`'s object: a snapshot read into private memory, the file opened
+    /// read-only. Objects of other users are looked at too, never written.
     pub fn load(listing: Listing) -> Self {
         let opts = OpenOptions::new().allow_foreign(true).ready_timeout(READY_WAIT);
-        let object = Object::inspect(listing.name.as_str(), &opts);
+        let object = Object::snapshot(listing.name.as_str(), &opts);
         Self { listing, object }
     }
 
@@ -37,8 +38,17 @@ impl Entry {
     }
 }
 
-/// The body state of `obj`, decoded by the crate that owns its kind.
+/// The body state of `obj`, decoded by the crate that owns its kind; not decoded when
+/// the snapshot holds only the header (a file over the snapshot limit).
 pub fn body_state(obj: &Object) -> BodyState {
+    let size = obj.info().total_size;
+    if obj.segment().snapshot_len().is_some_and(|copied| copied < size) {
+        let limit = show_size(shmkit_core::segment::SNAPSHOT_LIMIT);
+        return BodyState::new().value(format!("(not read: over {limit})")).field(
+            "not decoded",
+            format!("the object is {}, over the {limit} that shmkit copies to look at", show_size(size)),
+        );
+    }
     shmkit_sync::inspect(obj)
         .or_else(|| shmkit_ctypes::inspect(obj))
         .or_else(|| shmkit_queue::inspect(obj))
