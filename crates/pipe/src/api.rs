@@ -4,7 +4,10 @@
 macro_rules! send_api {
     () => {
         /// Sends `msg` as one message; blocks while the pipe is full. A message larger
-        /// than the ring streams through it while the receiver reads.
+        /// than the ring streams through it while the receiver reads. The wait ends when
+        /// the receiver makes room or is gone (closed, dropped, dead); a live receiver
+        /// that never reads (or a peer that corrupts the ring's indices) makes it wait
+        /// for good: [`send_bytes_deadline`](Self::send_bytes_deadline) bounds it.
         ///
         /// # Errors
         ///
@@ -110,7 +113,9 @@ macro_rules! send_api {
 
 macro_rules! recv_api {
     () => {
-        /// Receives the next message into a new `Vec`; blocks until one comes.
+        /// Receives the next message into a new `Vec`; blocks until one comes or the sender
+        /// is gone (closed, dropped, dead). A live sender that never sends makes it wait
+        /// for good: [`recv_bytes_deadline`](Self::recv_bytes_deadline) bounds it.
         ///
         /// # Errors
         ///
