@@ -17,7 +17,8 @@
 //! `inspect` never keep an object alive, and never maps its file: every object, ours or
 //! another user's, is read with `pread` into a private snapshot and validated there, so
 //! nothing a file's owner does to it (truncating it, scribbling on its header) can crash
-//! the command. Errors are one line on stderr, saying what to do, with exit
+//! the command. `gc` removes only objects of our own user; another user's are kept, and
+//! `gc --dry-run` says so. Errors are one line on stderr, saying what to do, with exit
 //! status 1 (2 for a command line clap cannot parse).
 
 use std::io::Write;
@@ -66,9 +67,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Remove every object that no live process uses (left behind by crashed programs).
+    /// Remove every object of ours that no live process uses (left behind by crashed
+    /// programs). Other users' objects are left alone, even for root.
     Gc {
-        /// Say what would be removed, remove nothing.
+        /// Say what would be removed and what is kept and why; remove nothing.
         #[arg(long)]
         dry_run: bool,
         /// Seconds an object that never became ready, and that nobody holds, is given
@@ -374,51 +376,88 @@ fn rm_one(name: &str, force: bool) -> Result<String, Failure> {
     }
 }
 
+/// What `gc` does with one object, and why.
+enum Verdict {
+    Remove(String),
+    Keep(String),
+}
+
 fn gc(dry_run: bool, grace: f64, prefix: Option<&str>) -> Result<(), Failure> {
     let grace =
         Duration::try_from_secs_f64(grace).map_err(|_| "--grace takes a number of seconds, 0 or more")?;
     let verb = if dry_run { "would remove" } else { "removed" };
     let (mut removed, mut kept) = (0, 0);
-    for e in entries(prefix)? {
-        let name = e.name();
-        let why = match &e.object {
-            Ok(obj) if obj.has_live_participants() => None,
-            Ok(obj) => {
-                if !dry_run {
-                    if let Err(err) = obj.unlink() {
-                        eprintln!("shmkit: could not remove {name}: {err}");
-                        continue;
-                    }
-                }
-                Some(format!("{}, no live participant", shmkit_core::Kind::describe(obj.info().kind)))
-            }
-            Err(OpenError::NotReady { .. } | OpenError::CreatorDied) => {
-                match Object::abandoned(name, grace) {
-                    Ok(true) => {
-                        if !dry_run {
-                            if let Err(err) = segment::unlink(name) {
-                                eprintln!("shmkit: could not remove {name}: {err}");
-                                continue;
-                            }
-                        }
-                        Some("never became ready, its creator is gone".to_owned())
-                    }
-                    _ => None,
-                }
-            }
-            // Not ours to judge: foreign, another format version, corrupt.
-            Err(_) => None,
-        };
-        match why {
-            Some(why) => {
+    let listing = segment::list().map_err(|e| format!("cannot read /dev/shm ({e}): is it mounted?"))?;
+    let wanted = |l: &segment::Listing| prefix.is_none_or(|p| l.name.as_str().starts_with(p));
+    for listing in listing.into_iter().filter(wanted) {
+        let name = listing.name.as_str().to_owned();
+        let verdict = judge(listing, dry_run, grace);
+        match verdict {
+            Ok(Verdict::Remove(why)) => {
                 removed += 1;
                 println!("{verb} {name} ({why})");
             }
-            None => kept += 1,
+            Ok(Verdict::Keep(why)) => {
+                kept += 1;
+                if dry_run {
+                    println!("would keep {name} ({why})");
+                }
+            }
+            Err(Failure(msg)) => {
+                kept += 1;
+                eprintln!("shmkit: could not remove {name}: {msg}");
+            }
         }
     }
     println!("{verb} {removed} object{}, kept {kept}", if removed == 1 { "" } else { "s" });
     Ok(())
+}
+
+/// Whether `gc` removes the object of `listing` (and removes it unless `dry_run`). Only
+/// our own user's objects are ever removed: another user's are theirs to clean up, even
+/// for root.
+fn judge(listing: segment::Listing, dry_run: bool, grace: Duration) -> Result<Verdict, Failure> {
+    let another_user = |uid: u32| Verdict::Keep(format!("it belongs to another user, uid {uid}"));
+    if !listing.is_ours() {
+        return Ok(another_user(listing.uid));
+    }
+    let e = Entry::load(listing);
+    let name = e.name();
+    match &e.object {
+        Ok(obj) => {
+            // The name may have changed hands since it was listed: ask the file we read,
+            // which is also the only one `unlink` removes.
+            let owner = obj.segment().owner_uid()?;
+            if owner != e.listing.uid {
+                return Ok(another_user(owner));
+            }
+            if obj.has_live_participants() {
+                let live = counts(&obj.participants()).0;
+                return Ok(Verdict::Keep(format!("in use: {live} live participant(s)")));
+            }
+            if !dry_run {
+                obj.unlink()?;
+            }
+            Ok(Verdict::Remove(format!(
+                "{}, no live participant",
+                shmkit_core::Kind::describe(obj.info().kind)
+            )))
+        }
+        Err(OpenError::NotReady { .. } | OpenError::CreatorDied) => match Object::abandoned(name, grace) {
+            Ok(true) => {
+                if !dry_run {
+                    segment::unlink(name)?;
+                }
+                Ok(Verdict::Remove("never became ready, its creator is gone".to_owned()))
+            }
+            Ok(false) => {
+                Ok(Verdict::Keep("not ready yet: its creator may still be setting it up".to_owned()))
+            }
+            Err(err) => Ok(Verdict::Keep(short_error(&err))),
+        },
+        // Not ours to judge: another format version, corrupt, not a shmkit object.
+        Err(err) => Ok(Verdict::Keep(format!("{}; `shmkit rm --force` removes it", short_error(err)))),
+    }
 }
 
 /// Without the `bench` feature the suite and its peers are not linked: say how to get it.

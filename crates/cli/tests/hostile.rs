@@ -242,3 +242,31 @@ fn ok_listed(p: &Prefix, name: &str) -> bool {
     let out = stdout(&shmkit(&["ls", &p.0]));
     out.lines().any(|l| l.starts_with(name) && l.contains("Array") && l.contains("1 alive"))
 }
+
+/// Root's `gc` leaves another user's object alone, even when nobody uses it, and
+/// `--dry-run` says so and why.
+#[test]
+fn gc_as_root_keeps_another_users_object() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: not root, so no other user's object can be made here; skipped");
+        return;
+    }
+    let p = Prefix::new("cli-foreign");
+    let (theirs, ours) = (p.name("theirs"), p.name("ours"));
+    drop(Value::<u64>::create(&theirs, 1).unwrap());
+    drop(Value::<u64>::create(&ours, 2).unwrap());
+    std::os::unix::fs::chown(p.path("theirs"), Some(65534), Some(65534)).unwrap();
+
+    let dry = stdout(&shmkit(&["gc", "--dry-run", &p.0]));
+    let kept =
+        dry.lines().find(|l| l.contains(&theirs)).unwrap_or_else(|| panic!("{theirs} not named:\n{dry}"));
+    assert!(kept.contains("keep") && kept.contains("another user") && kept.contains("65534"), "{dry}");
+    assert!(dry.contains(&format!("would remove {ours}")), "{dry}");
+    assert_eq!(p.left().len(), 2, "a dry run removes nothing");
+
+    let done = stdout(&shmkit(&["gc", &p.0]));
+    assert!(done.contains(&format!("removed {ours}")), "{done}");
+    assert!(!done.contains(&format!("removed {theirs}")), "{done}");
+    assert_eq!(p.left(), [theirs], "{done}");
+}
