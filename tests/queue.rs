@@ -505,3 +505,11 @@ fn producers_killed_mid_put_leave_a_joinable_queue_that_joins() {
     assert!(q.join_timeout(LIMIT).is_ok(), "unfinished: {}", q.unfinished());
     assert_eq!(q.unfinished(), 0);
 }
+
+#[test]
+fn elements_of_size_zero_are_refused_at_creation() {
+    // An opener's header check refuses them, so the creator must too, saying why.
+    let err = Queue::<()>::anonymous(4).unwrap_err();
+    assert!(matches!(err, CreateError::InvalidSize { size: 0, .. }), "{err}");
+    assert!(spsc::channel::<()>(4).is_err());
+}

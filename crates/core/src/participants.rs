@@ -161,6 +161,16 @@ impl<'a> Table<'a> {
 
     fn register(&self, role: Role) -> Result<Registration, RegisterError> {
         let io = |op| move |source| RegisterError::Io { op, source };
+        if self.segment.snapshot_len().is_some() {
+            // A snapshot's memory is a private copy: taking part through it would register
+            // in the real file while writing to the copy.
+            return Err(RegisterError::Io {
+                op: "registering",
+                source: std::io::Error::other(
+                    "a snapshot is for looking: open the object to take part in it",
+                ),
+            });
+        }
         let fd = sys::reopen(self.segment.as_fd()).map_err(io("reopening the object"))?;
         let lock = LockFd::new(fd).map_err(|_| RegisterError::Io {
             op: "registering",

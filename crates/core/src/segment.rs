@@ -375,7 +375,7 @@ impl Segment {
 
     /// Wraps a file mapped by [`map_fd`]: a snapshot if `fd` is read-only.
     pub(crate) fn from_parts(map: MmapRaw, fd: OwnedFd, name: Option<Name>) -> Self {
-        let copied = is_read_only(&fd).then(|| snapshot_copied(map.len() as u64));
+        let copied = sys::is_read_only(fd.as_fd()).then(|| snapshot_copied(map.len() as u64));
         Self { map, fd, name, copied }
     }
 
@@ -447,7 +447,7 @@ pub(crate) fn anonymous_file(debug_name: &CStr, size: u64) -> Result<OwnedFd, Cr
 /// Maps `len` bytes of `fd`; for a read-only `fd` (opened with
 /// [`OpenOptions::snapshot`]), maps a private snapshot of them instead.
 pub(crate) fn map_fd(fd: &OwnedFd, len: u64) -> io::Result<MmapRaw> {
-    if is_read_only(fd) {
+    if sys::is_read_only(fd.as_fd()) {
         snapshot(fd, len)
     } else {
         map(fd, len)
@@ -466,16 +466,6 @@ fn snapshot_copied(len: u64) -> u64 {
     } else {
         len.min(crate::header::body_offset(crate::header::MAX_SLOTS))
     }
-}
-
-/// Whether `fd` was opened read-only (the access mode of its open file description,
-/// which `fcntl(F_SETFL)` cannot change).
-fn is_read_only(fd: &OwnedFd) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags; an invalid
-    // descriptor gives -1, which is not O_RDONLY's 0.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDONLY
 }
 
 /// A private copy of the first `len` bytes of `fd`: read with `pread` (never mapped, so a

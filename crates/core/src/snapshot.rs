@@ -51,6 +51,8 @@ impl Object {
     /// assert!(seen.segment().snapshot_len().is_some());
     /// // The creator is alive, as the original file's locks say.
     /// assert_eq!(seen.participants().iter().filter(|p| p.alive).count(), 1);
+    /// // Looking never takes part.
+    /// assert!(seen.participant().is_err());
     /// # obj.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

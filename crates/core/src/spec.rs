@@ -63,6 +63,13 @@ impl Spec {
         if self.slots == 0 || self.slots > MAX_SLOTS {
             return Err(CreateError::InvalidSlots { slots: self.slots, max: MAX_SLOTS });
         }
+        if self.elem.size == 0 {
+            // An opener's header check refuses it: nothing could be shared.
+            return Err(CreateError::InvalidSize {
+                size: 0,
+                reason: "elements of size 0 cannot be shared: use a type of at least one byte",
+            });
+        }
         if self.elem.size.checked_mul(self.count).is_none_or(|b| b > self.body_len) {
             return Err(CreateError::InvalidSize {
                 size: self.body_len,

@@ -179,6 +179,15 @@ pub(crate) fn getpid() -> u32 {
     unsafe { libc::getpid() as u32 }
 }
 
+/// Whether `fd` was opened read-only (the access mode of its open file description,
+/// which `fcntl(F_SETFL)` cannot change).
+pub(crate) fn is_read_only(fd: BorrowedFd<'_>) -> bool {
+    // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags; an invalid
+    // descriptor gives -1, which is not O_RDONLY's 0.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDONLY
+}
+
 /// `geteuid()`.
 pub(crate) fn geteuid() -> u32 {
     // SAFETY: `geteuid` has no preconditions and cannot fail.
