@@ -55,7 +55,12 @@ fn mpmc(obj: &Object, kind: Kind, capacity: u64) -> BodyState {
         .field("slots given back (consumer died)", m.reclaimed.load(Ordering::Relaxed));
     if kind == Kind::JoinableQueue {
         s = s
-            .field("unfinished tasks", m.unfinished.load(Ordering::Relaxed))
+            // As `JoinableQueue::unfinished` derives it: claimed, less holes, less done.
+            .field(
+                "unfinished tasks",
+                tail.saturating_sub(m.holes.load(Ordering::Relaxed))
+                    .saturating_sub(m.done.load(Ordering::Relaxed)),
+            )
             .field("joiners waiting", m.all_done.waiters());
     }
     s

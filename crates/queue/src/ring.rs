@@ -74,18 +74,17 @@ pub struct Misc {
     pub not_empty: EventCount,
     /// Waited on by producers, notified after a get.
     pub not_full: EventCount,
-    /// Waited on by `join` (JoinableQueue), notified when `unfinished` reaches 0.
+    /// Waited on by `join` (JoinableQueue), notified when the last unfinished item is
+    /// marked done.
     pub all_done: EventCount,
-    /// Items put and not yet marked done (JoinableQueue).
-    pub unfinished: AtomicU64,
-    /// Slots skipped because their producer died before publishing.
-    pub holes: AtomicU64,
-    /// Slots given back because their consumer died before releasing.
-    pub reclaimed: AtomicU64,
     /// Items marked done (JoinableQueue). What is unfinished is derived: positions claimed
     /// by producers (`tail`), less the holes their deaths left, less this; so a producer
     /// killed half-way leaves nothing to count down.
     pub done: AtomicU64,
+    /// Slots skipped because their producer died before publishing.
+    pub holes: AtomicU64,
+    /// Slots given back because their consumer died before releasing.
+    pub reclaimed: AtomicU64,
 }
 
 /// The control block at the start of the body: three cache lines.
