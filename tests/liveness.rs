@@ -218,3 +218,53 @@ fn out_of_range_ids_are_not_alive() {
         assert!(!obj.is_alive(ParticipantId::from_u64(word)));
     }
 }
+
+#[test]
+fn a_fork_never_copies_a_lock_descriptor_being_made_or_closed() {
+    // One thread registers and lets go of participants in a loop while another forks
+    // children that live a while. A child must never hold a copy of a descriptor that
+    // the fork handler could not see (made but not yet in the table, or out of it but not
+    // yet closed): it would keep a slot that its owner let go of looking alive.
+    let g = common::NameGuard::new("fork-race");
+    let obj = create(g.name(), 64);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let leaked = std::thread::scope(|s| {
+        let churn = s.spawn(|| {
+            let mut leaked = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let h = obj.try_clone().unwrap();
+                let slot = h.participant().unwrap().slot;
+                drop(h);
+                // Nobody else uses this slot. A child forked a moment ago may still hold a
+                // copy until its fork handler has run (microseconds, or a little more on a
+                // loaded machine); one that still holds it long after holds a copy the
+                // handler never saw, for as long as it lives.
+                if obj.is_slot_alive(slot) {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    if obj.is_slot_alive(slot) {
+                        leaked += 1;
+                    }
+                }
+            }
+            leaked
+        });
+        let mut children = Vec::new();
+        for _ in 0..1500 {
+            children.push(common::fork(|| {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                0
+            }));
+            if children.len() >= 64 {
+                for c in children.drain(..) {
+                    c.join_ok(common::LIMIT);
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for c in children {
+            c.join_ok(common::LIMIT);
+        }
+        churn.join().unwrap()
+    });
+    assert_eq!(leaked, 0, "slots let go of still read alive: a child held their descriptors");
+}

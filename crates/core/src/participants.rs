@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use crate::error::RegisterError;
 use crate::header::{ParticipantEntry, HEADER_SIZE, PARTICIPANT_SIZE};
-use crate::process::{current_pid, fork_generation, fork_generation_installed, LockFd};
+use crate::process::{current_pid, fork_generation, fork_generation_installed, without_forks, LockFd};
 use crate::segment::Segment;
 use crate::sys;
 
@@ -171,10 +171,13 @@ impl<'a> Table<'a> {
                 ),
             });
         }
-        let fd = sys::reopen(self.segment.as_fd()).map_err(io("reopening the object"))?;
-        let lock = LockFd::new(fd).map_err(|_| RegisterError::Io {
-            op: "registering",
-            source: std::io::Error::other("this process has too many objects attached"),
+        // Made and entered in the table with no fork in between (see `process`).
+        let lock = without_forks(|| {
+            let fd = sys::reopen(self.segment.as_fd()).map_err(io("reopening the object"))?;
+            LockFd::new(fd).map_err(|_| RegisterError::Io {
+                op: "registering",
+                source: std::io::Error::other("this process has too many objects attached"),
+            })
         })?;
         let pid = current_pid();
         for i in 0..self.slots {

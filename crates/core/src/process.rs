@@ -8,14 +8,18 @@
 //! the new generation and register the child as a participant of its own, with its own
 //! open file description, the first time it uses them.
 //!
-//! Two windows remain, both erring towards "alive", never towards "dead": a fork made by
-//! another thread holds copies of this process's descriptors until its child has run the
-//! handler (or, for `posix_spawn`, until it execs: the descriptors are `O_CLOEXEC`), so a
-//! participant that lets go at that moment reads alive for those microseconds; and a fork
-//! racing a registration in another thread can leave that one descriptor in the child.
+//! A descriptor is made and entered in the table, or taken out of it and closed, behind a
+//! gate that the fork *prepare* handler also passes: a fork made by another thread at
+//! that moment waits the few microseconds it takes, so a child never holds a lock
+//! descriptor the table does not list (it would keep its parent's slot alive as long as
+//! it lives). One window remains, erring towards "alive", never towards "dead": a fork
+//! made by another thread holds copies of this process's descriptors until its child has
+//! run the handler (or, for `posix_spawn`, which runs no handler, until it execs: the
+//! descriptors are `O_CLOEXEC`), so a participant that lets go at that moment reads alive
+//! for those microseconds.
 
 use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::Once;
 
 use crate::sys;
@@ -35,7 +39,44 @@ static PID: AtomicU32 = AtomicU32::new(0);
 
 static INSTALL: Once = Once::new();
 
+/// Closed while a lock descriptor is made and entered in the table, or taken out and
+/// closed, and across a fork. A spin gate of one atomic: the fork handlers cannot use a
+/// `Mutex` guard, and what it guards takes microseconds.
+static FD_GATE: AtomicBool = AtomicBool::new(false);
+
+fn close_gate() {
+    while FD_GATE.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        std::thread::yield_now();
+    }
+}
+
+fn open_gate() {
+    FD_GATE.store(false, Ordering::Release);
+}
+
+/// Runs `f` (which makes or closes a lock descriptor) where no fork can copy the
+/// descriptors half-way through.
+pub(crate) fn without_forks<R>(f: impl FnOnce() -> R) -> R {
+    install();
+    struct Reopen;
+    impl Drop for Reopen {
+        fn drop(&mut self) {
+            open_gate();
+        }
+    }
+    close_gate();
+    let _reopen = Reopen;
+    f()
+}
+
+extern "C" fn before_fork() {
+    close_gate();
+}
+
 extern "C" fn after_fork_in_child() {
+    // The forking thread closed the gate before the fork; the child, which has only that
+    // thread, opens it.
+    open_gate();
     // Only async-signal-safe work here: atomics, close(2), getpid(2).
     for entry in &LOCK_FDS {
         let fd = entry.swap(-1, Ordering::Relaxed);
@@ -53,6 +94,7 @@ static FORKS_MADE: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn after_fork_in_parent() {
     FORKS_MADE.fetch_add(1, Ordering::Release);
+    open_gate();
 }
 
 /// How many children this process has forked since shmkit first attached an object in it
@@ -68,7 +110,7 @@ fn install() {
         PID.store(sys::getpid(), Ordering::Relaxed);
         // If this fails (it cannot on Linux short of ENOMEM), children would keep their
         // parent's locks: liveness would err towards "alive", never towards "dead".
-        let _ = sys::at_fork(after_fork_in_parent, after_fork_in_child);
+        let _ = sys::at_fork(before_fork, after_fork_in_parent, after_fork_in_child);
     });
 }
 
@@ -138,9 +180,11 @@ impl Drop for LockFd {
         if !self.is_ours() {
             return;
         }
-        let fd = LOCK_FDS[self.index].swap(-1, Ordering::AcqRel);
-        if fd >= 0 {
-            sys::close_raw(fd);
-        }
+        without_forks(|| {
+            let fd = LOCK_FDS[self.index].swap(-1, Ordering::AcqRel);
+            if fd >= 0 {
+                sys::close_raw(fd);
+            }
+        });
     }
 }

@@ -279,9 +279,13 @@ pub(crate) fn timespec_from_ns(ns: u64) -> libc::timespec {
 
 /// Registers `parent` and `child` to run in the parent and the child after every
 /// `fork()` made through libc.
-pub(crate) fn at_fork(parent: extern "C" fn(), child: extern "C" fn()) -> io::Result<()> {
-    // SAFETY: both are plain functions that stay valid for the life of the process.
-    let err = unsafe { libc::pthread_atfork(None, Some(parent), Some(child)) };
+pub(crate) fn at_fork(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) -> io::Result<()> {
+    // SAFETY: all three are plain functions that stay valid for the life of the process.
+    let err = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
     if err == 0 {
         Ok(())
     } else {
