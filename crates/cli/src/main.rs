@@ -355,6 +355,12 @@ fn rm(names: &[String], force: bool) -> Result<(), Failure> {
 
 fn rm_one(name: &str, force: bool) -> Result<String, Failure> {
     let e = open_one(name)?;
+    if !e.listing.is_ours() && !force {
+        return Err(Failure(format!(
+            "not removing {name:?}: it belongs to another user (uid {}); add --force to remove it anyway",
+            e.listing.uid
+        )));
+    }
     match &e.object {
         Ok(obj) => {
             let (alive, _) = counts(&obj.participants());

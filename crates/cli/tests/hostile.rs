@@ -246,7 +246,7 @@ fn ok_listed(p: &Prefix, name: &str) -> bool {
 /// Root's `gc` leaves another user's object alone, even when nobody uses it, and
 /// `--dry-run` says so and why.
 #[test]
-fn gc_as_root_keeps_another_users_object() {
+fn gc_and_rm_as_root_keep_another_users_object() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("note: not root, so no other user's object can be made here; skipped");
@@ -268,5 +268,14 @@ fn gc_as_root_keeps_another_users_object() {
     let done = stdout(&shmkit(&["gc", &p.0]));
     assert!(done.contains(&format!("removed {ours}")), "{done}");
     assert!(!done.contains(&format!("removed {theirs}")), "{done}");
-    assert_eq!(p.left(), [theirs], "{done}");
+    assert_eq!(p.left(), std::slice::from_ref(&theirs), "{done}");
+
+    // `rm` by name leaves it alone too, unless forced.
+    let refused = shmkit(&["rm", &theirs]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("another user"), "{refused:?}");
+    assert_eq!(p.left(), std::slice::from_ref(&theirs));
+    let forced = stdout(&shmkit(&["rm", "--force", &theirs]));
+    assert!(forced.contains(&format!("removed {theirs}")), "{forced}");
+    assert!(p.left().is_empty());
 }
