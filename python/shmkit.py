@@ -10,8 +10,10 @@ A Rust program creates the objects; Python opens them by name:
     arr[3] = -arr[3]
     print(arr[:])
 
-Reads follow shmkit's sequence-lock protocol (retry while a write is in flight), so they
-are never torn. Writes take the object's lock exactly as Rust does: this process registers
+Array reads follow shmkit's sequence-lock protocol (retry while a write is in flight), so
+they are never torn. A Value of a primitive type is one atomic word: it is read with one
+atomic load and written with one atomic store (under the lock), so its reads never wait on
+a writer, even one stopped in the middle of a store. Writes take the object's lock exactly as Rust does: this process registers
 as a participant (an open-file-description lock on its slot's byte of the file, which the
 kernel drops if it dies), writes its owner token into the lock word with a compare-and-swap
 (through libatomic), and wakes sleeping Rust waiters through the futex.
@@ -22,9 +24,15 @@ The layout (see crates/core/src/header.rs and crates/ctypes/src/block.rs):
     table   128..    one 16-byte entry per participant slot: state, role, pid, generation
     body    +0       lock owner (u64; 0 free, else 1<<63 | slot<<32 | generation)
             +8       lock event count: epoch (u32, the futex word), waiters (u32)
-            +16      sequence (u64; odd while a write is in flight)
+            +16      Array: sequence (u64; odd while a write is in flight)
+                     Value: version (u64; its low bit names the published copy)
             +24      recovered (u32)
-            +128     the elements
+            +128     Array: the elements
+                     Value: copy 0, then copy 1 at +128 + stride (the element size
+                     rounded up to 8); the body is exactly 128 + 2 * stride bytes. A
+                     value of 1, 2, 4 or 8 bytes (every primitive type) uses copy 0 only,
+                     with one atomic access each time; larger ones alternate copies, a
+                     store filling the unpublished one and then adding 1 to the version.
 """
 
 import ctypes
@@ -56,6 +64,7 @@ _RELAXED, _ACQUIRE, _RELEASE, _SEQ_CST = 0, 2, 3, 5
 _FUTEX_WAKE = 1
 _SYS_FUTEX = {"x86_64": 202, "aarch64": 98}.get(platform.machine())
 _FLOCK = struct.Struct("@hhqqixxxx")  # struct flock on 64-bit Linux: 32 bytes
+_LITTLE = struct.pack("=H", 1) == b"\x01\x00"
 
 
 class ShmkitError(Exception):
@@ -74,6 +83,11 @@ def _libatomic():
         "load8": ("__atomic_load_8", [p, ctypes.c_int], u64),
         "store8": ("__atomic_store_8", [p, u64, ctypes.c_int], None),
         "load4": ("__atomic_load_4", [p, ctypes.c_int], u32),
+        "load2": ("__atomic_load_2", [p, ctypes.c_int], ctypes.c_uint16),
+        "load1": ("__atomic_load_1", [p, ctypes.c_int], ctypes.c_uint8),
+        "store4": ("__atomic_store_4", [p, u32, ctypes.c_int], None),
+        "store2": ("__atomic_store_2", [p, ctypes.c_uint16, ctypes.c_int], None),
+        "store1": ("__atomic_store_1", [p, ctypes.c_uint8, ctypes.c_int], None),
         "fetch_add4": ("__atomic_fetch_add_4", [p, u32, ctypes.c_int], u32),
         "exchange4": ("__atomic_exchange_4", [p, u32, ctypes.c_int], u32),
         "fence": ("atomic_thread_fence", [ctypes.c_int], None),
@@ -139,6 +153,7 @@ class _Object:
         self.fmt = struct.Struct("@" + FORMATS[self.code])
         if self.fmt.size != self.elem_size:
             raise ShmkitError(f"type code {self.code!r} is {self.fmt.size} bytes here, {self.elem_size} there")
+        self._body_len = body_len
         if DATA_OFFSET + self.count * self.elem_size > body_len:
             raise ShmkitError(f"{name!r} is too small for its elements")
         self._token = None
@@ -309,18 +324,45 @@ class Value(_Object):
         self._held = False
         if self.count != 1:
             raise ShmkitError(f"{self.name!r} holds {self.count} elements, not one")
+        stride = (self.elem_size + 7) & ~7
+        if self._body_len != DATA_OFFSET + 2 * stride:
+            raise ShmkitError(
+                f"{self.name!r} is not this version's two-copy Value layout (an older shmkit may have "
+                "made it): remove it and create it again")
+        if self.elem_size not in (1, 2, 4, 8):
+            raise ShmkitError(f"{self.name!r} holds a value larger than a word, which Python cannot read")
+
+    def _word_ops(self):
+        a = _atomic()
+        n = self.elem_size
+        return getattr(a, f"load{n}"), getattr(a, f"store{n}")
 
     @property
     def value(self):
-        return self._read(0, 1)[0]
+        # One atomic load of copy 0: a word never tears, and no writer makes it wait.
+        load, _ = self._word_ops()
+        word = load(self._addr(self._elem(0)), _RELAXED)
+        _atomic().fence(_ACQUIRE)
+        return self.fmt.unpack(word.to_bytes(self.elem_size, "little" if _LITTLE else "big"))[0]
 
     @value.setter
     def value(self, v):
         # Inside `with get_lock()` the lock is held already.
         if self._held:
-            self._write(0, [v])
+            self._store(v)
         else:
-            self._locked_write(0, [v])
+            self.acquire()
+            try:
+                self._store(v)
+            finally:
+                self.release()
+
+    def _store(self, v):
+        """One atomic store of copy 0; the caller holds the lock."""
+        _, store = self._word_ops()
+        word = int.from_bytes(self.fmt.pack(v), "little" if _LITTLE else "big")
+        _atomic().fence(_RELEASE)
+        store(self._addr(self._elem(0)), word, _RELAXED)
 
     @property
     def typecode(self):

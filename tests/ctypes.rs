@@ -156,12 +156,9 @@ fn value_lock_holder_sigkilled_next_get_lock_reports_owner_died() {
     let v = Value::<u64>::anonymous(1).unwrap();
     let shared = Shared::new();
     let holder = fork(|| {
-        let guard = v.get_lock().unwrap();
-        // Die in the middle of a write: the sequence is left odd.
-        // The control block's sequence is the u64 at body + 16.
-        let seq = v.object().view::<AtomicU64>(16).unwrap();
-        seq.fetch_add(1, Ordering::SeqCst);
-        std::mem::forget(guard);
+        // Die holding the lock (a one-word store is one instruction: nothing is half
+        // written).
+        std::mem::forget(v.get_lock().unwrap());
         shared.signal(0, 1);
         loop {
             std::thread::sleep(std::time::Duration::from_secs(1));
@@ -216,16 +213,122 @@ fn array_write_after_a_holder_died_keeps_the_death_for_get_lock() {
 
 #[test]
 fn a_sequence_left_odd_without_the_lock_does_not_hang_readers() {
-    let v = Value::<u32>::anonymous(5).unwrap();
+    let a = Array::<u32>::anonymous(&[5, 6]).unwrap();
     // What a hostile or broken peer could leave: a write "in flight" with nobody holding
-    // the lock.
-    // The control block's sequence is the u64 at body + 16.
-    let seq = v.object().view::<AtomicU64>(16).unwrap();
+    // the lock. The control block's sequence is the u64 at body + 16.
+    let seq = a.object().view::<AtomicU64>(16).unwrap();
     seq.store(41, Ordering::SeqCst);
-    let child = fork(|| i32::from(v.load() != 5));
+    let child = fork(|| i32::from(a.to_vec() != [5, 6]));
     child.join_ok(LIMIT);
-    assert_eq!(v.load(), 5);
+    assert_eq!(a.to_vec(), [5, 6]);
     assert_eq!(seq.load(Ordering::SeqCst) % 2, 0);
+}
+
+#[test]
+fn a_hostile_version_word_does_not_hang_value_readers() {
+    let v = Value::<Wide>::anonymous(Wide([5; 8])).unwrap();
+    // A Value's control word is its version: any number names a copy (its low bit), so
+    // readers read that copy and never spin on it.
+    let version = v.object().view::<AtomicU64>(16).unwrap();
+    v.store(Wide([6; 8])).unwrap(); // copy 1 published, copy 0 holds the old value
+    version.store(u64::MAX - 1, Ordering::SeqCst);
+    fork(|| i32::from(v.load() != Wide([5; 8]))).join_ok(LIMIT);
+    version.store(41, Ordering::SeqCst);
+    fork(|| i32::from(v.load() != Wide([6; 8]))).join_ok(LIMIT);
+    // Stores go on from there (the version wraps).
+    v.store(Wide([7; 8])).unwrap();
+    assert_eq!((v.load(), version.load(Ordering::SeqCst)), (Wide([7; 8]), 42));
+}
+
+#[test]
+fn a_value_with_the_one_copy_layout_of_an_older_version_is_refused() {
+    // Before the two copies, a Value<u64>'s body was 128 bytes of control and one copy.
+    let g = NameGuard::new("value-old-layout");
+    let spec = shmkit::Spec::new(Kind::Value, 136).elem(shmkit::TypeDesc::of::<u64>(), 1);
+    let _obj = shmkit::Object::create(g.name(), &spec, &shmkit::CreateOptions::new(), |_, _| {}).unwrap();
+    let err = Value::<u64>::open(g.name()).unwrap_err();
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("create it again"), "{err}");
+    // The same for a Value larger than a word.
+    let g = NameGuard::new("value-old-layout-wide");
+    let spec = shmkit::Spec::new(Kind::Value, 128 + 64).elem(shmkit::TypeDesc::of::<Wide>(), 1);
+    let _obj = shmkit::Object::create(g.name(), &spec, &shmkit::CreateOptions::new(), |_, _| {}).unwrap();
+    assert!(matches!(Value::<Wide>::open(g.name()), Err(OpenError::Corrupt { .. })));
+}
+
+#[test]
+fn fetch_add_and_store_on_one_value_are_linearizable() {
+    // Children add 1 at a time while the parent stores BASE once, under the lock: every
+    // add counted after the store is the one that found BASE or more.
+    const BASE: u64 = 1 << 40;
+    let v = Value::<u64>::anonymous(0).unwrap();
+    let shared = Shared::new();
+    let per = 100_000;
+    let children: Vec<_> = (0..PROCS)
+        .map(|c| {
+            let (v, shared) = (&v, &shared);
+            fork(move || {
+                let after = (0..per).filter(|_| v.fetch_add(1) >= BASE).count();
+                shared.word(c + 1).store(after as u64, Ordering::SeqCst);
+                0
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    v.store(BASE).unwrap();
+    for c in children {
+        c.join_ok(LIMIT * 6);
+    }
+    let after: u64 = (0..PROCS).map(|c| shared.word(c + 1).load(Ordering::SeqCst)).sum();
+    assert_eq!(v.load(), BASE + after);
+}
+
+#[test]
+fn array_reads_have_their_try_timeout_and_deadline_forms_for_a_stopped_writer() {
+    let len = 1 << 16;
+    let arr = Array::<u64>::anonymous_zeroed(len).unwrap();
+    let shared = Shared::new();
+    let stop = shared.word(0);
+    let writer = fork(|| {
+        let mut i = 0u64;
+        while stop.load(Ordering::Relaxed) == 0 {
+            i += 1;
+            arr.copy_from_slice(&vec![i; len]).unwrap();
+        }
+        0
+    });
+    // The control block's sequence is the u64 at body + 16: odd while a write is in flight.
+    let seq = arr.object().view::<AtomicU64>(16).unwrap();
+    let mut caught = false;
+    for _ in 0..100_000 {
+        writer.signal(libc::SIGSTOP);
+        while !matches!(proc_state(writer.pid()), Some('T') | Some('t')) {
+            std::thread::yield_now();
+        }
+        if seq.load(Ordering::SeqCst) % 2 == 1 {
+            caught = true;
+            break;
+        }
+        writer.signal(libc::SIGCONT);
+    }
+    assert!(caught, "the writer was never stopped in the middle of a write");
+    let t = std::time::Duration::from_millis(20);
+    let started = std::time::Instant::now();
+    assert!(matches!(arr.to_vec_timeout(t), Err(ArrayError::ReadTimeout)));
+    assert!(started.elapsed() >= t);
+    let started = std::time::Instant::now();
+    assert!(matches!(arr.get_timeout(3, t), Err(ArrayError::ReadTimeout)));
+    assert!(started.elapsed() >= t);
+    assert!(matches!(arr.try_get(3), Err(ArrayError::ReadTimeout)));
+    assert!(matches!(arr.try_to_vec(), Err(ArrayError::ReadTimeout)));
+    assert!(matches!(arr.get_deadline(len, shmkit::Deadline::now()), Err(ArrayError::OutOfRange { .. })));
+    writer.signal(libc::SIGCONT);
+    // Resumed, the writer finishes its write: the deadline forms read.
+    let all = arr.to_vec_deadline(shmkit::Deadline::after(LIMIT)).unwrap();
+    assert!(all.iter().all(|&w| w == all[0]));
+    let _ = arr.get_deadline(0, shmkit::Deadline::after(LIMIT)).unwrap();
+    stop.store(1, Ordering::Relaxed);
+    writer.join_ok(LIMIT);
 }
 
 #[test]
@@ -285,4 +388,83 @@ fn a_value_with_other_than_one_element_is_refused() {
     let spec = shmkit::Spec::new(Kind::Value, 128).elem(shmkit::TypeDesc::of::<u64>(), 0);
     let _obj = shmkit::Object::create(g.name(), &spec, &shmkit::CreateOptions::new(), |_, _| {}).unwrap();
     assert!(matches!(Value::<u64>::open(g.name()), Err(OpenError::CountMismatch { expected: 1, found: 0 })));
+}
+
+/// A value of 512 words whose writer keeps them all equal: a store takes long enough to
+/// be stopped in the middle.
+type Big = [u64; 512];
+
+/// Where a Value's or an Array's elements start in its body.
+const DATA_OFFSET: usize = 128;
+
+/// Whether one of the copies of a `Big` value (one or two, by the body's size) is half
+/// written: with its writer stopped, that proves a store was in flight. It looks at memory
+/// only, whatever the protocol.
+fn big_store_in_flight(v: &Value<Big>) -> bool {
+    let obj = v.object();
+    let copies = (obj.body_len() - DATA_OFFSET) / std::mem::size_of::<Big>();
+    (0..copies).any(|c| {
+        let words = obj.region::<u64>(DATA_OFFSET + c * std::mem::size_of::<Big>(), 512).unwrap();
+        let word = |i: usize| {
+            // SAFETY: `region` checked the 512 words inside the body; the word is read
+            // atomically, as peers access it.
+            unsafe { AtomicU64::from_ptr(words.as_ptr().add(i)) }.load(Ordering::Relaxed)
+        };
+        (1..512).any(|i| word(i) != word(0))
+    })
+}
+
+#[test]
+fn a_load_returns_while_its_writer_is_stopped_in_the_middle_of_a_store() {
+    let v = Value::<Big>::anonymous([0; 512]).unwrap();
+    let shared = Shared::new();
+    let stop = shared.word(0);
+    let writer = fork(|| {
+        let mut i = 0u64;
+        while stop.load(Ordering::Relaxed) == 0 {
+            i += 1;
+            v.store([i; 512]).unwrap();
+        }
+        0
+    });
+    let mut caught = 0;
+    for _ in 0..100_000 {
+        if caught == 5 {
+            break;
+        }
+        writer.signal(libc::SIGSTOP);
+        // Wait until the stop has taken effect (the child shows as stopped).
+        while !matches!(proc_state(writer.pid()), Some('T') | Some('t')) {
+            std::thread::yield_now();
+        }
+        if v.is_locked() && big_store_in_flight(&v) {
+            caught += 1;
+            // Another process's load returns a complete value while the store is stopped.
+            let reader = fork(|| {
+                let got = v.load();
+                i32::from(got.iter().any(|&w| w != got[0]))
+            });
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                reader.join_ok(std::time::Duration::from_secs(5))
+            }));
+            if result.is_err() {
+                writer.signal(libc::SIGCONT);
+                panic!("a load waited on a writer stopped in the middle of a store");
+            }
+        }
+        writer.signal(libc::SIGCONT);
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+    assert_eq!(caught, 5, "the writer was never stopped in the middle of a store");
+    writer.signal(libc::SIGCONT);
+    stop.store(1, Ordering::Relaxed);
+    writer.join_ok(LIMIT);
+    let last = v.load();
+    assert!(last.iter().all(|&w| w == last[0]));
+}
+
+/// The state letter of process `pid` in /proc (`T` when stopped).
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }

@@ -97,3 +97,15 @@ fn python_and_rust_increment_under_one_lock() {
     assert_eq!(v.load(), 2 * n);
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn python_refuses_a_value_with_an_older_one_copy_layout() {
+    // Before the two copies, a Value<i32>'s body was 128 bytes of control and one copy.
+    let g = NameGuard::new("py-old-value");
+    let spec = shmkit::Spec::new(shmkit::Kind::Value, 136).elem(shmkit::TypeDesc::of::<i32>(), 1);
+    let _obj = shmkit::Object::create(g.name(), &spec, &shmkit::CreateOptions::new(), |_, _| {}).unwrap();
+    let script = "import sys, shmkit\ntry:\n    shmkit.Value(sys.argv[1])\n    raise SystemExit('an old layout was accepted')\nexcept shmkit.ShmkitError as e:\n    assert 'create it again' in str(e), e\nprint('python ok')";
+    if let Some(out) = run_python(script, &[g.name()]) {
+        assert!(out.contains("python ok"), "{out}");
+    }
+}

@@ -43,6 +43,9 @@ pub enum ArrayError {
     /// A timed write found the lock still held by another process at its deadline;
     /// nothing was written.
     Timeout,
+    /// A timed read found a write still in flight at its deadline: its writer is slow, or
+    /// stopped (SIGSTOP, a debugger) in the middle of it. Nothing was read.
+    ReadTimeout,
 }
 
 impl fmt::Display for ArrayError {
@@ -64,6 +67,10 @@ impl fmt::Display for ArrayError {
             Self::Timeout => {
                 f.write_str("another process held the array's lock until the deadline; nothing was written")
             }
+            Self::ReadTimeout => f.write_str(
+                "a write to the array was still in flight at the deadline (its writer may be stopped); \
+                 read again later or with a later deadline",
+            ),
         }
     }
 }
@@ -74,7 +81,19 @@ impl std::error::Error for ArrayError {}
 /// `multiprocessing.Array`.
 ///
 /// Element reads ([`get`](Self::get), [`to_vec`](Self::to_vec)) are lock-free and never
-/// torn; writes take the lock. Indexes are checked: out of range is an error, never a
+/// torn; writes take the lock.
+///
+/// # What a stopped writer costs
+///
+/// An Array keeps one copy of its elements under a sequence lock (a Value keeps two: see
+/// [`twin`](crate::twin); doubling an array would double its memory and the work of every
+/// write). So a reader retries while a write is in flight: if the writer is stopped
+/// (SIGSTOP, a debugger, a page-fault storm) in the middle of a write, [`get`](Self::get)
+/// and [`to_vec`](Self::to_vec) wait until it resumes. A writer that *died* is noticed
+/// and its write closed. When a reader must not wait on a live peer, use the deadline
+/// forms — [`try_get`](Self::try_get), [`get_timeout`](Self::get_timeout),
+/// [`get_deadline`](Self::get_deadline), and the same for `to_vec` — which give up with
+/// [`ArrayError::ReadTimeout`]. Indexes are checked: out of range is an error, never a
 /// panic. For integers, [`fetch_add`](Self::fetch_add) and friends are atomic without the
 /// lock. `Array<CChar>` is Python's `Array('c', ...)`, with [`value`](Self::value).
 ///
@@ -201,6 +220,40 @@ impl<T: Pod> Array<T> {
         Ok(out[0])
     }
 
+    /// Element `index` if no write is in flight now (one attempt at a consistent read).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_deadline`](Self::get_deadline).
+    pub fn try_get(&self, index: usize) -> Result<T, ArrayError> {
+        self.get_deadline(index, Deadline::now())
+    }
+
+    /// Element `index`, waiting at most `timeout` for a write in flight to finish.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_deadline`](Self::get_deadline).
+    pub fn get_timeout(&self, index: usize, timeout: Duration) -> Result<T, ArrayError> {
+        self.get_deadline(index, Deadline::after(timeout))
+    }
+
+    /// Element `index`, waiting until `deadline` for a write in flight to finish.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::ReadTimeout`] if a write is still in flight at the deadline (its
+    /// writer may be stopped); [`ArrayError::OutOfRange`].
+    pub fn get_deadline(&self, index: usize, deadline: Deadline) -> Result<T, ArrayError> {
+        self.check(index)?;
+        let mut out = [T::zeroed()];
+        if self.b.read_until(index, &mut out, deadline) {
+            Ok(out[0])
+        } else {
+            Err(ArrayError::ReadTimeout)
+        }
+    }
+
     /// Writes element `index` under the lock, waiting for it as long as another process
     /// holds it (see [`set_deadline`](Self::set_deadline) for a bounded wait).
     ///
@@ -240,11 +293,47 @@ impl<T: Pod> Array<T> {
         self.with_lock(deadline, |held| self.b.write(held, index, &[value]))
     }
 
-    /// A consistent copy of the whole array, without the lock.
+    /// A consistent copy of the whole array, without the lock. Waits while a write is in
+    /// flight, however long (see [`to_vec_deadline`](Self::to_vec_deadline)).
     pub fn to_vec(&self) -> Vec<T> {
         let mut out = vec![T::zeroed(); self.len()];
         self.b.read(0, &mut out);
         out
+    }
+
+    /// A consistent copy of the whole array if no write is in flight now (one attempt).
+    ///
+    /// # Errors
+    ///
+    /// As [`to_vec_deadline`](Self::to_vec_deadline).
+    pub fn try_to_vec(&self) -> Result<Vec<T>, ArrayError> {
+        self.to_vec_deadline(Deadline::now())
+    }
+
+    /// A consistent copy of the whole array, waiting at most `timeout` for a write in
+    /// flight to finish.
+    ///
+    /// # Errors
+    ///
+    /// As [`to_vec_deadline`](Self::to_vec_deadline).
+    pub fn to_vec_timeout(&self, timeout: Duration) -> Result<Vec<T>, ArrayError> {
+        self.to_vec_deadline(Deadline::after(timeout))
+    }
+
+    /// A consistent copy of the whole array, waiting until `deadline` for a write in
+    /// flight to finish.
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::ReadTimeout`] if a write is still in flight at the deadline (its
+    /// writer may be stopped).
+    pub fn to_vec_deadline(&self, deadline: Deadline) -> Result<Vec<T>, ArrayError> {
+        let mut out = vec![T::zeroed(); self.len()];
+        if self.b.read_until(0, &mut out, deadline) {
+            Ok(out)
+        } else {
+            Err(ArrayError::ReadTimeout)
+        }
     }
 
     /// Overwrites the whole array under the lock (readers see all old or all new),

@@ -1,17 +1,25 @@
 //! What `Value` and `Array` share: an object whose body is a control block (lock,
-//! sequence, recovery flag) and then the elements.
+//! sequence or version, recovery flag) and then the elements.
 //!
 //! ```text
 //! body +  0  lock owner   u64   (RawLock: owner token, then its event count)
 //!      +  8  lock waiters 2 × u32
-//!      + 16  sequence     u64   (SeqLock: odd while a write is in flight)
+//!      + 16  word         u64   Array: sequence (SeqLock: odd while a write is in flight)
+//!                               Value: version (Twin: its low bit is the published copy)
 //!      + 24  recovered    u32   1 if a dead writer's lock was taken over unreported
-//!      +128  elements     count × size_of::<T>(), padded to 8 bytes
+//!      +128  elements     Array: count × size_of::<T>(), padded to 8 bytes
+//!                         Value: copy 0, then copy 1 at +128 + stride, where stride is
+//!                         size_of::<T>() rounded up to 8; the body is exactly
+//!                         128 + 2 × stride bytes. A T of 1, 2, 4 or 8 bytes uses copy 0
+//!                         only (one atomic word; its version stays 0).
 //! ```
+//!
+//! A Value made before the two copies (one copy: a body of 128 + stride bytes) is refused
+//! on open as corrupt, with the advice to recreate it: never read with the wrong protocol.
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytemuck::Pod;
@@ -23,6 +31,7 @@ use shmkit_sync::raw::{token, Acquired, RawLock};
 use shmkit_sync::{LockError, TryLockError};
 
 use crate::seqlock::{copy_load, copy_store, ReadOutcome, SeqLock};
+use crate::twin::{self, Twin};
 
 /// Where the elements start in the body.
 pub const DATA_OFFSET: usize = 128;
@@ -32,14 +41,31 @@ pub const DATA_OFFSET: usize = 128;
 #[derive(Debug)]
 pub(crate) struct Control {
     pub lock: RawLock,
-    pub seq: SeqLock,
+    /// An Array's sequence, a Value's version.
+    pub word: AtomicU64,
     pub recovered: AtomicU32,
+}
+
+impl Control {
+    /// The word as an Array's sequence.
+    pub fn seq(&self) -> &SeqLock {
+        SeqLock::from_word(&self.word)
+    }
+
+    /// The word as a Value's version.
+    pub fn twin(&self) -> &Twin {
+        Twin::from_word(&self.word)
+    }
+}
+
+/// The exact body length of a Value of a `T` of `size` bytes (`None` on overflow).
+pub(crate) fn value_body_len(size: usize) -> Option<usize> {
+    DATA_OFFSET.checked_add(twin::stride(size)?.checked_mul(2)?)
 }
 
 const _: () = assert!(std::mem::size_of::<Control>() <= DATA_OFFSET);
 
-// SAFETY: `#[repr(C)]`, made of a RawLock (atomics), a SeqLock (an AtomicU64) and an
-// AtomicU32: every bit pattern is valid and peers may write it concurrently.
+// SAFETY: `#[repr(C)]`, made of a RawLock (atomics), an AtomicU64 and an AtomicU32: every bit pattern is valid and peers may write it concurrently.
 unsafe impl InPlace for Control {}
 
 /// A C `char`: Python's type code `'c'`, for byte strings (`Array('c', b'...')`).
@@ -134,8 +160,21 @@ pub(crate) struct Elements<T> {
     ctl: NonNull<Control>,
     /// The element count.
     len: usize,
-    /// The first element (`len` of them follow, inside the body).
+    /// The first element (`len` of them follow, inside the body); a Value's copy 0.
     data: NonNull<T>,
+    /// How the elements are read and written.
+    shape: Shape<T>,
+}
+
+/// How a Value's or Array's elements are read and written.
+#[derive(Debug)]
+enum Shape<T> {
+    /// An Array: one copy under the sequence lock.
+    Array,
+    /// A Value of one atomic word: copy 0, one atomic instruction per access.
+    Word,
+    /// A larger Value: two copies under the version word; this is copy 1.
+    Twin(NonNull<T>),
 }
 
 impl<T: Pod> Layout for Cells<T> {
@@ -150,11 +189,15 @@ impl<T: Pod> Layout for Cells<T> {
             });
         }
         let len = contents.len();
-        let bytes = len
-            .checked_mul(std::mem::size_of::<T>())
-            .and_then(|b| b.checked_add(DATA_OFFSET + 7))
-            .ok_or(CreateError::InvalidSize { size: len as u64, reason: "too many elements" })?;
-        Ok(Spec::new(self.kind, (bytes & !7) as u64).elem(type_desc::<T>(), len as u64).slots(participants))
+        let bytes = if self.kind == Kind::Value {
+            value_body_len(std::mem::size_of::<T>())
+        } else {
+            len.checked_mul(std::mem::size_of::<T>())
+                .and_then(|b| b.checked_add(DATA_OFFSET + 7))
+                .map(|b| b & !7)
+        }
+        .ok_or(CreateError::InvalidSize { size: len as u64, reason: "too many elements" })?;
+        Ok(Spec::new(self.kind, bytes as u64).elem(type_desc::<T>(), len as u64).slots(participants))
     }
 
     fn expect(&self) -> Expect {
@@ -168,6 +211,7 @@ impl<T: Pod> Layout for Cells<T> {
     }
 
     fn init(&self, obj: &Object, contents: Contents<'_, T>) -> Result<(), CreateError> {
+        // A Value's copy 0 is published first (version 0): its value goes there.
         if let Contents::Copy(values) = contents {
             let data = obj.region::<T>(DATA_OFFSET, values.len()).map_err(CreateError::from_layout)?;
             // SAFETY: `region` checked that `values.len()` elements fit the body from
@@ -186,8 +230,24 @@ impl<T: Pod> Layout for Cells<T> {
             // Every access of a Value is to element 0.
             return Err(OpenError::Corrupt { reason: "a Value's element count is not 1" });
         }
+        let size = std::mem::size_of::<T>();
+        let shape = if self.kind != Kind::Value {
+            Shape::Array
+        } else {
+            if value_body_len(size) != Some(obj.body_len()) {
+                return Err(OpenError::Corrupt {
+                    reason: "a Value's body is not the two-copy layout of this version; an older \
+                             shmkit may have made it",
+                });
+            }
+            match twin::stride(size) {
+                _ if twin::is_word(size) => Shape::Word,
+                Some(stride) => Shape::Twin(obj.region::<T>(DATA_OFFSET + stride, 1)?),
+                None => return Err(OpenError::Corrupt { reason: "the element size" }),
+            }
+        };
         let ctl = NonNull::from(obj.view::<Control>(0)?);
-        Ok(Elements { ctl, len, data: obj.region::<T>(DATA_OFFSET, len)? })
+        Ok(Elements { ctl, len, data: obj.region::<T>(DATA_OFFSET, len)?, shape })
     }
 }
 
@@ -239,8 +299,15 @@ impl<T: Pod> Block<T> {
         unsafe { e.data.as_ptr().add(i.min(e.len)) }
     }
 
-    /// Reads elements `start..start + out.len()` consistently, without the lock.
+    /// Reads an Array's elements `start..start + out.len()` consistently, without the
+    /// lock, however long a write in flight takes.
     pub fn read(&self, start: usize, out: &mut [T]) {
+        while !self.read_until(start, out, Deadline::never()) {}
+    }
+
+    /// As [`read`](Self::read), giving up (`false`) at `deadline` if a write is still in
+    /// flight then: its writer is slow or stopped. One attempt even if it has passed.
+    pub fn read_until(&self, start: usize, out: &mut [T], deadline: Deadline) -> bool {
         debug_assert!(start + out.len() <= self.len());
         let bytes = std::mem::size_of_val(out);
         let mut spins = 0u32;
@@ -248,16 +315,83 @@ impl<T: Pod> Block<T> {
             // SAFETY: the range is inside the elements (callers bounds-check); `out` is
             // private memory of the same length.
             let read = || unsafe { copy_load(self.elem_ptr(start).cast(), out.as_mut_ptr().cast(), bytes) };
-            match self.control().seq.try_read(read) {
-                ReadOutcome::Done => return,
+            match self.control().seq().try_read(read) {
+                ReadOutcome::Done => return true,
                 ReadOutcome::Retry => {
                     spins = spins.wrapping_add(1);
+                    if spins % 64 == 0 && deadline.has_passed() {
+                        return false;
+                    }
                     if spins % 1024 == 0 {
                         self.repair_abandoned_write();
                     } else {
                         std::hint::spin_loop();
                     }
                 }
+            }
+        }
+    }
+
+    /// A Value's value, without waiting on any writer (see [`twin`](crate::twin)).
+    pub fn load_value(&self) -> T {
+        let mut out = T::zeroed();
+        let size = std::mem::size_of::<T>();
+        let dst: *mut u8 = (&mut out as *mut T).cast();
+        match self.h.geometry().shape {
+            Shape::Twin(second) => {
+                let copies = [self.h.geometry().data, second];
+                let mut lost = 0u32;
+                loop {
+                    // SAFETY: `Cells::check` proved both copies inside the body; `out` is
+                    // private memory of one `T`.
+                    let read = |i: usize| unsafe { copy_load(copies[i].as_ptr().cast(), dst, size) };
+                    if self.control().twin().try_read(read) == ReadOutcome::Done {
+                        return out;
+                    }
+                    // Every lost race is a store that completed (lock-free); a long
+                    // stream of them is outlasted under the lock, if it is free now.
+                    lost = lost.wrapping_add(1);
+                    if lost % 64 == 0 {
+                        if let Ok(Some(locked)) = self.lock(Deadline::now(), Report::Keep) {
+                            let i = self.control().twin().published();
+                            // SAFETY: as above; holding the lock, no writer changes copy `i`.
+                            unsafe { copy_load(copies[i].as_ptr().cast(), dst, size) };
+                            self.unlock(locked.held());
+                            return out;
+                        }
+                    }
+                    std::hint::spin_loop();
+                }
+            }
+            Shape::Word | Shape::Array => {
+                // SAFETY: `Cells::check` proved element 0 inside the body; a word-sized T
+                // at its 64-byte-aligned address is one atomic load.
+                unsafe { copy_load(self.elem_ptr(0).cast(), dst, size) };
+                // Whatever the storer wrote before its release store is visible after.
+                fence(Ordering::Acquire);
+                out
+            }
+        }
+    }
+
+    /// Stores a Value's value, holding the lock: readers see the old or the new value.
+    pub fn store_value(&self, _held: &Held, value: &T) {
+        let size = std::mem::size_of::<T>();
+        let src: *const u8 = (value as *const T).cast();
+        match self.h.geometry().shape {
+            Shape::Twin(second) => {
+                let copies = [self.h.geometry().data, second];
+                self.control().twin().write(|i| {
+                    // SAFETY: copy `i` is inside the body (`Cells::check`); `value` is
+                    // private memory of one `T`.
+                    unsafe { copy_store(copies[i].as_ptr().cast(), src, size) }
+                });
+            }
+            Shape::Word | Shape::Array => {
+                // Pairs with the acquire fence of `load_value`.
+                fence(Ordering::Release);
+                // SAFETY: as in `load_value`: one atomic store.
+                unsafe { copy_store(self.elem_ptr(0).cast(), src, size) }
             }
         }
     }
@@ -282,7 +416,7 @@ impl<T: Pod> Block<T> {
             if how == Acquired::OwnerDied {
                 ctl.recovered.store(1, Ordering::Release);
             }
-            ctl.seq.close_abandoned();
+            ctl.seq().close_abandoned();
             let _ = ctl.lock.unlock(me);
         }
     }
@@ -338,10 +472,10 @@ impl<T: Pod> Block<T> {
         let _ = self.control().lock.unlock(held.me);
     }
 
-    /// Writes `src` at element `start`, holding the lock.
+    /// Writes an Array's `src` at element `start`, holding the lock.
     pub fn write(&self, _held: &Held, start: usize, src: &[T]) {
         debug_assert!(start + src.len() <= self.len());
-        self.control().seq.write(|| {
+        self.control().seq().write(|| {
             // SAFETY: the range is inside the elements (callers bounds-check); `src` is
             // private memory.
             unsafe {

@@ -3,8 +3,9 @@
 use shmkit_core::{BodyState, Kind, Object};
 use shmkit_sync::raw::describe_owner;
 
-use crate::block::{Control, DATA_OFFSET};
+use crate::block::{value_body_len, Control, DATA_OFFSET};
 use crate::seqlock::{copy_load, ReadOutcome};
+use crate::twin;
 
 /// How many elements of an Array are shown.
 const SHOWN: usize = 16;
@@ -26,10 +27,27 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     }
     let info = obj.info();
     let (code, size) = (info.elem.code, info.elem.size);
-    let fits = usize::try_from(info.elem_count)
-        .ok()
-        .zip(usize::try_from(size).ok())
-        .and_then(|(n, s)| Some((n, s, obj.region::<u8>(DATA_OFFSET, n.checked_mul(s)?).ok()?)));
+    let (count, size_n) = (usize::try_from(info.elem_count).ok(), usize::try_from(size).ok());
+    if kind == Kind::Value {
+        // A Value has exactly one element in two copies (see `twin`); the whole body is
+        // that, or it was made by another version.
+        if count != Some(1) {
+            return Some(BodyState::problem("a Value's element count is not 1"));
+        }
+        if size_n.and_then(value_body_len) != Some(obj.body_len()) {
+            return Some(BodyState::problem(
+                "the body is not this version's two-copy Value layout (an older shmkit may have made it): \
+                 remove it and create it again",
+            ));
+        }
+    }
+    // The bytes of the elements: an Array's count × size, a Value's two copies.
+    let span = |n: usize, s: usize| match kind {
+        Kind::Value => twin::stride(s)?.checked_mul(2),
+        _ => n.checked_mul(s),
+    };
+    let fits =
+        count.zip(size_n).and_then(|(n, s)| Some((n, s, obj.region::<u8>(DATA_OFFSET, span(n, s)?).ok()?)));
     let (Some((count, size, data)), Ok(ctl)) = (fits, obj.view::<Control>(0)) else {
         return Some(BodyState::problem("the body is too small for its elements"));
     };
@@ -44,13 +62,25 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     let len = if truncated { SHOWN_BYTES } else { shown * size };
     let mut bytes = vec![0u8; len];
     let mut read = false;
+    // A Value's copy `i` starts `i * stride` bytes into `data` (copy 1 only for a Value
+    // larger than a word, whose `data` holds two strides).
+    let stride = twin::stride(size).unwrap_or(0);
     for _ in 0..TRIES {
-        // SAFETY: `data` holds `count * size` bytes of the body (a checked region), which
-        // is at least `bytes.len()`: `shown <= count` whole elements, or, when
-        // `truncated`, SHOWN_BYTES < size bytes of the first; `bytes` is private memory of
-        // that length.
-        let copy = || unsafe { copy_load(data.as_ptr(), bytes.as_mut_ptr(), bytes.len()) };
-        if ctl.seq.try_read(copy) == ReadOutcome::Done {
+        // SAFETY: `data` holds `count * size` bytes of the body (a checked region) for an
+        // Array, `2 * stride` for a Value; from the start of either copy that is at least
+        // `bytes.len()`: `shown <= count` whole elements, or, when `truncated`,
+        // SHOWN_BYTES < size bytes of the first; `bytes` is private memory of that length.
+        let mut copy =
+            |i: usize| unsafe { copy_load(data.as_ptr().add(i * stride), bytes.as_mut_ptr(), bytes.len()) };
+        let outcome = match kind {
+            Kind::Value if twin::is_word(size) => {
+                copy(0);
+                ReadOutcome::Done
+            }
+            Kind::Value => ctl.twin().try_read(copy),
+            _ => ctl.seq().try_read(|| copy(0)),
+        };
+        if outcome == ReadOutcome::Done {
             read = true;
             break;
         }

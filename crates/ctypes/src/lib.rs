@@ -44,6 +44,7 @@ mod inspect;
 #[cfg(not(shmkit_loom))]
 mod int;
 pub mod seqlock;
+pub mod twin;
 #[cfg(not(shmkit_loom))]
 mod value;
 

@@ -1,15 +1,27 @@
-//! The sequence lock behind lock-free `load`s, and word-wise atomic copies.
+//! The sequence lock behind an [`Array`](crate::Array)'s lock-free reads, and word-wise
+//! atomic copies (which [`Value`](crate::Value)s use too, see [`twin`](crate::twin)).
 //!
 //! A writer (holding the object's lock) makes the sequence odd, writes, and makes it even
 //! again; a reader reads the sequence, copies the data with atomic loads, and retries if
 //! the sequence was odd or changed. Every access is atomic, so a reader racing a writer
 //! reads stale or mixed words, never undefined behaviour, and the sequence check throws
 //! such a read away.
+//!
+//! # What a stalled writer costs
+//!
+//! The data has one copy, so a writer stopped (SIGSTOP, a debugger, a page-fault storm)
+//! between its two sequence stores leaves the sequence odd and every reader retrying until
+//! it resumes: reads are lock-free only while writers run. A dead writer is detected and
+//! its write closed (the handle checks the lock owner's liveness). The Array's reads have
+//! deadline forms (`get_timeout`, `to_vec_deadline`, ...) that give up with an error
+//! instead. A Value does not have this problem: it keeps two copies (see
+//! [`twin`](crate::twin)); doubling an Array would double its memory and every write's
+//! cost, so Arrays keep one copy.
 
 use shmkit_core::loom::atomic::{fence, AtomicU64, Ordering};
 
 /// A sequence counter: even when stable, odd while a write is in flight.
-#[repr(C)]
+#[repr(transparent)]
 #[derive(Debug, Default)]
 pub struct SeqLock {
     seq: AtomicU64,
@@ -28,6 +40,13 @@ impl SeqLock {
     /// A stable sequence at 0.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The word `word` seen as a sequence.
+    pub fn from_word(word: &AtomicU64) -> &Self {
+        // SAFETY: `SeqLock` is `repr(transparent)` over one `AtomicU64`, so it has the
+        // same layout and validity; the reference keeps `word`'s lifetime.
+        unsafe { &*(word as *const AtomicU64).cast::<Self>() }
     }
 
     /// One attempt at a consistent read: `read` copies the data with atomic loads.

@@ -15,8 +15,12 @@ use crate::int::AtomicInt;
 
 /// One `T` in shared memory, with a lock: Python's `multiprocessing.Value`.
 ///
-/// - [`load`](Self::load) is lock-free and never torn: a sequence lock with word-wise
-///   atomic copies, retried while a write is in flight.
+/// - [`load`](Self::load) never waits on a writer and is never torn, whatever a writer
+///   does (stopped by SIGSTOP or a debugger, or killed, in the middle of a store): a `T`
+///   of 1, 2, 4 or 8 bytes is one atomic word; a larger one has two copies, and a store
+///   fills the one readers are not using, then publishes it (see
+///   [`twin`](crate::twin) for the algorithm and its one caveat, a storm of completed
+///   stores).
 /// - [`store`](Self::store) takes the lock for the write.
 /// - [`get_lock`](Self::get_lock) holds the lock for a read-modify-write, as Python's
 ///   `with v.get_lock(): v.value += 1`.
@@ -116,12 +120,17 @@ impl<T: Pod> Value<T> {
         self.b.handle_mut().set_wait_strategy(strategy);
     }
 
-    /// The value, read without the lock and never torn. Python's `v.value`.
+    /// The value, read without the lock and never torn: always a complete value that a
+    /// store committed, even while a writer is stopped in the middle of its store.
+    /// Python's `v.value`.
+    ///
+    /// A `T` of one atomic word is read with one atomic load: wait-free. A larger `T` is
+    /// copied from the published copy and the copy is retried only if a store completed
+    /// meanwhile (lock-free); after 64 such lost races the read also tries the lock
+    /// without waiting (see [`twin`](crate::twin)).
     #[doc(alias = "value")]
     pub fn load(&self) -> T {
-        let mut out = [T::zeroed()];
-        self.b.read(0, &mut out);
-        out[0]
+        self.b.load_value()
     }
 
     /// Stores `value` under the lock. Python's `v.value = x`. Waits for the lock as long
@@ -172,7 +181,7 @@ impl<T: Pod> Value<T> {
     }
 
     fn write(&self, held: Held, value: T) {
-        self.b.write(&held, 0, &[value]);
+        self.b.store_value(&held, &value);
         self.b.unlock(held);
     }
 
@@ -225,6 +234,11 @@ impl<T: Pod> Value<T> {
     /// The value's address, for callers that synchronise themselves: Python's
     /// `Value(..., lock=False)`.
     ///
+    /// For a `T` of 1, 2, 4 or 8 bytes this is the value itself. A larger `T` has two
+    /// copies (see [`twin`](crate::twin)); this is copy 0, which `load` reads only while
+    /// it is the published one: do not mix access through the pointer with `load` and
+    /// `store` on such a Value.
+    ///
     /// # Safety
     ///
     /// The pointer is valid while `self` lives. Other processes may read and write the
@@ -240,9 +254,15 @@ impl<T: Pod> Value<T> {
     }
 }
 
+/// Integer atomics act on the value in place, one atomic instruction each. Every
+/// [`AtomicInt`] is one word, so its Value has one copy (see [`twin`](crate::twin)) and
+/// these instructions, `load` (one atomic load) and `store` (one atomic store, under the
+/// lock) all access the same word: they are linearizable together. A read-modify-write
+/// under [`get_lock`](Self::get_lock) can overwrite them, as in Python.
 impl<T: AtomicInt> Value<T> {
     /// Adds `v` atomically (wrapping) and returns the previous value. No lock.
     pub fn fetch_add(&self, v: T) -> T {
+        const { assert!(crate::twin::is_word(std::mem::size_of::<T>())) };
         // SAFETY: the element is aligned (integer alignment divides 128), inside the
         // mapping, and only accessed atomically.
         unsafe { T::fetch_add(self.b.elem_ptr(0), v) }
@@ -288,7 +308,7 @@ impl<T: Pod> ValueGuard<'_, T> {
     /// Writes the value (readers see the old or the new one, never a mix).
     pub fn set(&mut self, value: T) {
         if let Some(held) = &self.held {
-            self.v.b.write(held, 0, &[value]);
+            self.v.b.store_value(held, &value);
         }
     }
 
