@@ -468,3 +468,25 @@ fn proc_state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(") ")?.1.chars().next()
 }
+
+#[test]
+fn inspect_decodes_both_value_shapes_and_refuses_the_old_layout() {
+    let word = Value::<u64>::anonymous(41).unwrap();
+    word.store(42).unwrap();
+    assert_eq!(shmkit_ctypes::inspect(word.object()).unwrap().value.as_deref(), Some("42"));
+    let wide = Value::<Wide>::anonymous(Wide([5; 8])).unwrap();
+    wide.store(Wide([7; 8])).unwrap(); // copy 1 published
+    let shown = shmkit_ctypes::inspect(wide.object()).unwrap().value.unwrap();
+    assert!(shown.starts_with(&format!("0x{}", "0700000000000000".repeat(8))), "{shown}");
+    // Any version word decodes, without a panic or a hang.
+    let version = wide.object().view::<AtomicU64>(16).unwrap();
+    for v in [u64::MAX, 0, 1 << 63] {
+        version.store(v, Ordering::SeqCst);
+        assert!(shmkit_ctypes::inspect(wide.object()).unwrap().value.is_some());
+    }
+    let g = NameGuard::new("inspect-old-value");
+    let spec = shmkit::Spec::new(Kind::Value, 136).elem(shmkit::TypeDesc::of::<u64>(), 1);
+    let obj = shmkit::Object::create(g.name(), &spec, &shmkit::CreateOptions::new(), |_, _| {}).unwrap();
+    let problem = shmkit_ctypes::inspect(&obj).unwrap().problem.unwrap();
+    assert!(problem.contains("create it again"), "{problem}");
+}

@@ -123,14 +123,29 @@ impl Twin {
     /// publishes it. The caller holds the lock that serialises writers.
     #[inline]
     pub fn write<R>(&self, write: impl FnOnce(usize) -> R) -> R {
+        let r = write(self.begin_write());
+        self.publish();
+        r
+    }
+
+    /// The first half of [`write`](Self::write): the scratch copy to fill. A writer
+    /// stopped after this (and any number of stores into the copy) holds up no reader.
+    #[inline]
+    pub fn begin_write(&self) -> usize {
         // The last writer's publication (ours, or acquired with the lock).
         let v = self.version.load(Ordering::Relaxed);
-        // Pairs with the reader's fence: a reader that sees any store below also sees
-        // the publication of `v` (module docs).
+        // Pairs with the reader's fence: a reader that sees any store into the scratch
+        // copy also sees the publication of `v` (module docs). Without it, loom finds a
+        // reader that accepts a half-written copy.
         fence(Ordering::Release);
-        let r = write((v.wrapping_add(1) & 1) as usize);
+        (v.wrapping_add(1) & 1) as usize
+    }
+
+    /// The second half of [`write`](Self::write): publishes the scratch copy.
+    #[inline]
+    pub fn publish(&self) {
+        let v = self.version.load(Ordering::Relaxed);
         self.version.store(v.wrapping_add(1), Ordering::Release);
-        r
     }
 }
 
@@ -184,7 +199,7 @@ mod tests {
         let h = Heap::default();
         h.store([1; WORDS]);
         // A writer stops after writing half of its scratch copy: it never publishes.
-        let scratch = 1 - h.twin.published();
+        let scratch = h.twin.begin_write();
         h.copies[scratch][0].store(2, Ordering::Relaxed);
         h.copies[scratch][1].store(2, Ordering::Relaxed);
         for _ in 0..3 {
@@ -280,7 +295,7 @@ mod loom_tests {
                     w.copies[i][1].store(1, Ordering::Relaxed);
                 });
                 // The second write stops after one word and never flips.
-                let scratch = 1 - w.twin.published();
+                let scratch = w.twin.begin_write();
                 w.copies[scratch][0].store(2, Ordering::Relaxed);
             });
             let first = h.try_load();
