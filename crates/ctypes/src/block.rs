@@ -333,44 +333,50 @@ impl<T: Pod> Block<T> {
     }
 
     /// A Value's value, without waiting on any writer (see [`twin`](crate::twin)).
+    #[inline]
     pub fn load_value(&self) -> T {
+        let e = self.h.geometry();
+        match e.shape {
+            Shape::Twin(second) => self.load_twin([e.data, second]),
+            Shape::Word | Shape::Array => {
+                // SAFETY: `Cells::check` proved element 0 inside the body, at an address
+                // aligned to 64 bytes (the body's start is, and DATA_OFFSET is 128); a
+                // Word's `T` is 1, 2, 4 or 8 bytes; peers access it atomically.
+                let value = unsafe { word::load(e.data.as_ptr()) };
+                // Whatever the storer wrote before its release fence is visible after.
+                fence(Ordering::Acquire);
+                value
+            }
+        }
+    }
+
+    /// The two-copy read (see [`twin`](crate::twin)): `copies` are copy 0 and copy 1.
+    #[inline(never)]
+    fn load_twin(&self, copies: [NonNull<T>; 2]) -> T {
         let mut out = T::zeroed();
         let size = std::mem::size_of::<T>();
         let dst: *mut u8 = (&mut out as *mut T).cast();
-        match self.h.geometry().shape {
-            Shape::Twin(second) => {
-                let copies = [self.h.geometry().data, second];
-                let mut lost = 0u32;
-                loop {
-                    // SAFETY: `Cells::check` proved both copies inside the body; `out` is
-                    // private memory of one `T`.
-                    let read = |i: usize| unsafe { copy_load(copies[i].as_ptr().cast(), dst, size) };
-                    if self.control().twin().try_read(read) == ReadOutcome::Done {
-                        return out;
-                    }
-                    // Every lost race is a store that completed (lock-free); a long
-                    // stream of them is outlasted under the lock, if it is free now.
-                    lost = lost.wrapping_add(1);
-                    if lost % 64 == 0 {
-                        if let Ok(Some(locked)) = self.lock(Deadline::now(), Report::Keep) {
-                            let i = self.control().twin().published();
-                            // SAFETY: as above; holding the lock, no writer changes copy `i`.
-                            unsafe { copy_load(copies[i].as_ptr().cast(), dst, size) };
-                            self.unlock(locked.held());
-                            return out;
-                        }
-                    }
-                    std::hint::spin_loop();
+        let mut lost = 0u32;
+        loop {
+            // SAFETY: `Cells::check` proved both copies inside the body; `out` is private
+            // memory of one `T`.
+            let read = |i: usize| unsafe { copy_load(copies[i].as_ptr().cast(), dst, size) };
+            if self.control().twin().try_read(read) == ReadOutcome::Done {
+                return out;
+            }
+            // Every lost race is a store that completed (lock-free); a long stream of
+            // them is outlasted under the lock, if it is free now.
+            lost = lost.wrapping_add(1);
+            if lost % 64 == 0 {
+                if let Ok(Some(locked)) = self.lock(Deadline::now(), Report::Keep) {
+                    let i = self.control().twin().published();
+                    // SAFETY: as above; holding the lock, no writer changes copy `i`.
+                    unsafe { copy_load(copies[i].as_ptr().cast(), dst, size) };
+                    self.unlock(locked.held());
+                    return out;
                 }
             }
-            Shape::Word | Shape::Array => {
-                // SAFETY: `Cells::check` proved element 0 inside the body; a word-sized T
-                // at its 64-byte-aligned address is one atomic load.
-                unsafe { copy_load(self.elem_ptr(0).cast(), dst, size) };
-                // Whatever the storer wrote before its release store is visible after.
-                fence(Ordering::Acquire);
-                out
-            }
+            std::hint::spin_loop();
         }
     }
 
@@ -391,7 +397,7 @@ impl<T: Pod> Block<T> {
                 // Pairs with the acquire fence of `load_value`.
                 fence(Ordering::Release);
                 // SAFETY: as in `load_value`: one atomic store.
-                unsafe { copy_store(self.elem_ptr(0).cast(), src, size) }
+                unsafe { word::store(self.h.geometry().data.as_ptr(), *value) }
             }
         }
     }
@@ -504,4 +510,66 @@ pub(crate) fn lock_forever<T: Pod>(b: &Block<T>, report: Report) -> Result<Locke
 pub(crate) enum Report {
     Take,
     Keep,
+}
+
+/// One atomic load or store of a `T` of 1, 2, 4 or 8 bytes (a Value's `Word` shape).
+mod word {
+    use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+    use bytemuck::Pod;
+
+    use crate::seqlock::{copy_load, copy_store};
+
+    /// Loads the `T` at `p` with one relaxed atomic load.
+    ///
+    /// # Safety
+    ///
+    /// `p` is valid for reads of a `T` of 1, 2, 4 or 8 bytes, aligned to its size, in
+    /// memory that is only accessed atomically.
+    #[inline(always)]
+    pub unsafe fn load<T: Pod>(p: *const T) -> T {
+        let mut out = T::zeroed();
+        let (src, dst) = (p as *mut u8, (&mut out as *mut T).cast::<u8>());
+        // SAFETY: the caller vouches for `p`, its size and alignment; `dst` is `out`,
+        // private, of the same size (written unaligned). The size is a constant: one arm.
+        unsafe {
+            match std::mem::size_of::<T>() {
+                8 => {
+                    dst.cast::<u64>().write_unaligned(AtomicU64::from_ptr(src.cast()).load(Ordering::Relaxed))
+                }
+                4 => {
+                    dst.cast::<u32>().write_unaligned(AtomicU32::from_ptr(src.cast()).load(Ordering::Relaxed))
+                }
+                2 => {
+                    dst.cast::<u16>().write_unaligned(AtomicU16::from_ptr(src.cast()).load(Ordering::Relaxed))
+                }
+                1 => dst.write(AtomicU8::from_ptr(src).load(Ordering::Relaxed)),
+                size => copy_load(src, dst, size),
+            }
+        }
+        out
+    }
+
+    /// Stores `value` at `p` with one relaxed atomic store.
+    ///
+    /// # Safety
+    ///
+    /// As [`load`], for writes.
+    #[inline(always)]
+    pub unsafe fn store<T: Pod>(p: *mut T, value: T) {
+        let (dst, src) = (p.cast::<u8>(), (&value as *const T).cast::<u8>());
+        // SAFETY: as in `load`, the other way round.
+        unsafe {
+            match std::mem::size_of::<T>() {
+                8 => AtomicU64::from_ptr(dst.cast())
+                    .store(src.cast::<u64>().read_unaligned(), Ordering::Relaxed),
+                4 => AtomicU32::from_ptr(dst.cast())
+                    .store(src.cast::<u32>().read_unaligned(), Ordering::Relaxed),
+                2 => AtomicU16::from_ptr(dst.cast())
+                    .store(src.cast::<u16>().read_unaligned(), Ordering::Relaxed),
+                1 => AtomicU8::from_ptr(dst).store(src.read(), Ordering::Relaxed),
+                size => copy_store(dst, src, size),
+            }
+        }
+    }
 }

@@ -25,10 +25,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Reads are lock-free: a sequence lock (odd while a write is in flight) with word-wise
-//! atomic copies, retried until consistent, so a `load` never sees half a write. Writes
-//! hold the object's crash-aware lock: if a writer dies in the middle, readers notice its
-//! death, close the write and go on, and the next `get_lock` reports
+//! Reads never see half a write, and take no lock:
+//!
+//! - A [`Value`]'s `load` never waits on a writer, whatever the writer does (stopped by
+//!   SIGSTOP or a debugger, or killed, in the middle of a store). A `T` of 1, 2, 4 or 8
+//!   bytes is one atomic word; a larger `T` has two copies and a version word: a store
+//!   fills the copy readers are not using, then publishes it ([`twin`]).
+//! - An [`Array`]'s reads use a sequence lock (odd while a write is in flight) with
+//!   word-wise atomic copies, retried until consistent ([`seqlock`]): one copy of the
+//!   elements, so a reader does wait while a live writer is stopped in the middle of a
+//!   write; the `try_`, `_timeout` and `_deadline` forms of `get` and `to_vec` give up
+//!   with [`ArrayError::ReadTimeout`] instead.
+//!
+//! Writes hold the object's crash-aware lock: if a writer dies in the middle, readers go
+//! on (a Value's never saw its scratch copy; an Array's notice the death and close the
+//! write), and the next `get_lock` reports
 //! [`LockError::OwnerDied`](shmkit_sync::LockError::OwnerDied) so the data can be
 //! repaired.
 //!
