@@ -490,3 +490,28 @@ fn inspect_decodes_both_value_shapes_and_refuses_the_old_layout() {
     let problem = shmkit_ctypes::inspect(&obj).unwrap().problem.unwrap();
     assert!(problem.contains("create it again"), "{problem}");
 }
+
+#[test]
+fn a_load_outlasts_a_storm_of_completed_flips() {
+    // A peer bumps the version word by two as fast as it can (what a stream of completed
+    // stores looks like to a reader, with the published copy unchanged): any optimistic
+    // read can lose, but loads go on returning the committed value (retrying, or reading
+    // under the lock, which is free, after 64 lost races; on this machine the retries
+    // alone usually win).
+    let v = Value::<Wide>::anonymous(Wide([9; 8])).unwrap();
+    let shared = Shared::new();
+    let stop = shared.word(0);
+    let version = v.object().view::<AtomicU64>(16).unwrap();
+    let bumper = fork(|| {
+        shared.signal(1, 1);
+        while stop.load(Ordering::Relaxed) == 0 {
+            version.fetch_add(2, Ordering::Release);
+        }
+        0
+    });
+    shared.await_value(1, 1, LIMIT);
+    fork(|| i32::from((0..10_000).any(|_| v.load() != Wide([9; 8])))).join_ok(LIMIT);
+    stop.store(1, Ordering::Relaxed);
+    bumper.join_ok(LIMIT);
+    assert!(!v.is_locked());
+}
