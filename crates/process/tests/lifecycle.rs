@@ -7,6 +7,8 @@
 //! `main` before anything else, and only the harness itself calls `init()` first.
 #![allow(missing_docs)]
 
+mod harness;
+
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
@@ -393,40 +395,5 @@ fn main() {
         ("executor_idle_kills_fail_no_future", executor_idle_kills_fail_no_future),
         ("a_worker_dying_at_start_says_what_happened", a_worker_dying_at_start_says_what_happened),
     ];
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for (name, test) in tests {
-        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
-        ran += 1;
-        // The watchdog: a test that blocks for three minutes fails the run.
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let watch = std::thread::spawn(move || {
-            if rx.recv_timeout(Duration::from_secs(180)) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                eprintln!("watchdog: {name} blocked for 180 s");
-                std::process::exit(2);
-            }
-        });
-        let outcome = std::panic::catch_unwind(test);
-        let _ = tx.send(());
-        let _ = watch.join();
-        match outcome {
-            Ok(()) => println!("test {name} ... ok"),
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed.push(name);
-            }
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        ran - failed.len(),
-        failed.len()
-    );
-    if !failed.is_empty() {
-        std::process::exit(1);
-    }
+    harness::run(&tests, Duration::from_secs(180));
 }

@@ -4,6 +4,8 @@
 //! and `init()` must run first in `main` to hand the child its function.
 #![allow(missing_docs)]
 
+mod harness;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -673,40 +675,5 @@ fn main() {
         ("executor_submit_as_completed_and_shutdown", executor_submit_as_completed_and_shutdown),
         ("executor_timed_forms", executor_timed_forms),
     ];
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let mut failed = Vec::new();
-    let mut ran = 0;
-    for (name, test) in tests {
-        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
-            continue;
-        }
-        ran += 1;
-        // The watchdog: a test that blocks for two minutes fails the run.
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let watch = std::thread::spawn(move || {
-            if rx.recv_timeout(Duration::from_secs(120)) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                eprintln!("watchdog: {name} blocked for 120 s");
-                std::process::exit(2);
-            }
-        });
-        let outcome = std::panic::catch_unwind(test);
-        let _ = tx.send(());
-        let _ = watch.join();
-        match outcome {
-            Ok(()) => println!("test {name} ... ok"),
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed.push(name);
-            }
-        }
-    }
-    println!(
-        "\ntest result: {}. {} passed; {} failed",
-        if failed.is_empty() { "ok" } else { "FAILED" },
-        ran - failed.len(),
-        failed.len()
-    );
-    if !failed.is_empty() {
-        std::process::exit(1);
-    }
+    harness::run(&tests, Duration::from_secs(120));
 }
