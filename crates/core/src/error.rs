@@ -440,15 +440,6 @@ impl fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
-impl From<RegisterError> for CreateError {
-    fn from(e: RegisterError) -> Self {
-        match e {
-            RegisterError::Io { op, source } => CreateError::Io { op, source },
-            RegisterError::Full { slots } => CreateError::ParticipantsFull { slots },
-        }
-    }
-}
-
 impl From<RegisterError> for OpenError {
     fn from(e: RegisterError) -> Self {
         match e {

@@ -174,7 +174,10 @@ impl Object {
         let obj = Self::new(segment, info, Role::CREATOR);
         // Registered before the magic is written: an opener that sees the magic and no
         // live participant knows the creator died half-way.
-        obj.participant()?;
+        obj.participant().map_err(|e| match e {
+            RegisterError::Io { op, source } => CreateError::Io { op, source },
+            RegisterError::Full { slots } => CreateError::ParticipantsFull { slots },
+        })?;
         let h = obj.header();
         let r = Ordering::Relaxed;
         h.version.store(info.version, r);
@@ -507,27 +510,6 @@ impl Object {
     /// of range is not held.
     pub fn is_slot_alive(&self, slot: u32) -> bool {
         self.table().is_slot_alive(slot)
-    }
-
-    /// Whether a live process other than participant `me` holds a participant slot (at
-    /// most two system calls).
-    pub fn has_other_live_participants(&self, me: ParticipantId) -> bool {
-        self.table().has_other_live_participants(me.slot)
-    }
-
-    /// Makes every child this process forks from now on (after this call, with `fork()`)
-    /// a participant of this object from its first instruction, registered at the fork
-    /// itself, so that a child that dies before it ever uses the object is seen dead.
-    /// For anonymous objects whose kind treats a dead participant as a gone peer (the
-    /// ends of a pipe or SPSC queue). A child also registers its own children. Costs a
-    /// descriptor and a lock per fork; a child for which no slot is free is not
-    /// registered (as without this call).
-    ///
-    /// # Errors
-    ///
-    /// As [`participant`](Self::participant).
-    pub fn register_children(&self) -> Result<(), RegisterError> {
-        self.membership.register_children(self.table())
     }
 
     /// Whether any process holds a participant slot (one system call).

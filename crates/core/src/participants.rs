@@ -12,9 +12,7 @@ use std::sync::Mutex;
 
 use crate::error::RegisterError;
 use crate::header::{ParticipantEntry, HEADER_SIZE, PARTICIPANT_SIZE};
-use crate::process::{
-    adopt_heir, current_pid, fork_generation, fork_generation_installed, without_forks, LockFd,
-};
+use crate::process::{current_pid, fork_generation, fork_generation_installed, without_forks, LockFd};
 use crate::segment::Segment;
 use crate::sys;
 
@@ -130,12 +128,6 @@ impl<'a> Table<'a> {
 
     pub fn has_live_participants(&self) -> bool {
         self.slot_locked(0, self.slots)
-    }
-
-    pub fn has_other_live_participants(&self, me: u32) -> bool {
-        let me = me.min(self.slots);
-        (me > 0 && self.slot_locked(0, me))
-            || (me + 1 < self.slots && self.slot_locked(me + 1, self.slots - me - 1))
     }
 
     pub fn reap_dead(&self) -> usize {
@@ -255,20 +247,9 @@ impl Membership {
             return Ok(r.id);
         }
         // A registration inherited from the parent is dropped without touching the
-        // parent's slot or descriptor (the fork handler closed our copy). If the object
-        // registers children at the fork, this child's registration is waiting for it.
-        let heir = reg.as_ref().and_then(|r| adopt_heir(r.lock.index()));
+        // parent's slot or descriptor (the fork handler closed our copy).
         *reg = None;
-        let new = match heir {
-            Some((lock, id)) => {
-                let id = ParticipantId::from_u64(id);
-                if let Some(e) = table.entry(id.slot) {
-                    e.role.store(self.role().0, Ordering::Relaxed);
-                }
-                Registration { lock, id }
-            }
-            None => table.register(self.role())?,
-        };
+        let new = table.register(self.role())?;
         let id = new.id;
         *reg = Some(new);
         self.cached_id.store(id.to_u64(), Ordering::Relaxed);
@@ -288,17 +269,6 @@ impl Membership {
                 e.role.store(role.0, Ordering::Relaxed);
             }
         }
-    }
-
-    /// Makes every child this process forks from now on a participant of the table's
-    /// object at the fork (see [`LockFd::set_heirs`]). Registers first if need be.
-    pub fn register_children(&self, table: Table<'_>) -> Result<(), RegisterError> {
-        self.participant(table)?;
-        let reg = self.registration.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = reg.as_ref().filter(|r| r.lock.is_ours()) {
-            r.lock.set_heirs(table.segment.as_ptr(), table.slots);
-        }
-        Ok(())
     }
 
     /// Leaves the table: marks the slot free; dropping the registration closes the

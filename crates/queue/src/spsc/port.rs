@@ -56,75 +56,6 @@ impl Side {
     }
 }
 
-/// The ports of this process, by ring and side: whether this process still has a handle
-/// to an end it has not used yet (one it gave a forked child and dropped is no longer
-/// here). A fixed table of atomics, usable from any thread and never locked across a
-/// fork: a key is the ring's control block address (128-aligned) with the side in bit 0,
-/// tagged with the fork generation it was recorded in (a child's inherited entries are
-/// its parent's, and do not count).
-mod local {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    use shmkit_core::process::fork_generation;
-
-    use super::Side;
-
-    const ENTRIES: usize = 1024;
-    const GENERATION_BITS: u32 = 22;
-    #[allow(clippy::declare_interior_mutable_const)]
-    const FREE: AtomicU64 = AtomicU64::new(0);
-    /// Each entry: the ring's control block address over 128 (it is 128-aligned, and
-    /// user addresses fit 47 bits), the side, and the low bits of the fork generation it
-    /// was recorded in; 0 is free. Entries of another generation (inherited from a
-    /// parent) count as free.
-    static ENTRIES_: [AtomicU64; ENTRIES] = [FREE; ENTRIES];
-    /// The generation in which a port could not be recorded (then every end counts as
-    /// possibly here), or 0.
-    static OVERFLOW: AtomicU64 = AtomicU64::new(0);
-
-    fn generation() -> u64 {
-        u64::from(fork_generation()) & ((1 << GENERATION_BITS) - 1)
-    }
-
-    fn entry(ring: usize, side: Side) -> u64 {
-        ((ring as u64 >> 7) << (GENERATION_BITS + 1))
-            | (u64::from(side == Side::Consumer) << GENERATION_BITS)
-            | generation()
-    }
-
-    fn stale(e: u64) -> bool {
-        e != 0 && e & ((1 << GENERATION_BITS) - 1) != generation()
-    }
-
-    pub fn add(ring: usize, side: Side) {
-        let v = entry(ring, side);
-        for slot in &ENTRIES_ {
-            let cur = slot.load(Ordering::Acquire);
-            if (cur == 0 || stale(cur))
-                && slot.compare_exchange(cur, v, Ordering::AcqRel, Ordering::Relaxed).is_ok()
-            {
-                return;
-            }
-        }
-        OVERFLOW.store(u64::from(fork_generation()), Ordering::Release);
-    }
-
-    pub fn remove(ring: usize, side: Side) {
-        let v = entry(ring, side);
-        for slot in &ENTRIES_ {
-            if slot.compare_exchange(v, 0, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                return;
-            }
-        }
-    }
-
-    pub fn holds(ring: usize, side: Side) -> bool {
-        let v = entry(ring, side);
-        OVERFLOW.load(Ordering::Acquire) == u64::from(fork_generation())
-            || ENTRIES_.iter().any(|slot| slot.load(Ordering::Acquire) == v)
-    }
-}
-
 /// The participant a port holds its end as, in which process, and how many children
 /// that process had forked by then.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,7 +118,6 @@ impl<T: Pod> Port<T> {
             known: Cell::new(Holding { token: 0, pid: current_pid(), forks: forks_made() }),
             _t: PhantomData,
         };
-        local::add(e.ctl.as_ptr() as usize, e.side);
         if take {
             e.take_end()?;
         } else {
@@ -452,24 +382,10 @@ impl<T: Pod> Port<T> {
         c.own == c.cached
     }
 
-    /// Whether the other end is gone: held and now dropped or dead; or, in an anonymous
-    /// object, never held and no one left to take it (no handle to it in this process, no
-    /// other live participant: a child given the end and dead before using it is seen
-    /// once the object registers children at the fork, see
-    /// [`Object::register_children`]).
+    /// Whether the other end was held and is now dropped or dead.
     pub fn peer_gone(&self) -> bool {
         let w = self.word(self.other()).load(Ordering::Acquire);
-        w == GONE || (w & TOKEN_BIT != 0 && !self.holder_alive(w)) || (w == 0 && self.unheld_peer_gone())
-    }
-
-    #[cold]
-    fn unheld_peer_gone(&self) -> bool {
-        // A named object's other end may be opened by name at any time.
-        if self.obj.name().is_some() || local::holds(self.ctl.as_ptr() as usize, self.other()) {
-            return false;
-        }
-        let Ok(me) = self.obj.participant() else { return false };
-        !self.obj.has_other_live_participants(me)
+        w == GONE || (w & TOKEN_BIT != 0 && !self.holder_alive(w))
     }
 
     /// Why a non-blocking get found fewer than `min` items: `Disconnected` if the queue is
@@ -572,7 +488,6 @@ const _: () = {
 
 impl<T: Pod> Drop for Port<T> {
     fn drop(&mut self) {
-        local::remove(self.ctl.as_ptr() as usize, self.side);
         // Only the process that holds the end (or would take it on first use) lets it go,
         // not a forked child that never used its copy; and only if it forked no child
         // since (that child may be about to take the end over: its death will tell).
