@@ -66,12 +66,16 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     // larger than a word, whose `data` holds two strides).
     let stride = twin::stride(size).unwrap_or(0);
     for _ in 0..TRIES {
-        // SAFETY: `data` holds `count * size` bytes of the body (a checked region) for an
-        // Array, `2 * stride` for a Value; from the start of either copy that is at least
+        // `data` holds `count * size` bytes of the body (a checked region) for an Array,
+        // `2 * stride` for a Value; from the start of either copy that is at least
         // `bytes.len()`: `shown <= count` whole elements, or, when `truncated`,
-        // SHOWN_BYTES < size bytes of the first; `bytes` is private memory of that length.
-        let mut copy =
-            |i: usize| unsafe { copy_load(data.as_ptr().add(i * stride), bytes.as_mut_ptr(), bytes.len()) };
+        // SHOWN_BYTES < size bytes of the first.
+        let mut copy = |i: usize| {
+            let (src, dst, n) = (data.as_ptr().wrapping_add(i * stride), bytes.as_mut_ptr(), bytes.len());
+            // SAFETY: `src` starts a copy inside `data`, which holds `n` bytes from there
+            // (above); `dst` is private memory of `n` bytes.
+            unsafe { copy_load(src, dst, n) }
+        };
         let outcome = match kind {
             Kind::Value if twin::is_word(size) => {
                 copy(0);
