@@ -254,3 +254,58 @@ fn a_timed_receive_is_woken_by_another_process() {
     assert_eq!(got.unwrap(), b"late");
     child.join_ok(LIMIT);
 }
+
+#[test]
+fn a_peer_that_dies_before_touching_its_end_is_gone() {
+    // A child given an end exits, or is killed, before it ever uses it: the survivor's
+    // receive and send end with Disconnected instead of waiting for good.
+    for kill in [false, true] {
+        let (a, b) = Pipe::new().unwrap();
+        let child = fork(move || {
+            let _b = b;
+            if kill {
+                std::thread::sleep(Duration::from_secs(60));
+            }
+            0
+        });
+        if kill {
+            child.kill();
+        }
+        let _ = child.wait(LIMIT);
+        let a = watchdog(LIMIT, move || {
+            assert_eq!(a.recv_bytes(), Err(RecvError::Disconnected));
+            assert_eq!(a.send_bytes(&vec![7; 1 << 20]), Err(SendError::Disconnected));
+            a
+        });
+        drop(a);
+    }
+}
+
+#[test]
+fn an_end_still_in_this_process_is_not_gone() {
+    // The other end is with a thread of this process, not yet used: the receive waits
+    // for it (it must not mistake "never used" for "gone").
+    let (a, b) = Pipe::new().unwrap();
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        b.send_bytes(b"later").unwrap();
+        b
+    });
+    let got = watchdog(LIMIT, move || a.recv_bytes());
+    assert_eq!(got.unwrap(), b"later");
+    drop(sender.join().unwrap());
+}
+
+#[test]
+fn a_live_child_that_has_not_used_its_end_yet_is_not_gone() {
+    // Registered at the fork, the child counts as a peer before its first use: the
+    // receive waits for it.
+    let (a, b) = Pipe::new().unwrap();
+    let child = fork(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        b.send_bytes(b"slow start").map_or(1, |()| 0)
+    });
+    let got = watchdog(LIMIT, move || a.recv_bytes());
+    assert_eq!(got.unwrap(), b"slow start");
+    child.join_ok(LIMIT);
+}

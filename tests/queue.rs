@@ -513,3 +513,15 @@ fn elements_of_size_zero_are_refused_at_creation() {
     assert!(matches!(err, CreateError::InvalidSize { size: 0, .. }), "{err}");
     assert!(spsc::channel::<()>(4).is_err());
 }
+
+#[test]
+fn an_spsc_producer_that_dies_before_touching_its_end_is_gone() {
+    let (tx, rx) = spsc::channel::<u64>(64).unwrap();
+    let child = fork(move || {
+        let _tx = tx;
+        0
+    });
+    child.join_ok(LIMIT);
+    let got = watchdog(LIMIT, move || rx.get());
+    assert!(got.is_err(), "the producer is gone: {got:?}");
+}

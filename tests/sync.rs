@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{fork, under_signal_storm, Exit, NameGuard, Shared, LIMIT};
 use shmkit::{
@@ -374,7 +374,10 @@ fn all_timeouts_under_signal_storm_return_at_their_deadline() {
         timed_out
     });
 
-    let barrier = Barrier::anonymous(2).unwrap();
+    // Named: an anonymous barrier would count the children other tests kill meanwhile
+    // (they inherit it) as dead parties.
+    let g = NameGuard::new("storm-barrier");
+    let barrier = Barrier::create(g.name(), 2).unwrap();
     under_signal_storm(t, |d| barrier.wait_deadline(d) == Err(BarrierError::TimedOut));
 }
 
@@ -464,7 +467,8 @@ fn every_blocking_call_has_a_try_form() {
 
     // One party of two arrives without waiting: it times out at once, and that breaks
     // the barrier for the other, as a timed-out wait does.
-    let b = Barrier::anonymous(2).unwrap();
+    let g = NameGuard::new("try-barrier");
+    let b = Barrier::create(g.name(), 2).unwrap();
     assert_eq!(b.try_wait(), Err(BarrierError::TimedOut));
     assert!(b.is_broken());
     b.reset();
@@ -551,4 +555,46 @@ fn an_anonymous_barrier_sees_a_forked_waiter_die() {
     let waiter = fork(|| i32::from(barrier.wait_timeout(LIMIT) != Err(BarrierError::Broken)));
     waiter.join_ok(LIMIT + LIMIT);
     assert!(barrier.is_broken());
+}
+
+#[test]
+fn an_anonymous_barrier_breaks_when_a_forked_party_dies_before_it_arrives() {
+    // `Barrier::anonymous(3)`: one child waits, the other is killed before it ever
+    // touched the barrier. The parent's timed wait must end Broken at once, not wait out
+    // its timeout (the dead child was never registered: it is now a participant from the
+    // fork on).
+    let barrier = Barrier::anonymous(3).unwrap();
+    let waiter = fork(|| i32::from(barrier.wait_timeout(LIMIT) != Err(BarrierError::Broken)));
+    let doomed = fork(|| loop {
+        std::thread::sleep(Duration::from_secs(1));
+    });
+    while barrier.n_waiting() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    doomed.kill();
+    doomed.wait(LIMIT);
+    let started = Instant::now();
+    let timeout = Duration::from_secs(3);
+    assert_eq!(barrier.wait_timeout(timeout), Err(BarrierError::Broken));
+    assert!(started.elapsed() < timeout, "the death went unseen: the wait timed out");
+    waiter.join_ok(LIMIT);
+}
+
+#[test]
+fn a_forked_child_that_ends_normally_without_using_a_barrier_does_not_break_it() {
+    // Children forked for other work (a pool, say) inherit the barrier too; ending
+    // normally, they were never parties and must not break it. Run in a child of its own:
+    // children that other tests kill meanwhile inherit every anonymous barrier of this
+    // process, and count as dead parties.
+    fork(|| {
+        let barrier = Barrier::anonymous(2).unwrap();
+        for _ in 0..3 {
+            fork(|| 0).join_ok(LIMIT);
+        }
+        let party = fork(|| i32::from(barrier.wait_timeout(LIMIT).is_err()));
+        let ok = barrier.wait_timeout(LIMIT).is_ok();
+        party.join_ok(LIMIT);
+        i32::from(!ok || barrier.is_broken())
+    })
+    .join_ok(LIMIT + LIMIT);
 }

@@ -109,6 +109,8 @@ unsafe fn fork_then(child: impl FnOnce() -> i32, exit: fn(i32) -> !) -> io::Resu
         Forked::Child => {
             // A panic must not unwind into the caller's code, which the child also has.
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+            // Ending normally: objects inherited and never used were not this child's.
+            crate::process::leave_unused_inherited();
             exit(code)
         }
         Forked::Parent(pid) => Ok(pid),
@@ -125,10 +127,15 @@ unsafe fn fork_then(child: impl FnOnce() -> i32, exit: fn(i32) -> !) -> io::Resu
 pub fn spawn(mut command: Command, keep: &[BorrowedFd<'_>]) -> io::Result<u32> {
     use std::os::unix::process::CommandExt;
     let fds: Vec<i32> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
-    // SAFETY: the hook runs in the forked child before exec and only calls fcntl, which is
-    // async-signal-safe, on descriptors this process owns (borrowed for the call).
+    // SAFETY: the hook runs in the forked child before exec and only calls fcntl and
+    // close, which are async-signal-safe, on descriptors this process owns, and atomics.
     unsafe {
-        command.pre_exec(move || fds.iter().try_for_each(|&fd| sys::clear_cloexec(fd)));
+        command.pre_exec(move || {
+            // The new program cannot use what the fork gave this child: it leaves cleanly
+            // rather than be taken for dead when exec closes the descriptors.
+            crate::process::leave_unused_inherited();
+            fds.iter().try_for_each(|&fd| sys::clear_cloexec(fd))
+        });
     }
     let child = command.spawn()?;
     // Dropping a std Child neither waits nor kills: the caller reaps it with `wait`.

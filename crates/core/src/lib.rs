@@ -63,6 +63,7 @@ mod event;
 pub mod futex;
 pub mod handle;
 pub mod header;
+mod heirs;
 mod inplace;
 mod kind;
 pub mod loom;

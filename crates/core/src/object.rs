@@ -2,7 +2,7 @@
 //! liveness the kernel keeps.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::deadline::Deadline;
@@ -55,7 +55,13 @@ pub struct Object {
     segment: Segment,
     info: HeaderSnapshot,
     membership: Membership,
+    /// How many handles this process has to each end of the object (see
+    /// [`Object::hold_end`]): process memory, copied with the handles by a fork.
+    ends_here: [AtomicU32; ENDS],
 }
+
+/// How many ends [`Object::hold_end`] counts.
+const ENDS: usize = 4;
 
 /// Removes a name it was given unless disarmed: a creator that fails or panics half-way
 /// leaves nothing behind.
@@ -205,7 +211,7 @@ impl Object {
     }
 
     fn new(segment: Segment, info: HeaderSnapshot, role: Role) -> Self {
-        Self { segment, info, membership: Membership::new(role) }
+        Self { segment, info, membership: Membership::new(role), ends_here: Default::default() }
     }
 
     /// Opens the named object `name`, waits (up to the options' ready timeout) for its
@@ -510,6 +516,55 @@ impl Object {
     /// of range is not held.
     pub fn is_slot_alive(&self, slot: u32) -> bool {
         self.table().is_slot_alive(slot)
+    }
+
+    /// Whether a live process other than participant `me` holds a participant slot (at
+    /// most two system calls).
+    pub fn has_other_live_participants(&self, me: ParticipantId) -> bool {
+        self.table().has_other_live_participants(me.slot)
+    }
+
+    /// Makes every child this process forks from now on (with `fork()`, while this handle
+    /// lives) a participant of this anonymous object from the fork itself, so that a child
+    /// that dies before it ever uses the object is seen dead, like any participant. For
+    /// kinds that treat a dead participant as a gone peer or a broken promise (the ends of
+    /// a pipe or SPSC queue, a barrier's parties).
+    ///
+    /// Each fork then costs a descriptor and a lock per watched object. A child that never
+    /// uses the object leaves it cleanly when it drops it or returns from
+    /// [`child::fork`](crate::child::fork)'s closure; one that dies (or `_exit`s) holding
+    /// it unused is a dead participant. A child for which no slot is free is not
+    /// registered; [`children_watched`](Self::children_watched) then says so.
+    pub fn watch_children(&self) {
+        self.membership.watch_children(self.table());
+    }
+
+    /// Whether every child forked since [`watch_children`](Self::watch_children) (by this
+    /// process, or by its ancestors before they forked it) was registered at its fork.
+    pub fn children_watched(&self) -> bool {
+        self.membership.children_watched()
+    }
+
+    /// Counts a handle this process has to end `end` (0 to 3) of the object, for kinds
+    /// whose ends are held by one process at a time (a pipe's, an SPSC queue's). Pair it
+    /// with [`release_end`](Self::release_end). Larger `end`s are not counted.
+    pub fn hold_end(&self, end: usize) {
+        if let Some(n) = self.ends_here.get(end) {
+            n.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Undoes one [`hold_end`](Self::hold_end).
+    pub fn release_end(&self, end: usize) {
+        if let Some(n) = self.ends_here.get(end) {
+            let _ = n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1));
+        }
+    }
+
+    /// Whether this process has a handle to end `end` ([`hold_end`](Self::hold_end) not
+    /// yet released). An end that is not counted is always "maybe here": `true`.
+    pub fn end_held_here(&self, end: usize) -> bool {
+        self.ends_here.get(end).is_none_or(|n| n.load(Ordering::Acquire) > 0)
     }
 
     /// Whether any process holds a participant slot (one system call).

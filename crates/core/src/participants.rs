@@ -6,12 +6,13 @@
 //! is one handle's own registration, made again in a forked child.
 
 use std::fmt;
-use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::error::RegisterError;
 use crate::header::{ParticipantEntry, HEADER_SIZE, PARTICIPANT_SIZE};
+use crate::heirs;
 use crate::process::{current_pid, fork_generation, fork_generation_installed, without_forks, LockFd};
 use crate::segment::Segment;
 use crate::sys;
@@ -30,6 +31,8 @@ impl Role {
     pub const RECEIVER: Role = Role(6);
     pub const WORKER: Role = Role(7);
     pub const PRODUCER_CONSUMER: Role = Role(8);
+    /// A child that inherited the object at a fork and has not used it yet.
+    pub const INHERITED: Role = Role(9);
 
     /// The role's name.
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Role {
             6 => "receiver",
             7 => "worker",
             8 => "producer+consumer",
+            9 => "inherited",
             _ => "unknown",
         }
     }
@@ -100,14 +104,15 @@ pub(crate) struct Table<'a> {
 
 impl<'a> Table<'a> {
     pub fn entry(&self, slot: u32) -> Option<&'a ParticipantEntry> {
-        if slot >= self.slots {
-            return None;
-        }
-        let offset = HEADER_SIZE + u64::from(slot) * PARTICIPANT_SIZE;
-        // SAFETY: `slot < slots` and validation put the table (HEADER_SIZE + slots * 16
-        // bytes) before body_offset, inside the mapping; the entry is 16-aligned (the
-        // mapping is page-aligned) and made of atomics.
-        Some(unsafe { &*self.segment.as_ptr().add(offset as usize).cast::<ParticipantEntry>() })
+        // SAFETY: validation put the table (HEADER_SIZE + slots * 16 bytes) before
+        // body_offset, inside the mapping, which lives as long as `self.segment`.
+        unsafe { entry_at(self.base(), self.slots, slot) }
+    }
+
+    /// The table's first entry.
+    pub fn base(&self) -> *const u8 {
+        // SAFETY: the header is HEADER_SIZE bytes, inside the mapping.
+        unsafe { self.segment.as_ptr().add(HEADER_SIZE as usize) }
     }
 
     fn slot_locked(&self, slot: u32, len: u32) -> bool {
@@ -180,24 +185,71 @@ impl<'a> Table<'a> {
             })
         })?;
         let pid = current_pid();
-        for i in 0..self.slots {
-            let slot = (pid.wrapping_add(i)) % self.slots;
-            if !sys::ofd_try_lock(lock.as_fd(), u64::from(slot)).map_err(io("F_OFD_SETLK"))? {
-                continue;
-            }
-            let Some(e) = self.entry(slot) else { break };
-            let mut generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-            if generation == 0 {
-                // Never 0, so an owner token is never 0 (a lock word's "free").
-                generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-            }
-            e.pid.store(pid, Ordering::Relaxed);
-            e.role.store(role.0, Ordering::Relaxed);
-            e.state.store(1, Ordering::Release);
-            return Ok(Registration { lock, id: ParticipantId { slot, generation } });
+        // SAFETY: `base` is this mapping's validated table of `slots` entries.
+        match unsafe { claim(self.base(), self.slots, lock.as_fd(), pid, pid, role) } {
+            Ok(Some(id)) => Ok(Registration { lock, id }),
+            Ok(None) => Err(RegisterError::Full { slots: self.slots }),
+            Err(e) => Err(RegisterError::Io { op: "F_OFD_SETLK", source: e }),
         }
-        Err(RegisterError::Full { slots: self.slots })
     }
+
+    pub fn has_other_live_participants(&self, me: u32) -> bool {
+        let me = me.min(self.slots);
+        self.slot_locked(0, me) || (me + 1 < self.slots && self.slot_locked(me + 1, self.slots - me - 1))
+    }
+}
+
+/// Entry `slot` of the participant table at `table`, `slots` entries long; `None` if
+/// `slot` is out of range.
+///
+/// # Safety
+///
+/// `table` points at a participant table of `slots` entries in a mapping that lives for
+/// `'a` (16-aligned: the mapping is page-aligned and the table starts at HEADER_SIZE).
+pub(crate) unsafe fn entry_at<'a>(table: *const u8, slots: u32, slot: u32) -> Option<&'a ParticipantEntry> {
+    if slot >= slots {
+        return None;
+    }
+    // SAFETY: `slot < slots` keeps the entry inside the table the caller vouches for; it
+    // is made of atomics, valid for any bits and for writes by other processes.
+    Some(unsafe { &*table.add(slot as usize * PARTICIPANT_SIZE as usize).cast::<ParticipantEntry>() })
+}
+
+/// Takes a free slot of the table at `table` (`slots` entries) for the open file
+/// description behind `lock`: locks the slot's byte through it, bumps the slot's
+/// generation and marks it in use by `pid` as `role`. The search starts at slot
+/// `start % slots`. `Ok(None)` if every slot is held. Makes no allocation and takes no
+/// lock (the fork prepare handler calls it).
+///
+/// # Safety
+///
+/// As [`entry_at`], and `lock` is a descriptor of the object's file.
+pub(crate) unsafe fn claim(
+    table: *const u8,
+    slots: u32,
+    lock: BorrowedFd<'_>,
+    start: u32,
+    pid: u32,
+    role: Role,
+) -> std::io::Result<Option<ParticipantId>> {
+    for i in 0..slots {
+        let slot = start.wrapping_add(i) % slots;
+        if !sys::ofd_try_lock(lock, u64::from(slot))? {
+            continue;
+        }
+        // SAFETY: the caller's contract.
+        let Some(e) = (unsafe { entry_at(table, slots, slot) }) else { break };
+        let mut generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        if generation == 0 {
+            // Never 0, so an owner token is never 0 (a lock word's "free").
+            generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        }
+        e.pid.store(pid, Ordering::Relaxed);
+        e.role.store(role.0, Ordering::Relaxed);
+        e.state.store(1, Ordering::Release);
+        return Ok(Some(ParticipantId { slot, generation }));
+    }
+    Ok(None)
 }
 
 #[derive(Debug)]
@@ -215,7 +267,13 @@ pub(crate) struct Membership {
     /// The fork generation in which `cached_id` was registered (0: none).
     cached_generation: AtomicU32,
     cached_id: AtomicU64,
+    /// The object's entry in the table of watched objects (see `heirs`): `NOT_WATCHED`,
+    /// `WATCH_FULL` (asked, but the table was full), or the entry.
+    watch: AtomicUsize,
 }
+
+const NOT_WATCHED: usize = usize::MAX;
+const WATCH_FULL: usize = usize::MAX - 1;
 
 impl Membership {
     pub fn new(role: Role) -> Self {
@@ -224,7 +282,24 @@ impl Membership {
             registration: Mutex::new(None),
             cached_generation: AtomicU32::new(0),
             cached_id: AtomicU64::new(0),
+            watch: AtomicUsize::new(NOT_WATCHED),
         }
+    }
+
+    /// Makes every child forked from now on a participant from the fork (see `heirs`).
+    pub fn watch_children(&self, table: Table<'_>) {
+        if self.watch.load(Ordering::Acquire) != NOT_WATCHED || table.segment.snapshot_len().is_some() {
+            return;
+        }
+        let entry = without_forks(|| heirs::watch(table.segment.as_fd(), table.base(), table.slots));
+        self.watch.store(entry.unwrap_or(WATCH_FULL), Ordering::Release);
+    }
+
+    /// Whether every child forked since [`watch_children`](Self::watch_children) was
+    /// registered at its fork.
+    pub fn children_watched(&self) -> bool {
+        let w = self.watch.load(Ordering::Acquire);
+        w < WATCH_FULL && !heirs::missed(w)
     }
 
     #[inline]
@@ -249,12 +324,30 @@ impl Membership {
         // A registration inherited from the parent is dropped without touching the
         // parent's slot or descriptor (the fork handler closed our copy).
         *reg = None;
-        let new = table.register(self.role())?;
+        let new = match self.adopt_heir(table) {
+            Some(r) => r,
+            None => table.register(self.role())?,
+        };
         let id = new.id;
         *reg = Some(new);
         self.cached_id.store(id.to_u64(), Ordering::Relaxed);
         self.cached_generation.store(generation, Ordering::Release);
         Ok(id)
+    }
+
+    /// The registration this process's fork handler made for it, if the object is
+    /// watched and this process was forked with it (see `heirs`).
+    fn adopt_heir(&self, table: Table<'_>) -> Option<Registration> {
+        let w = self.watch.load(Ordering::Acquire);
+        if w >= WATCH_FULL {
+            return None;
+        }
+        let (index, id) = heirs::adopt(w)?;
+        let lock = LockFd::adopt(index)?;
+        if let Some(e) = table.entry(id.slot) {
+            e.role.store(self.role().0, Ordering::Relaxed);
+        }
+        Some(Registration { lock, id })
     }
 
     pub fn role(&self) -> Role {
@@ -279,6 +372,10 @@ impl Membership {
             if let Some(e) = table.entry(reg.id.slot) {
                 e.state.store(0, Ordering::Release);
             }
+        }
+        let w = *self.watch.get_mut();
+        if w < WATCH_FULL {
+            without_forks(|| heirs::unwatch(w));
         }
     }
 }

@@ -71,6 +71,7 @@ pub(crate) fn without_forks<R>(f: impl FnOnce() -> R) -> R {
 
 extern "C" fn before_fork() {
     close_gate();
+    crate::heirs::prepare();
 }
 
 extern "C" fn after_fork_in_child() {
@@ -84,7 +85,9 @@ extern "C" fn after_fork_in_child() {
             sys::close_raw(fd);
         }
     }
-    PID.store(sys::getpid(), Ordering::Relaxed);
+    let pid = sys::getpid();
+    PID.store(pid, Ordering::Relaxed);
+    crate::heirs::child(pid);
     FORKS_MADE.store(0, Ordering::Relaxed);
     FORK_GENERATION.fetch_add(1, Ordering::Release);
 }
@@ -93,8 +96,30 @@ extern "C" fn after_fork_in_child() {
 static FORKS_MADE: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn after_fork_in_parent() {
+    crate::heirs::parent();
     FORKS_MADE.fetch_add(1, Ordering::Release);
     open_gate();
+}
+
+/// Leaves, cleanly, every object this process inherited at its fork and never used (see
+/// [`Object::watch_children`](crate::Object::watch_children)): for a child that is about to
+/// end normally, so that its end is not taken for a death.
+pub fn leave_unused_inherited() {
+    without_forks(crate::heirs::leave_unused);
+}
+
+/// Enters the raw descriptor `fd` in the lock table, so that a fork closes the child's
+/// copy; its index, or `None` if the table is full. Async-signal-safe.
+pub(crate) fn enter_lock_fd(fd: i32) -> Option<usize> {
+    LOCK_FDS
+        .iter()
+        .position(|entry| entry.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+}
+
+/// Takes entry `index` out of the lock table; the descriptor it held, to close.
+pub(crate) fn take_lock_fd(index: usize) -> Option<i32> {
+    let fd = LOCK_FDS.get(index)?.swap(-1, Ordering::AcqRel);
+    (fd >= 0).then_some(fd)
 }
 
 /// How many children this process has forked since shmkit first attached an object in it
@@ -149,15 +174,19 @@ pub(crate) struct LockFd {
 impl LockFd {
     /// Moves `fd` into the table; gives it back if the table is full.
     pub(crate) fn new(fd: OwnedFd) -> Result<Self, OwnedFd> {
-        let generation = fork_generation();
         let raw = fd.into_raw_fd();
-        for (index, entry) in LOCK_FDS.iter().enumerate() {
-            if entry.compare_exchange(-1, raw, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                return Ok(Self { index, fd: raw, generation });
-            }
+        match enter_lock_fd(raw) {
+            Some(index) => Ok(Self { index, fd: raw, generation: fork_generation() }),
+            // SAFETY: `raw` came from `into_raw_fd` above and was not stored anywhere.
+            None => Err(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) }),
         }
-        // SAFETY: `raw` came from `into_raw_fd` above and was not stored anywhere.
-        Err(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
+    }
+
+    /// The descriptor at entry `index` of the lock table, made by this process's fork
+    /// handler for an inherited registration (see `heirs`).
+    pub(crate) fn adopt(index: usize) -> Option<Self> {
+        let fd = LOCK_FDS.get(index)?.load(Ordering::Acquire);
+        (fd >= 0).then(|| Self { index, fd, generation: fork_generation() })
     }
 
     /// The descriptor. Only meaningful in the process that made it (see [`is_ours`]).
@@ -181,8 +210,7 @@ impl Drop for LockFd {
             return;
         }
         without_forks(|| {
-            let fd = LOCK_FDS[self.index].swap(-1, Ordering::AcqRel);
-            if fd >= 0 {
+            if let Some(fd) = take_lock_fd(self.index) {
                 sys::close_raw(fd);
             }
         });

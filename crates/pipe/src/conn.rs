@@ -198,6 +198,8 @@ impl Rings {
 /// An anonymous pipe of `kind`, both ends to be taken by the processes that use them.
 fn anonymous(kind: Kind, opts: &PipeOptions) -> Result<Rings, CreateError> {
     let h = Handle::anonymous_with(PipeLayout(kind), opts.get_capacity(), opts.get_create())?;
+    // A child forked with an end and dead before it used it is then a gone peer.
+    h.object().watch_children();
     Ok(Rings::new(h, Role::PRODUCER_CONSUMER))
 }
 

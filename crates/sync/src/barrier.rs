@@ -105,7 +105,11 @@ impl Barrier {
 
     /// Creates an anonymous barrier with options (participants).
     pub fn anonymous_with(parties: u32, opts: &CreateOptions) -> Result<Self, CreateError> {
-        Handle::anonymous_with(LAYOUT, parties, opts).map(|h| Self { h })
+        let h = Handle::anonymous_with(LAYOUT, parties, opts)?;
+        // A child forked with it is a party from the fork: killed before it arrives, it
+        // breaks the barrier.
+        h.object().watch_children();
+        Ok(Self { h })
     }
 
     /// Removes the name `name`; processes that have the barrier open keep using it.

@@ -117,6 +117,8 @@ fn end<T: Pod>(h: Handle<SpscLayout<T>>, side: Side) -> Result<Port<T>, OpenErro
 pub fn channel<T: Pod>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
     let h = Handle::anonymous(SpscLayout::<T>::new(), capacity)?;
     h.object().set_role(Role::PRODUCER_CONSUMER);
+    // A child forked with an end and dead before it used it is then a gone peer.
+    h.object().watch_children();
     let (obj, capacity) = h.into_parts();
     let obj = Arc::new(obj);
     let p = Port::attach(Arc::clone(&obj), 0, capacity, Side::Producer, false);

@@ -83,6 +83,8 @@ pub struct Port<T: Pod> {
     cursor: Cell<Cursor>,
     /// Who holds this end through this port.
     known: Cell<Holding>,
+    /// Which ring of the object this is (its offset over the ring's length).
+    ring_index: usize,
     _t: PhantomData<T>,
 }
 
@@ -107,6 +109,7 @@ impl<T: Pod> Port<T> {
         }
         let ctl = NonNull::from(obj.view::<Control>(offset)?);
         let slots = obj.region::<UnsafeCell<T>>(offset + SLOTS, capacity)?;
+        let ring_index = Self::ring_len(capacity).map_or(usize::MAX, |len| offset / len);
         let e = Self {
             obj,
             ctl,
@@ -116,8 +119,10 @@ impl<T: Pod> Port<T> {
             strategy: WaitStrategy::default(),
             cursor: Cell::new(Cursor::default()),
             known: Cell::new(Holding { token: 0, pid: current_pid(), forks: forks_made() }),
+            ring_index,
             _t: PhantomData,
         };
+        e.obj.hold_end(e.end_index(side));
         if take {
             e.take_end()?;
         } else {
@@ -382,10 +387,31 @@ impl<T: Pod> Port<T> {
         c.own == c.cached
     }
 
-    /// Whether the other end was held and is now dropped or dead.
+    /// End `side` of this ring, as [`Object::hold_end`] counts ends.
+    fn end_index(&self, side: Side) -> usize {
+        self.ring_index.saturating_mul(2).saturating_add(usize::from(side == Side::Consumer))
+    }
+
+    /// Whether the other end is gone: held and now dropped or dead; or, in an anonymous
+    /// object whose children are watched, never held and with nobody left to take it (no
+    /// handle to it in this process, no other live participant: a child forked with the
+    /// end is a participant from the fork, see [`Object::watch_children`]).
     pub fn peer_gone(&self) -> bool {
         let w = self.word(self.other()).load(Ordering::Acquire);
-        w == GONE || (w & TOKEN_BIT != 0 && !self.holder_alive(w))
+        w == GONE || (w & TOKEN_BIT != 0 && !self.holder_alive(w)) || (w == 0 && self.unheld_peer_gone())
+    }
+
+    #[cold]
+    fn unheld_peer_gone(&self) -> bool {
+        // A named object's other end may be opened by name at any time.
+        if self.obj.name().is_some()
+            || !self.obj.children_watched()
+            || self.obj.end_held_here(self.end_index(self.other()))
+        {
+            return false;
+        }
+        let Ok(me) = self.obj.participant() else { return false };
+        !self.obj.has_other_live_participants(me)
     }
 
     /// Why a non-blocking get found fewer than `min` items: `Disconnected` if the queue is
@@ -488,6 +514,7 @@ const _: () = {
 
 impl<T: Pod> Drop for Port<T> {
     fn drop(&mut self) {
+        self.obj.release_end(self.end_index(self.side));
         // Only the process that holds the end (or would take it on first use) lets it go,
         // not a forked child that never used its copy; and only if it forked no child
         // since (that child may be about to take the end over: its death will tell).
