@@ -598,3 +598,84 @@ fn a_forked_child_that_ends_normally_without_using_a_barrier_does_not_break_it()
     })
     .join_ok(LIMIT + LIMIT);
 }
+
+fn monotonic_ns() -> u64 {
+    // SAFETY: all-zero is a valid timespec; clock_gettime writes it.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `ts` is a valid timespec that outlives the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[test]
+fn barrier_kill_loop_every_survivor_breaks_after_a_party_dies() {
+    // 30 barriers of 4 parties, anonymous and named in turn; in each, one party is
+    // SIGKILLed at random 0-40 ms into their rounds (for an anonymous barrier, possibly
+    // before it ever touched it). Every survivor must get Broken, never wait out its
+    // timeout. Run in a child of its own: children that other tests kill meanwhile would
+    // inherit this process's anonymous barriers and count as their dead parties.
+    fork(|| {
+        const PARTIES: usize = 4;
+        let mut rng = common::Rng::new();
+        let mut latencies = Vec::new();
+        for round in 0..30 {
+            let g = NameGuard::new("barrier-kill-loop");
+            let named = round % 2 == 1;
+            let barrier = if named {
+                Barrier::create(g.name(), PARTIES as u32).unwrap()
+            } else {
+                Barrier::anonymous(PARTIES as u32).unwrap()
+            };
+            let shared = Shared::new();
+            let (barrier, shared, name) = (&barrier, &shared, g.name());
+            let parties: Vec<_> = (0..PARTIES)
+                .map(|i| {
+                    fork(move || {
+                        let opened = named.then(|| Barrier::open(name).unwrap());
+                        let b = opened.as_ref().unwrap_or(barrier);
+                        shared.word32(1).fetch_add(1, Ordering::AcqRel);
+                        loop {
+                            match b.wait_timeout(Duration::from_secs(10)) {
+                                Ok(_) => {}
+                                Err(BarrierError::Broken) => {
+                                    shared.word(1 + i).store(monotonic_ns(), Ordering::Release);
+                                    return 0;
+                                }
+                                Err(_) => return 3,
+                            }
+                        }
+                    })
+                })
+                .collect();
+            if named {
+                // A named party counts once it has opened the barrier.
+                while shared.word32(1).load(Ordering::Acquire) < PARTIES as u32 {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(rng.range(0, 40)));
+            let victim = rng.range(0, PARTIES as u64 - 1) as usize;
+            parties[victim].kill();
+            let killed_at = monotonic_ns();
+            for (i, p) in parties.into_iter().enumerate() {
+                if i == victim {
+                    assert_eq!(p.wait(LIMIT), Exit::Signal(libc::SIGKILL));
+                } else {
+                    // Exit 0: this survivor got Broken (3: it timed out).
+                    p.join_ok(LIMIT);
+                    let broke_at = shared.word(1 + i).load(Ordering::Acquire);
+                    latencies.push(Duration::from_nanos(broke_at.saturating_sub(killed_at)));
+                }
+            }
+        }
+        latencies.sort();
+        eprintln!(
+            "barrier kill loop: kill to Broken p50 {:?}, max {:?} over {} survivors",
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() - 1],
+            latencies.len()
+        );
+        0
+    })
+    .join_ok(Duration::from_secs(120));
+}

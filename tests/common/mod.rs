@@ -214,3 +214,25 @@ pub fn under_signal_storm(timeout: Duration, wait: impl Fn(Deadline) -> bool) {
     let signals = shared.word(2).load(Ordering::Relaxed);
     assert_eq!(exit, Exit::Code(0), "waited {elapsed:?} for {timeout:?} with {signals} signals");
 }
+
+/// A small xorshift generator, seeded from the clock, for kill loops.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn new() -> Self {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        Self(t as u64 | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}

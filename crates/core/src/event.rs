@@ -54,9 +54,16 @@ impl Default for WaitStrategy {
     }
 }
 
-/// How often a parked waiter wakes to re-check its condition even without a notify, so
-/// that a peer's death (which sends no notify) is noticed promptly.
-pub const RECHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// The longest a parked waiter sleeps before it re-checks its condition even without a
+/// notify, so that a peer's death (which sends no notify) is noticed promptly. A waiter
+/// re-checks after [`FIRST_RECHECK`], then at doubling intervals up to this one: a death
+/// soon after a wait began (a peer that crashes while it works on the request we wait
+/// for) is seen within about the time waited so far, a long-idle waiter wakes 20 times a
+/// second. None of it touches the path where nobody sleeps.
+pub const RECHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The first re-check interval of a parked waiter (see [`RECHECK_INTERVAL`]).
+pub const FIRST_RECHECK: Duration = Duration::from_millis(1);
 
 /// A ticket from [`EventCount::prepare_wait`], to pass to [`EventCount::wait`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,7 +202,7 @@ impl EventCount {
     /// Waits until `poll` returns `Some`, following `strategy`, or until `deadline`.
     ///
     /// `poll` is called once at once, then while spinning, then after each wake-up; a
-    /// parked waiter also wakes every [`RECHECK_INTERVAL`] to call it. Returns `None` on
+    /// parked waiter also wakes now and then to call it (see [`RECHECK_INTERVAL`]). Returns `None` on
     /// time-out, after a last call to `poll`.
     pub fn wait_until<T>(
         &self,
@@ -207,7 +214,7 @@ impl EventCount {
     }
 
     /// [`wait_until`](Self::wait_until) with a second, slower check: `check` runs before
-    /// the first sleep, after every wake-up (including the periodic [`RECHECK_INTERVAL`]
+    /// the first sleep, after every wake-up (including the periodic ones, see [`RECHECK_INTERVAL`]
     /// ones) and every [`CHECK_SPINS`] spins, never on the hot path. It is the place for
     /// system calls such as asking whether a peer is still alive: a dead peer sends no
     /// notify, and this is how a waiter notices.
@@ -242,6 +249,7 @@ impl EventCount {
                 return poll();
             }
         }
+        let mut interval = FIRST_RECHECK;
         loop {
             let key = self.prepare_wait();
             if let Some(v) = poll().or_else(&mut check) {
@@ -252,7 +260,8 @@ impl EventCount {
                 self.cancel_wait();
                 return None;
             }
-            self.wait(key, park_until(deadline));
+            self.wait(key, park_until(deadline, interval));
+            interval = (interval * 2).min(RECHECK_INTERVAL);
         }
     }
 }
@@ -265,12 +274,12 @@ pub const CHECK_SPINS: u32 = 1024;
 const CLOCK_SPINS: u32 = 64;
 
 #[cfg(not(shmkit_loom))]
-fn park_until(deadline: Deadline) -> Deadline {
-    deadline.min(Deadline::after(RECHECK_INTERVAL))
+fn park_until(deadline: Deadline, interval: Duration) -> Deadline {
+    deadline.min(Deadline::after(interval))
 }
 
 #[cfg(shmkit_loom)]
-fn park_until(deadline: Deadline) -> Deadline {
+fn park_until(deadline: Deadline, _interval: Duration) -> Deadline {
     deadline
 }
 

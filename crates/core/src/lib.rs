@@ -80,7 +80,7 @@ mod view;
 
 pub use deadline::Deadline;
 pub use error::{CreateError, NameError, OpenError, RegisterError, UnlinkError};
-pub use event::{EventCount, WaitKey, WaitStrategy, CHECK_SPINS, RECHECK_INTERVAL};
+pub use event::{EventCount, WaitKey, WaitStrategy, CHECK_SPINS, FIRST_RECHECK, RECHECK_INTERVAL};
 pub use handle::{Handle, InPlace, Layout};
 pub use header::{Expect, Header, HeaderSnapshot, Kind, TypeDesc};
 pub use name::{Name, MAX_NAME_LEN};
