@@ -381,3 +381,27 @@ fn pipe_kill_loop_every_survivor_gets_disconnected_and_no_message_is_torn() {
         latencies.len()
     );
 }
+
+#[test]
+fn a_child_forked_when_no_slot_is_free_still_counts_and_its_death_is_seen() {
+    // One participant slot: the creator holds slot 0, so the child forked with the other
+    // end finds no free slot and counts through the overflow byte. While it lives the
+    // receive waits; once it is killed untouched, the receive ends Disconnected. (A
+    // survivor in slot 0 used to count its own lock as another live participant.)
+    let one_slot = PipeOptions::new().create_options(shmkit::CreateOptions::new().participants(1));
+    let (a, b) = Pipe::with_options(&one_slot).unwrap();
+    let child = fork(move || {
+        let _b = b;
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let t = Duration::from_millis(100);
+    let started = Instant::now();
+    assert_eq!(a.recv_bytes_timeout(t), Err(RecvError::Timeout), "the live child is a peer");
+    assert!(started.elapsed() >= t);
+    child.kill();
+    let _ = child.wait(LIMIT);
+    let got = watchdog(LIMIT, move || a.recv_bytes());
+    assert_eq!(got, Err(RecvError::Disconnected));
+}

@@ -679,3 +679,27 @@ fn barrier_kill_loop_every_survivor_breaks_after_a_party_dies() {
     })
     .join_ok(Duration::from_secs(120));
 }
+
+#[test]
+fn a_killed_child_forked_for_other_work_does_not_break_a_barrier_that_can_still_complete() {
+    // An anonymous barrier of two parties, both alive; a third child, forked for other
+    // work, is killed without ever touching it. The round can still complete, so it must.
+    // A child that calls `exit` without using the barrier leaves it cleanly.
+    fork(|| {
+        let barrier = Barrier::anonymous(2).unwrap();
+        let party = fork(|| i32::from(barrier.wait_timeout(LIMIT).is_err()));
+        let unrelated = fork(|| loop {
+            std::thread::sleep(Duration::from_secs(1));
+        });
+        unrelated.kill();
+        let _ = unrelated.wait(LIMIT);
+        let exits = fork(|| std::process::exit(0));
+        exits.join_ok(LIMIT);
+        let ok = barrier.wait_timeout(LIMIT).is_ok();
+        party.join_ok(LIMIT);
+        // The killed child is a dead heir; the one that called `exit` is not.
+        let heirs = barrier.object().participants().iter().filter(|p| p.role.as_str() == "inherited").count();
+        i32::from(!ok) | (i32::from(heirs != 1) << 1)
+    })
+    .join_ok(LIMIT + LIMIT);
+}

@@ -128,12 +128,13 @@ pub fn spawn(mut command: Command, keep: &[BorrowedFd<'_>]) -> io::Result<u32> {
     use std::os::unix::process::CommandExt;
     let fds: Vec<i32> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
     // SAFETY: the hook runs in the forked child before exec and only calls fcntl and
-    // close, which are async-signal-safe, on descriptors this process owns, and atomics.
+    // close, which are async-signal-safe, on descriptors this process owns, and atomics
+    // (no lock, no allocation: the child of a multi-threaded parent may not take them).
     unsafe {
         command.pre_exec(move || {
             // The new program cannot use what the fork gave this child: it leaves cleanly
             // rather than be taken for dead when exec closes the descriptors.
-            crate::process::leave_unused_inherited();
+            crate::process::leave_unused_inherited_before_exec();
             fds.iter().try_for_each(|&fd| sys::clear_cloexec(fd))
         });
     }

@@ -9,10 +9,15 @@
 //!   locked through a descriptor made for it;
 //! - the child keeps that descriptor; the *parent* handler closes the parent's copy, so
 //!   the slot's lock lives exactly as long as the child holds it;
-//! - the child's first use of the object adopts the slot as its registration. Dropping
-//!   the object unused, or returning from [`child::fork`](crate::child::fork)'s closure,
-//!   leaves the slot cleanly; dying leaves it in use and unlocked: a death, seen like any
-//!   other participant's.
+//! - the slot is marked *inherited* (state 2) until the child's first use of the object
+//!   adopts it as its registration (state 1). Dropping the object unused, returning from
+//!   [`child::fork`](crate::child::fork)'s closure, `exit`, or exec through
+//!   [`child::spawn`](crate::child::spawn) leaves the slot cleanly; dying (or ending any
+//!   other way) leaves it inherited and unlocked: a dead heir, which each kind weighs (a
+//!   pipe's end then has nobody left to take it; a barrier breaks only if fewer live
+//!   processes hold it than it has parties);
+//! - a child for which the table has no free slot takes a shared lock on the *overflow*
+//!   byte instead, so that it still counts as alive.
 //!
 //! The tables are fixed arrays of atomics, because the child handler may not take a lock
 //! or allocate. Entries are made and removed only behind the fork gate (see `process`),
@@ -20,10 +25,10 @@
 //! address an entry holds stays mapped until the entry is removed (an object removes its
 //! entry before it unmaps).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::participants::{claim, entry_at, ParticipantId, Role};
+use crate::participants::{claim, entry_at, ParticipantId, Role, INHERITED, OVERFLOW_BYTE};
 use crate::process::{enter_lock_fd, take_lock_fd};
 use crate::sys;
 
@@ -32,15 +37,19 @@ pub const MAX_WATCHED: usize = 256;
 
 /// One watched object, as this process sees it.
 struct Watch {
-    /// The object's descriptor, which never holds a lock (-1: a free entry).
+    /// The object's descriptor, which never holds a lock (-1: a free entry), and its
+    /// file's inode, checked before each use (a descriptor number closed behind the
+    /// object's back and reused must not be taken for it).
     fd: AtomicI32,
+    ino: AtomicU64,
     /// The address of its participant table, and the table's length.
     table: AtomicUsize,
     slots: AtomicU32,
     /// A child forked by this process (or by an ancestor, before this one) could not be
     /// registered: no descriptor, no free slot. Its death would go unseen.
     missed: AtomicBool,
-    /// Made by the prepare handler for the coming child: the descriptor (-1: none).
+    /// Made by the prepare handler for the coming child: the descriptor (-1: none), and
+    /// its slot (`u64::MAX`: none, the descriptor holds the overflow byte).
     pending_fd: AtomicI32,
     pending_id: AtomicU64,
     /// This process's inherited registration, not yet adopted: its entry in the lock
@@ -52,6 +61,7 @@ struct Watch {
 #[allow(clippy::declare_interior_mutable_const)]
 const FREE: Watch = Watch {
     fd: AtomicI32::new(-1),
+    ino: AtomicU64::new(0),
     table: AtomicUsize::new(0),
     slots: AtomicU32::new(0),
     missed: AtomicBool::new(false),
@@ -82,22 +92,41 @@ impl Watch {
         }
     }
 
+    /// Marks slot `id` free if it is still `id` and inherited.
+    fn free_inherited(&self, id: u64) {
+        let id = ParticipantId::from_u64(id);
+        if let Some(e) = self.entry(id.slot) {
+            if e.generation.load(Ordering::Acquire) == id.generation {
+                let _ = e.state.compare_exchange(INHERITED, 0, Ordering::AcqRel, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Leaves this process's unadopted inherited registration, if any: the slot is
-    /// marked free and its lock descriptor closed. Behind the gate.
+    /// marked free and its lock descriptor closed. Behind the gate (or in a child that
+    /// runs one thread).
     fn leave_heir(&self) {
         let index = self.heir.swap(-1, Ordering::Relaxed);
         if index < 0 {
             return;
         }
-        let id = ParticipantId::from_u64(self.heir_id.load(Ordering::Relaxed));
-        if let Some(e) = self.entry(id.slot) {
-            if e.generation.load(Ordering::Acquire) == id.generation {
-                e.state.store(0, Ordering::Release);
-            }
-        }
+        self.free_inherited(self.heir_id.load(Ordering::Relaxed));
         if let Some(fd) = take_lock_fd(index as usize) {
             sys::close_raw(fd);
         }
+    }
+
+    /// The object's descriptor, if it is still the object's file.
+    fn object_fd(&self) -> Option<BorrowedFd<'static>> {
+        let fd = self.fd.load(Ordering::Relaxed);
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the object owns `fd` while its entry is in use, and the gate keeps it
+        // from being dropped meanwhile; the inode check catches a number reused behind
+        // its back. The borrow is used only within the handler that took it.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        sys::fstat(fd).ok().filter(|st| st.ino == self.ino.load(Ordering::Relaxed)).map(|_| fd)
     }
 }
 
@@ -105,8 +134,10 @@ impl Watch {
 /// `slots` entries) is at `table`. Behind the gate. `None` if the table of watched
 /// objects is full.
 pub(crate) fn watch(fd: BorrowedFd<'_>, table: *const u8, slots: u32) -> Option<usize> {
+    let ino = sys::fstat(fd).ok()?.ino;
     let i = WATCHED.iter().position(|w| w.fd.load(Ordering::Relaxed) < 0)?;
     let w = &WATCHED[i];
+    w.ino.store(ino, Ordering::Relaxed);
     w.table.store(table as usize, Ordering::Relaxed);
     w.slots.store(slots, Ordering::Relaxed);
     w.missed.store(false, Ordering::Relaxed);
@@ -138,7 +169,7 @@ pub(crate) fn adopt(i: usize) -> Option<(usize, ParticipantId)> {
 
 /// Leaves every inherited registration this process never adopted: a child that ends
 /// normally without using an object it inherited was never one of its users. Behind
-/// the gate.
+/// the gate, or in a process that runs one thread.
 pub(crate) fn leave_unused() {
     for w in &WATCHED {
         if w.fd.load(Ordering::Relaxed) >= 0 {
@@ -148,37 +179,39 @@ pub(crate) fn leave_unused() {
 }
 
 /// The prepare handler's part, gate closed: claims a slot for the coming child in every
-/// watched object.
+/// watched object. No allocation: an allocator's own fork handlers may hold its locks.
 pub(crate) fn prepare() {
     for w in &WATCHED {
-        let fd = w.fd.load(Ordering::Relaxed);
-        if fd < 0 {
-            continue;
-        }
-        // SAFETY: the object owns `fd` while its entry is in use, and the gate keeps it
-        // from being dropped meanwhile.
-        let object = unsafe { BorrowedFd::borrow_raw(fd) };
-        let Ok(new) = sys::reopen(object) else {
+        let Some(object) = w.object_fd() else { continue };
+        let Ok(new) = sys::reopen_raw(object) else {
             w.missed.store(true, Ordering::Relaxed);
             continue;
         };
+        // SAFETY: `reopen_raw` just made `new`; it is closed only by these handlers.
+        let lock = unsafe { BorrowedFd::borrow_raw(new) };
         let start = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
         let table = w.table.load(Ordering::Relaxed) as *const u8;
-        // SAFETY: as in `Watch::entry`; `new` is a descriptor of the object's file.
-        match unsafe { claim(table, w.slots.load(Ordering::Relaxed), new.as_fd(), start, 0, Role::INHERITED) }
-        {
-            Ok(Some(id)) => {
-                w.pending_id.store(id.to_u64(), Ordering::Relaxed);
-                w.pending_fd.store(new.into_raw_fd(), Ordering::Relaxed);
+        let slots = w.slots.load(Ordering::Relaxed);
+        // SAFETY: as in `Watch::entry`; `lock` is a descriptor of the object's file.
+        let id = match unsafe { claim(table, slots, lock, start, 0, Role::INHERITED, INHERITED) } {
+            Ok(Some(id)) => id.to_u64(),
+            // No free slot: the child still counts as alive through the overflow byte.
+            Ok(None) if sys::ofd_try_lock_shared(lock, OVERFLOW_BYTE).unwrap_or(false) => u64::MAX,
+            _ => {
+                sys::close_raw(new);
+                w.missed.store(true, Ordering::Relaxed);
+                continue;
             }
-            _ => w.missed.store(true, Ordering::Relaxed),
-        }
+        };
+        w.pending_id.store(id, Ordering::Relaxed);
+        w.pending_fd.store(new, Ordering::Relaxed);
     }
 }
 
 /// The parent handler's part, gate still closed: the child holds its copies of the new
 /// descriptors, so the parent closes its own. A slot then held by nobody had no child to
-/// hold it (the fork failed, or the child ended already): it is left free.
+/// hold it (the fork failed, or the child ended already): it is left free, if nobody has
+/// taken it since.
 pub(crate) fn parent() {
     for w in &WATCHED {
         let fd = w.pending_fd.swap(-1, Ordering::Relaxed);
@@ -186,13 +219,14 @@ pub(crate) fn parent() {
             continue;
         }
         sys::close_raw(fd);
-        let id = ParticipantId::from_u64(w.pending_id.load(Ordering::Relaxed));
-        // SAFETY: the object owns `fd` while its entry is in use.
-        let object = unsafe { BorrowedFd::borrow_raw(w.fd.load(Ordering::Relaxed)) };
-        if !sys::ofd_is_locked(object, u64::from(id.slot), 1).unwrap_or(true) {
-            if let Some(e) = w.entry(id.slot) {
-                let _ = e.state.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed);
-            }
+        let id = w.pending_id.load(Ordering::Relaxed);
+        if id == u64::MAX {
+            continue;
+        }
+        let slot = ParticipantId::from_u64(id).slot;
+        if w.object_fd().is_some_and(|object| !sys::ofd_is_locked(object, u64::from(slot), 1).unwrap_or(true))
+        {
+            w.free_inherited(id);
         }
     }
 }
@@ -207,13 +241,16 @@ pub(crate) fn child(pid: u32) {
         if fd < 0 {
             continue;
         }
-        let id = ParticipantId::from_u64(w.pending_id.load(Ordering::Relaxed));
+        let id = w.pending_id.load(Ordering::Relaxed);
         match enter_lock_fd(fd) {
+            // Holding the overflow byte, the child has no slot to adopt or leave: the
+            // descriptor lives in the lock table (closed by its own forks) until it ends.
+            Some(_) if id == u64::MAX => {}
             Some(index) => {
-                if let Some(e) = w.entry(id.slot) {
+                if let Some(e) = w.entry(ParticipantId::from_u64(id).slot) {
                     e.pid.store(pid, Ordering::Relaxed);
                 }
-                w.heir_id.store(id.to_u64(), Ordering::Relaxed);
+                w.heir_id.store(id, Ordering::Relaxed);
                 w.heir.store(index as i32, Ordering::Relaxed);
             }
             // No room to track it: it stays open, untracked, so the slot reads alive for

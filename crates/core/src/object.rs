@@ -524,17 +524,33 @@ impl Object {
         self.table().has_other_live_participants(me.slot)
     }
 
+    /// Whether a child that inherited this object at a fork (see
+    /// [`watch_children`](Self::watch_children)) died, or ended without leaving it,
+    /// before it ever used it. Such a death is not counted by [`reap_dead`](Self::reap_dead):
+    /// the child may never have been meant to use the object.
+    pub fn has_dead_heirs(&self) -> bool {
+        self.table().has_dead_heirs()
+    }
+
+    /// How many participant slots live processes hold now (one system call per slot).
+    pub fn live_participants(&self) -> u32 {
+        self.table().live_count()
+    }
+
     /// Makes every child this process forks from now on (with `fork()`, while this handle
     /// lives) a participant of this anonymous object from the fork itself, so that a child
     /// that dies before it ever uses the object is seen dead, like any participant. For
     /// kinds that treat a dead participant as a gone peer or a broken promise (the ends of
     /// a pipe or SPSC queue, a barrier's parties).
     ///
-    /// Each fork then costs a descriptor and a lock per watched object. A child that never
-    /// uses the object leaves it cleanly when it drops it or returns from
-    /// [`child::fork`](crate::child::fork)'s closure; one that dies (or `_exit`s) holding
-    /// it unused is a dead participant. A child for which no slot is free is not
-    /// registered; [`children_watched`](Self::children_watched) then says so.
+    /// Each fork then costs a few system calls per watched object, and the child a
+    /// descriptor. A child that never uses the object leaves it cleanly when it drops it,
+    /// returns from [`child::fork`](crate::child::fork)'s closure, calls `exit`, or execs
+    /// through [`child::spawn`](crate::child::spawn); one that dies (or `_exit`s) holding
+    /// it unused is a *dead heir* ([`has_dead_heirs`](Self::has_dead_heirs)). A child
+    /// forked when no slot is free still counts as a live participant; one that could not
+    /// be registered at all (no descriptor left) is reported by
+    /// [`children_watched`](Self::children_watched).
     pub fn watch_children(&self) {
         self.membership.watch_children(self.table());
     }

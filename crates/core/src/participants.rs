@@ -17,6 +17,14 @@ use crate::process::{current_pid, fork_generation, fork_generation_installed, wi
 use crate::segment::Segment;
 use crate::sys;
 
+/// A slot's state: held by a child that inherited the object at a fork and has not used
+/// it yet (see `heirs`). 0 is free, 1 in use.
+pub(crate) const INHERITED: u32 = 2;
+
+/// The byte of an object's file on which children that found no free slot at their fork
+/// hold a shared lock (see `heirs`): past every slot's byte.
+pub(crate) const OVERFLOW_BYTE: u64 = crate::header::MAX_SLOTS as u64;
+
 /// What a participant does with an object, shown by `shmkit ls`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Role(pub u32);
@@ -186,16 +194,35 @@ impl<'a> Table<'a> {
         })?;
         let pid = current_pid();
         // SAFETY: `base` is this mapping's validated table of `slots` entries.
-        match unsafe { claim(self.base(), self.slots, lock.as_fd(), pid, pid, role) } {
+        match unsafe { claim(self.base(), self.slots, lock.as_fd(), pid, pid, role, 1) } {
             Ok(Some(id)) => Ok(Registration { lock, id }),
             Ok(None) => Err(RegisterError::Full { slots: self.slots }),
             Err(e) => Err(RegisterError::Io { op: "F_OFD_SETLK", source: e }),
         }
     }
 
+    /// Whether a process other than the one in slot `me` holds a slot, or the overflow
+    /// byte (a child forked when no slot was free).
     pub fn has_other_live_participants(&self, me: u32) -> bool {
         let me = me.min(self.slots);
-        self.slot_locked(0, me) || (me + 1 < self.slots && self.slot_locked(me + 1, self.slots - me - 1))
+        // A length of 0 would mean "to the end of the file", our own slot included.
+        (me > 0 && self.slot_locked(0, me))
+            || (me + 1 < self.slots && self.slot_locked(me + 1, self.slots - me - 1))
+            || sys::ofd_is_locked(self.segment.as_fd(), OVERFLOW_BYTE, 1).unwrap_or(true)
+    }
+
+    /// Whether a child that inherited the object at a fork died (or ended without leaving
+    /// it) before it ever used it.
+    pub fn has_dead_heirs(&self) -> bool {
+        (0..self.slots).any(|slot| {
+            self.entry(slot).is_some_and(|e| e.state.load(Ordering::Acquire) == INHERITED)
+                && !self.slot_locked(slot, 1)
+        })
+    }
+
+    /// How many slots live processes hold (one system call per slot).
+    pub fn live_count(&self) -> u32 {
+        (0..self.slots).filter(|&slot| self.slot_locked(slot, 1)).count() as u32
     }
 }
 
@@ -217,7 +244,7 @@ pub(crate) unsafe fn entry_at<'a>(table: *const u8, slots: u32, slot: u32) -> Op
 
 /// Takes a free slot of the table at `table` (`slots` entries) for the open file
 /// description behind `lock`: locks the slot's byte through it, bumps the slot's
-/// generation and marks it in use by `pid` as `role`. The search starts at slot
+/// generation and marks it `state` (1 in use, or [`INHERITED`]) by `pid` as `role`. The search starts at slot
 /// `start % slots`. `Ok(None)` if every slot is held. Makes no allocation and takes no
 /// lock (the fork prepare handler calls it).
 ///
@@ -231,6 +258,7 @@ pub(crate) unsafe fn claim(
     start: u32,
     pid: u32,
     role: Role,
+    state: u32,
 ) -> std::io::Result<Option<ParticipantId>> {
     for i in 0..slots {
         let slot = start.wrapping_add(i) % slots;
@@ -246,7 +274,7 @@ pub(crate) unsafe fn claim(
         }
         e.pid.store(pid, Ordering::Relaxed);
         e.role.store(role.0, Ordering::Relaxed);
-        e.state.store(1, Ordering::Release);
+        e.state.store(state, Ordering::Release);
         return Ok(Some(ParticipantId { slot, generation }));
     }
     Ok(None)
@@ -288,11 +316,16 @@ impl Membership {
 
     /// Makes every child forked from now on a participant from the fork (see `heirs`).
     pub fn watch_children(&self, table: Table<'_>) {
-        if self.watch.load(Ordering::Acquire) != NOT_WATCHED || table.segment.snapshot_len().is_some() {
+        if table.segment.snapshot_len().is_some() {
             return;
         }
-        let entry = without_forks(|| heirs::watch(table.segment.as_fd(), table.base(), table.slots));
-        self.watch.store(entry.unwrap_or(WATCH_FULL), Ordering::Release);
+        // Checked and set behind the gate: two threads asking at once make one entry.
+        without_forks(|| {
+            if self.watch.load(Ordering::Acquire) == NOT_WATCHED {
+                let entry = heirs::watch(table.segment.as_fd(), table.base(), table.slots);
+                self.watch.store(entry.unwrap_or(WATCH_FULL), Ordering::Release);
+            }
+        });
     }
 
     /// Whether every child forked since [`watch_children`](Self::watch_children) was
@@ -346,6 +379,7 @@ impl Membership {
         let lock = LockFd::adopt(index)?;
         if let Some(e) = table.entry(id.slot) {
             e.role.store(self.role().0, Ordering::Relaxed);
+            e.state.store(1, Ordering::Release);
         }
         Some(Registration { lock, id })
     }

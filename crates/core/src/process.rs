@@ -6,7 +6,8 @@
 //! the child lives. A `pthread_atfork` child handler therefore closes, in the child, every
 //! descriptor that holds a participant lock, and bumps the *fork generation*. Objects see
 //! the new generation and register the child as a participant of its own, with its own
-//! open file description, the first time it uses them.
+//! open file description, the first time it uses them — or, for objects that watch their
+//! children (see `heirs`), adopt the registration the fork made for it.
 //!
 //! A descriptor is made and entered in the table, or taken out of it and closed, behind a
 //! gate that the fork *prepare* handler also passes: a fork made by another thread at
@@ -105,7 +106,23 @@ extern "C" fn after_fork_in_parent() {
 /// [`Object::watch_children`](crate::Object::watch_children)): for a child that is about to
 /// end normally, so that its end is not taken for a death.
 pub fn leave_unused_inherited() {
-    without_forks(crate::heirs::leave_unused);
+    // Without the fork handlers, no child inherits anything (and `install` is not run
+    // here: a `Once` another thread was running at the fork would never finish in a child).
+    if INSTALL.is_completed() {
+        without_forks(crate::heirs::leave_unused);
+    }
+}
+
+/// [`leave_unused_inherited`] for a child between fork and exec, which runs one thread:
+/// no gate, no allocation.
+pub(crate) fn leave_unused_inherited_before_exec() {
+    if INSTALL.is_completed() {
+        crate::heirs::leave_unused();
+    }
+}
+
+extern "C" fn at_exit() {
+    leave_unused_inherited();
 }
 
 /// Enters the raw descriptor `fd` in the lock table, so that a fork closes the child's
@@ -136,6 +153,9 @@ fn install() {
         // If this fails (it cannot on Linux short of ENOMEM), children would keep their
         // parent's locks: liveness would err towards "alive", never towards "dead".
         let _ = sys::at_fork(before_fork, after_fork_in_parent, after_fork_in_child);
+        // `exit` (`std::process::exit`, the end of `main`) is a normal end: objects
+        // inherited and never used are left cleanly, not taken for a death.
+        let _ = sys::at_exit(at_exit);
     });
 }
 

@@ -129,6 +129,31 @@ pub(crate) fn reopen(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// [`reopen`] without allocating: the path is built on the stack (for the fork prepare
+/// handler). Returns the new raw descriptor, `O_CLOEXEC`.
+pub(crate) fn reopen_raw(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    let mut path = [0u8; 32];
+    path[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let mut n = fd.as_raw_fd().unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..len].iter().rev().enumerate() {
+        path[PREFIX.len() + i] = *d;
+    }
+    // The rest of `path` is zero: the string is NUL-terminated (14 + 10 < 32).
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    cvt(unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) })
+}
+
 fn ofd_lock(
     fd: libc::c_int,
     cmd: libc::c_int,
@@ -153,6 +178,16 @@ fn ofd_lock(
 /// `Ok(false)` if another description holds a conflicting lock.
 pub(crate) fn ofd_try_lock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
     match ofd_lock(fd.as_raw_fd(), libc::F_OFD_SETLK, libc::F_WRLCK, byte, 1) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Tries to take a shared open-file-description lock on byte `byte` of the file (many
+/// descriptions may hold one at once). `Ok(false)` if an exclusive lock is in the way.
+pub(crate) fn ofd_try_lock_shared(fd: BorrowedFd<'_>, byte: u64) -> io::Result<bool> {
+    match ofd_lock(fd.as_raw_fd(), libc::F_OFD_SETLK, libc::F_RDLCK, byte, 1) {
         Ok(_) => Ok(true),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
         Err(e) => Err(e),
@@ -290,6 +325,16 @@ pub(crate) fn at_fork(
         Ok(())
     } else {
         Err(io::Error::from_raw_os_error(err))
+    }
+}
+
+/// `atexit(handler)`.
+pub(crate) fn at_exit(handler: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: `handler` is a plain function that stays valid for the life of the process.
+    if unsafe { libc::atexit(handler) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::other("atexit: no room for another handler"))
     }
 }
 

@@ -24,7 +24,12 @@ pub const MAX_PARTIES: u32 = shmkit_core::header::MAX_SLOTS;
 /// `wait` until [`reset`](Self::reset).
 ///
 /// Every process attached to the barrier counts as one of its parties for the purpose of
-/// death: one that ends without dropping its handle (`kill -9`, `_exit`) breaks it.
+/// death: one that used it and ends without dropping its handle (`kill -9`, `_exit`)
+/// breaks it. A child forked with an anonymous barrier holds it from the fork: if it dies
+/// before it ever used it, the barrier breaks when fewer live processes hold it than it
+/// has parties (the round can no longer complete), and not otherwise (the child may have
+/// been forked for other work). A child that ends normally (returns from its `Process`
+/// closure, or calls `exit`) without using it leaves it cleanly.
 ///
 /// # Examples
 ///
@@ -174,8 +179,13 @@ impl Barrier {
         // with an anonymous barrier this is its first use. Without a free slot it still
         // waits: its death then goes unseen, as a process's that never attached.
         let _ = obj.participant();
-        state(&self.h)
-            .wait_until(self.h.geometry().checked, deadline, self.h.wait_strategy(), || obj.reap_dead() > 0)
+        let parties = self.h.geometry().checked;
+        // A party that used the barrier and died breaks it. A child forked with an
+        // anonymous barrier and dead before it used it may have been a party, or a worker
+        // forked for something else: it breaks the barrier only if too few live
+        // processes hold it for a round to complete.
+        let died = || obj.reap_dead() > 0 || (obj.has_dead_heirs() && obj.live_participants() < parties);
+        state(&self.h).wait_until(parties, deadline, self.h.wait_strategy(), died)
     }
 
     /// The number of parties.
