@@ -612,8 +612,11 @@ fn barrier_kill_loop_every_survivor_breaks_after_a_party_dies() {
     // 30 barriers of 4 parties, anonymous and named in turn; in each, one party is
     // SIGKILLed at random 0-40 ms into their rounds (for an anonymous barrier, possibly
     // before it ever touched it). Every survivor must get Broken, never wait out its
-    // timeout. Run in a child of its own: children that other tests kill meanwhile would
-    // inherit this process's anonymous barriers and count as their dead parties.
+    // timeout. The process that makes the barrier is not a party: it lets go of an
+    // anonymous one once the parties are forked (a process that holds the barrier and
+    // does not wait could be a party yet to arrive, so a child dead before it touched the
+    // barrier does not break it then). Run in a child of its own: children that other
+    // tests kill meanwhile inherit this process's anonymous barriers.
     fork(|| {
         const PARTIES: usize = 4;
         let mut rng = common::Rng::new();
@@ -621,13 +624,13 @@ fn barrier_kill_loop_every_survivor_breaks_after_a_party_dies() {
         for round in 0..30 {
             let g = NameGuard::new("barrier-kill-loop");
             let named = round % 2 == 1;
-            let barrier = if named {
+            let made = if named {
                 Barrier::create(g.name(), PARTIES as u32).unwrap()
             } else {
                 Barrier::anonymous(PARTIES as u32).unwrap()
             };
             let shared = Shared::new();
-            let (barrier, shared, name) = (&barrier, &shared, g.name());
+            let (barrier, shared, name) = (&made, &shared, g.name());
             let parties: Vec<_> = (0..PARTIES)
                 .map(|i| {
                     fork(move || {
@@ -652,6 +655,8 @@ fn barrier_kill_loop_every_survivor_breaks_after_a_party_dies() {
                 while shared.word32(1).load(Ordering::Acquire) < PARTIES as u32 {
                     std::thread::sleep(Duration::from_micros(100));
                 }
+            } else {
+                drop(made);
             }
             std::thread::sleep(Duration::from_millis(rng.range(0, 40)));
             let victim = rng.range(0, PARTIES as u64 - 1) as usize;

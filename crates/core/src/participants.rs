@@ -260,22 +260,29 @@ pub(crate) unsafe fn claim(
     role: Role,
     state: u32,
 ) -> std::io::Result<Option<ParticipantId>> {
-    for i in 0..slots {
-        let slot = start.wrapping_add(i) % slots;
-        if !sys::ofd_try_lock(lock, u64::from(slot))? {
-            continue;
+    // Free slots first: a slot left by a dead process keeps the evidence of its death
+    // (for a barrier, say) until someone has counted it or no other slot is left.
+    for free_only in [true, false] {
+        for i in 0..slots {
+            let slot = start.wrapping_add(i) % slots;
+            // SAFETY: the caller's contract.
+            let Some(e) = (unsafe { entry_at(table, slots, slot) }) else { break };
+            if free_only && e.state.load(Ordering::Acquire) != 0 {
+                continue;
+            }
+            if !sys::ofd_try_lock(lock, u64::from(slot))? {
+                continue;
+            }
+            let mut generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            if generation == 0 {
+                // Never 0, so an owner token is never 0 (a lock word's "free").
+                generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+            }
+            e.pid.store(pid, Ordering::Relaxed);
+            e.role.store(role.0, Ordering::Relaxed);
+            e.state.store(state, Ordering::Release);
+            return Ok(Some(ParticipantId { slot, generation }));
         }
-        // SAFETY: the caller's contract.
-        let Some(e) = (unsafe { entry_at(table, slots, slot) }) else { break };
-        let mut generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-        if generation == 0 {
-            // Never 0, so an owner token is never 0 (a lock word's "free").
-            generation = e.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
-        }
-        e.pid.store(pid, Ordering::Relaxed);
-        e.role.store(role.0, Ordering::Relaxed);
-        e.state.store(state, Ordering::Release);
-        return Ok(Some(ParticipantId { slot, generation }));
     }
     Ok(None)
 }
