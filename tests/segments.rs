@@ -366,3 +366,64 @@ fn anonymous_object_passes_as_a_descriptor() {
         Err(OpenError::KindMismatch { .. })
     ));
 }
+
+#[test]
+fn unlink_never_removes_a_file_swapped_in_at_its_name_meanwhile() {
+    // Another process swaps two files back and forth under two names (renameat2
+    // RENAME_EXCHANGE) while a handle to one of them unlinks it, 300 times over: the
+    // other file must never be removed. (Checking the inode, then unlinking by name,
+    // removed it whenever a swap fell between the two.)
+    let ours = NameGuard::new("swap-ours");
+    let theirs = NameGuard::new("swap-theirs");
+    let other = create(theirs.name(), &bytes_spec(64));
+    let shared = common::Shared::new();
+    let path = |name: &str| std::ffi::CString::new(format!("/dev/shm/shmkit.{name}")).unwrap();
+    let (a, b) = (path(ours.name()), path(theirs.name()));
+    let swapper = {
+        let shared = &shared;
+        fork(move || {
+            while shared.word32(0).load(Ordering::Acquire) == 0 {
+                // SAFETY: both paths are valid NUL-terminated strings. While our file
+                // is gone (between rounds) it fails, and that is fine.
+                unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+            }
+            0
+        })
+    };
+    let links = |o: &Object| {
+        // SAFETY: all-zero is a valid stat; fstat writes it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: the descriptor is open while `o` lives; `st` outlives the call.
+        assert_eq!(unsafe { libc::fstat(o.segment().as_fd().as_raw_fd(), &mut st) }, 0);
+        st.st_nlink
+    };
+    let deadline = Instant::now() + LIMIT;
+    for round in 0..300 {
+        // Our file's name is free between rounds (the swapper finds one name missing).
+        let obj = loop {
+            match Object::create(ours.name(), &bytes_spec(64), &CreateOptions::new(), |_, _| {}) {
+                Ok(obj) => break obj,
+                Err(e) => assert!(Instant::now() < deadline, "round {round}: {e}"),
+            }
+        };
+        loop {
+            let r = obj.unlink();
+            assert_eq!(links(&other), 1, "round {round}: the other file was removed");
+            if r.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round}: never found our file: {r:?}");
+        }
+        assert_eq!(links(&obj), 0, "round {round}: our file is removed");
+    }
+    shared.signal(0, 1);
+    swapper.join_ok(LIMIT);
+}

@@ -460,7 +460,9 @@ impl Object {
         self.info.body_len as usize
     }
 
-    /// Removes the object's name, if this handle's file is still the one behind it.
+    /// Removes the object's name, if this handle's file is still the one behind it; never
+    /// another file put at the name meanwhile (see the race-free check in
+    /// `segment::unlink_if`).
     ///
     /// # Errors
     ///
@@ -471,12 +473,7 @@ impl Object {
             return Err(UnlinkError::NotFound { name: "(anonymous)".into() });
         };
         let ours = sys::fstat(self.segment.as_fd()).map_err(|e| UnlinkError::Io { source: e })?;
-        let theirs = std::fs::symlink_metadata(name.path());
-        use std::os::unix::fs::MetadataExt;
-        match theirs {
-            Ok(m) if m.ino() == ours.ino && m.dev() == ours.dev => segment::unlink(name.as_str()),
-            _ => Err(UnlinkError::NotFound { name: name.to_string() }),
-        }
+        segment::unlink_if(name, ours.dev, ours.ino)
     }
 
     fn table(&self) -> Table<'_> {

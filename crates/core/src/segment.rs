@@ -550,6 +550,50 @@ pub fn unlink(name: &str) -> Result<(), UnlinkError> {
     })
 }
 
+/// Removes the name `name` only if it names the file `(dev, ino)`, with no window in which
+/// another file put at the name meanwhile could be removed instead: the name is first
+/// moved aside, atomically, to a hidden name of this process's own; the file found there
+/// is removed if it is the one meant, and put back otherwise. (Meanwhile, an `open` of
+/// `name` that is not ours fails for a few microseconds.)
+///
+/// # Errors
+///
+/// [`UnlinkError::NotFound`] if nothing is at `name` or another file is;
+/// [`UnlinkError::Io`] if a system call fails, or if another file was found, moved aside,
+/// and could not be put back because yet another took the name meanwhile (the error
+/// names where it is).
+pub(crate) fn unlink_if(name: &Name, dev: u64, ino: u64) -> Result<(), UnlinkError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static ASIDE: AtomicU64 = AtomicU64::new(0);
+    let c =
+        |s: String| std::ffi::CString::new(s).map_err(|e| UnlinkError::Io { source: io::Error::other(e) });
+    let path = c(name.path())?;
+    let aside = c(format!(
+        "{}/.shmkit-unlinking.{}.{}",
+        sys::SHM_DIR,
+        sys::getpid(),
+        ASIDE.fetch_add(1, Ordering::Relaxed)
+    ))?;
+    let not_found = || UnlinkError::NotFound { name: name.to_string() };
+    match sys::rename_noreplace(&path, &aside) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Err(not_found()),
+        Err(e) => return Err(UnlinkError::Io { source: e }),
+    }
+    if sys::lstat_id(&aside).is_ok_and(|id| id == (dev, ino)) {
+        return sys::unlink(&aside).map_err(|e| UnlinkError::Io { source: e });
+    }
+    match sys::rename_noreplace(&aside, &path) {
+        Ok(()) => Err(not_found()),
+        Err(e) => Err(UnlinkError::Io {
+            source: io::Error::other(format!(
+                "{name:?} now names another file; it was moved aside to {} and could not be put back ({e}): move it back by hand",
+                aside.to_string_lossy()
+            )),
+        }),
+    }
+}
+
 /// Whether an object named `name` exists (of any owner, valid or not).
 ///
 /// # Errors

@@ -46,6 +46,32 @@ pub(crate) fn shm_unlink(path: &CStr) -> io::Result<()> {
     cvt(unsafe { libc::shm_unlink(path.as_ptr()) }).map(drop)
 }
 
+/// `renameat2(from, to, RENAME_NOREPLACE)`: moves a name, failing with `EEXIST` rather
+/// than replace a file at `to`.
+pub(crate) fn rename_noreplace(from: &CStr, to: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are valid NUL-terminated strings for the duration of the call.
+    cvt(unsafe {
+        libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE)
+    })
+    .map(drop)
+}
+
+/// `lstat(path)`: the file's device and inode.
+pub(crate) fn lstat_id(path: &CStr) -> io::Result<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated; `st` is valid for writes of a `stat`.
+    cvt(unsafe { libc::lstat(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: `lstat` succeeded, so it initialised the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// `unlink(path)`.
+pub(crate) fn unlink(path: &CStr) -> io::Result<()> {
+    // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+    cvt(unsafe { libc::unlink(path.as_ptr()) }).map(drop)
+}
+
 /// `fstat(fd)`.
 #[allow(clippy::unnecessary_cast)] // `st_nlink` is u64 on x86-64 but u32 on arm64
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
