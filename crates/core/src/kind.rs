@@ -90,7 +90,13 @@ impl fmt::Display for Kind {
 }
 
 /// The layout of an object's elements: size, alignment, a ctypes-style type code for
-/// primitive types, and a hash of the Rust type name.
+/// primitive types, and a hash of the type's name.
+///
+/// The name is the type's own, without module paths (`feed::v2::Tick` is `Tick`, and
+/// `Option<feed::Px>` is `Option<Px>`), so that two programs built separately — by
+/// different compiler versions, with the type in different modules or crates — agree on
+/// the same `#[repr(C)]` struct, while a different struct of the same size is still
+/// refused. [`named`](Self::named) gives an explicit name instead.
 ///
 /// # Examples
 ///
@@ -109,8 +115,31 @@ pub struct TypeDesc {
     pub align: u32,
     /// The ctypes / `array` module type code for primitive types, 0 for others.
     pub code: u8,
-    /// FNV-1a hash of `std::any::type_name::<T>()`.
+    /// FNV-1a hash of the type's name without module paths, or of the name given to
+    /// [`named`](Self::named).
     pub name_hash: u64,
+}
+
+/// `name` with every module path removed: `a::b::Tick<c::X>` is `Tick<X>`.
+fn without_paths(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut ident = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            ident.push(c);
+        } else if c == ':' && chars.peek() == Some(&':') {
+            // What came before `::` was a path segment.
+            chars.next();
+            ident.clear();
+        } else {
+            out.push_str(&ident);
+            ident.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&ident);
+    out
 }
 
 impl TypeDesc {
@@ -120,7 +149,7 @@ impl TypeDesc {
             size: std::mem::size_of::<T>() as u64,
             align: std::mem::align_of::<T>() as u32,
             code: type_code::<T>(),
-            name_hash: fnv1a(std::any::type_name::<T>().as_bytes()),
+            name_hash: fnv1a(without_paths(std::any::type_name::<T>()).as_bytes()),
         }
     }
 
@@ -189,4 +218,36 @@ pub(crate) const fn fnv1a(bytes: &[u8]) -> u64 {
         i += 1;
     }
     hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_lose_their_module_paths() {
+        assert_eq!(without_paths("feed::v2::Tick"), "Tick");
+        assert_eq!(without_paths("core::option::Option<feed::Px>"), "Option<Px>");
+        assert_eq!(without_paths("(u8, a::b::X, [c::Y; 4])"), "(u8, X, [Y; 4])");
+        assert_eq!(without_paths("[u8; 16]"), "[u8; 16]");
+        assert_eq!(without_paths("u64"), "u64");
+    }
+
+    #[test]
+    fn the_same_struct_in_another_module_is_the_same_type() {
+        mod v1 {
+            #[repr(C)]
+            pub struct Tick(pub u64, pub f64);
+        }
+        mod v2 {
+            pub mod feed {
+                #[repr(C)]
+                pub struct Tick(pub u64, pub f64);
+            }
+        }
+        #[repr(C)]
+        struct Quote(u64, f64);
+        assert_eq!(TypeDesc::of::<v1::Tick>(), TypeDesc::of::<v2::feed::Tick>());
+        assert_ne!(TypeDesc::of::<v1::Tick>(), TypeDesc::of::<Quote>());
+    }
 }

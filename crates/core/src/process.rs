@@ -20,8 +20,7 @@
 //! for those microseconds.
 
 use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use crate::sys;
 
@@ -38,7 +37,17 @@ static FORK_GENERATION: AtomicU32 = AtomicU32::new(1);
 /// Our pid, refreshed by the fork handler; 0 until first asked.
 static PID: AtomicU32 = AtomicU32::new(0);
 
-static INSTALL: Once = Once::new();
+/// Whether the fork and exit handlers are installed: [`INSTALLED`], or the pid of the
+/// process installing them shifted left by one (not a `Once`: a child forked while
+/// another thread of its parent was installing would inherit a `Once` that never
+/// finishes, and hang the first time it asked).
+static INSTALL: AtomicU64 = AtomicU64::new(0);
+
+const INSTALLED: u64 = 1;
+
+fn is_installed() -> bool {
+    INSTALL.load(Ordering::Acquire) == INSTALLED
+}
 
 /// Closed while a lock descriptor is made and entered in the table, or taken out and
 /// closed, and across a fork. A spin gate of one atomic: the fork handlers cannot use a
@@ -88,6 +97,8 @@ extern "C" fn after_fork_in_child() {
     }
     let pid = sys::getpid();
     PID.store(pid, Ordering::Relaxed);
+    // The handlers ran, so they are installed, whatever the parent was doing.
+    INSTALL.store(INSTALLED, Ordering::Release);
     crate::heirs::child(pid);
     FORKS_MADE.store(0, Ordering::Relaxed);
     FORK_GENERATION.fetch_add(1, Ordering::Release);
@@ -108,7 +119,7 @@ extern "C" fn after_fork_in_parent() {
 pub fn leave_unused_inherited() {
     // Without the fork handlers, no child inherits anything (and `install` is not run
     // here: a `Once` another thread was running at the fork would never finish in a child).
-    if INSTALL.is_completed() {
+    if is_installed() {
         without_forks(crate::heirs::leave_unused);
     }
 }
@@ -116,7 +127,7 @@ pub fn leave_unused_inherited() {
 /// [`leave_unused_inherited`] for a child between fork and exec, which runs one thread:
 /// no gate, no allocation.
 pub(crate) fn leave_unused_inherited_before_exec() {
-    if INSTALL.is_completed() {
+    if is_installed() {
         crate::heirs::leave_unused();
     }
 }
@@ -147,16 +158,42 @@ pub fn forks_made() -> u32 {
     FORKS_MADE.load(Ordering::Acquire)
 }
 
+#[inline]
 fn install() {
-    INSTALL.call_once(|| {
-        PID.store(sys::getpid(), Ordering::Relaxed);
-        // If this fails (it cannot on Linux short of ENOMEM), children would keep their
-        // parent's locks: liveness would err towards "alive", never towards "dead".
-        let _ = sys::at_fork(before_fork, after_fork_in_parent, after_fork_in_child);
-        // `exit` (`std::process::exit`, the end of `main`) is a normal end: objects
-        // inherited and never used are left cleanly, not taken for a death.
-        let _ = sys::at_exit(at_exit);
-    });
+    if !is_installed() {
+        install_slow();
+    }
+}
+
+#[cold]
+fn install_slow() {
+    let me = u64::from(sys::getpid()) << 1;
+    let mut seen = INSTALL.load(Ordering::Acquire);
+    loop {
+        if seen == INSTALLED {
+            return;
+        }
+        if seen == me {
+            // Another thread of this process is installing: it takes microseconds.
+            std::thread::yield_now();
+            seen = INSTALL.load(Ordering::Acquire);
+            continue;
+        }
+        // Nobody is installing, or the process that was is our parent, which forked us
+        // half-way with no handler run (a handler would have marked us installed): ours.
+        match INSTALL.compare_exchange(seen, me, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(now) => seen = now,
+        }
+    }
+    PID.store(sys::getpid(), Ordering::Relaxed);
+    // If this fails (it cannot on Linux short of ENOMEM), children would keep their
+    // parent's locks: liveness would err towards "alive", never towards "dead".
+    let _ = sys::at_fork(before_fork, after_fork_in_parent, after_fork_in_child);
+    // `exit` (`std::process::exit`, the end of `main`) is a normal end: objects
+    // inherited and never used are left cleanly, not taken for a death.
+    let _ = sys::at_exit(at_exit);
+    INSTALL.store(INSTALLED, Ordering::Release);
 }
 
 /// The fork generation of this process: equal in a parent and in its objects'
