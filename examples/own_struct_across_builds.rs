@@ -20,10 +20,8 @@ use shmkit::Queue;
 /// The struct, where this build keeps it.
 #[cfg(not(shmkit_alt_module))]
 mod ticks {
-    use bytemuck::{Pod, Zeroable};
-
     #[repr(C)]
-    #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+    #[derive(Clone, Copy, Debug, PartialEq, shmkit::Pod, shmkit::Zeroable)]
     pub struct Tick {
         pub seq: u64,
         pub price: f64,
@@ -37,10 +35,8 @@ mod ticks {
 
     pub mod feed {
         pub mod v2 {
-            use bytemuck::{Pod, Zeroable};
-
             #[repr(C)]
-            #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+            #[derive(Clone, Copy, Debug, PartialEq, shmkit::Pod, shmkit::Zeroable)]
             pub struct Tick {
                 pub seq: u64,
                 pub price: f64,

@@ -56,6 +56,47 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Your own struct
+//!
+//! Queues, values and arrays carry any plain-data type by copying its bytes: numbers,
+//! arrays of them, and your own `#[repr(C)]` structs. Derive [`Pod`](trait@Pod) and
+//! [`Zeroable`](trait@Zeroable); the derive checks at compile time that the layout is
+//! fixed, that every field is plain data, and that there is no padding (make it explicit
+//! with a `_pad` field, so that every byte belongs to a field). Two programs built
+//! separately agree on such a struct: the object's header records its name (without
+//! module path), size and alignment.
+//!
+//! ```
+//! #[repr(C)]
+//! #[derive(Clone, Copy, Debug, PartialEq, shmkit::Pod, shmkit::Zeroable)]
+//! struct Tick {
+//!     seq: u64,
+//!     price: f64,
+//!     side: u8,
+//!     _pad: [u8; 7],
+//! }
+//!
+//! let q = shmkit::Queue::<Tick>::anonymous(16)?;
+//! let tick = Tick { seq: 1, price: 101.25, side: b'B', _pad: [0; 7] };
+//! q.put(tick)?;
+//! assert_eq!(q.get()?, tick);
+//!
+//! let last = shmkit::Value::anonymous(tick)?;
+//! assert_eq!(last.load().price, 101.25);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A struct with padding does not compile, and says what to do:
+//!
+//! ```compile_fail
+//! #[repr(C)]
+//! #[derive(Clone, Copy, shmkit::Pod, shmkit::Zeroable)]
+//! struct Padded {
+//!     seq: u64,
+//!     side: u8, // 7 bytes of padding follow: "add explicit padding fields"
+//! }
+//! ```
+//!
 //! ## Pipes
 //!
 //! ```
@@ -167,6 +208,12 @@
 // Core's `process` (pid bookkeeping, which would read like `Process`), `child` (raw fork
 // and wait, whose `fork` is unsafe) and `loom` (the model-checking shim) are building
 // blocks for the member crates, not for users: they stay in `shmkit_core`.
+/// bytemuck itself, for casts between plain-data types (`shmkit::bytemuck::cast_slice`).
+pub use bytemuck;
+/// Plain data: the types queues, values, arrays and pipes carry by copying their bytes
+/// (bytemuck's traits). Derive them for your own `#[repr(C)]` struct with
+/// `#[derive(shmkit::Pod, shmkit::Zeroable)]`; see [the guide](crate#your-own-struct).
+pub use bytemuck::{Pod, Zeroable};
 pub use shmkit_core::{
     futex, handle, header, segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Handle, Header,
     HeaderSnapshot, InPlace, Kind, Layout, Name, NameError, Object, OpenError, OpenOptions,
@@ -174,6 +221,9 @@ pub use shmkit_core::{
     UnlinkError, WaitKey, WaitStrategy,
 };
 pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
+/// The derives of [`Pod`](trait@Pod) and [`Zeroable`](trait@Zeroable), checked at compile time: a
+/// `#[repr(C)]` struct, every field plain data, no padding.
+pub use shmkit_derive::{Pod, Zeroable};
 pub use shmkit_pipe::{Connection, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender};
 pub use shmkit_process::{
     as_completed, cpu_count, current_process, init, parent_pid, AsyncResult, CurrentProcess, Imap,
