@@ -208,10 +208,50 @@ fn typed_values_cross_processes() {
 
     let (a, b) = Pipe::new().unwrap();
     a.send_bytes(&[0xff; 3]).unwrap();
-    assert!(matches!(b.recv::<String>(), Err(RecvError::Decode(_))));
+    let err = b.recv::<String>().unwrap_err();
+    assert_eq!(
+        err,
+        RecvError::TypeMismatch { expected: "String".into(), found: "raw bytes (send_bytes)".into() }
+    );
     a.send(&"as bytes").unwrap();
-    // The encoding, as Python's recv_bytes returns the pickle: a length, then the text.
-    assert_eq!(b.recv_bytes().unwrap(), b"\x08as bytes");
+    // The encoding, as Python's recv_bytes returns the pickle: the type's tag (version,
+    // name length, name), then postcard's (a length, then the text).
+    assert_eq!(b.recv_bytes().unwrap(), b"\x01\x06String\x08as bytes");
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Quote {
+    id: u32,
+    bid: f64,
+}
+
+/// A value received as another type is refused with both names, both ways across two
+/// processes (it used to decode into garbage: a `&str` came back as `Vec<u64>`
+/// `[97, 32, ...]`); the message is consumed and the next one is received as usual.
+#[test]
+fn a_typed_receive_of_another_type_is_refused_with_both_names() {
+    let (parent, child_end) = Pipe::new().unwrap();
+    let child = fork(move || {
+        child_end.send(&"a string").unwrap();
+        child_end.send(&Job { id: 1, name: "job".into(), args: vec![] }).unwrap();
+        // The other way: the parent sends a Quote, the child asks for a Job.
+        match child_end.recv::<Job>() {
+            Err(RecvError::TypeMismatch { expected, found }) if expected == "Job" && found == "Quote" => {}
+            other => {
+                eprintln!("child got {other:?}");
+                return 1;
+            }
+        }
+        i32::from(child_end.recv::<u64>() != Ok(7))
+    });
+    let err = parent.recv::<Vec<u64>>().unwrap_err();
+    assert_eq!(err, RecvError::TypeMismatch { expected: "Vec<u64>".into(), found: "String".into() });
+    assert!(err.to_string().contains("asked for a Vec<u64>, but the message was sent as String"), "{err}");
+    let err = parent.recv::<Quote>().unwrap_err();
+    assert_eq!(err, RecvError::TypeMismatch { expected: "Quote".into(), found: "Job".into() });
+    parent.send(&Quote { id: 2, bid: 99.5 }).unwrap();
+    parent.send(&7u64).unwrap();
+    child.join_ok(LIMIT);
 }
 
 #[test]

@@ -149,7 +149,7 @@ impl TypeDesc {
             size: std::mem::size_of::<T>() as u64,
             align: std::mem::align_of::<T>() as u32,
             code: type_code::<T>(),
-            name_hash: fnv1a(without_paths(std::any::type_name::<T>()).as_bytes()),
+            name_hash: fnv1a(Self::name_of::<T>().as_bytes()),
         }
     }
 
@@ -167,6 +167,17 @@ impl TypeDesc {
     /// ```
     pub fn named<T: 'static>(name: &str) -> Self {
         Self { name_hash: fnv1a(name.as_bytes()), ..Self::of::<T>() }
+    }
+
+    /// `T`'s name as a header records it: [`std::any::type_name`] without module paths
+    /// (`feed::v2::Tick` is `Tick`, `Option<feed::Px>` is `Option<Px>`).
+    ///
+    /// ```
+    /// # mod feed { pub struct Tick; }
+    /// assert_eq!(shmkit_core::TypeDesc::name_of::<Option<feed::Tick>>(), "Option<Tick>");
+    /// ```
+    pub fn name_of<T: ?Sized>() -> String {
+        without_paths(std::any::type_name::<T>())
     }
 
     /// The description used by objects without typed elements: bytes.

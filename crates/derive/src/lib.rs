@@ -65,12 +65,14 @@ fn expand(input: &DeriveInput, which: Trait) -> syn::Result<Tokens> {
             Fields::Unnamed(f) => f.unnamed.iter().collect(),
             Fields::Unit => Vec::new(),
         },
-        _ => return Err(syn::Error::new(
-            name.span(),
-            format!(
+        _ => {
+            return Err(syn::Error::new(
+                name.span(),
+                format!(
                 "shmkit::{what} can be derived only for a struct: enums and unions may hold invalid bytes"
             ),
-        )),
+            ))
+        }
     };
     let types: Vec<_> = fields.iter().map(|f| &f.ty).collect();
     let bound = if which == Trait::Pod { quote!(::shmkit::Pod) } else { quote!(::shmkit::Zeroable) };

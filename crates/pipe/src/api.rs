@@ -52,8 +52,10 @@ macro_rules! send_api {
             self.tx.send(frame::BYTES, msg, deadline)
         }
 
-        /// Sends `value`, encoded with postcard: Python's `send(obj)`. The receiver gets
-        /// it back with `recv::<T>()` for the same `T`.
+        /// Sends `value`, encoded with postcard and tagged with its type's name: Python's
+        /// `send(obj)`. The receiver gets it back with `recv::<T>()` for the same `T`
+        /// (`&str` and `String`, `&[T]` and `Vec<T>` count as the same); any other `T` is
+        /// refused with both names.
         ///
         /// # Errors
         ///
@@ -99,7 +101,7 @@ macro_rules! send_api {
             value: &T,
             deadline: Deadline,
         ) -> Result<(), SendError> {
-            let bytes = postcard::to_allocvec(value).map_err(SendError::Encode)?;
+            let bytes = crate::typed::encode(value)?;
             self.hold().map_err(|_| SendError::NoSlot)?;
             self.tx.send(frame::TYPED, &bytes, deadline)
         }
@@ -206,8 +208,9 @@ macro_rules! recv_api {
         ///
         /// # Errors
         ///
-        /// [`RecvError::Decode`] if it is not a `T` (the message is consumed), else as
-        /// [`recv_bytes`](Self::recv_bytes).
+        /// [`RecvError::TypeMismatch`] if it was sent as another type or with
+        /// `send_bytes`, [`RecvError::Decode`] if it does not decode (the message is
+        /// consumed either way), else as [`recv_bytes`](Self::recv_bytes).
         #[cfg(feature = "serde")]
         pub fn recv<T: serde::de::DeserializeOwned>(&self) -> Result<T, RecvError> {
             self.recv_deadline(Deadline::NEVER)
@@ -240,15 +243,16 @@ macro_rules! recv_api {
         ///
         /// # Errors
         ///
-        /// [`RecvError::Decode`] if it is not a `T` (the message is consumed), else as
-        /// [`recv_bytes_deadline`](Self::recv_bytes_deadline).
+        /// [`RecvError::TypeMismatch`], [`RecvError::Decode`] (the message is consumed
+        /// either way), else as [`recv_bytes_deadline`](Self::recv_bytes_deadline).
         #[cfg(feature = "serde")]
         pub fn recv_deadline<T: serde::de::DeserializeOwned>(
             &self,
             deadline: Deadline,
         ) -> Result<T, RecvError> {
-            let bytes = self.recv_bytes_deadline(deadline)?;
-            postcard::from_bytes(&bytes).map_err(RecvError::Decode)
+            self.hold().map_err(|_| RecvError::NoSlot)?;
+            let (flags, bytes) = stream::recv_message_deadline(&self.rx.port, self.rx.max, deadline)?;
+            crate::typed::decode(flags, &bytes)
         }
 
         /// Whether a message can be received, waiting up to `timeout` for one (zero: look

@@ -15,7 +15,7 @@ pub enum SendError {
     TooLarge {
         /// The message's length in bytes.
         len: usize,
-        /// The limit (see `set_max_message`).
+        /// The limit (see `set_max_send` and `set_max_recv`).
         max: usize,
     },
     /// The pipe's object has no free participant slot for this process.
@@ -38,7 +38,7 @@ pub enum RecvError {
     TooLarge {
         /// The message's length in bytes.
         len: usize,
-        /// The limit (see `set_max_message`).
+        /// The limit (see `set_max_send` and `set_max_recv`).
         max: usize,
     },
     /// The buffer given to `recv_bytes_into` is too short; the message stays in the pipe.
@@ -55,8 +55,17 @@ pub enum RecvError {
     NoSlot,
     /// No message came by the deadline (or was there, for a `try_` receive).
     Timeout,
-    /// `recv` could not decode the message as the type asked for (it was sent as another
-    /// type, or with `send_bytes`); the message is consumed.
+    /// `recv` asked for one type and the message was sent as another (or with
+    /// `send_bytes`); the message is consumed.
+    #[cfg(feature = "serde")]
+    TypeMismatch {
+        /// The type `recv` asked for.
+        expected: String,
+        /// The type it was sent as.
+        found: String,
+    },
+    /// `recv` could not decode the message, though it was sent as the type asked for (a
+    /// type whose serde form changed between the two programs?); the message is consumed.
     #[cfg(feature = "serde")]
     Decode(postcard::Error),
 }
@@ -77,8 +86,8 @@ impl fmt::Display for SendError {
             SendError::Disconnected => f.write_str("the other end of the pipe is closed, dropped or dead"),
             SendError::TooLarge { len, max } => write!(
                 f,
-                "a message of {len} bytes exceeds this end's limit of {max}; raise it with set_max_message \
-                 (the receiver must accept it too)"
+                "a message of {len} bytes exceeds this end's limit of {max}; raise it with set_max_send \
+                 (the receiver must accept it too: set_max_recv)"
             ),
             SendError::NoSlot => f.write_str(
                 "the pipe's participant table is full: every slot is held by a live process; end one of them",
@@ -101,7 +110,7 @@ impl fmt::Display for RecvError {
             RecvError::TooLarge { len, max } => write!(
                 f,
                 "the next message has {len} bytes, over this end's limit of {max}; it stays in the pipe: \
-                 raise the limit with set_max_message and receive again"
+                 raise the limit with set_max_recv and receive again"
             ),
             RecvError::BufferTooShort { needed } => write!(
                 f,
@@ -114,10 +123,16 @@ impl fmt::Display for RecvError {
             ),
             RecvError::Timeout => f.write_str("no message came before the deadline: try again later"),
             #[cfg(feature = "serde")]
+            RecvError::TypeMismatch { expected, found } => write!(
+                f,
+                "recv asked for a {expected}, but the message was sent as {found}; it is consumed: receive \
+                 the type the other end sends"
+            ),
+            #[cfg(feature = "serde")]
             RecvError::Decode(e) => write!(
                 f,
-                "the message could not be decoded as the type asked for (sent as another type, or with \
-                 send_bytes?): {e}"
+                "the message was sent as the type asked for but does not decode (did the type change between \
+                 the two programs?): {e}"
             ),
         }
     }

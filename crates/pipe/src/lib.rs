@@ -29,6 +29,8 @@ mod inspect;
 #[cfg(not(shmkit_loom))]
 mod layout;
 pub mod stream;
+#[cfg(feature = "serde")]
+mod typed;
 
 #[cfg(test)]
 mod tests;

@@ -119,7 +119,7 @@ fn recv_fail(f: Fail) -> RecvError {
 }
 
 /// Waits until `deadline` for the next frame's header, and checks it against the limit
-/// `max`; the frame stays. `None` if nothing came in time.
+/// `max`; the frame stays. Its payload length and flags; `None` if nothing came in time.
 ///
 /// # Errors
 ///
@@ -128,7 +128,7 @@ pub fn peek<R: ByteRing + ?Sized>(
     ring: &R,
     max: usize,
     deadline: Option<Deadline>,
-) -> Result<Option<usize>, RecvError> {
+) -> Result<Option<(usize, u32)>, RecvError> {
     let pos = match ring.ready(HEADER as u64, HEADER as u64, deadline) {
         Ok((pos, _)) => pos,
         Err(Fail::Nothing | Fail::Timeout) => return Ok(None),
@@ -136,8 +136,9 @@ pub fn peek<R: ByteRing + ?Sized>(
     };
     let mut b = [0; HEADER];
     ring.copy_out(pos, &mut b);
-    match Frame::decode(b).check(max) {
-        Ok(len) => Ok(Some(len)),
+    let frame = Frame::decode(b);
+    match frame.check(max) {
+        Ok(len) => Ok(Some((len, frame.flags))),
         Err(Bad::TooLarge { len }) => Err(RecvError::TooLarge { len, max }),
         Err(Bad::UnknownFlags(_)) => Err(RecvError::Corrupt { reason: "a frame header with unknown flags" }),
     }
@@ -179,10 +180,10 @@ fn wait_for(deadline: Deadline) -> Option<Deadline> {
     (deadline.is_never() || !deadline.has_passed()).then_some(deadline)
 }
 
-/// The next frame's payload length, once its header is there (until `deadline`).
-fn start<R: ByteRing + ?Sized>(ring: &R, max: usize, deadline: Deadline) -> Result<usize, RecvError> {
+/// The next frame's payload length and flags, once its header is there (until `deadline`).
+fn start<R: ByteRing + ?Sized>(ring: &R, max: usize, deadline: Deadline) -> Result<(usize, u32), RecvError> {
     match peek(ring, max, wait_for(deadline))? {
-        Some(len) => Ok(len),
+        Some(found) => Ok(found),
         // Without a deadline, only the end of the ring stops the wait.
         None if deadline.is_never() => Err(RecvError::Disconnected),
         None => Err(RecvError::Timeout),
@@ -209,7 +210,20 @@ pub fn recv_bytes_deadline<R: ByteRing + ?Sized>(
     max: usize,
     deadline: Deadline,
 ) -> Result<Vec<u8>, RecvError> {
-    let len = start(ring, max, deadline)?;
+    recv_message_deadline(ring, max, deadline).map(|(_, bytes)| bytes)
+}
+
+/// [`recv_bytes_deadline`], with the frame's flags (`frame::TYPED` for a `send`).
+///
+/// # Errors
+///
+/// As [`recv_bytes_deadline`].
+pub fn recv_message_deadline<R: ByteRing + ?Sized>(
+    ring: &R,
+    max: usize,
+    deadline: Deadline,
+) -> Result<(u32, Vec<u8>), RecvError> {
+    let (len, flags) = start(ring, max, deadline)?;
     // Grows as the bytes arrive: a forged length costs no more than what was sent.
     let mut out = Vec::with_capacity(len.min(ring.capacity()));
     take(ring, len, |pos, n| {
@@ -217,7 +231,7 @@ pub fn recv_bytes_deadline<R: ByteRing + ?Sized>(
         out.resize(at + n, 0);
         ring.copy_out(pos, &mut out[at..]);
     })?;
-    Ok(out)
+    Ok((flags, out))
 }
 
 /// Receives the next message into `buf`, blocking until it comes; returns its length.
@@ -244,7 +258,7 @@ pub fn recv_bytes_into_deadline<R: ByteRing + ?Sized>(
     buf: &mut [u8],
     deadline: Deadline,
 ) -> Result<usize, RecvError> {
-    let len = start(ring, max, deadline)?;
+    let (len, _) = start(ring, max, deadline)?;
     if buf.len() < len {
         return Err(RecvError::BufferTooShort { needed: len });
     }
