@@ -391,7 +391,7 @@ fn pipe_tour() -> Result<(), Box<dyn std::error::Error>> {
     // 14. A duplex pipe to a child: small messages both ways, then one larger than the ring.
     let name = format!("tour-{}-pipe", std::process::id());
     let _cleanup = Unlink(name.clone());
-    let conn = Connection::create(&name, &PipeOptions::new().capacity(64 << 10))?;
+    let conn = Connection::create_with(&name, &PipeOptions::new().capacity(64 << 10))?;
     let mut child = spawn("echo", &name)?;
     conn.send_bytes(b"ping")?;
     let reply = conn.recv_bytes()?;
@@ -419,7 +419,7 @@ fn pipe_tour() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn pipe_echo(name: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let conn = Connection::open(name, &OpenOptions::new())?;
+    let conn = Connection::open(name)?;
     if conn.recv_bytes()? != b"ping" {
         return Err("expected ping".into());
     }

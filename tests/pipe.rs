@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{fork, watchdog, NameGuard, Shared, LIMIT};
 use shmkit::{
-    Connection, CreateError, OpenError, OpenOptions, Pipe, PipeOptions, Receiver, RecvError, SendError,
-    Sender, WaitStrategy,
+    Connection, CreateError, OpenError, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender,
+    WaitStrategy,
 };
 
 /// Message `i` of a sequence: its length varies around the frame and ring boundaries.
@@ -21,11 +21,11 @@ fn message(i: usize) -> Vec<u8> {
 #[test]
 fn named_duplex_pipe_carries_every_size_both_ways() {
     let g = NameGuard::new("pipe-duplex");
-    let a = Connection::create(g.name(), &PipeOptions::new().capacity(4096)).unwrap();
+    let a = Connection::create_with(g.name(), &PipeOptions::new().capacity(4096)).unwrap();
     assert_eq!(a.capacity(), 4096);
     let name = g.name().to_string();
     let child = fork(move || {
-        let b = Connection::open(&name, &OpenOptions::new()).unwrap();
+        let b = Connection::open(&name).unwrap();
         for i in 0..200 {
             let m = b.recv_bytes().unwrap();
             assert_eq!(m, message(i), "message {i}");
@@ -166,19 +166,19 @@ fn short_buffers_and_large_messages_lose_nothing() {
 #[test]
 fn named_simplex_ends_are_exclusive_and_kinds_are_checked() {
     let g = NameGuard::new("pipe-simplex");
-    let w = Sender::create(g.name(), &PipeOptions::new()).unwrap();
-    assert!(matches!(Connection::open(g.name(), &OpenOptions::new()), Err(OpenError::KindMismatch { .. })));
-    assert!(matches!(Sender::open(g.name(), &OpenOptions::new()), Err(OpenError::EndTaken { .. })));
+    let w = Sender::create(g.name()).unwrap();
+    assert!(matches!(Connection::open(g.name()), Err(OpenError::KindMismatch { .. })));
+    assert!(matches!(Sender::open(g.name()), Err(OpenError::EndTaken { .. })));
     let name = g.name().to_string();
     let child = fork(move || {
-        let r = Receiver::open(&name, &OpenOptions::new()).unwrap();
+        let r = Receiver::open(&name).unwrap();
         i32::from(r.recv_bytes().unwrap() != b"by name")
     });
     w.send_bytes(b"by name").unwrap();
     child.join_ok(LIMIT);
     let g2 = NameGuard::new("pipe-duplex-kind");
-    let _a = Connection::create(g2.name(), &PipeOptions::new()).unwrap();
-    assert!(matches!(Receiver::open(g2.name(), &OpenOptions::new()), Err(OpenError::KindMismatch { .. })));
+    let _a = Connection::create(g2.name()).unwrap();
+    assert!(matches!(Receiver::open(g2.name()), Err(OpenError::KindMismatch { .. })));
 }
 
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -223,7 +223,10 @@ fn version_kind_and_type_mismatches_are_named_errors() {
     let o = OpenOptions::new();
 
     let err = Object::open(g.name(), &Expect::kind(Kind::Queue), &o).unwrap_err();
-    assert!(matches!(err, OpenError::KindMismatch { expected: Kind::Queue, found: 10 }), "{err:?}");
+    assert!(
+        matches!(err, OpenError::KindMismatch { expected: Kind::Queue, found: shmkit::header::KindCode(10) }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("Array"));
 
     let err = Object::open(g.name(), &Expect::kind(Kind::Array).elem(TypeDesc::of::<u32>()), &o).unwrap_err();

@@ -271,6 +271,7 @@ fn inspect(name: &str, as_json: bool) -> Result<(), Failure> {
                     "size": info.elem.size,
                     "align": info.elem.align,
                     "name_hash": format!("{:#018x}", info.elem.name_hash),
+                    "name": info.elem.name.get(),
                     "count": info.elem_count,
                 },
                 "flags": info.flags,
@@ -367,6 +368,7 @@ fn rm_one(name: &str, force: bool) -> Result<String, Failure> {
             obj.unlink()?;
             Ok(match alive {
                 0 => format!("removed {name}"),
+                1 => format!("removed {name} (1 live process still attached keeps using it)"),
                 n => format!("removed {name} ({n} live processes still attached keep using it)"),
             })
         }

@@ -56,14 +56,17 @@ pub fn body_state(obj: &Object) -> BodyState {
         .unwrap_or_default()
 }
 
-/// The element type as shown: a ctypes code, bytes, a size, or `-` for objects whose
-/// element is their own state (locks, events, ...).
+/// The element type as shown: a ctypes code, bytes, the type's name (with its size), or
+/// `-` for objects whose element is their own state (locks, events, ...).
 pub fn elem_type(info: &HeaderSnapshot) -> String {
     use shmkit_core::Kind;
     match (info.kind(), info.elem.code) {
         (Some(Kind::Pipe | Kind::SimplexPipe), _) => "bytes".to_owned(),
         (Some(Kind::Value | Kind::Array | Kind::Queue | Kind::JoinableQueue | Kind::SpscQueue), 0) => {
-            format!("{} B", info.elem.size)
+            match info.elem.name.get() {
+                Some(_) => format!("{} ({} B)", info.elem.name, info.elem.size),
+                None => format!("{} B", info.elem.size),
+            }
         }
         (Some(Kind::Bytes), _) => "bytes".to_owned(),
         (_, 0) => "-".to_owned(),

@@ -90,9 +90,9 @@ fn ls_and_inspect_show_every_kind_with_its_state() {
     let _jq = JoinableQueue::<u64>::create(&n("jqueue"), 4).unwrap();
     let tx = spsc::Producer::<u32>::create(&n("spsc"), 16).unwrap();
     tx.put(7).unwrap();
-    let pipe = Connection::create(&n("pipe"), &PipeOptions::new().capacity(1024)).unwrap();
+    let pipe = Connection::create_with(&n("pipe"), &PipeOptions::new().capacity(1024)).unwrap();
     pipe.send_bytes(b"unread").unwrap();
-    let _rx = Receiver::create(&n("simplex"), &PipeOptions::new()).unwrap();
+    let _rx = Receiver::create(&n("simplex")).unwrap();
 
     // name → (kind, a piece of the value or fill column)
     let expected = [
@@ -259,7 +259,7 @@ fn crash_loop_then_gc_leaves_nothing_behind() {
         let n2 = name.clone();
         let producer = fork(move || {
             if pipe {
-                let tx = Sender::create(&n2, &PipeOptions::new().capacity(4096)).unwrap();
+                let tx = Sender::create_with(&n2, &PipeOptions::new().capacity(4096)).unwrap();
                 for i in 0u64.. {
                     if tx.send_bytes(&i.to_le_bytes()).is_err() {
                         return 0;
@@ -278,7 +278,7 @@ fn crash_loop_then_gc_leaves_nothing_behind() {
         let n3 = name.clone();
         let consumer = fork(move || loop {
             if pipe {
-                if let Ok(rx) = Receiver::open(&n3, &Default::default()) {
+                if let Ok(rx) = Receiver::open(&n3) {
                     while rx.recv_bytes().is_ok() {}
                     return 0;
                 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::kind::{Kind, TypeDesc};
+use crate::kind::{Kind, KindCode, TypeDesc};
 
 /// Why a name was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,8 +224,8 @@ pub enum OpenError {
     KindMismatch {
         /// The kind asked for.
         expected: Kind,
-        /// The kind code found.
-        found: u32,
+        /// The kind found.
+        found: KindCode,
     },
     /// The object holds elements of another type.
     TypeMismatch {
@@ -322,8 +322,7 @@ impl fmt::Display for OpenError {
             ),
             Self::KindMismatch { expected, found } => write!(
                 f,
-                "the object is a {}, not a {expected}: open it with the right type or choose another name",
-                Kind::describe(*found)
+                "the object is a {found}, not a {expected}: open it with the right type or choose another name"
             ),
             Self::TypeMismatch { expected, found } => write!(
                 f,

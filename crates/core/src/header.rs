@@ -19,7 +19,7 @@
 //!        88  creator_start   u64   creator's start time, clock ticks after boot
 //!        96  created_ns      u64   creation time, ns after the Unix epoch
 //!       104  flags           u64   kind-specific
-//!       112  reserved        2 × u64
+//!       112  type name       16 bytes: the element type's name, for display (zero: unknown)
 //!       128  participants    slots × 16 bytes: state u32, role u32, pid u32, generation u32
 //!   body_offset  body
 //! ```
@@ -30,7 +30,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::OpenError;
-pub use crate::kind::{Kind, TypeDesc};
+pub use crate::kind::{Kind, KindCode, TypeDesc, TypeName};
 
 /// The magic number that starts every shmkit object.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMKIT\0\x01");
@@ -59,6 +59,21 @@ pub const MAX_SLOTS: u32 = 4096;
 
 /// The default number of participant slots.
 pub const DEFAULT_SLOTS: u32 = 64;
+
+/// The element type's name as the header keeps it, in `reserved` (16 bytes).
+fn type_name_of(h: &Header) -> TypeName {
+    let mut b = [0; TypeName::LEN];
+    b[..8].copy_from_slice(&h.reserved[0].load(Ordering::Relaxed).to_le_bytes());
+    b[8..].copy_from_slice(&h.reserved[1].load(Ordering::Relaxed).to_le_bytes());
+    TypeName(b)
+}
+
+/// Stores the element type's name in the header's `reserved` words.
+pub(crate) fn store_type_name(h: &Header, name: TypeName) {
+    let (a, b) = name.0.split_at(8);
+    h.reserved[0].store(u64::from_le_bytes(a.try_into().unwrap_or_default()), Ordering::Relaxed);
+    h.reserved[1].store(u64::from_le_bytes(b.try_into().unwrap_or_default()), Ordering::Relaxed);
+}
 
 /// The fixed part of the header, as laid out in shared memory.
 #[repr(C)]
@@ -153,6 +168,7 @@ impl HeaderSnapshot {
                 align: h.elem_align.load(r),
                 code: u8::try_from(h.type_code.load(r)).unwrap_or(0),
                 name_hash: h.type_hash.load(r),
+                name: type_name_of(h),
             },
             elem_count: h.elem_count.load(r),
             creator_pid: h.creator_pid.load(r),
@@ -228,7 +244,7 @@ impl HeaderSnapshot {
         self.elem_layout()?;
         if let Some(kind) = expect.kind {
             if self.kind != kind.code() {
-                return Err(OpenError::KindMismatch { expected: kind, found: self.kind });
+                return Err(OpenError::KindMismatch { expected: kind, found: KindCode(self.kind) });
             }
         }
         if let Some(elem) = expect.elem {
@@ -368,7 +384,7 @@ mod tests {
         assert!(matches!(check(Expect::any(), total + 1), Err(OpenError::SizeMismatch { .. })));
         assert!(matches!(
             check(Expect::kind(Kind::Queue), total),
-            Err(OpenError::KindMismatch { expected: Kind::Queue, found: 10 })
+            Err(OpenError::KindMismatch { expected: Kind::Queue, found: KindCode(10) })
         ));
         assert!(matches!(
             check(Expect::any().elem(TypeDesc::of::<u32>()), total),

@@ -89,6 +89,74 @@ impl fmt::Display for Kind {
     }
 }
 
+/// A kind code as found in a header, known or not: shown by its name.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KindCode(pub u32);
+
+impl KindCode {
+    /// The kind, if the code is known.
+    pub fn kind(self) -> Option<Kind> {
+        Kind::from_code(self.0)
+    }
+}
+
+impl fmt::Display for KindCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Kind::describe(self.0))
+    }
+}
+
+impl fmt::Debug for KindCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The first bytes of a type's name, as a header keeps them for display (zero-padded
+/// UTF-8; all zero when unknown, as in objects made before names were kept). Types are
+/// told apart by [`TypeDesc::name_hash`], never by this.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TypeName(pub [u8; TypeName::LEN]);
+
+impl TypeName {
+    /// How many bytes of a name a header keeps.
+    pub const LEN: usize = 16;
+
+    /// The first bytes of `name` (cut at a character boundary).
+    pub fn new(name: &str) -> Self {
+        let mut cut = name.len().min(Self::LEN);
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let mut b = [0; Self::LEN];
+        b[..cut].copy_from_slice(&name.as_bytes()[..cut]);
+        Self(b)
+    }
+
+    /// The name kept, if any (a peer may have written any bytes: invalid UTF-8 is none).
+    pub fn get(&self) -> Option<&str> {
+        let end = self.0.iter().position(|&b| b == 0).unwrap_or(Self::LEN);
+        std::str::from_utf8(&self.0[..end]).ok().filter(|s| !s.is_empty())
+    }
+}
+
+impl fmt::Display for TypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.get() {
+            // A name that fills every byte may have been cut.
+            Some(name) if name.len() == Self::LEN => write!(f, "{name}…"),
+            Some(name) => f.write_str(name),
+            None => f.write_str("?"),
+        }
+    }
+}
+
+impl fmt::Debug for TypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// The layout of an object's elements: size, alignment, a ctypes-style type code for
 /// primitive types, and a hash of the type's name.
 ///
@@ -107,7 +175,7 @@ impl fmt::Display for Kind {
 /// assert_eq!((t.size, t.align, t.code), (4, 4, b'i'));
 /// assert_ne!(t, TypeDesc::of::<u32>());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy)]
 pub struct TypeDesc {
     /// `size_of::<T>()`.
     pub size: u64,
@@ -118,6 +186,23 @@ pub struct TypeDesc {
     /// FNV-1a hash of the type's name without module paths, or of the name given to
     /// [`named`](Self::named).
     pub name_hash: u64,
+    /// The name's first bytes, for display (not compared).
+    pub name: TypeName,
+}
+
+impl PartialEq for TypeDesc {
+    fn eq(&self, other: &Self) -> bool {
+        (self.size, self.align, self.code, self.name_hash)
+            == (other.size, other.align, other.code, other.name_hash)
+    }
+}
+
+impl Eq for TypeDesc {}
+
+impl std::hash::Hash for TypeDesc {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.size, self.align, self.code, self.name_hash).hash(state);
+    }
 }
 
 /// `name` with every module path removed: `a::b::Tick<c::X>` is `Tick<X>`.
@@ -145,11 +230,13 @@ fn without_paths(name: &str) -> String {
 impl TypeDesc {
     /// The description of `T`.
     pub fn of<T: 'static>() -> Self {
+        let name = Self::name_of::<T>();
         Self {
             size: std::mem::size_of::<T>() as u64,
             align: std::mem::align_of::<T>() as u32,
             code: type_code::<T>(),
-            name_hash: fnv1a(Self::name_of::<T>().as_bytes()),
+            name_hash: fnv1a(name.as_bytes()),
+            name: TypeName::new(&name),
         }
     }
 
@@ -166,7 +253,11 @@ impl TypeDesc {
     /// assert_ne!(t, TypeDesc::of::<State>());
     /// ```
     pub fn named<T: 'static>(name: &str) -> Self {
-        Self { name_hash: fnv1a(name.as_bytes()), ..Self::of::<T>() }
+        Self {
+            name_hash: fnv1a(name.as_bytes()),
+            name: TypeName::new(&without_paths(name)),
+            ..Self::of::<T>()
+        }
     }
 
     /// `T`'s name as a header records it: [`std::any::type_name`] without module paths
@@ -188,12 +279,21 @@ impl TypeDesc {
 
 impl fmt::Display for TypeDesc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.code != 0 {
-            write!(f, "type code '{}' ", self.code as char)?;
-        } else {
-            f.write_str("a non-primitive type ")?;
+        match self.name.get() {
+            Some(_) => write!(f, "{}", self.name)?,
+            None => write!(f, "a type named by hash {:#018x}", self.name_hash)?,
         }
-        write!(f, "(size {}, align {}, name hash {:#018x})", self.size, self.align, self.name_hash)
+        if self.code != 0 {
+            write!(f, " (type code '{}')", self.code as char)
+        } else {
+            write!(f, " ({} B, align {})", self.size, self.align)
+        }
+    }
+}
+
+impl fmt::Debug for TypeDesc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

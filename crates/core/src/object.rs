@@ -197,6 +197,7 @@ impl Object {
         h.elem_align.store(info.elem.align, r);
         h.type_code.store(u32::from(info.elem.code), r);
         h.type_hash.store(info.elem.name_hash, r);
+        header::store_type_name(h, info.elem.name);
         h.creator_pid.store(info.creator_pid, r);
         h.creator_uid.store(info.creator_uid, r);
         h.creator_start.store(info.creator_start, r);

@@ -250,9 +250,18 @@ impl Connection {
     ///
     /// # Errors
     ///
+    /// As [`create_with`](Self::create_with).
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Self::create_with(name, &PipeOptions::new())
+    }
+
+    /// Creates the named duplex pipe `name` and holds its first end, with options.
+    ///
+    /// # Errors
+    ///
     /// As [`shmkit_core::Handle::create_with`]; a zero or too large capacity is
     /// [`CreateError::InvalidSize`].
-    pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
+    pub fn create_with(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
         let h = create(name, Kind::Pipe, Role::PRODUCER_CONSUMER, opts)?;
         Self::attach(&h, End::A, true).map_err(CreateError::from_layout)
     }
@@ -261,9 +270,18 @@ impl Connection {
     ///
     /// # Errors
     ///
+    /// As [`open_with`](Self::open_with).
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new())
+    }
+
+    /// Opens the named duplex pipe `name` and takes its second end, with options.
+    ///
+    /// # Errors
+    ///
     /// As [`shmkit_core::Handle::open_with`]; [`OpenError::EndTaken`] if a live process
     /// holds that end; [`OpenError::KindMismatch`] for a simplex pipe.
-    pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         Self::attach(&open(name, Kind::Pipe, Role::PRODUCER_CONSUMER, opts)?, End::B, true)
     }
 
@@ -330,9 +348,18 @@ impl Sender {
     ///
     /// # Errors
     ///
+    /// As [`create_with`](Self::create_with).
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Self::create_with(name, &PipeOptions::new())
+    }
+
+    /// Creates the named simplex pipe `name` and holds its send end, with options.
+    ///
+    /// # Errors
+    ///
     /// As [`shmkit_core::Handle::create_with`]; a zero or too large capacity is
     /// [`CreateError::InvalidSize`].
-    pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
+    pub fn create_with(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
         let h = create(name, Kind::SimplexPipe, Role::PRODUCER, opts)?;
         Self::attach(&h, true).map_err(CreateError::from_layout)
     }
@@ -341,9 +368,18 @@ impl Sender {
     ///
     /// # Errors
     ///
+    /// As [`open_with`](Self::open_with).
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new())
+    }
+
+    /// Opens the named simplex pipe `name` and takes its send end, with options.
+    ///
+    /// # Errors
+    ///
     /// As [`shmkit_core::Handle::open_with`]; [`OpenError::EndTaken`] if a live process
     /// holds that end; [`OpenError::KindMismatch`] for a duplex pipe.
-    pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         Self::attach(&open(name, Kind::SimplexPipe, Role::PRODUCER, opts)?, true)
     }
 
@@ -382,9 +418,18 @@ impl Receiver {
     ///
     /// # Errors
     ///
+    /// As [`create_with`](Self::create_with).
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Self::create_with(name, &PipeOptions::new())
+    }
+
+    /// Creates the named simplex pipe `name` and holds its receive end, with options.
+    ///
+    /// # Errors
+    ///
     /// As [`shmkit_core::Handle::create_with`]; a zero or too large capacity is
     /// [`CreateError::InvalidSize`].
-    pub fn create(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
+    pub fn create_with(name: &str, opts: &PipeOptions) -> Result<Self, CreateError> {
         let h = create(name, Kind::SimplexPipe, Role::CONSUMER, opts)?;
         Self::attach(&h, true).map_err(CreateError::from_layout)
     }
@@ -393,9 +438,18 @@ impl Receiver {
     ///
     /// # Errors
     ///
+    /// As [`open_with`](Self::open_with).
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new())
+    }
+
+    /// Opens the named simplex pipe `name` and takes its receive end, with options.
+    ///
+    /// # Errors
+    ///
     /// As [`shmkit_core::Handle::open_with`]; [`OpenError::EndTaken`] if a live process
     /// holds that end; [`OpenError::KindMismatch`] for a duplex pipe.
-    pub fn open(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
+    pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         Self::attach(&open(name, Kind::SimplexPipe, Role::CONSUMER, opts)?, true)
     }
 

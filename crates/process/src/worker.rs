@@ -120,7 +120,7 @@ impl Worker {
         let mut tries = 0;
         let (name, conn) = loop {
             let name = format!("pool-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-            match Connection::create(&name, &pipe_opts) {
+            match Connection::create_with(&name, &pipe_opts) {
                 Ok(conn) => break (name, conn),
                 Err(CreateError::AlreadyExists { .. }) if tries < 16 => tries += 1,
                 Err(e) => return Err(start_err(e)),
@@ -286,7 +286,7 @@ impl Drop for Unlink<'_> {
 
 /// A worker: opens the pipe named `pipe`, unlinks the name, and serves the pipe.
 fn named_worker(pipe: String) {
-    match Connection::open(&pipe, &Default::default()) {
+    match Connection::open(&pipe) {
         Ok(conn) => {
             drop(Unlink(&pipe));
             serve_tasks(&conn);

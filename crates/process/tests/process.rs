@@ -98,7 +98,7 @@ struct Shared {
 /// Uses every kind of object, opened by name (the spawn way).
 fn use_named(s: Shared) {
     Queue::<u64>::open(&s.queue).unwrap().put(7).unwrap();
-    Connection::open(&s.pipe, &Default::default()).unwrap().send_bytes(b"from the child").unwrap();
+    Connection::open(&s.pipe).unwrap().send_bytes(b"from the child").unwrap();
     Value::<u64>::open(&s.value).unwrap().store(42).unwrap();
     Array::<i32>::open(&s.array).unwrap().set(1, -5).unwrap();
     let lock = Lock::open(&s.lock).unwrap();
@@ -356,7 +356,7 @@ fn objects_are_shared_with_children() {
         s.event.clone(),
     ]);
     let q = Queue::<u64>::create(&s.queue, 4).unwrap();
-    let pipe = Connection::create(&s.pipe, &Default::default()).unwrap();
+    let pipe = Connection::create(&s.pipe).unwrap();
     let v = Value::<u64>::create(&s.value, 0).unwrap();
     let a = Array::<i32>::create(&s.array, &[1, 2, 3]).unwrap();
     let _lock = Lock::create(&s.lock).unwrap();

@@ -51,11 +51,17 @@ struct Rewaited<'a> {
 }
 
 /// Holds a [`Condition`]'s lock; releases it when dropped.
-#[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ConditionGuard<'a> {
     cond: &'a Condition,
     me: u64,
+}
+
+/// Shows the lock held, not the owner token.
+impl std::fmt::Debug for ConditionGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ConditionGuard").field(&self.cond).finish()
+    }
 }
 
 impl Drop for ConditionGuard<'_> {

@@ -156,11 +156,17 @@ pub struct Lock {
 }
 
 /// Holds a [`Lock`]; releases it when dropped.
-#[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: &'a Lock,
     me: u64,
+}
+
+/// Shows the lock held, not the owner token.
+impl std::fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LockGuard").field(&self.lock).finish()
+    }
 }
 
 impl Drop for LockGuard<'_> {

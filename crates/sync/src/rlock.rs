@@ -48,13 +48,19 @@ pub struct RLock {
 }
 
 /// Holds an [`RLock`] once; the lock is released when the last guard is dropped.
-#[derive(Debug)]
 #[must_use = "the lock is left as soon as the guard is dropped"]
 pub struct RLockGuard<'a> {
     lock: &'a RLock,
     me: u64,
     /// Guards belong to the thread that took them.
     _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// Shows the lock held, not the owner token.
+impl std::fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RLockGuard").field(&self.lock).finish()
+    }
 }
 
 impl Drop for RLockGuard<'_> {
