@@ -191,6 +191,43 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Who unlinks, and when
+//!
+//! A named object lives in `/dev/shm` until someone removes its name; processes attached
+//! to it keep using it after that, and its memory goes when the last one lets go.
+//! Dropping a handle never removes the name by default: a handle is often one of many, and
+//! the object outlives the process that made it on purpose (a service's queue, say).
+//!
+//! - **Remove it when the creator is done**: create with
+//!   [`CreateOptions::unlink_on_drop`] (or `QueueOptions::unlink_on_drop`). The creating
+//!   process's handle removes the name when it is dropped, even on an early `?` return or a
+//!   panic; a forked child's copy never does, and a file made under the name since is never
+//!   touched.
+//! - **Remove it explicitly**: `Kind::unlink(name)`, or `handle.object().unlink()`, which
+//!   removes the name only if it still names this handle's file.
+//! - **A crashed run left one behind**: create with [`CreateOptions::replace_abandoned`];
+//!   an object no live process is attached to is removed and made again (in use, it is
+//!   never touched). `shmkit gc` removes every such object of yours.
+//! - **Start in any order**: `Kind::open_timeout(name, timeout)` waits for the name to
+//!   appear, so a consumer may start before its producer.
+//!
+//! ```
+//! use std::time::Duration;
+//! use shmkit::{Queue, QueueOptions};
+//! # let name = format!("doc-who-unlinks-{}", std::process::id());
+//!
+//! let opts = QueueOptions::new().unlink_on_drop(true).replace_abandoned(true);
+//! let q = Queue::<u64>::create_with(&name, 8, &opts)?;
+//! let peer = Queue::<u64>::open_timeout(&name, Duration::from_secs(1))?;
+//! q.put(1)?;
+//! assert_eq!(peer.get()?, 1);
+//! drop(q); // the name goes; `peer` keeps working
+//! assert!(!shmkit::segment::exists(&name)?);
+//! peer.put(2)?;
+//! assert_eq!(peer.get()?, 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Liveness
 //!
 //! Every process attached to an object holds a participant slot, and an

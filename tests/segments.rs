@@ -430,3 +430,97 @@ fn unlink_never_removes_a_file_swapped_in_at_its_name_meanwhile() {
     shared.signal(0, 1);
     swapper.join_ok(LIMIT);
 }
+
+#[test]
+fn unlink_on_drop_removes_the_name_when_the_creators_handle_drops_and_only_then() {
+    use shmkit::Value;
+    let g = NameGuard::new("unlink-on-drop");
+    let name = g.name().to_owned();
+    let opts = CreateOptions::new().unlink_on_drop(true);
+    // An early return between create and the end: nothing is left behind.
+    let early = || -> Result<(), Box<dyn std::error::Error>> {
+        let _v = Value::<u64>::create_with(&name, 1, &opts)?;
+        Err("something failed half-way".into())
+    };
+    assert!(early().is_err());
+    assert!(!shmkit::segment::exists(&name).unwrap(), "the name was left behind");
+
+    let v = Value::<u64>::create_with(&name, 7, &opts).unwrap();
+    // A child that opens it, and one that drops its inherited copy of the creator's
+    // handle: neither removes the name.
+    let child = fork(|| {
+        let opened = Value::<u64>::open(&name).unwrap();
+        drop(opened);
+        i32::from(!shmkit::segment::exists(&name).unwrap())
+    });
+    child.join_ok(LIMIT);
+    let inherited = fork(|| {
+        // SAFETY: the child's copy of `v` is dropped here only: the child `_exit`s without
+        // unwinding, so the copy the closure borrows is never dropped again.
+        drop(unsafe { std::ptr::read(&v) });
+        i32::from(!shmkit::segment::exists(&name).unwrap())
+    });
+    inherited.join_ok(LIMIT);
+    assert!(shmkit::segment::exists(&name).unwrap());
+    drop(v);
+    assert!(!shmkit::segment::exists(&name).unwrap(), "the creator's drop removes the name");
+}
+
+#[test]
+fn replace_abandoned_replaces_an_object_its_crashed_creator_left_and_nothing_in_use() {
+    use shmkit::{Queue, QueueOptions};
+    let g = NameGuard::new("replace-abandoned");
+    let name = g.name().to_owned();
+    // A run that crashed: it made and closed a queue, then was killed.
+    let crashed = fork(|| {
+        let q = Queue::<u64>::create(&name, 4).unwrap();
+        q.put(1).unwrap();
+        q.close();
+        std::mem::forget(q);
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let deadline = Instant::now() + LIMIT;
+    while !shmkit::segment::exists(&name).unwrap() || open(&name).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // While its creator lives, the object is in use: never replaced.
+    let replace = CreateOptions::new().replace_abandoned(true);
+    let opts = QueueOptions::new().create_options(replace.clone());
+    assert!(matches!(Queue::<u64>::create_with(&name, 4, &opts), Err(CreateError::AlreadyExists { .. })));
+    crashed.kill();
+    let _ = crashed.wait(LIMIT);
+    // Without the option the abandoned queue is in the way, closed and holding an item.
+    assert!(matches!(Queue::<u64>::create(&name, 4), Err(CreateError::AlreadyExists { .. })));
+    let q = Queue::<u64>::create_with(&name, 4, &opts).unwrap();
+    assert!(q.is_empty() && !q.is_closed());
+    q.put(2).unwrap();
+    assert_eq!(q.get().unwrap(), 2);
+}
+
+#[test]
+fn open_timeout_waits_for_a_creator_that_starts_later() {
+    use shmkit::Queue;
+    let g = NameGuard::new("open-timeout");
+    let name = g.name().to_owned();
+    assert!(matches!(Queue::<u64>::open(&name), Err(OpenError::NotFound { .. })));
+    let t = Duration::from_millis(50);
+    let started = Instant::now();
+    assert!(matches!(Queue::<u64>::open_timeout(&name, t), Err(OpenError::NotFound { .. })));
+    assert!(started.elapsed() >= t);
+    // The consumer starts first; the producer creates the queue 100 ms later.
+    let producer = fork(|| {
+        std::thread::sleep(Duration::from_millis(100));
+        let q = Queue::<u64>::create(&name, 4).unwrap();
+        q.put(42).unwrap();
+        std::mem::forget(q);
+        0
+    });
+    let started = Instant::now();
+    let q = Queue::<u64>::open_timeout(&name, LIMIT).unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert_eq!(q.get_timeout(LIMIT).unwrap(), 42);
+    producer.join_ok(LIMIT);
+}

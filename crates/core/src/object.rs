@@ -13,7 +13,7 @@ use crate::header::{
 };
 use crate::name::Name;
 use crate::participants::{Membership, ParticipantId, ParticipantInfo, Role, Table};
-use crate::process::current_pid;
+use crate::process::{current_pid, fork_generation};
 use crate::segment::{self, CreateOptions, OpenOptions, OpenOrCreateError, Segment};
 use crate::spec::Spec;
 use crate::{futex, sys};
@@ -58,6 +58,9 @@ pub struct Object {
     /// How many handles this process has to each end of the object (see
     /// [`Object::hold_end`]): process memory, copied with the handles by a fork.
     ends_here: [AtomicU32; ENDS],
+    /// The process (pid and fork generation) whose drop of this handle removes the name
+    /// ([`CreateOptions::unlink_on_drop`]).
+    unlink_on_drop: Option<(u32, u32)>,
 }
 
 /// How many ends [`Object::hold_end`] counts.
@@ -72,6 +75,71 @@ impl Drop for RemoveOnDrop<'_> {
         if let Some(name) = self.0 {
             let _ = sys::shm_unlink(&name.c_os_name());
         }
+    }
+}
+
+/// Whether the object in `fd` (whose `fstat` is `st`) was abandoned: no process holds a
+/// participant lock (nor the overflow byte), and either its creator had written the magic
+/// (it registers first, so it died) or the file is older than `grace`.
+fn abandoned_file(fd: OwnedFd, st: &sys::FileStat, grace: Duration) -> Result<bool, OpenError> {
+    use std::os::unix::fs::FileExt;
+    let io = |op| move |source| OpenError::Io { op, source };
+    if sys::ofd_is_locked(fd.as_fd(), 0, u64::from(MAX_SLOTS) + 1).map_err(io("fcntl"))? {
+        return Ok(false);
+    }
+    let file = std::fs::File::from(fd);
+    let mut magic = [0u8; 8];
+    let has_magic = st.size >= HEADER_SIZE
+        && file.read_exact_at(&mut magic, 0).is_ok()
+        && u64::from_ne_bytes(magic) == MAGIC;
+    let age = file.metadata().and_then(|m| m.modified()).map_err(io("fstat"))?.elapsed().unwrap_or_default();
+    Ok(has_magic || age >= grace)
+}
+
+/// How old a file without a live participant must be before [`CreateOptions::replace_abandoned`]
+/// takes it for abandoned even without the magic (its creator may still be setting it up).
+const REPLACE_GRACE: Duration = Duration::from_secs(1);
+
+/// Removes the object named `name` if it was abandoned (see [`abandoned_file`]); whether
+/// the name is free to create now.
+fn remove_if_abandoned(name: &Name) -> Result<bool, CreateError> {
+    let (fd, st) = match segment::open_file(name, &OpenOptions::new()) {
+        Ok(found) => found,
+        Err(OpenError::NotFound { .. }) => return Ok(true),
+        // Another user's, or not a regular file: never ours to remove.
+        Err(_) => return Ok(false),
+    };
+    if !abandoned_file(fd, &st, REPLACE_GRACE).unwrap_or(false) {
+        return Ok(false);
+    }
+    match segment::unlink_if(name, st.dev, st.ino) {
+        Ok(()) | Err(UnlinkError::NotFound { .. }) => Ok(true),
+        Err(UnlinkError::Io { source }) => {
+            Err(CreateError::Io { op: "removing an abandoned object", source })
+        }
+        Err(UnlinkError::InvalidName(e)) => Err(e.into()),
+    }
+}
+
+/// Waits up to the options' `wait_for_name` for `name` to appear, then opens it.
+fn open_waiting(name: &Name, opts: &OpenOptions) -> Result<(OwnedFd, sys::FileStat), OpenError> {
+    let wait = opts.get_wait_for_name();
+    let first = segment::open_file(name, opts);
+    if wait.is_zero() || !matches!(first, Err(OpenError::NotFound { .. })) {
+        return first;
+    }
+    let deadline = Deadline::after(wait);
+    let dir = std::ffi::CString::new(sys::SHM_DIR)
+        .map_err(|e| OpenError::Io { op: "inotify", source: e.into() })?;
+    // Watching first, then looking: a file made in between is seen by the look.
+    let watch = sys::watch_creations(&dir).map_err(|e| OpenError::Io { op: "inotify", source: e })?;
+    loop {
+        match segment::open_file(name, opts) {
+            Err(OpenError::NotFound { .. }) if !deadline.has_passed() => {}
+            other => return other,
+        }
+        let _ = sys::poll_readable(watch.as_fd(), deadline.as_monotonic_nanos());
+        sys::drain(watch.as_fd());
     }
 }
 
@@ -121,11 +189,21 @@ impl Object {
     ) -> Result<(Self, R), CreateError> {
         let name = Name::new(name)?;
         let total = spec.total_size()?;
-        let fd = segment::create_file(&name, total, opts)?;
+        let fd = match segment::create_file(&name, total, opts) {
+            Err(CreateError::AlreadyExists { .. })
+                if opts.get_replace_abandoned() && remove_if_abandoned(&name)? =>
+            {
+                segment::create_file(&name, total, opts)?
+            }
+            made => made?,
+        };
         let mut guard = RemoveOnDrop(Some(&name));
-        let built = Self::build(fd, Some(name.clone()), spec, total, init)?;
+        let (mut obj, built) = Self::build(fd, Some(name.clone()), spec, total, init)?;
         guard.0 = None;
-        Ok(built)
+        if opts.get_unlink_on_drop() {
+            obj.unlink_on_drop = Some((current_pid(), fork_generation()));
+        }
+        Ok((obj, built))
     }
 
     /// Creates an anonymous object (a sealed memfd): inherited by forked children,
@@ -212,7 +290,13 @@ impl Object {
     }
 
     fn new(segment: Segment, info: HeaderSnapshot, role: Role) -> Self {
-        Self { segment, info, membership: Membership::new(role), ends_here: Default::default() }
+        Self {
+            segment,
+            info,
+            membership: Membership::new(role),
+            ends_here: Default::default(),
+            unlink_on_drop: None,
+        }
     }
 
     /// Opens the named object `name`, waits (up to the options' ready timeout) for its
@@ -250,7 +334,7 @@ impl Object {
         let name = Name::new(name)?;
         let started = Instant::now();
         let deadline = Deadline::after(opts.get_ready_timeout());
-        let (fd, mut st) = segment::open_file(&name, opts)?;
+        let (fd, mut st) = open_waiting(&name, opts)?;
         // Between O_CREAT and posix_fallocate the creator's file is empty.
         while st.size == 0 {
             if deadline.has_passed() {
@@ -276,21 +360,9 @@ impl Object {
     ///
     /// As [`open`](Self::open) for finding and checking the file.
     pub fn abandoned(name: &str, grace: Duration) -> Result<bool, OpenError> {
-        use std::os::unix::fs::FileExt;
         let name = Name::new(name)?;
         let (fd, st) = segment::open_file(&name, &OpenOptions::new())?;
-        let io = |op| move |source| OpenError::Io { op, source };
-        if sys::ofd_is_locked(fd.as_fd(), 0, u64::from(MAX_SLOTS)).map_err(io("fcntl"))? {
-            return Ok(false);
-        }
-        let file = std::fs::File::from(fd);
-        let mut magic = [0u8; 8];
-        let has_magic = st.size >= HEADER_SIZE
-            && file.read_exact_at(&mut magic, 0).is_ok()
-            && u64::from_ne_bytes(magic) == MAGIC;
-        let age =
-            file.metadata().and_then(|m| m.modified()).map_err(io("fstat"))?.elapsed().unwrap_or_default();
-        Ok(has_magic || age >= grace)
+        abandoned_file(fd, &st, grace)
     }
 
     /// Attaches to an anonymous object received as a file descriptor (made by
@@ -603,5 +675,9 @@ impl Drop for Object {
     fn drop(&mut self) {
         let table = Table { segment: &self.segment, slots: self.info.slots };
         self.membership.leave(table);
+        if self.unlink_on_drop == Some((current_pid(), fork_generation())) {
+            // Gone already, or another file by now: nothing of ours to remove.
+            let _ = self.unlink();
+        }
     }
 }

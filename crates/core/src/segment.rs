@@ -35,13 +35,50 @@ use crate::sys;
 pub struct CreateOptions {
     mode: u32,
     participants: u32,
+    unlink_on_drop: bool,
+    replace_abandoned: bool,
 }
 
 impl CreateOptions {
     /// Defaults: mode `0600` (owner read/write only), room for
     /// [`DEFAULT_SLOTS`](crate::header::DEFAULT_SLOTS) participants.
     pub fn new() -> Self {
-        Self { mode: 0o600, participants: crate::header::DEFAULT_SLOTS }
+        Self {
+            mode: 0o600,
+            participants: crate::header::DEFAULT_SLOTS,
+            unlink_on_drop: false,
+            replace_abandoned: false,
+        }
+    }
+
+    /// Remove the name when the creator's handle is dropped (in the creating process; a
+    /// forked child's copy never removes it), so that an early return or a panic between
+    /// `create` and the end of the program leaves nothing in `/dev/shm`. Processes still
+    /// attached keep using the object. Only the file this handle created is removed, never
+    /// another made under the same name since.
+    pub fn unlink_on_drop(mut self, unlink: bool) -> Self {
+        self.unlink_on_drop = unlink;
+        self
+    }
+
+    /// If the name is taken by an abandoned object — one no live process is attached to,
+    /// left by a run that crashed — remove it and create a new one instead of failing
+    /// with [`AlreadyExists`](crate::CreateError::AlreadyExists) (or, for `open_or_create`,
+    /// instead of reusing it). An object in use, or one a creator may still be setting up
+    /// (not yet ready, younger than a second), is never removed.
+    pub fn replace_abandoned(mut self, replace: bool) -> Self {
+        self.replace_abandoned = replace;
+        self
+    }
+
+    /// Whether the creator's handle removes the name when dropped.
+    pub fn get_unlink_on_drop(&self) -> bool {
+        self.unlink_on_drop
+    }
+
+    /// Whether an abandoned object under the name is replaced.
+    pub fn get_replace_abandoned(&self) -> bool {
+        self.replace_abandoned
     }
 
     /// How many processes (or handles) can be attached at once, from 1 to
@@ -91,6 +128,7 @@ impl Default for CreateOptions {
 pub struct OpenOptions {
     allow_foreign: bool,
     ready_timeout: Duration,
+    wait_for_name: Duration,
     snapshot: bool,
 }
 
@@ -98,7 +136,12 @@ impl OpenOptions {
     /// Defaults: refuse files owned by another user or writable by others; wait up to two
     /// seconds for a creator to finish.
     pub fn new() -> Self {
-        Self { allow_foreign: false, ready_timeout: Duration::from_secs(2), snapshot: false }
+        Self {
+            allow_foreign: false,
+            ready_timeout: Duration::from_secs(2),
+            wait_for_name: Duration::ZERO,
+            snapshot: false,
+        }
     }
 
     /// Open the file read-only, which makes [`map_fd`] copy it into a private snapshot
@@ -121,6 +164,20 @@ impl OpenOptions {
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
         self
+    }
+
+    /// How long [`Object::open`](crate::Object::open) waits for the name to appear, if
+    /// nothing has it yet (its creator may start after us): 0, the default, fails at once
+    /// with [`NotFound`](crate::OpenError::NotFound). The wait sleeps until the kernel
+    /// reports a new file (inotify), not in a polling loop.
+    pub fn wait_for_name(mut self, timeout: Duration) -> Self {
+        self.wait_for_name = timeout;
+        self
+    }
+
+    /// How long `open` waits for the name to appear.
+    pub fn get_wait_for_name(&self) -> Duration {
+        self.wait_for_name
     }
 
     /// Whether foreign files are accepted.

@@ -56,6 +56,27 @@ pub(crate) fn rename_noreplace(from: &CStr, to: &CStr) -> io::Result<()> {
     .map(drop)
 }
 
+/// An inotify descriptor watching `dir` for files created in it or moved into it
+/// (non-blocking, close-on-exec).
+pub(crate) fn watch_creations(dir: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call with integer flags.
+    let fd = cvt(unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) })?;
+    // SAFETY: `inotify_init1` returned a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `dir` is NUL-terminated; the descriptor is open.
+    cvt(unsafe {
+        libc::inotify_add_watch(fd.as_raw_fd(), dir.as_ptr(), libc::IN_CREATE | libc::IN_MOVED_TO)
+    })?;
+    Ok(fd)
+}
+
+/// Reads and drops whatever events an inotify descriptor holds (non-blocking).
+pub(crate) fn drain(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; 4096];
+    // SAFETY: `buf` is valid for writes of its length; the descriptor is non-blocking.
+    while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
 /// `lstat(path)`: the file's device and inode.
 pub(crate) fn lstat_id(path: &CStr) -> io::Result<(u64, u64)> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();

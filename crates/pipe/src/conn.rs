@@ -285,6 +285,17 @@ impl Connection {
         Self::attach(&open(name, Kind::Pipe, Role::PRODUCER_CONSUMER, opts)?, End::B, true)
     }
 
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
+    }
+
     /// Removes the name `name` (attached processes keep using the pipe).
     ///
     /// # Errors
@@ -383,6 +394,17 @@ impl Sender {
         Self::attach(&open(name, Kind::SimplexPipe, Role::PRODUCER, opts)?, true)
     }
 
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
+    }
+
     /// Removes the name `name` (attached processes keep using the pipe).
     ///
     /// # Errors
@@ -451,6 +473,17 @@ impl Receiver {
     /// holds that end; [`OpenError::KindMismatch`] for a duplex pipe.
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         Self::attach(&open(name, Kind::SimplexPipe, Role::CONSUMER, opts)?, true)
+    }
+
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
     }
 
     /// Removes the name `name` (attached processes keep using the pipe).

@@ -57,7 +57,7 @@ impl<T: Pod> JoinableQueue<T> {
             RingLayout::of(Kind::JoinableQueue),
             name,
             opts.shape(capacity),
-            opts.create_options(),
+            opts.get_create(),
         )
         .map(|h| Self { q: Queue::wrap(h) })
     }
@@ -70,6 +70,17 @@ impl<T: Pod> JoinableQueue<T> {
     /// Opens the named joinable queue `name` with options.
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         Handle::open_with(RingLayout::of(Kind::JoinableQueue), name, opts).map(|h| Self { q: Queue::wrap(h) })
+    }
+
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
     }
 
     /// Opens `name`, or creates it as a new joinable queue holding at least `capacity` items (see [`Queue::create`]).
@@ -85,12 +96,8 @@ impl<T: Pod> JoinableQueue<T> {
 
     /// Creates an anonymous joinable queue with options (participants).
     pub fn anonymous_with(capacity: usize, opts: &QueueOptions) -> Result<Self, CreateError> {
-        Handle::anonymous_with(
-            RingLayout::of(Kind::JoinableQueue),
-            opts.shape(capacity),
-            opts.create_options(),
-        )
-        .map(|h| Self { q: Queue::wrap(h) })
+        Handle::anonymous_with(RingLayout::of(Kind::JoinableQueue), opts.shape(capacity), opts.get_create())
+            .map(|h| Self { q: Queue::wrap(h) })
     }
 
     /// Removes the name `name`; processes that have the joinable queue open keep using it.

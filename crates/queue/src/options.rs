@@ -55,6 +55,26 @@ impl QueueOptions {
         self
     }
 
+    /// Remove the name when the creator's handle is dropped (see
+    /// [`CreateOptions::unlink_on_drop`]).
+    pub fn unlink_on_drop(mut self, unlink: bool) -> Self {
+        self.create = self.create.unlink_on_drop(unlink);
+        self
+    }
+
+    /// Replace an abandoned queue left under the name by a crashed run (see
+    /// [`CreateOptions::replace_abandoned`]).
+    pub fn replace_abandoned(mut self, replace: bool) -> Self {
+        self.create = self.create.replace_abandoned(replace);
+        self
+    }
+
+    /// All the object options at once (mode, participants, clean-up).
+    pub fn create_options(mut self, opts: CreateOptions) -> Self {
+        self.create = opts;
+        self
+    }
+
     /// Whether a blocked `put` reports `Disconnected` once every consumer that got from
     /// the queue is gone (dead or detached), instead of waiting for a new one.
     pub fn report_no_consumers(mut self, yes: bool) -> Self {
@@ -62,8 +82,8 @@ impl QueueOptions {
         self
     }
 
-    /// The object options (mode, participants).
-    pub(crate) fn create_options(&self) -> &CreateOptions {
+    /// The object options (mode, participants, clean-up).
+    pub fn get_create(&self) -> &CreateOptions {
         &self.create
     }
 

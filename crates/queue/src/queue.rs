@@ -144,7 +144,7 @@ impl<T: Pod> Queue<T> {
     /// Creates the named queue `name` with options (file mode, participants, whether
     /// `put` reports missing consumers).
     pub fn create_with(name: &str, capacity: usize, opts: &QueueOptions) -> Result<Self, CreateError> {
-        Handle::create_with(RingLayout::of(Kind::Queue), name, opts.shape(capacity), opts.create_options())
+        Handle::create_with(RingLayout::of(Kind::Queue), name, opts.shape(capacity), opts.get_create())
             .map(Self::wrap)
     }
 
@@ -156,6 +156,17 @@ impl<T: Pod> Queue<T> {
     /// Opens the named queue `name` with options.
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         Handle::open_with(RingLayout::of(Kind::Queue), name, opts).map(Self::wrap)
+    }
+
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
     }
 
     /// Opens `name`, or creates it as a new queue holding at least `capacity` items (rounded up to a power of two, at least 2): Python's `Queue(maxsize)`.
@@ -171,7 +182,7 @@ impl<T: Pod> Queue<T> {
 
     /// Creates an anonymous queue with options (participants).
     pub fn anonymous_with(capacity: usize, opts: &QueueOptions) -> Result<Self, CreateError> {
-        Handle::anonymous_with(RingLayout::of(Kind::Queue), opts.shape(capacity), opts.create_options())
+        Handle::anonymous_with(RingLayout::of(Kind::Queue), opts.shape(capacity), opts.get_create())
             .map(Self::wrap)
     }
 

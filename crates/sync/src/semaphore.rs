@@ -96,6 +96,17 @@ impl Semaphore {
         Handle::open_with(LAYOUT, name, opts).map(|h| Self { h })
     }
 
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
+    }
+
     /// Opens `name`, or creates it as a new semaphore holding `value` (at most [`MAX_VALUE`]).
     pub fn open_or_create(name: &str, value: u32) -> Result<Self, OpenOrCreateError> {
         Handle::open_or_create(LAYOUT, name, (value, MAX_VALUE)).map(|h| Self { h })
@@ -204,6 +215,17 @@ impl BoundedSemaphore {
     /// Opens the named bounded semaphore `name` with options.
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         Handle::open_with(BOUNDED, name, opts).map(|h| Self(Semaphore { h }))
+    }
+
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
     }
 
     /// Opens `name`, or creates it as a new bounded semaphore holding (and bounded by) `value`, at least 1.

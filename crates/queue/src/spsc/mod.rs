@@ -174,6 +174,17 @@ impl<T: Pod> Producer<T> {
         end(Handle::open_with(SpscLayout::new(), name, opts)?, Side::Producer).map(|e| Self { e })
     }
 
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
+    }
+
     /// Removes the name `name`; processes that have the queue open keep using it.
     pub fn unlink(name: &str) -> Result<(), UnlinkError> {
         Handle::<SpscLayout<T>>::unlink(name)
@@ -252,6 +263,17 @@ impl<T: Pod> Consumer<T> {
     /// [`open`](Self::open) with options.
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
         end(Handle::open_with(SpscLayout::new(), name, opts)?, Side::Consumer).map(|e| Self { e })
+    }
+
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
     }
 
     /// Removes the name `name`; processes that have the queue open keep using it.
