@@ -257,6 +257,19 @@ pub use shmkit_core::{
     OpenOrCreateError, ParticipantId, ParticipantInfo, RegisterError, Role, Segment, Spec, TypeDesc,
     UnlinkError, WaitKey, WaitStrategy,
 };
+pub use shmkit_core::{FIRST_RECHECK, MAX_NAME_LEN, RECHECK_INTERVAL};
+pub use shmkit_sync::{MAX_PARTIES, MAX_VALUE};
+
+/// The queues' limits.
+pub mod queue {
+    pub use shmkit_queue::MAX_CAPACITY;
+}
+
+/// The pipes' limits and defaults.
+pub mod pipe {
+    pub use shmkit_pipe::{DEFAULT_CAPACITY, DEFAULT_MAX_MESSAGE, MAX_CAPACITY, MIN_CAPACITY};
+}
+
 pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 /// The derives of [`Pod`](trait@Pod) and [`Zeroable`](trait@Zeroable), checked at compile time: a
 /// `#[repr(C)]` struct, every field plain data, no padding.
