@@ -515,3 +515,300 @@ fn a_load_outlasts_a_storm_of_completed_flips() {
     bumper.join_ok(LIMIT);
     assert!(!v.is_locked());
 }
+
+// ---------------------------------------------------------------------------------------
+// Ranges and chunks (#16)
+
+/// The pattern the chunk tests start from: small integers, exact in f32 after additions.
+fn chunk_base(j: usize) -> f32 {
+    (j % 13) as f32
+}
+
+/// Whether `xs` (elements `start..` of the array) shows one state of its chunk: every
+/// element `rounds` above its base for one `rounds`, or every element at its final
+/// normalised value.
+fn chunk_is_whole(start: usize, xs: &[f32], finals: &[f32]) -> bool {
+    let rounds = xs[0] - chunk_base(start);
+    let at_round = xs.iter().enumerate().all(|(i, &x)| x - chunk_base(start + i) == rounds);
+    at_round || xs == finals
+}
+
+#[test]
+fn four_workers_update_their_own_chunks_concurrently_and_readers_see_whole_chunks() {
+    const LEN: usize = 1 << 18;
+    const ROUNDS: u32 = 40;
+    let arr = Array::<f32>::anonymous(&(0..LEN).map(chunk_base).collect::<Vec<_>>()).unwrap();
+    let chunks = arr.split(PROCS).unwrap();
+    // What each chunk holds at the end: its elements after ROUNDS increments, divided by
+    // the chunk's largest (the normalisation the workers do last).
+    let finals: Vec<Vec<f32>> = chunks
+        .iter()
+        .map(|c| {
+            let raised: Vec<f32> = c.range().map(|j| chunk_base(j) + ROUNDS as f32).collect();
+            let max = raised.iter().copied().fold(f32::MIN, f32::max);
+            raised.iter().map(|x| x / max).collect()
+        })
+        .collect();
+    let shared = Shared::new();
+    let done = shared.word(0);
+    let workers: Vec<_> = chunks
+        .iter()
+        .map(|chunk| {
+            fork(move || {
+                for _ in 0..ROUNDS {
+                    chunk.update(|xs| xs.iter_mut().for_each(|x| *x += 1.0)).unwrap();
+                }
+                chunk
+                    .update(|xs| {
+                        let max = xs.iter().copied().fold(f32::MIN, f32::max);
+                        xs.iter_mut().for_each(|x| *x /= max);
+                    })
+                    .unwrap();
+                done.fetch_add(1, Ordering::SeqCst);
+                0
+            })
+        })
+        .collect();
+    // Another process reads the whole array and single chunks meanwhile: each chunk is
+    // always at one round (or final), never half of an update.
+    let reader = fork(|| {
+        let mut buf = vec![0.0f32; chunks[1].len()];
+        loop {
+            let finished = done.load(Ordering::SeqCst) == PROCS as u64;
+            let all = arr.to_vec();
+            for (chunk, finals) in chunks.iter().zip(&finals) {
+                let r = chunk.range();
+                if !chunk_is_whole(r.start, &all[r.clone()], finals) {
+                    return 2;
+                }
+            }
+            chunks[1].read(&mut buf).unwrap();
+            if !chunk_is_whole(chunks[1].range().start, &buf, &finals[1]) {
+                return 3;
+            }
+            if finished {
+                return 0;
+            }
+        }
+    });
+    for w in workers {
+        w.join_ok(LIMIT * 3);
+    }
+    reader.join_ok(LIMIT * 3);
+    // Every element, checked.
+    let all = arr.to_vec();
+    for (chunk, finals) in chunks.iter().zip(&finals) {
+        assert_eq!(&all[chunk.range()], &finals[..], "chunk {:?}", chunk.range());
+    }
+    assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), LEN);
+}
+
+#[test]
+fn read_range_and_update_range_refuse_bad_ranges_and_say_what_to_do() {
+    let a = Array::<i32>::anonymous(&[1, 2, 3, 4]).unwrap();
+    let mut two = [0; 2];
+    let e = a.read_range(3..5, &mut two).unwrap_err();
+    assert!(matches!(e, ArrayError::RangeOutOfBounds { start: 3, end: 5, len: 4 }), "{e:?}");
+    assert!(e.to_string().contains("keep both ends at 4 or below"), "{e}");
+    let e = a.read_range(0..3, &mut two).unwrap_err();
+    assert!(matches!(e, ArrayError::RangeLengthMismatch { expected: 3, found: 2 }), "{e:?}");
+    assert!(e.to_string().contains("pass a buffer of 3"), "{e}");
+    let (hi, lo) = (std::hint::black_box(3), std::hint::black_box(1));
+    let e = a.update_range(hi..lo, |_| panic!("f ran for a reversed range")).unwrap_err();
+    assert!(matches!(e, ArrayError::RangeReversed { start: 3, end: 1 }), "{e:?}");
+    assert!(e.to_string().contains("put the smaller index first (1..3)"), "{e}");
+    assert!(matches!(a.update_range(2..=4, |_| panic!("f ran")), Err(ArrayError::RangeOutOfBounds { .. })));
+    assert!(matches!(a.update_range(..=usize::MAX, |_| ()), Err(ArrayError::RangeOutOfBounds { .. })));
+    assert!(matches!(a.update_range(5.., |_| ()), Err(ArrayError::RangeOutOfBounds { start: 5, .. })));
+    assert!(matches!(a.try_update_range(hi..lo, |_| ()), Err(ArrayError::RangeReversed { .. })));
+    assert!(matches!(a.update_range_timeout(0..9, LIMIT, |_| ()), Err(ArrayError::RangeOutOfBounds { .. })));
+    assert!(matches!(a.try_read_range(hi..lo, &mut two), Err(ArrayError::RangeReversed { .. })));
+    assert!(matches!(a.read_range_timeout(4..6, &mut two, LIMIT), Err(ArrayError::RangeOutOfBounds { .. })));
+    assert!(matches!(
+        a.read_range_deadline(.., &mut two, shmkit::Deadline::now()),
+        Err(ArrayError::RangeLengthMismatch { expected: 4, found: 2 })
+    ));
+    assert!(matches!(a.chunk(2..5), Err(ArrayError::RangeOutOfBounds { .. })));
+    assert!(matches!(a.chunk(hi..lo), Err(ArrayError::RangeReversed { .. })));
+    let e = a.split(0).unwrap_err();
+    assert!(matches!(e, ArrayError::NoParts) && e.to_string().contains("1 or more"), "{e}");
+    assert!(matches!(a.chunk(1..3).unwrap().read(&mut [0; 3]), Err(ArrayError::RangeLengthMismatch { .. })));
+    {
+        let mut g = a.get_lock().unwrap();
+        assert!(matches!(g.update_range(3..7, |_| ()), Err(ArrayError::RangeOutOfBounds { .. })));
+    }
+    // Nothing was written, and the edges are ranges like any other.
+    assert_eq!(a.to_vec(), [1, 2, 3, 4]);
+    a.read_range(4.., &mut []).unwrap();
+    a.update_range(4..4, |xs| assert!(xs.is_empty())).unwrap();
+    a.update_range(.., |xs| xs.reverse()).unwrap();
+    a.read_range(1..=2, &mut two).unwrap();
+    assert_eq!(two, [3, 2]);
+    let parts = a.split(6).unwrap();
+    assert_eq!(parts.iter().map(|c| c.range()).collect::<Vec<_>>(), [0..1, 1..2, 2..3, 3..4, 4..4, 4..4]);
+    assert_eq!(a.get_lock().unwrap().update_range(1..3, |xs| xs.iter().sum::<i32>()).unwrap(), 5);
+    // A closure that panics writes nothing and leaves the lock free.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.update_range(.., |xs| {
+            xs.fill(0);
+            panic!("the closure gives up");
+        })
+    }));
+    assert!(panicked.is_err());
+    a.try_update_range(..1, |xs| xs[0] += 1).unwrap();
+    assert_eq!(a.to_vec(), [5, 3, 2, 1]);
+}
+
+#[test]
+fn range_writes_and_reads_have_their_try_timeout_and_deadline_forms_across_processes() {
+    let a = Array::<u32>::anonymous(&[1, 2, 3, 4]).unwrap();
+    let seq = a.object().view::<AtomicU64>(16).unwrap();
+    let shared = Shared::new();
+    // Another process holds the lock, then makes the sequence odd as if stopped in the
+    // middle of a write, then ends the "write" and lets go.
+    let holder = fork(|| {
+        let _g = a.get_lock().unwrap();
+        shared.signal(0, 1);
+        shared.await_value(1, 1, LIMIT);
+        let s = seq.load(Ordering::SeqCst);
+        seq.store(s + 1, Ordering::SeqCst);
+        shared.signal(0, 2);
+        shared.await_value(1, 2, LIMIT);
+        seq.store(s + 2, Ordering::SeqCst);
+        0
+    });
+    shared.await_value(0, 1, LIMIT);
+    let t = std::time::Duration::from_millis(20);
+    let chunk = a.chunk(1..3).unwrap();
+    // Writes wait for the lock: refused at the deadline, with nothing written and `f` not run.
+    assert!(matches!(a.try_update_range(.., |_| panic!("f ran")), Err(ArrayError::Timeout)));
+    let started = std::time::Instant::now();
+    assert!(matches!(a.update_range_timeout(0..1, t, |_| panic!("f ran")), Err(ArrayError::Timeout)));
+    assert!(started.elapsed() >= t);
+    assert!(matches!(chunk.try_update(|_| panic!("f ran")), Err(ArrayError::Timeout)));
+    let started = std::time::Instant::now();
+    assert!(matches!(chunk.update_timeout(t, |_| panic!("f ran")), Err(ArrayError::Timeout)));
+    assert!(started.elapsed() >= t);
+    // Reads take no lock: they go on while the holder does not write.
+    let mut two = [0; 2];
+    a.try_read_range(2.., &mut two).unwrap();
+    assert_eq!(two, [3, 4]);
+    // With its write "in flight", reads wait, and the timed forms give up.
+    shared.signal(1, 1);
+    shared.await_value(0, 2, LIMIT);
+    assert!(matches!(a.try_read_range(..2, &mut two), Err(ArrayError::ReadTimeout)));
+    let started = std::time::Instant::now();
+    assert!(matches!(a.read_range_timeout(..2, &mut two, t), Err(ArrayError::ReadTimeout)));
+    assert!(started.elapsed() >= t);
+    let started = std::time::Instant::now();
+    assert!(matches!(chunk.read_timeout(&mut two, t), Err(ArrayError::ReadTimeout)));
+    assert!(started.elapsed() >= t);
+    assert!(matches!(chunk.try_read(&mut two), Err(ArrayError::ReadTimeout)));
+    // The holder finishes and lets go: the deadline forms read and write.
+    shared.signal(1, 2);
+    a.read_range_deadline(1..3, &mut two, shmkit::Deadline::after(LIMIT)).unwrap();
+    assert_eq!(two, [2, 3]);
+    holder.join_ok(LIMIT);
+    a.update_range_deadline(..2, shmkit::Deadline::after(LIMIT), |xs| xs.fill(7)).unwrap();
+    chunk.update_deadline(shmkit::Deadline::after(LIMIT), |xs| xs[1] = 8).unwrap();
+    chunk.read_deadline(&mut two, shmkit::Deadline::after(LIMIT)).unwrap();
+    assert_eq!((two, a.to_vec()), ([7, 8], vec![7, 7, 8, 4]));
+}
+
+#[test]
+fn a_range_reader_in_another_process_never_sees_a_torn_range() {
+    const LEN: usize = 12_000;
+    let range = 1000..1000 + (1 << 13);
+    let arr = Array::<u64>::anonymous_zeroed(LEN).unwrap();
+    let shared = Shared::new();
+    let stop = shared.word(0);
+    // The writer fills the range with one number per write, by each of the range writes,
+    // and pauses between writes: a read longer than the gaps between writes would retry
+    // for as long as the writer never pauses (the sequence lock's price).
+    let writer = fork(|| {
+        let chunk = arr.chunk(range.clone()).unwrap();
+        let mut i = 0u64;
+        while stop.load(Ordering::Relaxed) == 0 {
+            i += 1;
+            match i % 3 {
+                0 => arr.update_range(range.clone(), |xs| xs.fill(i)).unwrap(),
+                1 => chunk.update(|xs| xs.fill(i)).unwrap(),
+                _ => arr.get_lock().unwrap().update_range(range.clone(), |xs| xs.fill(i)).unwrap(),
+            }
+            let paused = std::time::Instant::now();
+            while paused.elapsed() < std::time::Duration::from_micros(20) {
+                std::hint::spin_loop();
+            }
+        }
+        0
+    });
+    let reader = fork(|| {
+        let mut buf = vec![0u64; range.len()];
+        let (mut last, mut changes) = (0, 0u64);
+        for n in 0..10_000 {
+            if n % 2 == 0 {
+                arr.read_range(range.clone(), &mut buf).unwrap();
+            } else {
+                let all = arr.to_vec();
+                if all[..range.start].iter().chain(&all[range.end..]).any(|&x| x != 0) {
+                    return 4; // written outside the range
+                }
+                buf.copy_from_slice(&all[range.clone()]);
+            }
+            if buf.iter().any(|&x| x != buf[0]) {
+                return 2; // torn
+            }
+            if buf[0] < last {
+                return 3; // went backwards
+            }
+            changes += u64::from(buf[0] != last);
+            last = buf[0];
+        }
+        shared.word(1).store(changes, Ordering::Relaxed);
+        0
+    });
+    reader.join_ok(LIMIT * 3);
+    stop.store(1, Ordering::Relaxed);
+    writer.join_ok(LIMIT);
+    assert!(shared.word(1).load(Ordering::Relaxed) > 0, "the reader never saw a write land");
+}
+
+#[test]
+fn range_updates_after_a_writer_died_in_the_middle_of_a_write_do_not_hang() {
+    let a = Array::<u32>::anonymous(&[1, 2, 3, 4]).unwrap();
+    let seq = a.object().view::<AtomicU64>(16).unwrap();
+    // A writer that dies holding the lock with its write in flight (the sequence odd).
+    let die_mid_write = || {
+        fork(|| {
+            match a.get_lock() {
+                Ok(g) | Err(LockError::OwnerDied(g)) => std::mem::forget(g),
+                Err(_) => return 1,
+            }
+            seq.fetch_add(1, Ordering::SeqCst);
+            0
+        })
+        .join_ok(LIMIT);
+    };
+    die_mid_write();
+    // An update takes the dead writer's lock over; it must not wait for the sequence the
+    // dead writer left odd (another process, under the watchdog).
+    fork(|| {
+        a.update_range(1..3, |xs| xs.iter_mut().for_each(|x| *x *= 10)).unwrap();
+        i32::from(a.to_vec() != [1, 20, 30, 4])
+    })
+    .join_ok(LIMIT);
+    assert_eq!(seq.load(Ordering::SeqCst) % 2, 0);
+    // The death stays on record for get_lock, whose guard reads and updates too.
+    die_mid_write();
+    fork(|| match a.get_lock() {
+        Err(LockError::OwnerDied(mut guard)) => {
+            let before = guard.to_vec();
+            guard.update_range(..1, |xs| xs[0] = 5).unwrap();
+            guard.update(|xs| xs[3] += 1);
+            drop(guard);
+            i32::from(before != [1, 20, 30, 4] || a.to_vec() != [5, 20, 30, 5])
+        }
+        _ => 2,
+    })
+    .join_ok(LIMIT);
+}

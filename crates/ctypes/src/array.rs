@@ -1,6 +1,7 @@
 //! [`Array<T>`]: a fixed-length array in shared memory: Python's `multiprocessing.Array`.
 
 use std::fmt;
+use std::ops::Range;
 use std::time::Duration;
 
 use bytemuck::Pod;
@@ -12,6 +13,7 @@ use shmkit_sync::{LockError, TryLockError};
 
 use crate::block::{lock_forever, Block, CChar, Cells, Contents, Held, Report};
 use crate::int::AtomicInt;
+use crate::seqlock::copy_load;
 
 /// Why an array operation was refused.
 #[derive(Debug)]
@@ -46,6 +48,31 @@ pub enum ArrayError {
     /// A timed read found a write still in flight at its deadline: its writer is slow, or
     /// stopped (SIGSTOP, a debugger) in the middle of it. Nothing was read.
     ReadTimeout,
+    /// A range that starts after it ends, such as `5..3`.
+    RangeReversed {
+        /// The range's first index.
+        start: usize,
+        /// The index one past its last.
+        end: usize,
+    },
+    /// A range that reaches past the end of the array.
+    RangeOutOfBounds {
+        /// The range's first index.
+        start: usize,
+        /// The index one past its last (`usize::MAX` for `..=usize::MAX`).
+        end: usize,
+        /// The array's length.
+        len: usize,
+    },
+    /// A buffer of the wrong length was given for a range.
+    RangeLengthMismatch {
+        /// The range's length.
+        expected: usize,
+        /// The buffer's length.
+        found: usize,
+    },
+    /// [`Array::split`] was asked for no parts.
+    NoParts,
 }
 
 impl fmt::Display for ArrayError {
@@ -71,6 +98,21 @@ impl fmt::Display for ArrayError {
                 "a write to the array was still in flight at the deadline (its writer may be stopped); \
                  read again later or with a later deadline",
             ),
+            Self::RangeReversed { start, end } => {
+                write!(f, "the range {start}..{end} starts after it ends: put the smaller index first ({end}..{start})")
+            }
+            Self::RangeOutOfBounds { start, end, len } => write!(
+                f,
+                "the range {start}..{end} reaches past the end of an array of {len} elements: \
+                 keep both ends at {len} or below"
+            ),
+            Self::RangeLengthMismatch { expected, found } => {
+                write!(
+                    f,
+                    "the range holds {expected} elements, the buffer {found}: pass a buffer of {expected}"
+                )
+            }
+            Self::NoParts => f.write_str("an array cannot be split into 0 parts: ask for 1 or more"),
         }
     }
 }
@@ -96,6 +138,15 @@ impl std::error::Error for ArrayError {}
 /// [`ArrayError::ReadTimeout`]. Indexes are checked: out of range is an error, never a
 /// panic. For integers, [`fetch_add`](Self::fetch_add) and friends are atomic without the
 /// lock. `Array<CChar>` is Python's `Array('c', ...)`, with [`value`](Self::value).
+///
+/// # Working on part of an array
+///
+/// [`read_range`](Self::read_range) and [`update_range`](Self::update_range) read or
+/// update a range of elements and copy only that range; [`chunk`](Self::chunk) and
+/// [`split`](Self::split) hand ranges to workers as [`ArrayChunk`](crate::ArrayChunk)s.
+/// Range updates take the array's one lock, like every write: see the
+/// [`ArrayChunk`](crate::ArrayChunk) docs for why, and for what a concurrent whole-array
+/// reader sees.
 ///
 /// # Examples
 ///
@@ -378,15 +429,55 @@ impl<T: Pod> Array<T> {
         self.with_lock(deadline, |held| self.b.write(held, 0, values))
     }
 
-    /// Runs `f` holding the lock, taken by `deadline`.
-    fn with_lock<R>(&self, deadline: Deadline, f: impl FnOnce(&Held) -> R) -> Result<R, ArrayError> {
+    /// Runs `f` holding the lock, taken by `deadline`; the lock is released when `f`
+    /// returns, and also if it panics (`f` may be a caller's closure, as in
+    /// `update_range`).
+    pub(crate) fn with_lock<R>(
+        &self,
+        deadline: Deadline,
+        f: impl FnOnce(&Held) -> R,
+    ) -> Result<R, ArrayError> {
         // A dead owner's lock is taken over; this write does not repair the whole array,
         // so the death stays on record for the next `get_lock`.
         let locked = self.b.lock(deadline, Report::Keep).map_err(ArrayError::NoSlot)?;
-        let held = locked.ok_or(ArrayError::Timeout)?.held();
-        let r = f(&held);
-        self.b.unlock(held);
-        Ok(r)
+        let guard = ArrayGuard { a: self, held: Some(locked.ok_or(ArrayError::Timeout)?.held()) };
+        Ok(f(guard.held()))
+    }
+
+    /// The shared block: the range operations (`range.rs`) read through it.
+    pub(crate) fn block(&self) -> &Block<T> {
+        &self.b
+    }
+
+    /// Copies elements `start..start + out.len()` into `out` while holding the lock (the
+    /// caller bounds-checks). No writer can be in flight, since writers hold the lock, so
+    /// this does not wait on the sequence: a sequence left odd by a writer that died
+    /// holding the lock (which this holder took over) would otherwise make it wait forever.
+    pub(crate) fn read_held(&self, _held: &Held, start: usize, out: &mut [T]) {
+        debug_assert!(start + out.len() <= self.len());
+        // SAFETY: the range is inside the elements (callers bounds-check) and peers only
+        // access it atomically; `out` is private memory of the same length. Holding the
+        // lock, no writer changes it while it is copied.
+        unsafe {
+            copy_load(self.b.elem_ptr(start).cast(), out.as_mut_ptr().cast(), std::mem::size_of_val(out))
+        }
+    }
+
+    /// Applies `f` to a private copy of elements `range` (bounds-checked by the caller)
+    /// and writes it back in one write, holding the lock: readers see the whole range old
+    /// or the whole range new. Only the range is copied, out and back; `f` runs while the
+    /// sequence is even, so readers go on reading the old range meanwhile.
+    pub(crate) fn update_held<R>(
+        &self,
+        held: &Held,
+        range: Range<usize>,
+        f: impl FnOnce(&mut [T]) -> R,
+    ) -> R {
+        let mut private = vec![T::zeroed(); range.len()];
+        self.read_held(held, range.start, &mut private);
+        let r = f(&mut private);
+        self.b.write(held, range.start, &private);
+        r
     }
 
     /// Holds the array's lock for bulk work: Python's `arr.get_lock()`.
@@ -549,6 +640,18 @@ pub struct ArrayGuard<'a, T: Pod> {
 }
 
 impl<T: Pod> ArrayGuard<'_, T> {
+    /// The array.
+    pub(crate) fn array(&self) -> &Array<T> {
+        self.a
+    }
+
+    /// The holding of the lock.
+    pub(crate) fn held(&self) -> &Held {
+        // `held` is `Some` from construction until `drop` takes it out, and no method
+        // runs after `drop`.
+        self.held.as_ref().expect("an ArrayGuard holds the lock until it is dropped")
+    }
+
     /// The number of elements.
     pub fn len(&self) -> usize {
         self.a.len()
@@ -565,7 +668,10 @@ impl<T: Pod> ArrayGuard<'_, T> {
     ///
     /// [`ArrayError::OutOfRange`].
     pub fn get(&self, index: usize) -> Result<T, ArrayError> {
-        self.a.get(index)
+        self.a.check(index)?;
+        let mut out = [T::zeroed()];
+        self.a.read_held(self.held(), index, &mut out);
+        Ok(out[0])
     }
 
     /// Writes element `index`.
@@ -575,15 +681,15 @@ impl<T: Pod> ArrayGuard<'_, T> {
     /// [`ArrayError::OutOfRange`].
     pub fn set(&mut self, index: usize, value: T) -> Result<(), ArrayError> {
         self.a.check(index)?;
-        if let Some(held) = &self.held {
-            self.a.b.write(held, index, &[value]);
-        }
+        self.a.b.write(self.held(), index, &[value]);
         Ok(())
     }
 
     /// A copy of the whole array.
     pub fn to_vec(&self) -> Vec<T> {
-        self.a.to_vec()
+        let mut out = vec![T::zeroed(); self.len()];
+        self.a.read_held(self.held(), 0, &mut out);
+        out
     }
 
     /// Overwrites the whole array.
@@ -595,20 +701,14 @@ impl<T: Pod> ArrayGuard<'_, T> {
         if values.len() != self.len() {
             return Err(ArrayError::LengthMismatch { expected: self.len(), found: values.len() });
         }
-        if let Some(held) = &self.held {
-            self.a.b.write(held, 0, values);
-        }
+        self.a.b.write(self.held(), 0, values);
         Ok(())
     }
 
     /// Applies `f` to a private copy of the array and writes it back: bulk work in one
     /// write that readers see all at once.
     pub fn update(&mut self, f: impl FnOnce(&mut [T])) {
-        let mut v = self.to_vec();
-        f(&mut v);
-        if let Some(held) = &self.held {
-            self.a.b.write(held, 0, &v);
-        }
+        self.a.update_held(self.held(), 0..self.len(), f);
     }
 }
 

@@ -54,6 +54,8 @@ mod block;
 mod inspect;
 #[cfg(not(shmkit_loom))]
 mod int;
+#[cfg(not(shmkit_loom))]
+mod range;
 pub mod seqlock;
 pub mod twin;
 #[cfg(not(shmkit_loom))]
@@ -67,5 +69,7 @@ pub use block::{type_desc, CChar, DATA_OFFSET};
 pub use inspect::inspect;
 #[cfg(not(shmkit_loom))]
 pub use int::AtomicInt;
+#[cfg(not(shmkit_loom))]
+pub use range::ArrayChunk;
 #[cfg(not(shmkit_loom))]
 pub use value::{Value, ValueGuard};
