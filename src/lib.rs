@@ -247,10 +247,14 @@
 // blocks for the member crates, not for users: they stay in `shmkit_core`.
 /// bytemuck itself, for casts between plain-data types (`shmkit::bytemuck::cast_slice`).
 pub use bytemuck;
-/// Plain data: the types queues, values, arrays and pipes carry by copying their bytes
-/// (bytemuck's traits). Derive them for your own `#[repr(C)]` struct with
-/// `#[derive(shmkit::Pod, shmkit::Zeroable)]`; see [the guide](crate#your-own-struct).
-pub use bytemuck::{Pod, Zeroable};
+// Plain data, bytemuck's `Pod` and `Zeroable` traits: the types queues, values, arrays
+// and pipes carry by copying their bytes. Brought in by a glob, so that shmkit's derives
+// (named below; a name beats a glob) are the macros of these names even in a build where
+// bytemuck's own derives are on.
+mod plain_data {
+    pub use bytemuck::{Pod, Zeroable};
+}
+pub use plain_data::*;
 pub use shmkit_core::{
     futex, handle, header, segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Handle, Header,
     HeaderSnapshot, InPlace, Kind, Layout, Name, NameError, Object, OpenError, OpenOptions,
@@ -270,7 +274,7 @@ pub mod pipe {
     pub use shmkit_pipe::{DEFAULT_CAPACITY, DEFAULT_MAX_MESSAGE, MAX_CAPACITY, MIN_CAPACITY};
 }
 
-pub use shmkit_ctypes::{Array, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
+pub use shmkit_ctypes::{Array, ArrayChunk, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 /// The derives of [`Pod`](trait@Pod) and [`Zeroable`](trait@Zeroable), checked at compile time: a
 /// `#[repr(C)]` struct, every field plain data, no padding.
 pub use shmkit_derive::{Pod, Zeroable};

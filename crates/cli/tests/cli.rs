@@ -326,3 +326,30 @@ fn bench_without_the_feature_says_how_to_get_it() {
     assert!(stderr(&out).contains("--features bench"), "{}", stderr(&out));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
+
+/// A newcomer's own struct.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Tick {
+    seq: u64,
+    price: f64,
+}
+
+#[test]
+fn ls_and_inspect_name_a_users_own_element_type() {
+    // What a first program leaves: a queue of its own struct and a value of it. The CLI
+    // names the type, not "16 B".
+    let p = Prefix::new("first-hour");
+    let q = Queue::<Tick>::create(&p.name("ticks"), 8).unwrap();
+    q.put(Tick { seq: 1, price: 2.5 }).unwrap();
+    let v = Value::create(&p.name("last"), Tick { seq: 1, price: 2.5 }).unwrap();
+    let table = ok(&["ls", &p.0]);
+    assert!(table.lines().filter(|l| l.contains("Tick (16 B)")).count() == 2, "{table}");
+    let shown = ok(&["inspect", &p.name("ticks")]);
+    assert!(shown.contains("Tick (16 B)"), "{shown}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&["inspect", "--json", &p.name("last")])).unwrap();
+    assert_eq!(json["header"]["element"]["name"], "Tick", "{json}");
+    drop((q, v));
+    ok(&["rm", &p.name("ticks")]);
+    ok(&["rm", &p.name("last")]);
+}

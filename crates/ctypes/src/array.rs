@@ -194,6 +194,17 @@ impl<T: Pod> Array<T> {
         Handle::open_with(Cells::of(Kind::Array), name, opts).map(|h| Self { b: Block::new(h) })
     }
 
+    /// Opens `name`, waiting up to `timeout` for it to appear: its creator may start
+    /// after us. The wait sleeps until the kernel reports a new object.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError::NotFound`] if nothing has the name by then, else as
+    /// [`open_with`](Self::open_with).
+    pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, OpenError> {
+        Self::open_with(name, &OpenOptions::new().wait_for_name(timeout))
+    }
+
     /// Opens `name`, or creates it as a new array holding a copy of `values`.
     pub fn open_or_create(name: &str, values: &[T]) -> Result<Self, OpenOrCreateError> {
         Handle::open_or_create(Cells::of(Kind::Array), name, Contents::Copy(values))
