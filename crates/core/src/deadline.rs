@@ -15,7 +15,7 @@ use crate::sys;
 ///
 /// ```
 /// use std::time::Duration;
-/// use shmkit_core::Deadline;
+/// use shmkit::Deadline;
 ///
 /// let d = Deadline::after(Duration::from_millis(50));
 /// assert!(!d.has_passed());

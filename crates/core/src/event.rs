@@ -25,7 +25,7 @@ use crate::loom::atomic::{fence, AtomicU32, Ordering};
 /// # Examples
 ///
 /// ```
-/// use shmkit_core::WaitStrategy;
+/// use shmkit::WaitStrategy;
 ///
 /// assert_eq!(WaitStrategy::default(), WaitStrategy::SpinThenPark { spins: WaitStrategy::DEFAULT_SPINS });
 /// ```
@@ -81,7 +81,7 @@ pub struct WaitKey(u32);
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
-/// use shmkit_core::{Deadline, EventCount, WaitStrategy};
+/// use shmkit::{Deadline, EventCount, WaitStrategy};
 ///
 /// let ec = Arc::new(EventCount::new());
 /// let flag = Arc::new(AtomicBool::new(false));

@@ -48,7 +48,7 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Deadline) -> WaitResult {
 /// ```
 /// use std::sync::atomic::AtomicU32;
 /// use std::time::Duration;
-/// use shmkit_core::{futex, Deadline};
+/// use shmkit::{futex, Deadline};
 ///
 /// let word = AtomicU32::new(0);
 /// assert!(!futex::wait_while(&word, 0, Deadline::after(Duration::from_millis(10))));

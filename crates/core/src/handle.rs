@@ -23,8 +23,7 @@
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
-//! use shmkit_core::handle::{Handle, Layout};
-//! use shmkit_core::{CreateError, Expect, Kind, Object, OpenError, Spec, TypeDesc};
+//! use shmkit::{CreateError, Expect, Handle, Kind, Layout, Object, OpenError, Spec, TypeDesc};
 //!
 //! #[derive(Clone, Copy)]
 //! struct Counter;
@@ -47,12 +46,12 @@
 //!     }
 //! }
 //!
-//! # let name = format!("doc-handle-{}", std::process::id());
+//! let name = format!("example-handle-{}", std::process::id());
 //! let made = Handle::create(Counter, &name, 41)?;
 //! let opened = Handle::open(Counter, &name)?;
 //! opened.object().view::<AtomicU64>(0)?.fetch_add(1, Ordering::Relaxed);
 //! assert_eq!(made.object().view::<AtomicU64>(0)?.load(Ordering::Relaxed), 42);
-//! # Handle::<Counter>::unlink(&name)?;
+//! Handle::<Counter>::unlink(&name)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

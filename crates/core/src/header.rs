@@ -280,7 +280,7 @@ fn code_size(code: u8) -> Option<u64> {
 /// # Examples
 ///
 /// ```
-/// use shmkit_core::{Expect, Kind, TypeDesc};
+/// use shmkit::{Expect, Kind, TypeDesc};
 ///
 /// let e = Expect::kind(Kind::Array).elem(TypeDesc::of::<f64>()).count(10);
 /// assert_eq!(e.count, Some(10));

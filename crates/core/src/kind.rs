@@ -169,7 +169,7 @@ impl fmt::Debug for TypeName {
 /// # Examples
 ///
 /// ```
-/// use shmkit_core::TypeDesc;
+/// use shmkit::TypeDesc;
 ///
 /// let t = TypeDesc::of::<i32>();
 /// assert_eq!((t.size, t.align, t.code), (4, 4, b'i'));
@@ -245,7 +245,7 @@ impl TypeDesc {
     /// what an object made by an older build says it holds).
     ///
     /// ```
-    /// use shmkit_core::TypeDesc;
+    /// use shmkit::TypeDesc;
     ///
     /// struct State(u64);
     /// let t = TypeDesc::named::<State>("mycrate::State");
@@ -265,7 +265,7 @@ impl TypeDesc {
     ///
     /// ```
     /// # mod feed { pub struct Tick; }
-    /// assert_eq!(shmkit_core::TypeDesc::name_of::<Option<feed::Tick>>(), "Option<Tick>");
+    /// assert_eq!(shmkit::TypeDesc::name_of::<Option<feed::Tick>>(), "Option<Tick>");
     /// ```
     pub fn name_of<T: ?Sized>() -> String {
         without_paths(std::any::type_name::<T>())

@@ -17,8 +17,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use shmkit_core::{CreateOptions, Deadline, Expect, Kind, Object, OpenOptions, Spec};
-//! # let name = format!("doc-tour-{}", std::process::id());
+//! use shmkit::{CreateOptions, Deadline, Expect, Kind, Object, OpenOptions, Spec};
+//! let name = format!("example-tour-{}", std::process::id());
 //!
 //! // Process 1: create an object with a 4 KiB body.
 //! let spec = Spec::new(Kind::Bytes, 4096);
@@ -30,7 +30,7 @@
 //!
 //! // Asking for the wrong kind is a named error, not garbage.
 //! let err = Object::open(&name, &Expect::kind(Kind::Queue), &OpenOptions::new()).unwrap_err();
-//! assert!(matches!(err, shmkit_core::OpenError::KindMismatch { .. }));
+//! assert!(matches!(err, shmkit::OpenError::KindMismatch { .. }));
 //!
 //! // Both processes are participants, and both are alive.
 //! let me = obj.participant()?;
@@ -39,8 +39,8 @@
 //!
 //! // Every blocking call takes a deadline on the monotonic clock.
 //! let deadline = Deadline::after(Duration::from_millis(1));
-//! assert!(!shmkit_core::futex::wait_while(&obj.header().state, 1, deadline));
-//! # obj.unlink()?;
+//! assert!(!shmkit::futex::wait_while(&obj.header().state, 1, deadline));
+//! obj.unlink()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -20,13 +20,13 @@ pub const MAX_NAME_LEN: usize = 200;
 /// # Examples
 ///
 /// ```
-/// use shmkit_core::Name;
+/// use shmkit::Name;
 ///
 /// let name = Name::new("jobs")?;
 /// assert_eq!(name.as_str(), "jobs");
 /// assert_eq!(name.os_name(), "/shmkit.jobs");
 /// assert!(Name::new("no/slashes").is_err());
-/// # Ok::<(), shmkit_core::NameError>(())
+/// # Ok::<(), shmkit::NameError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Name(String);

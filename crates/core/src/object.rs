@@ -31,8 +31,8 @@ use crate::{futex, sys};
 /// # Examples
 ///
 /// ```
-/// use shmkit_core::{CreateOptions, Expect, Kind, Object, OpenOptions, Spec};
-/// # let name = format!("doc-object-{}", std::process::id());
+/// use shmkit::{CreateOptions, Expect, Kind, Object, OpenOptions, Spec};
+/// let name = format!("example-object-{}", std::process::id());
 ///
 /// // Process 1
 /// let spec = Spec::new(Kind::Bytes, 64);
@@ -47,7 +47,7 @@ use crate::{futex, sys};
 /// assert_eq!(unsafe { opened.body().read() }, 7);
 /// assert_eq!(opened.participants().len(), 2);
 /// assert!(opened.is_alive(created.participant()?));
-/// # created.unlink()?;
+/// created.unlink()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]

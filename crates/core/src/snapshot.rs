@@ -43,8 +43,8 @@ impl Object {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_core::{CreateOptions, Kind, Object, OpenOptions, Spec};
-    /// # let name = format!("doc-snapshot-{}", std::process::id());
+    /// use shmkit::{CreateOptions, Kind, Object, OpenOptions, Spec};
+    /// let name = format!("example-snapshot-{}", std::process::id());
     ///
     /// let obj = Object::create(&name, &Spec::new(Kind::Bytes, 64), &CreateOptions::new(), |_, _| {})?;
     /// let seen = Object::snapshot(&name, &OpenOptions::new())?;
@@ -53,7 +53,7 @@ impl Object {
     /// assert_eq!(seen.participants().iter().filter(|p| p.alive).count(), 1);
     /// // Looking never takes part.
     /// assert!(seen.participant().is_err());
-    /// # obj.unlink()?;
+    /// obj.unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn snapshot(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {

@@ -8,7 +8,7 @@ use crate::header::{self, Expect, Kind, TypeDesc, DEFAULT_SLOTS, MAX_SLOTS};
 /// # Examples
 ///
 /// ```
-/// use shmkit_core::{Kind, Spec, TypeDesc};
+/// use shmkit::{Kind, Spec, TypeDesc};
 ///
 /// let spec = Spec::new(Kind::Array, 40).elem(TypeDesc::of::<i32>(), 10).slots(8);
 /// assert_eq!((spec.body_len, spec.count, spec.slots), (40, 10, 8));

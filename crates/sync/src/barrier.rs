@@ -34,7 +34,7 @@ pub const MAX_PARTIES: u32 = shmkit_core::header::MAX_SLOTS;
 /// # Examples
 ///
 /// ```
-/// use shmkit_sync::Barrier;
+/// use shmkit::Barrier;
 ///
 /// let barrier = Barrier::anonymous(1)?;
 /// assert_eq!(barrier.wait(), Ok(0)); // one party: never waits

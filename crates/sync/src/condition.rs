@@ -26,7 +26,7 @@ const LAYOUT: Single<LockAndCondition> = Single::of(Kind::Condition);
 ///
 /// ```
 /// use std::time::Duration;
-/// use shmkit_sync::Condition;
+/// use shmkit::Condition;
 ///
 /// let cond = Condition::anonymous()?;
 /// let guard = cond.lock().unwrap();

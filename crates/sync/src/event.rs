@@ -21,7 +21,7 @@ const LAYOUT: Single<RawEvent> = Single::of(Kind::Event);
 ///
 /// ```
 /// use std::time::Duration;
-/// use shmkit_sync::Event;
+/// use shmkit::Event;
 ///
 /// let ev = Event::anonymous()?;
 /// assert!(!ev.wait_timeout(Duration::from_millis(1)));

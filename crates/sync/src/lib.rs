@@ -27,7 +27,7 @@
 //! # Example: ten processes printing under a lock
 //!
 //! ```no_run
-//! use shmkit_sync::Lock;
+//! use shmkit::Lock;
 //!
 //! // Process 1
 //! let lock = Lock::create("print")?;
@@ -36,6 +36,8 @@
 //! let guard = lock.lock().unwrap_or_else(|died| died.into_guard().expect("a participant slot"));
 //! println!("hello world");
 //! drop(guard);
+//! // Process 1, once the others are done
+//! Lock::unlink("print")?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

@@ -134,8 +134,8 @@ pub(crate) fn try_result<G>(
 /// # Examples
 ///
 /// ```
-/// use shmkit_sync::Lock;
-/// # let name = format!("doc-lock-{}", std::process::id());
+/// use shmkit::Lock;
+/// let name = format!("example-lock-{}", std::process::id());
 ///
 /// // Process 1
 /// let lock = Lock::create(&name)?;
@@ -147,7 +147,7 @@ pub(crate) fn try_result<G>(
 ///     assert!(same.try_lock().unwrap_err().is_would_block());
 /// }
 /// assert!(same.try_lock().is_ok());
-/// # Lock::unlink(&name)?;
+/// Lock::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]

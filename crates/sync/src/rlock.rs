@@ -31,7 +31,7 @@ pub(crate) fn thread_id() -> u64 {
 /// # Examples
 ///
 /// ```
-/// use shmkit_sync::RLock;
+/// use shmkit::RLock;
 ///
 /// let lock = RLock::anonymous()?;
 /// let outer = lock.lock().unwrap();

@@ -25,8 +25,8 @@ pub const MAX_VALUE: u32 = i32::MAX as u32;
 /// # Examples
 ///
 /// ```
-/// use shmkit_sync::Semaphore;
-/// # let name = format!("doc-sem-{}", std::process::id());
+/// use shmkit::Semaphore;
+/// let name = format!("example-sem-{}", std::process::id());
 ///
 /// let sem = Semaphore::create(&name, 2)?;
 /// sem.acquire();
@@ -34,7 +34,7 @@ pub const MAX_VALUE: u32 = i32::MAX as u32;
 /// assert!(!sem.try_acquire());
 /// sem.release()?;
 /// assert_eq!(sem.value(), 1);
-/// # Semaphore::unlink(&name)?;
+/// Semaphore::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -185,7 +185,7 @@ impl Semaphore {
 /// # Examples
 ///
 /// ```
-/// use shmkit_sync::BoundedSemaphore;
+/// use shmkit::BoundedSemaphore;
 ///
 /// let sem = BoundedSemaphore::anonymous(1)?;
 /// assert!(sem.release().is_err()); // more releases than acquires

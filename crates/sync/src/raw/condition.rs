@@ -1,4 +1,4 @@
-//! [`RawCondition`]: a condition variable used with a [`RawLock`](super::RawLock).
+//! [`RawCondition`]: a condition variable used with a [`RawLock`].
 
 use shmkit_core::{Deadline, EventCount, WaitStrategy};
 

@@ -1,4 +1,4 @@
-//! [`RawRLock`]: a recursive lock over a [`RawLock`](super::RawLock).
+//! [`RawRLock`]: a recursive lock over a [`RawLock`].
 
 use shmkit_core::loom::atomic::{AtomicU64, Ordering};
 use shmkit_core::{Deadline, WaitStrategy};
