@@ -332,7 +332,7 @@ impl<T: Pod> Block<T> {
         }
     }
 
-    /// A Value's value, without waiting on any writer (see [`twin`](crate::twin)).
+    /// A Value's value, without waiting on any writer (see [`twin`]).
     #[inline]
     pub fn load_value(&self) -> T {
         let e = self.h.geometry();
@@ -350,7 +350,7 @@ impl<T: Pod> Block<T> {
         }
     }
 
-    /// The two-copy read (see [`twin`](crate::twin)): `copies` are copy 0 and copy 1.
+    /// The two-copy read (see [`twin`]): `copies` are copy 0 and copy 1.
     #[inline(never)]
     fn load_twin(&self, copies: [NonNull<T>; 2]) -> T {
         let mut out = T::zeroed();

@@ -32,9 +32,41 @@ use crate::int::AtomicInt;
 ///
 /// # Examples
 ///
+/// Your own `#[repr(C)]` struct is a value too. Derive `shmkit::Pod` and
+/// `shmkit::Zeroable`: the derive checks that the layout has no padding (make it explicit
+/// with a `_pad` field). A program that opens the value by name must use a struct of the
+/// same name, size and alignment.
+///
 /// ```
-/// use shmkit_ctypes::Value;
-/// # let name = format!("doc-value-{}", std::process::id());
+/// use shmkit::Value;
+///
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, PartialEq, shmkit::Pod, shmkit::Zeroable)]
+/// struct Position {
+///     qty: i64,
+///     avg_price: f64,
+///     updates: u32,
+///     _pad: [u8; 4], // every byte belongs to a field
+/// }
+///
+/// let flat = Position { qty: 0, avg_price: 0.0, updates: 0, _pad: [0; 4] };
+/// let pos = Value::anonymous(flat)?; // shared with children forked from here on
+/// pos.store(Position { qty: 100, avg_price: 99.5, updates: 1, ..flat })?;
+/// {
+///     // A read-modify-write holds the lock: with v.get_lock(): ...
+///     let mut guard = pos.get_lock().unwrap();
+///     guard.update(|p| Position { qty: p.qty + 50, updates: p.updates + 1, ..p });
+/// }
+/// // A load never waits for a writer, and never sees half of a store.
+/// assert_eq!(pos.load(), Position { qty: 150, avg_price: 99.5, updates: 2, ..flat });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A counter shared by name between two processes:
+///
+/// ```
+/// use shmkit::Value;
+/// let name = format!("example-value-{}", std::process::id());
 ///
 /// // Process 1: Value('i', 0)
 /// let counter = Value::<i32>::create(&name, 0)?;
@@ -48,7 +80,7 @@ use crate::int::AtomicInt;
 /// counter.fetch_add(10);
 /// assert_eq!(counter.load(), 11);
 /// assert!(Value::<f64>::open(&name).is_err()); // the wrong type is refused
-/// # Value::<i32>::unlink(&name)?;
+/// Value::<i32>::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Value<T: Pod> {

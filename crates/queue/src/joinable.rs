@@ -20,7 +20,7 @@ use crate::queue::{Queue, Table};
 /// # Examples
 ///
 /// ```
-/// use shmkit_queue::JoinableQueue;
+/// use shmkit::JoinableQueue;
 ///
 /// let q = JoinableQueue::<u32>::anonymous(8)?;
 /// q.put(1)?;

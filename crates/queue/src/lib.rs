@@ -12,7 +12,7 @@
 //! with `put_with`). Any bits a peer leaves in a slot are a valid `T`.
 //!
 //! ```
-//! use shmkit_queue::Queue;
+//! use shmkit::Queue;
 //!
 //! let q = Queue::<[u8; 16]>::anonymous(10)?;
 //! // In a forked child: q.put(*b"hello from child")

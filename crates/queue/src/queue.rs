@@ -73,9 +73,36 @@ pub(crate) const PEER_SCAN_INTERVAL: Duration = Duration::from_millis(2);
 ///
 /// # Examples
 ///
+/// Your own `#[repr(C)]` struct travels as its bytes. Derive `shmkit::Pod` and
+/// `shmkit::Zeroable`: the derive checks that the layout has no padding (make it explicit
+/// with a `_pad` field). A program that opens the queue by name must use a struct of the
+/// same name, size and alignment.
+///
 /// ```
-/// use shmkit_queue::Queue;
-/// # let name = format!("doc-queue-{}", std::process::id());
+/// use shmkit::Queue;
+///
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, PartialEq, shmkit::Pod, shmkit::Zeroable)]
+/// struct Order {
+///     id: u64,
+///     price: f64,
+///     qty: u32,
+///     side: u8,
+///     _pad: [u8; 3], // every byte belongs to a field
+/// }
+///
+/// let orders = Queue::<Order>::anonymous(64)?;
+/// let order = Order { id: 7, price: 99.5, qty: 100, side: b'B', _pad: [0; 3] };
+/// orders.put(order)?; // in a forked child, say
+/// assert_eq!(orders.get()?, order);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Two processes sharing a queue by name:
+///
+/// ```
+/// use shmkit::Queue;
+/// let name = format!("example-queue-{}", std::process::id());
 ///
 /// // q = Queue(10)
 /// let q = Queue::<u64>::create(&name, 10)?;
@@ -88,7 +115,7 @@ pub(crate) const PEER_SCAN_INTERVAL: Duration = Duration::from_millis(2);
 /// assert!(same.try_get().is_err()); // empty
 /// q.close();
 /// assert!(q.put(3).is_err());
-/// # Queue::<u64>::unlink(&name)?;
+/// Queue::<u64>::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Queue<T: Pod> {

@@ -12,7 +12,7 @@
 //! gone (dropped or dead); a blocked `put` likewise once the consumer is gone.
 //!
 //! ```
-//! use shmkit_queue::spsc;
+//! use shmkit::spsc;
 //!
 //! let (tx, rx) = spsc::channel::<u64>(1024)?;
 //! // fork here: the child keeps `tx`, the parent `rx`
