@@ -113,7 +113,7 @@ impl ByteRing for Port<u8> {
 /// Python's `multiprocessing.Pipe`: a constructor of connected ends.
 ///
 /// ```
-/// use shmkit_pipe::Pipe;
+/// use shmkit::Pipe;
 ///
 /// let (parent, child) = Pipe::new()?;
 /// // fork here: the child keeps `child`, the parent `parent`
@@ -154,7 +154,7 @@ impl Pipe {
     /// `Pipe(duplex=False)`: a receive-only and a send-only end, in Python's order.
     ///
     /// ```compile_fail
-    /// let (r, w) = shmkit_pipe::Pipe::simplex()?;
+    /// let (r, w) = shmkit::Pipe::simplex()?;
     /// r.send_bytes(b"the receive end cannot send"); // no such method
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -230,7 +230,41 @@ fn port(rings: &Rings, i: usize, side: Side, take: bool) -> Result<Port<u8>, Ope
     Port::attach(Arc::clone(&rings.obj), i * ring, rings.capacity, side, take)
 }
 
-/// One end of a duplex pipe: sends to the other end and receives from it.
+/// One end of a duplex pipe: sends to the other end and receives from it (Python's
+/// `multiprocessing.connection.Connection`).
+///
+/// [`Pipe::new`] gives two anonymous ends, for a parent and the child it forks. A named
+/// pipe joins unrelated processes: one [`create`](Self::create)s it and holds the first
+/// end, the other [`open`](Self::open)s it and takes the second.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmkit::Connection;
+/// let name = format!("example-conn-{}", std::process::id());
+///
+/// // Process 1: the server
+/// let server = Connection::create(&name)?;
+/// // Process 2: the client (which may start first: it waits for the name)
+/// let client = Connection::open_timeout(&name, Duration::from_secs(1))?;
+/// Connection::unlink(&name)?; // both ends are taken: the name can go
+///
+/// // conn.send(obj) / conn.recv(): any serde value, checked against the sent type
+/// client.send(&("add".to_string(), vec![2u32, 3]))?;
+/// assert!(server.poll(Duration::from_secs(1))?);
+/// let (op, args): (String, Vec<u32>) = server.recv()?;
+/// assert_eq!(op, "add");
+/// server.send(&args.iter().sum::<u32>())?;
+/// assert_eq!(client.recv::<u32>()?, 5);
+///
+/// // conn.send_bytes(b) / conn.recv_bytes()
+/// client.send_bytes(b"bye")?;
+/// assert_eq!(server.recv_bytes()?, b"bye");
+/// drop(client); // the client exits
+/// assert!(server.recv_bytes().is_err()); // EOF
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Connection {
     tx: Tx,
     rx: Rx,

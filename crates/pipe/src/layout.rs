@@ -17,7 +17,31 @@ pub const MIN_CAPACITY: usize = 128;
 /// The largest ring (1 GiB).
 pub const MAX_CAPACITY: usize = 1 << 30;
 
-/// How to build a pipe.
+/// How to build a pipe: the ring capacity and the object's options, for
+/// [`Pipe::with_options`](crate::Pipe::with_options) and the named ends' `create_with`.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{Connection, CreateOptions, Pipe, PipeOptions};
+///
+/// // Rings of at least 100 kB each way (rounded up to a power of two).
+/// let opts = PipeOptions::new().capacity(100_000);
+/// let (parent, child) = Pipe::with_options(&opts)?;
+/// assert_eq!(parent.capacity(), 128 * 1024);
+/// child.send_bytes(b"ping")?;
+/// assert_eq!(parent.recv_bytes()?, b"ping");
+///
+/// // A named pipe whose name goes when its creator's end is dropped.
+/// let name = format!("example-pipe-options-{}", std::process::id());
+/// let opts = opts.create_options(CreateOptions::new().unlink_on_drop(true));
+/// let server = Connection::create_with(&name, &opts)?;
+/// let client = Connection::open(&name)?;
+/// assert_eq!(client.capacity(), 128 * 1024);
+/// drop(server);
+/// assert!(!shmkit::segment::exists(&name)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct PipeOptions {
     capacity: usize,

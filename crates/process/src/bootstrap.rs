@@ -84,7 +84,7 @@ static CURRENT: Mutex<Option<(String, bool)>> = Mutex::new(None);
 /// # Examples
 ///
 /// ```
-/// let me = shmkit_process::current_process();
+/// let me = shmkit::current_process();
 /// assert_eq!((me.name.as_str(), me.pid, me.daemon), ("MainProcess", std::process::id(), false));
 /// ```
 pub fn current_process() -> CurrentProcess {

@@ -3,6 +3,26 @@
 use std::fmt;
 
 /// Why a task did not give a result.
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{Pool, TaskError};
+///
+/// fn div((a, b): (u64, u64)) -> u64 {
+///     a / b // panics when `b` is 0
+/// }
+///
+/// let pool = Pool::new(1)?;
+/// match pool.apply(div, (1, 0)) {
+///     Err(TaskError::Panicked(msg)) => assert!(msg.contains("divide by zero")),
+///     other => panic!("expected a panic, got {other:?}"),
+/// }
+/// assert_eq!(pool.apply(div, (6, 3))?, 2); // the worker lives on
+/// pool.close();
+/// assert_eq!(pool.apply(div, (6, 3)), Err(TaskError::Closed));
+/// # Ok::<(), TaskError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskError {

@@ -16,7 +16,7 @@ use crate::results::{AsyncResult, Imap};
 /// future ([`AsyncResult`]); [`as_completed`] yields futures as they finish.
 ///
 /// ```
-/// use shmkit_process::{as_completed, ProcessPoolExecutor};
+/// use shmkit::{as_completed, ProcessPoolExecutor};
 ///
 /// fn fib(n: u32) -> u64 {
 ///     if n <= 2 { 1 } else { fib(n - 1) + fib(n - 2) }
@@ -28,7 +28,7 @@ use crate::results::{AsyncResult, Imap};
 /// got.sort();
 /// assert_eq!(got, [6765, 10946, 17711, 28657, 46368]);
 /// ex.shutdown(true);
-/// # Ok::<(), shmkit_process::TaskError>(())
+/// # Ok::<(), shmkit::TaskError>(())
 /// ```
 #[derive(Debug)]
 pub struct ProcessPoolExecutor {

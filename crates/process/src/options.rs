@@ -2,7 +2,28 @@
 
 use crate::process::StartMethod;
 
-/// How a pool is made.
+/// How a pool is made, for [`Pool::with_options`](crate::Pool::with_options).
+///
+/// # Examples
+///
+/// ```
+/// use shmkit::{Pool, PoolOptions, StartMethod};
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// // Pool(processes=2, maxtasksperchild=100)
+/// let opts = PoolOptions::new()
+///     .processes(2)
+///     .start_method(StartMethod::Fork) // the default; `Spawn` needs `shmkit::init()` in `main`
+///     .max_tasks_per_child(100)
+///     .ring_capacity(16 << 10);
+/// let pool = Pool::with_options(opts)?;
+/// assert_eq!(pool.processes(), 2);
+/// assert_eq!(pool.map(square, 1..=4)?, [1, 4, 9, 16]);
+/// # Ok::<(), shmkit::TaskError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct PoolOptions {
     pub(crate) processes: usize,

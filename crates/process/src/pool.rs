@@ -36,7 +36,7 @@ use crate::worker::ForkServer;
 /// postcard), as Python's are picklable top-level functions.
 ///
 /// ```
-/// use shmkit_process::Pool;
+/// use shmkit::Pool;
 ///
 /// fn square(x: u64) -> u64 {
 ///     x * x
@@ -347,7 +347,7 @@ impl Pool {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shmkit_process::Pool;
+    /// use shmkit::Pool;
     ///
     /// fn nap(ms: u64) -> u64 {
     ///     std::thread::sleep(Duration::from_millis(ms));
@@ -359,7 +359,7 @@ impl Pool {
     /// assert!(!pool.join_timeout(Duration::from_millis(10)), "the task is still running");
     /// assert!(pool.join_timeout(Duration::from_secs(20)));
     /// assert_eq!(pending.get()?, 300);
-    /// # Ok::<(), shmkit_process::TaskError>(())
+    /// # Ok::<(), shmkit::TaskError>(())
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> bool {
         self.join_deadline(Deadline::after(timeout))

@@ -81,7 +81,7 @@ impl From<std::io::Error> for ProcessError {
 /// child's work.
 ///
 /// ```no_run
-/// use shmkit_process::{Process, Run};
+/// use shmkit::{Process, Run};
 ///
 /// struct Sleeper(u64);
 ///
@@ -94,7 +94,7 @@ impl From<std::io::Error> for ProcessError {
 /// let mut p = Process::from_run(Sleeper(10));
 /// p.start()?;
 /// assert_eq!(p.join()?, 0);
-/// # Ok::<(), shmkit_process::ProcessError>(())
+/// # Ok::<(), shmkit::ProcessError>(())
 /// ```
 pub trait Run: Send + 'static {
     /// The child's work.
@@ -124,7 +124,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// zombie is left behind.
 ///
 /// ```
-/// use shmkit_process::Process;
+/// use shmkit::Process;
 ///
 /// let mut p = Process::new(|| println!("hello from a child")).name("greeter");
 /// assert_eq!(p.pid(), None);
@@ -132,7 +132,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// assert!(p.pid().is_some());
 /// assert_eq!(p.join()?, 0);
 /// assert_eq!(p.exitcode(), Some(0));
-/// # Ok::<(), shmkit_process::ProcessError>(())
+/// # Ok::<(), shmkit::ProcessError>(())
 /// ```
 pub struct Process {
     name: String,
@@ -281,12 +281,12 @@ impl Process {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_process::Process;
+    /// use shmkit::Process;
     ///
     /// let mut p = Process::new(|| std::process::exit(4));
     /// p.start()?;
     /// assert_eq!(p.join()?, 4);
-    /// # Ok::<(), shmkit_process::ProcessError>(())
+    /// # Ok::<(), shmkit::ProcessError>(())
     /// ```
     pub fn join(&mut self) -> Result<i32, ProcessError> {
         // Without a deadline the wait returns only once the child has ended.
@@ -315,14 +315,14 @@ impl Process {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shmkit_process::Process;
+    /// use shmkit::Process;
     ///
     /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(10)));
     /// p.start()?;
     /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None);
     /// p.kill()?;
     /// assert_eq!(p.join_timeout(Duration::from_secs(10))?, Some(-9));
-    /// # Ok::<(), shmkit_process::ProcessError>(())
+    /// # Ok::<(), shmkit::ProcessError>(())
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Option<i32>, ProcessError> {
         self.join_deadline(Deadline::after(timeout))

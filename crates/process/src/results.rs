@@ -86,19 +86,24 @@ impl<T> Slot<T> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use shmkit_process::Pool;
+/// use shmkit::{CreateOptions, Event, Pool};
 ///
-/// fn slow_square(x: u64) -> u64 {
-///     std::thread::sleep(Duration::from_millis(50));
+/// // Waits until the parent sets the event named `go`.
+/// fn square_when_told((x, go): (u64, String)) -> u64 {
+///     Event::open(&go).expect("the parent's event").wait();
 ///     x * x
 /// }
 ///
+/// let go = format!("example-go-{}", std::process::id());
+/// let event = Event::create_with(&go, &CreateOptions::new().unlink_on_drop(true))?;
 /// let pool = Pool::new(1)?;
-/// let pending = pool.apply_async(slow_square, 7);
+/// let pending = pool.apply_async(square_when_told, (7, go));
 /// // Not there yet: the handle comes back.
 /// let pending = pending.try_get().unwrap_err();
+/// assert!(!pending.ready());
+/// event.set();
 /// assert_eq!(pending.get_timeout(Duration::from_secs(20)).unwrap()?, 49);
-/// # Ok::<(), shmkit_process::TaskError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AsyncResult<R> {
     pub(crate) slot: Arc<Slot<R>>,
@@ -286,7 +291,7 @@ impl<R: DeserializeOwned + Send> Sink for Stream<R> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use shmkit_process::Pool;
+/// use shmkit::Pool;
 ///
 /// fn double(x: u64) -> u64 {
 ///     2 * x
@@ -297,7 +302,7 @@ impl<R: DeserializeOwned + Send> Sink for Stream<R> {
 /// assert_eq!(results.next_timeout(Duration::from_secs(20)), Ok(Some(Ok(2))));
 /// assert_eq!(results.next(), Some(Ok(4)));
 /// assert_eq!(results.try_next(), Ok(None), "no more");
-/// # Ok::<(), shmkit_process::TaskError>(())
+/// # Ok::<(), shmkit::TaskError>(())
 /// ```
 pub struct Imap<R> {
     rx: mpsc::Receiver<Delivery<R>>,

@@ -214,7 +214,7 @@ pub(crate) const FORGOT_INIT: &str =
 /// ```no_run
 /// # #[allow(clippy::needless_doctest_main)]
 /// fn main() {
-///     shmkit_process::init();
+///     shmkit::init();
 ///     // ... the program, which may start spawned processes ...
 /// }
 /// ```
