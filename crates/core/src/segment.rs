@@ -26,7 +26,7 @@ use crate::sys;
 /// # Examples
 ///
 /// ```
-/// use shmkit_core::CreateOptions;
+/// use shmkit::CreateOptions;
 ///
 /// let opts = CreateOptions::new().mode(0o600);
 /// assert_eq!(opts.get_mode(), 0o600);
@@ -119,7 +119,7 @@ impl Default for CreateOptions {
 ///
 /// ```
 /// use std::time::Duration;
-/// use shmkit_core::OpenOptions;
+/// use shmkit::OpenOptions;
 ///
 /// let opts = OpenOptions::new().ready_timeout(Duration::from_millis(100));
 /// assert_eq!(opts.get_ready_timeout(), Duration::from_millis(100));
@@ -205,8 +205,8 @@ impl Default for OpenOptions {
 /// # Examples
 ///
 /// ```
-/// use shmkit_core::{CreateOptions, OpenOptions, Segment};
-/// # let name = format!("doc-segment-{}", std::process::id());
+/// use shmkit::{CreateOptions, OpenOptions, Segment};
+/// let name = format!("example-segment-{}", std::process::id());
 ///
 /// // Process 1
 /// let a = Segment::create(&name, 4096, &CreateOptions::new())?;
@@ -217,7 +217,7 @@ impl Default for OpenOptions {
 /// let b = Segment::open(&name, &OpenOptions::new())?;
 /// // SAFETY: as above, for `b`.
 /// assert_eq!(unsafe { b.as_ptr().read() }, 42);
-/// # shmkit_core::segment::unlink(&name)?;
+/// shmkit::segment::unlink(&name)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -399,10 +399,10 @@ impl Segment {
     /// # Examples
     ///
     /// ```
-    /// let seg = shmkit_core::Segment::anonymous(4096)?;
+    /// let seg = shmkit::Segment::anonymous(4096)?;
     /// assert_eq!(seg.len(), 4096);
     /// assert!(seg.name().is_none());
-    /// # Ok::<(), shmkit_core::CreateError>(())
+    /// # Ok::<(), shmkit::CreateError>(())
     /// ```
     pub fn anonymous(size: u64) -> Result<Self, CreateError> {
         check_size(size)?;
