@@ -14,7 +14,8 @@
 
 mod common;
 
-use common::{spawn_self, unique, Unlink};
+use common::{spawn_self, unique};
+use shmkit::segment::UnlinkGuard;
 use shmkit::Queue;
 
 /// The struct, where this build keeps it.
@@ -57,7 +58,7 @@ fn create(name: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn open(name: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let _unlink = Unlink(name.to_owned());
+    let _unlink = UnlinkGuard::new(name);
     let q = Queue::<Tick>::open(name)?;
     let got: Vec<Tick> = (0..3).map(|_| q.get()).collect::<Result<_, _>>()?;
     println!("opened {name}: {got:?}");

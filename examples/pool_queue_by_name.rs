@@ -40,7 +40,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{unique, Unlink};
+use common::unique;
+use shmkit::segment::UnlinkGuard;
 use shmkit::{Pool, PoolOptions, Queue, StartMethod};
 
 /// An item: text padded with zero bytes.
@@ -74,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if std::env::args().any(|a| a == "--spawn") { StartMethod::Spawn } else { StartMethod::Fork };
     let name = unique("pool-queue-by-name");
     let _queue = Queue::<Item>::create(&name, 10)?;
-    let _cleanup = Unlink(name.clone());
+    let _cleanup = UnlinkGuard::new(&name);
 
     let start = Instant::now();
     let mut pool = Pool::with_options(PoolOptions::new().processes(3).start_method(method))?;

@@ -19,7 +19,8 @@
 
 mod common;
 
-use common::{spawn_self, unique, Unlink};
+use common::{spawn_self, unique};
+use shmkit::segment::UnlinkGuard;
 use shmkit::{Array, CChar, Value};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let money = Value::<i32>::create(&format!("{base}-money"), 2000)?;
     let arr = Array::<i32>::create_zeroed(&format!("{base}-arr"), 5)?;
     let msg = Array::<CChar>::create_bytes(&format!("{base}-msg"), b"hello")?;
-    let _cleanup = ["money", "arr", "msg"].map(|n| Unlink(format!("{base}-{n}")));
+    let _cleanup = ["money", "arr", "msg"].map(|n| UnlinkGuard::new(&format!("{base}-{n}")));
     println!("parent before: money {}, arr {:?}, msg {:?}", money.load(), arr.to_vec(), bytes(&msg));
     let status = spawn_self(&["child", &base])?.wait()?;
     if !status.success() {

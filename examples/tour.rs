@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use shmkit::segment::UnlinkGuard;
 use shmkit::{
     spsc, Array, Barrier, BoundedSemaphore, Condition, Connection, CreateOptions, Deadline, Event,
     EventCount, Expect, GetError, GetTimeoutError, JoinableQueue, Kind, Lock, LockError, Object, OpenError,
@@ -148,20 +149,13 @@ fn parent() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Removes a name when dropped.
-struct Unlink(String);
-
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = shmkit::segment::unlink(&self.0);
-    }
-}
-
 fn sync_tour() -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("tour-{}", std::process::id());
     let name = |what: &str| format!("{base}-{what}");
-    let _cleanup: Vec<Unlink> =
-        ["lock", "ready", "sem", "go", "meet", "count", "pids"].iter().map(|w| Unlink(name(w))).collect();
+    let _cleanup: Vec<UnlinkGuard> = ["lock", "ready", "sem", "go", "meet", "count", "pids"]
+        .iter()
+        .map(|w| UnlinkGuard::new(&name(w)))
+        .collect();
     let (lock_name, ready_name, sem_name, go_name) =
         (&name("lock"), &name("ready"), &name("sem"), &name("go"));
     let (meet_name, count_name, pids_name) = (&name("meet"), &name("count"), &name("pids"));
@@ -262,7 +256,8 @@ fn checksum(h: u64, v: u64) -> u64 {
 fn queue_tour() -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("tour-{}", std::process::id());
     let name = |what: &str| format!("{base}-{what}");
-    let _cleanup: Vec<Unlink> = ["queue", "got", "sum", "spsc"].iter().map(|w| Unlink(name(w))).collect();
+    let _cleanup: Vec<UnlinkGuard> =
+        ["queue", "got", "sum", "spsc"].iter().map(|w| UnlinkGuard::new(&name(w))).collect();
 
     // 12. A Queue between three producers and three consumers, all separate processes.
     //     We count as a producer too (`declare_producer`), so the consumers stop on
@@ -390,7 +385,7 @@ const BIG: usize = 8 << 20;
 fn pipe_tour() -> Result<(), Box<dyn std::error::Error>> {
     // 14. A duplex pipe to a child: small messages both ways, then one larger than the ring.
     let name = format!("tour-{}-pipe", std::process::id());
-    let _cleanup = Unlink(name.clone());
+    let _cleanup = UnlinkGuard::new(&name);
     let conn = Connection::create_with(&name, &PipeOptions::new().capacity(64 << 10))?;
     let mut child = spawn("echo", &name)?;
     conn.send_bytes(b"ping")?;
@@ -497,7 +492,8 @@ const JOB_WORKERS: usize = 2;
 fn family_tour() -> Result<(), Box<dyn std::error::Error>> {
     let base = format!("tour-{}", std::process::id());
     let name = |what: &str| format!("{base}-{what}");
-    let _cleanup: Vec<Unlink> = ["jobs", "total", "done", "rlock"].iter().map(|w| Unlink(name(w))).collect();
+    let _cleanup: Vec<UnlinkGuard> =
+        ["jobs", "total", "done", "rlock"].iter().map(|w| UnlinkGuard::new(&name(w))).collect();
 
     // 15. A JoinableQueue of jobs for two worker processes: `join` returns once every job
     //     is marked done. Each worker reports under an RLock it takes twice (re-entrant),
@@ -506,7 +502,7 @@ fn family_tour() -> Result<(), Box<dyn std::error::Error>> {
     let total = Value::<u64>::create(&name("total"), 0)?;
     let done = Condition::create(&name("done"))?;
     let finished = Value::<u32>::create(&name("done-count"), 0)?;
-    let _more = Unlink(name("done-count"));
+    let _more = UnlinkGuard::new(&name("done-count"));
     let _rlock = RLock::create(&name("rlock"))?;
     jobs.declare_producer();
     let workers = (0..JOB_WORKERS).map(|_| spawn("jobs", &base)).collect::<Result<Vec<_>, _>>()?;

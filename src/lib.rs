@@ -280,8 +280,8 @@ pub use shmkit_ctypes::{Array, ArrayChunk, ArrayError, ArrayGuard, AtomicInt, CC
 pub use shmkit_derive::{Pod, Zeroable};
 pub use shmkit_pipe::{Connection, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender};
 pub use shmkit_process::{
-    as_completed, cpu_count, current_process, init, parent_pid, AsyncResult, CurrentProcess, Imap,
-    NextTimeoutError, Pool, PoolOptions, Process, ProcessError, ProcessPoolExecutor, Run, StartMethod,
+    as_completed, cpu_count, current_process, init, parent_pid, AsCompleted, AsyncResult, CurrentProcess,
+    Imap, NextTimeoutError, Pool, PoolOptions, Process, ProcessError, ProcessPoolExecutor, Run, StartMethod,
     TaskError,
 };
 pub use shmkit_queue::{

@@ -16,15 +16,6 @@ pub fn unique(tag: &str) -> String {
     format!("{tag}-{}", std::process::id())
 }
 
-/// Removes the named object when dropped, so an example leaves nothing in /dev/shm.
-pub struct Unlink(pub String);
-
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = shmkit::segment::unlink(&self.0);
-    }
-}
-
 /// Joins `p` and fails, with its exit code and panic message, unless it exited with 0.
 pub fn join_ok(p: &mut shmkit::Process) -> Result<(), Box<dyn std::error::Error>> {
     let code = p.join()?;

@@ -651,6 +651,46 @@ pub(crate) fn unlink_if(name: &Name, dev: u64, ino: u64) -> Result<(), UnlinkErr
     }
 }
 
+/// Removes a name when dropped: a scope's clean-up for objects made by name, so that an
+/// early return or a panic leaves nothing in `/dev/shm`. (To tie the removal to the
+/// creator's handle instead, create with
+/// [`CreateOptions::unlink_on_drop`](crate::CreateOptions::unlink_on_drop).)
+///
+/// ```
+/// use shmkit::segment::{self, UnlinkGuard};
+/// use shmkit::{CreateOptions, Kind, Object, Spec};
+///
+/// let name = format!("example-guard-{}", std::process::id());
+/// {
+///     let _guard = UnlinkGuard::new(&name);
+///     let _obj = Object::create(&name, &Spec::new(Kind::Bytes, 64), &CreateOptions::new(), |_, _| {})?;
+///     assert!(segment::exists(&name)?);
+/// } // the name is removed here
+/// assert!(!segment::exists(&name)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "the name is removed when the guard is dropped"]
+pub struct UnlinkGuard(String);
+
+impl UnlinkGuard {
+    /// A guard that removes `name` when dropped (whatever file has it then; nothing if none).
+    pub fn new(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+
+    /// The name it removes.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for UnlinkGuard {
+    fn drop(&mut self) {
+        let _ = unlink(&self.0);
+    }
+}
+
 /// Whether an object named `name` exists (of any owner, valid or not).
 ///
 /// # Errors

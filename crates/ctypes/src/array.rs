@@ -151,7 +151,7 @@ impl std::error::Error for ArrayError {}
 /// # Examples
 ///
 /// ```
-/// use shmkit_ctypes::Array;
+/// use shmkit::Array;
 ///
 /// // Array('i', 10) and Array('i', range(10))
 /// let zeros = Array::<i32>::anonymous_zeroed(10)?;
@@ -643,7 +643,23 @@ impl Array<CChar> {
     }
 }
 
-/// Holds an [`Array`]'s lock; releases it when dropped.
+/// Holds an [`Array`]'s lock; releases it when dropped: Python's `with arr.get_lock():`.
+/// Several reads and writes under one guard form one step that no other writer can split.
+///
+/// ```
+/// use shmkit::Array;
+///
+/// let balances = Array::anonymous(&[100i64, 50])?;
+/// {
+///     // A transfer: both elements change under one lock.
+///     let mut g = balances.get_lock().map_err(|e| e.to_string())?;
+///     let (from, to) = (g.get(0)?, g.get(1)?);
+///     g.set(0, from - 30)?;
+///     g.set(1, to + 30)?;
+/// } // released here
+/// assert_eq!(balances.to_vec(), [70, 80]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct ArrayGuard<'a, T: Pod> {
     a: &'a Array<T>,

@@ -2,7 +2,7 @@
 //! [`Array<T>`], for any `T: bytemuck::Pod`.
 //!
 //! ```
-//! use shmkit_ctypes::{Array, Value};
+//! use shmkit::{Array, Value};
 //!
 //! // num = Value('d', 0.0); arr = Array('i', range(10))
 //! let num = Value::<f64>::anonymous(0.0)?;

@@ -81,7 +81,7 @@ impl<T: Pod> Array<T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<f32>::anonymous(&[0.0, 1.0, 2.0, 3.0, 4.0])?;
     /// let mut middle = [0.0; 3];
@@ -106,7 +106,7 @@ impl<T: Pod> Array<T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u8>::anonymous(&[1, 2, 3])?;
     /// let mut out = [0; 2];
@@ -129,7 +129,7 @@ impl<T: Pod> Array<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<i64>::anonymous(&[5, 6, 7])?;
     /// let mut out = [0; 2];
@@ -157,7 +157,7 @@ impl<T: Pod> Array<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shmkit_ctypes::{Array, ArrayError};
+    /// use shmkit::{Array, ArrayError};
     /// use shmkit_core::Deadline;
     ///
     /// let arr = Array::<u32>::anonymous(&[1, 2, 3, 4])?;
@@ -213,7 +213,7 @@ impl<T: Pod> Array<T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// // Normalise the second half, leaving the first alone.
     /// let arr = Array::<f32>::anonymous(&[1.0, 2.0, 2.0, 4.0])?;
@@ -245,7 +245,7 @@ impl<T: Pod> Array<T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::{Array, ArrayError};
+    /// use shmkit::{Array, ArrayError};
     ///
     /// let arr = Array::<i32>::anonymous(&[1, 2, 3])?;
     /// arr.try_update_range(..1, |xs| xs[0] = 10)?;
@@ -275,7 +275,7 @@ impl<T: Pod> Array<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u64>::anonymous_zeroed(6)?;
     /// arr.update_range_timeout(3..6, Duration::from_millis(10), |xs| xs.fill(9))?;
@@ -301,7 +301,7 @@ impl<T: Pod> Array<T> {
     ///
     /// ```
     /// use shmkit_core::Deadline;
-    /// use shmkit_ctypes::{Array, ArrayError};
+    /// use shmkit::{Array, ArrayError};
     ///
     /// let arr = Array::<u16>::anonymous(&[1, 2, 3])?;
     /// let sum: u16 = arr.update_range_deadline(1..3, Deadline::now(), |xs| xs.iter().sum())?;
@@ -332,7 +332,7 @@ impl<T: Pod> Array<T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<i32>::anonymous(&(0..10).collect::<Vec<_>>())?;
     /// let tail = arr.chunk(7..)?;
@@ -358,7 +358,7 @@ impl<T: Pod> Array<T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<f32>::anonymous_zeroed(10)?;
     /// let chunks = arr.split(4)?;
@@ -402,7 +402,7 @@ impl<T: Pod> ArrayGuard<'_, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<i32>::anonymous(&[1, 2, 3, 4])?;
     /// let mut guard = arr.get_lock().unwrap();
@@ -463,7 +463,7 @@ impl<T: Pod> ArrayGuard<'_, T> {
 /// # Examples
 ///
 /// ```
-/// use shmkit_ctypes::Array;
+/// use shmkit::Array;
 ///
 /// // Process 1: the parent makes the array and the chunks, then forks four workers.
 /// let arr = Array::<f32>::anonymous(&(1..=8).map(|x| x as f32).collect::<Vec<_>>())?;
@@ -507,7 +507,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u8>::anonymous_zeroed(5)?;
     /// assert_eq!(arr.chunk(1..=2)?.range(), 1..3);
@@ -522,7 +522,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u8>::anonymous_zeroed(5)?;
     /// assert_eq!(arr.chunk(1..4)?.len(), 3);
@@ -537,7 +537,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u8>::anonymous_zeroed(2)?;
     /// assert!(arr.split(3)?[2].is_empty());
@@ -552,7 +552,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u8>::anonymous_zeroed(4)?;
     /// assert_eq!(arr.chunk(..2)?.array().len(), 4);
@@ -568,7 +568,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<i32>::anonymous(&[1, 2, 3, 4])?;
     /// let mut out = [0; 2];
@@ -589,7 +589,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<i32>::anonymous(&[1, 2, 3, 4])?;
     /// let mut out = [0; 1];
@@ -611,7 +611,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<i32>::anonymous(&[1, 2, 3, 4])?;
     /// let mut out = [0; 2];
@@ -633,7 +633,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     ///
     /// ```
     /// use shmkit_core::Deadline;
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<i32>::anonymous(&[1, 2, 3, 4])?;
     /// let mut out = [0; 4];
@@ -655,7 +655,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<i32>::anonymous(&[1, 2, 3, 4])?;
     /// assert_eq!(arr.chunk(1..3)?.to_vec(), [2, 3]);
@@ -674,7 +674,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<f32>::anonymous(&[2.0, 4.0, 3.0, 6.0])?;
     /// let [left, right] = [arr.chunk(..2)?, arr.chunk(2..)?];
@@ -696,7 +696,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     /// # Examples
     ///
     /// ```
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u8>::anonymous_zeroed(4)?;
     /// arr.chunk(1..2)?.try_update(|xs| xs[0] = 7)?;
@@ -717,7 +717,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u8>::anonymous_zeroed(4)?;
     /// arr.chunk(2..)?.update_timeout(Duration::from_millis(10), |xs| xs.fill(1))?;
@@ -742,7 +742,7 @@ impl<'a, T: Pod> ArrayChunk<'a, T> {
     ///
     /// ```
     /// use shmkit_core::Deadline;
-    /// use shmkit_ctypes::Array;
+    /// use shmkit::Array;
     ///
     /// let arr = Array::<u8>::anonymous_zeroed(4)?;
     /// let n = arr.chunk(..3)?.update_deadline(Deadline::now(), |xs| xs.len())?;
