@@ -25,10 +25,12 @@ pub enum Kind {
     Pipe = 14,
     /// A one-way pipe: one byte ring.
     SimplexPipe = 15,
+    /// A queue of messages of any size, in a pool of chunks.
+    MessageQueue = 16,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 15] = [
+    pub(crate) const ALL: [Kind; 16] = [
         Kind::Bytes,
         Kind::Semaphore,
         Kind::BoundedSemaphore,
@@ -44,6 +46,7 @@ impl Kind {
         Kind::JoinableQueue,
         Kind::Pipe,
         Kind::SimplexPipe,
+        Kind::MessageQueue,
     ];
 
     /// The kind with code `code`, if there is one.
@@ -74,6 +77,7 @@ impl Kind {
             Kind::JoinableQueue => "JoinableQueue",
             Kind::Pipe => "Pipe",
             Kind::SimplexPipe => "SimplexPipe",
+            Kind::MessageQueue => "MessageQueue",
         }
     }
 

@@ -76,6 +76,8 @@ mod snapshot;
 mod spec;
 pub mod state;
 mod sys;
+#[cfg(feature = "serde")]
+pub mod typed;
 mod view;
 
 pub use deadline::Deadline;

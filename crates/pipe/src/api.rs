@@ -101,7 +101,7 @@ macro_rules! send_api {
             value: &T,
             deadline: Deadline,
         ) -> Result<(), SendError> {
-            let bytes = crate::typed::encode(value)?;
+            let bytes = shmkit_core::typed::encode(value).map_err(SendError::Encode)?;
             self.hold().map_err(|_| SendError::NoSlot)?;
             self.tx.send(frame::TYPED, &bytes, deadline)
         }
@@ -252,7 +252,13 @@ macro_rules! recv_api {
         ) -> Result<T, RecvError> {
             self.hold().map_err(|_| RecvError::NoSlot)?;
             let (flags, bytes) = stream::recv_message_deadline(&self.rx.port, self.rx.max, deadline)?;
-            crate::typed::decode(flags, &bytes)
+            if flags & crate::frame::TYPED == 0 {
+                return Err(RecvError::TypeMismatch {
+                    expected: shmkit_core::typed::name_of::<T>(),
+                    found: shmkit_core::typed::RAW_BYTES.into(),
+                });
+            }
+            shmkit_core::typed::decode(&bytes).map_err(RecvError::from)
         }
 
         /// Whether a message can be received, waiting up to `timeout` for one (zero: look

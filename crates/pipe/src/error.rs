@@ -138,5 +138,19 @@ impl fmt::Display for RecvError {
     }
 }
 
+#[cfg(feature = "serde")]
+impl From<shmkit_core::typed::TypedError> for RecvError {
+    fn from(e: shmkit_core::typed::TypedError) -> Self {
+        use shmkit_core::typed::TypedError;
+        match e {
+            TypedError::Mismatch { expected, found } => RecvError::TypeMismatch { expected, found },
+            TypedError::Corrupt => {
+                RecvError::Corrupt { reason: "a typed message without a readable type tag" }
+            }
+            TypedError::Decode(e) => RecvError::Decode(e),
+        }
+    }
+}
+
 impl std::error::Error for SendError {}
 impl std::error::Error for RecvError {}

@@ -29,8 +29,6 @@ mod inspect;
 #[cfg(not(shmkit_loom))]
 mod layout;
 pub mod stream;
-#[cfg(feature = "serde")]
-mod typed;
 
 #[cfg(test)]
 mod tests;
