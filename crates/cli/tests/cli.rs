@@ -175,7 +175,7 @@ fn rm_of_an_unknown_or_foreign_name_fails_cleanly() {
 
     // A real object is removed, and its name is gone.
     let q = Queue::<u8>::create(&p.name("q"), 2).unwrap();
-    assert!(ok(&["rm", &p.name("q")]).contains("1 live processes still attached"));
+    assert!(ok(&["rm", &p.name("q")]).contains("1 live process still attached"));
     assert!(p.left().is_empty());
     q.put(1).unwrap(); // still usable by who holds it
 }
