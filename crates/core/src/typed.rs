@@ -61,18 +61,7 @@ const MAX_NAME: usize = 255;
 
 /// `T`'s name on the wire.
 pub fn name_of<T: ?Sized>() -> String {
-    let full = TypeDesc::name_of::<T>();
-    let mut name = full.trim_start_matches('&');
-    while let Some(rest) = name.strip_prefix("mut ").or_else(|| name.strip_prefix('&')) {
-        name = rest;
-    }
-    let mut name = match name {
-        "str" => "String".to_owned(),
-        _ if name.starts_with('[') && name.ends_with(']') && !name.contains(';') => {
-            format!("Vec<{}>", &name[1..name.len() - 1])
-        }
-        _ => name.to_owned(),
-    };
+    let mut name = serde_form(&TypeDesc::name_of::<T>());
     if name.len() > MAX_NAME {
         let mut cut = MAX_NAME;
         while !name.is_char_boundary(cut) {
@@ -81,6 +70,56 @@ pub fn name_of<T: ?Sized>() -> String {
         name.truncate(cut);
     }
     name
+}
+
+/// `name` with what serde encodes alike made alike, at every depth: references and
+/// lifetimes dropped, `str` as `String`, a slice `[T]` as `Vec<T>` (an array `[T; N]`
+/// stays: serde encodes it without a length).
+fn serde_form(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    // The output position of each open '[', and whether a ';' came at its depth.
+    let mut brackets: Vec<(usize, bool)> = Vec::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '&' => {
+                // A lifetime ('a ) or `mut ` after it goes too.
+                if chars.peek() == Some(&'\'') {
+                    while chars.next().is_some_and(|c| c != ' ') {}
+                }
+                if chars.clone().take(4).collect::<String>() == "mut " {
+                    chars.nth(3);
+                }
+            }
+            '[' => {
+                brackets.push((out.len(), false));
+                out.push('[');
+            }
+            ';' => {
+                if let Some(last) = brackets.last_mut() {
+                    last.1 = true;
+                }
+                out.push(';');
+            }
+            ']' => match brackets.pop() {
+                Some((at, false)) => {
+                    out.replace_range(at..at + 1, "Vec<");
+                    out.push('>');
+                }
+                _ => out.push(']'),
+            },
+            c if c.is_alphanumeric() || c == '_' => {
+                let mut word = String::from(c);
+                while let Some(&n) = chars.peek().filter(|n| n.is_alphanumeric() || **n == '_') {
+                    word.push(n);
+                    chars.next();
+                }
+                out.push_str(if word == "str" { "String" } else { &word });
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The bytes of a typed message carrying `value`.
@@ -127,6 +166,11 @@ mod tests {
         assert_eq!(name_of::<[u64; 3]>(), "[u64; 3]");
         assert_eq!(name_of::<&mut Vec<u8>>(), "Vec<u8>");
         assert_eq!(name_of::<std::collections::HashMap<String, u32>>(), "HashMap<String, u32>");
+        assert_eq!(name_of::<(i32, &str)>(), "(i32, String)");
+        assert_eq!(name_of::<Vec<&'static str>>(), "Vec<String>");
+        assert_eq!(name_of::<&[&[u8]]>(), "Vec<Vec<u8>>");
+        assert_eq!(name_of::<[&str; 2]>(), "[String; 2]");
+        assert_eq!(name_of::<Option<&mut [u16]>>(), "Option<Vec<u16>>");
     }
 
     #[test]

@@ -1,0 +1,477 @@
+//! The message queue's state and its algorithm: a ring of message descriptors, a pool of
+//! fixed-size chunks, an owner word per chunk, all changed under one crash-aware lock.
+//!
+//! # Ownership, and what a death leaves
+//!
+//! Every chunk's owner word says who has it: [`FREE`], [`QUEUED`] (part of a message in
+//! the ring), or the token of the participant holding it (a producer filling it, a
+//! consumer reading it). Each change of ownership is one store made under the lock, and
+//! the two commit points are single stores too: a producer's `tail += 1` publishes a
+//! message whose chunks it marked queued; a consumer's `head += 1` takes one whose chunks
+//! it marked as its own. Whatever the moment a process dies, then:
+//!
+//! - outside the lock, it leaves chunks owned by its token: [`Pool::repair`] frees them
+//!   once it is seen dead (a producer's unpublished message, or the message a consumer
+//!   was reading, is lost; nothing is delivered twice);
+//! - inside the lock, the next locker is told (`OwnerDied`) and runs [`Pool::repair`]: a
+//!   mark from the descriptors between head and tail and a sweep of every owner word make
+//!   the state what the completed stores say it is, whichever came last.
+//!
+//! Payload bytes are written and read outside the lock by the chunks' owner only.
+//!
+//! Everything read from shared memory is untrusted: indices are bounds-checked, a chain is
+//! never followed further than the pool has chunks, and a descriptor that does not make
+//! sense is dropped (and the pool repaired) rather than followed.
+
+use std::ptr::NonNull;
+
+use shmkit_core::loom::atomic::{AtomicU32, AtomicU64, Ordering};
+use shmkit_core::EventCount;
+use shmkit_sync::raw::RawLock;
+
+/// The owner word of a free chunk.
+pub const FREE: u64 = 0;
+
+/// The owner word of a chunk that belongs to a message in the ring.
+pub const QUEUED: u64 = u64::MAX;
+
+/// The link after a chain's last chunk.
+pub const END: u32 = u32::MAX;
+
+/// The control block: the lock, the wake-ups, the ring's counters, and the geometry the
+/// creator chose (read once by an opener, and checked).
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub struct Control {
+    /// Held for every change of the state below (not for payload copies).
+    pub lock: RawLock,
+    /// Woken when a message is published, or the queue closed.
+    pub not_empty: EventCount,
+    /// Woken when a message is taken or chunks freed, or the queue closed.
+    pub not_full: EventCount,
+    /// The ring position of the next message to get.
+    pub head: AtomicU64,
+    /// The ring position the next message is published at.
+    pub tail: AtomicU64,
+    /// How many chunks are free (kept under the lock; `repair` recounts).
+    pub free: AtomicU32,
+    /// Where the next allocation starts looking.
+    pub cursor: AtomicU32,
+    /// Non-zero once closed.
+    pub closed: AtomicU32,
+    /// Geometry: the most messages queued at once.
+    pub maxsize: AtomicU32,
+    /// Geometry: the bytes a chunk holds.
+    pub chunk_size: AtomicU32,
+    /// Geometry: how many chunks the pool has.
+    pub chunks: AtomicU32,
+    /// Repairs made (for display).
+    pub repairs: AtomicU32,
+    /// Padding, an atomic like the rest.
+    pub _pad: AtomicU32,
+}
+
+/// The shape of a pool: from the creator's options, or checked from a peer's control block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// The most messages queued at once (Python's `maxsize`).
+    pub maxsize: u32,
+    /// The bytes each chunk holds.
+    pub chunk_size: u32,
+    /// How many chunks the pool has.
+    pub chunks: u32,
+}
+
+impl Geometry {
+    /// The chunks a message of `len` bytes takes (at least one); `None` if more than the
+    /// pool has.
+    pub fn chunks_for(&self, len: usize) -> Option<u32> {
+        let k = len.div_ceil(self.chunk_size as usize).max(1);
+        u32::try_from(k).ok().filter(|&k| k <= self.chunks)
+    }
+
+    /// The largest message the pool can ever hold.
+    pub fn max_message(&self) -> usize {
+        self.chunk_size as usize * self.chunks as usize
+    }
+}
+
+/// The longest message a descriptor can describe: 2 GiB - 1.
+pub const MAX_LEN: u32 = (1 << 31) - 1;
+
+/// A message in the ring: its first chunk, its length in bytes (up to [`MAX_LEN`]) and
+/// whether it is a typed value, packed in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Desc {
+    /// The chain's first chunk.
+    pub first: u32,
+    /// The message's length in bytes.
+    pub len: u32,
+    /// Whether it is a typed value (`put`) rather than bytes (`put_bytes`).
+    pub typed: bool,
+}
+
+impl Desc {
+    fn pack(self) -> u64 {
+        u64::from(self.first) | (u64::from(self.len & MAX_LEN) << 32) | (u64::from(self.typed) << 63)
+    }
+
+    fn unpack(w: u64) -> Self {
+        Self { first: w as u32, len: (w >> 32) as u32 & MAX_LEN, typed: w >> 63 != 0 }
+    }
+}
+
+/// A message taken from the ring, whose chunks the taker now owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// Its descriptor.
+    pub desc: Desc,
+    /// How many chunks its chain has.
+    pub chunks: u32,
+}
+
+/// What a claim found at the head of the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Nothing queued.
+    Empty,
+    /// A message, now the taker's.
+    Taken(Taken),
+    /// A descriptor that made no sense (a hostile peer): it was dropped and the pool
+    /// repaired; look again.
+    Dropped,
+}
+
+/// The state of one pool: the control block, the ring, the owner words, the links and the
+/// chunks, with the geometry this process uses (never re-read from shared memory).
+pub struct Pool<'a> {
+    /// The control block.
+    pub ctl: &'a Control,
+    ring: &'a [AtomicU64],
+    owner: &'a [AtomicU64],
+    next: &'a [AtomicU32],
+    data: NonNull<u8>,
+    /// The geometry this process uses.
+    pub geo: Geometry,
+}
+
+impl<'a> Pool<'a> {
+    /// The pool over these parts.
+    ///
+    /// # Safety
+    ///
+    /// `ring` holds `geo.maxsize` words, `owner` and `next` `geo.chunks` each, and `data`
+    /// points at `geo.chunks * geo.chunk_size` bytes that stay mapped (or allocated) for
+    /// `'a`; peers may write any of it at any time (the bytes are copied with raw copies,
+    /// never referenced).
+    pub unsafe fn new(
+        ctl: &'a Control,
+        ring: &'a [AtomicU64],
+        owner: &'a [AtomicU64],
+        next: &'a [AtomicU32],
+        data: NonNull<u8>,
+        geo: Geometry,
+    ) -> Self {
+        debug_assert_eq!(ring.len(), geo.maxsize as usize);
+        debug_assert!(owner.len() == geo.chunks as usize && next.len() == geo.chunks as usize);
+        Self { ctl, ring, owner, next, data, geo }
+    }
+
+    /// How many messages are queued (racy outside the lock).
+    pub fn len(&self) -> u64 {
+        let head = self.ctl.head.load(Ordering::Acquire);
+        self.ctl.tail.load(Ordering::Acquire).wrapping_sub(head).min(u64::from(self.geo.maxsize))
+    }
+
+    /// Whether no message is queued (racy outside the lock).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `maxsize` messages are queued (racy outside the lock).
+    pub fn is_full(&self) -> bool {
+        self.len() >= u64::from(self.geo.maxsize)
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        self.ctl.closed.load(Ordering::Acquire) != 0
+    }
+
+    /// Free chunks (racy outside the lock).
+    pub fn free_chunks(&self) -> u32 {
+        self.ctl.free.load(Ordering::Acquire).min(self.geo.chunks)
+    }
+
+    /// Locked: takes `k` free chunks for `me`, linked into a chain; its first chunk, or
+    /// `None` (nothing taken) if fewer than `k` are free.
+    pub fn alloc(&self, k: u32, me: u64) -> Option<u32> {
+        let n = self.geo.chunks;
+        if k == 0 || k > n || self.ctl.free.load(Ordering::Relaxed) < k {
+            return None;
+        }
+        let start = self.ctl.cursor.load(Ordering::Relaxed) % n;
+        let (mut first, mut last, mut got) = (END, END, 0);
+        for i in 0..n {
+            let c = (start + i) % n;
+            if self.owner[c as usize].load(Ordering::Relaxed) != FREE {
+                continue;
+            }
+            self.owner[c as usize].store(me, Ordering::Relaxed);
+            self.next[c as usize].store(END, Ordering::Relaxed);
+            if first == END {
+                first = c;
+            } else {
+                self.next[last as usize].store(c, Ordering::Relaxed);
+            }
+            last = c;
+            got += 1;
+            if got == k {
+                self.ctl.cursor.store((c + 1) % n, Ordering::Relaxed);
+                self.ctl.free.fetch_sub(k, Ordering::Relaxed);
+                return Some(first);
+            }
+        }
+        // The free count was wrong (a peer wrote it): give back what we took, recount.
+        self.release(first, got);
+        self.recount();
+        None
+    }
+
+    /// Locked: frees the chain of `k` chunks from `first` (owned by the caller).
+    pub fn release(&self, first: u32, k: u32) {
+        let mut c = first;
+        let mut freed = 0;
+        for _ in 0..k {
+            let Some(o) = self.owner.get(c as usize) else { break };
+            let next = self.next[c as usize].load(Ordering::Relaxed);
+            if o.swap(FREE, Ordering::Relaxed) != FREE {
+                freed += 1;
+            }
+            c = next;
+        }
+        let free = self.ctl.free.load(Ordering::Relaxed).saturating_add(freed).min(self.geo.chunks);
+        self.ctl.free.store(free, Ordering::Relaxed);
+    }
+
+    /// Locked: whether a message can be published now (fewer than `maxsize` queued).
+    pub fn has_room(&self) -> bool {
+        let head = self.ctl.head.load(Ordering::Relaxed);
+        self.ctl.tail.load(Ordering::Relaxed).wrapping_sub(head) < u64::from(self.geo.maxsize)
+    }
+
+    /// [`has_room`](Self::has_room) without the lock (racy: for a waiter's poll).
+    pub fn has_room_racy(&self) -> bool {
+        !self.is_full()
+    }
+
+    /// Locked, with [`has_room`](Self::has_room): publishes the chain of `k` chunks from
+    /// `first` (owned by the caller) as message `desc` (whose `first` is the chain's).
+    pub fn publish(&self, desc: Desc, k: u32) {
+        let first = desc.first;
+        let mut c = first;
+        for _ in 0..k {
+            let Some(o) = self.owner.get(c as usize) else { break };
+            o.store(QUEUED, Ordering::Relaxed);
+            c = self.next[c as usize].load(Ordering::Relaxed);
+        }
+        let tail = self.ctl.tail.load(Ordering::Relaxed);
+        let at = (tail % u64::from(self.geo.maxsize)) as usize;
+        self.ring[at].store(desc.pack(), Ordering::Relaxed);
+        // The commit point.
+        self.ctl.tail.store(tail.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Locked: the length of the message at the head, if any (unchecked: a claim checks).
+    pub fn peek_len(&self) -> Option<usize> {
+        let head = self.ctl.head.load(Ordering::Relaxed);
+        if head == self.ctl.tail.load(Ordering::Relaxed) {
+            return None;
+        }
+        let w = self.ring[(head % u64::from(self.geo.maxsize)) as usize].load(Ordering::Relaxed);
+        Some(Desc::unpack(w).len as usize)
+    }
+
+    /// Locked: takes the message at the head for `me` (its chunks become `me`'s).
+    pub fn claim(&self, me: u64, live: &impl Fn(u64) -> bool) -> Claim {
+        let head = self.ctl.head.load(Ordering::Relaxed);
+        let tail = self.ctl.tail.load(Ordering::Relaxed);
+        if head == tail {
+            return Claim::Empty;
+        }
+        if tail.wrapping_sub(head) > u64::from(self.geo.maxsize) {
+            // Counters no process writes: start again from an empty ring.
+            self.repair(live);
+            return Claim::Dropped;
+        }
+        let desc =
+            Desc::unpack(self.ring[(head % u64::from(self.geo.maxsize)) as usize].load(Ordering::Relaxed));
+        match self.take_chain(desc, me) {
+            Some(k) => {
+                // The commit point.
+                self.ctl.head.store(head.wrapping_add(1), Ordering::Release);
+                Claim::Taken(Taken { desc, chunks: k })
+            }
+            None => {
+                self.ctl.head.store(head.wrapping_add(1), Ordering::Relaxed);
+                self.repair(live);
+                Claim::Dropped
+            }
+        }
+    }
+
+    /// Makes the chain of `desc` `me`'s, checking as it goes that every link is in bounds
+    /// and every chunk queued (a chunk met twice is not: a cycle stops at once); its chunk
+    /// count. On a broken chain, the chunks already taken are freed (they belonged to the
+    /// broken message) and `None` is returned.
+    fn take_chain(&self, desc: Desc, me: u64) -> Option<u32> {
+        let k = self.geo.chunks_for(desc.len as usize);
+        let mut c = desc.first;
+        let mut taken = 0;
+        let ok = k.is_some_and(|k| {
+            (0..k).all(|_| match self.owner.get(c as usize) {
+                Some(o) if o.load(Ordering::Relaxed) == QUEUED => {
+                    o.store(me, Ordering::Relaxed);
+                    taken += 1;
+                    c = self.next[c as usize].load(Ordering::Relaxed);
+                    true
+                }
+                _ => false,
+            })
+        });
+        if ok {
+            return k;
+        }
+        let mut c = desc.first;
+        for _ in 0..taken {
+            self.owner[c as usize].store(FREE, Ordering::Relaxed);
+            c = self.next[c as usize].load(Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Locked: makes the state what its committed stores say it is, after a process died
+    /// in or out of the lock, or a peer wrote nonsense. Chunks of a message between head
+    /// and tail are queued; chunks owned by a live participant stay theirs; every other
+    /// chunk is free. A descriptor whose chain is broken is dropped (its chunks freed).
+    /// Returns how many chunks it freed that were not free.
+    pub fn repair(&self, live: &impl Fn(u64) -> bool) -> u32 {
+        let n = self.geo.chunks as usize;
+        let maxsize = u64::from(self.geo.maxsize);
+        let mut queued = vec![false; n];
+        let head = self.ctl.head.load(Ordering::Relaxed);
+        let mut tail = self.ctl.tail.load(Ordering::Relaxed);
+        if tail.wrapping_sub(head) > maxsize {
+            tail = head;
+            self.ctl.tail.store(tail, Ordering::Relaxed);
+        }
+        let mut pos = head;
+        while pos != tail {
+            let desc = Desc::unpack(self.ring[(pos % maxsize) as usize].load(Ordering::Relaxed));
+            // A broken chain, or one sharing a chunk with an earlier message: a descriptor
+            // that follows no chain stands in for it, and the claim that meets it drops it.
+            if !self.mark(desc, &mut queued) {
+                let empty = Desc { first: END, len: 0, typed: false };
+                self.ring[(pos % maxsize) as usize].store(empty.pack(), Ordering::Relaxed);
+            }
+            pos = pos.wrapping_add(1);
+        }
+        let (mut free, mut freed) = (0, 0);
+        for (c, o) in self.owner.iter().enumerate() {
+            let w = o.load(Ordering::Relaxed);
+            if queued[c] {
+                o.store(QUEUED, Ordering::Relaxed);
+            } else if w == FREE {
+                free += 1;
+            } else if w == QUEUED || !live(w) {
+                o.store(FREE, Ordering::Relaxed);
+                free += 1;
+                freed += 1;
+            }
+        }
+        self.ctl.free.store(free, Ordering::Relaxed);
+        self.ctl.repairs.fetch_add(1, Ordering::Relaxed);
+        freed
+    }
+
+    /// Marks the chunks of `desc`'s chain in `queued`; `false` (nothing marked) if a link
+    /// is out of bounds or a chunk is already marked.
+    fn mark(&self, desc: Desc, queued: &mut [bool]) -> bool {
+        let Some(k) = self.geo.chunks_for(desc.len as usize) else { return false };
+        let mut chain = Vec::with_capacity(k as usize);
+        let mut c = desc.first;
+        for _ in 0..k {
+            match queued.get(c as usize) {
+                Some(false) if !chain.contains(&c) => chain.push(c),
+                _ => return false,
+            }
+            c = self.next[c as usize].load(Ordering::Relaxed);
+        }
+        for c in chain {
+            queued[c as usize] = true;
+        }
+        true
+    }
+
+    /// Locked: sets the free count from the owner words.
+    fn recount(&self) {
+        let free = self.owner.iter().filter(|o| o.load(Ordering::Relaxed) == FREE).count() as u32;
+        self.ctl.free.store(free, Ordering::Relaxed);
+    }
+
+    /// Whether a chunk is held by a participant that `live` says is dead (no lock needed:
+    /// a hint for when to [`repair`](Self::repair)).
+    pub fn has_dead_holders(&self, live: &impl Fn(u64) -> bool) -> bool {
+        self.owner.iter().any(|o| {
+            let w = o.load(Ordering::Relaxed);
+            w != FREE && w != QUEUED && !live(w)
+        })
+    }
+
+    /// The owner words (racy: for display).
+    pub fn owner_words(&self) -> impl Iterator<Item = u64> + '_ {
+        self.owner.iter().map(|o| o.load(Ordering::Relaxed))
+    }
+
+    /// Writes `msg` into the chain from `first` (owned by the caller, long enough).
+    pub fn write(&self, first: u32, msg: &[u8]) {
+        self.for_each_piece(first, msg.len(), |at, range| {
+            let piece = &msg[range];
+            // SAFETY: `for_each_piece` gives in-bounds chunk addresses and lengths within a
+            // chunk; the caller owns these chunks, so no other process writes them now
+            // (a hostile one may: plain bytes, copied raw, cannot make this unsound).
+            unsafe { std::ptr::copy_nonoverlapping(piece.as_ptr(), at, piece.len()) }
+        });
+    }
+
+    /// Reads the chain from `first` (owned by the caller) into `out`.
+    pub fn read(&self, first: u32, out: &mut [u8]) {
+        let len = out.len();
+        self.for_each_piece(first, len, |at, range| {
+            let n = range.len();
+            // SAFETY: as in `write`; `out[range]` is ours.
+            unsafe { std::ptr::copy_nonoverlapping(at, out[range].as_mut_ptr(), n) }
+        });
+    }
+
+    /// Calls `f(chunk address, range of the message)` for each chunk of the chain from
+    /// `first` that holds part of a message of `len` bytes, following links (bounded by
+    /// the chunk count, and stopping at a link out of bounds).
+    fn for_each_piece(&self, first: u32, len: usize, mut f: impl FnMut(*mut u8, std::ops::Range<usize>)) {
+        let size = self.geo.chunk_size as usize;
+        let mut c = first;
+        let mut done = 0;
+        while done < len {
+            if c >= self.geo.chunks {
+                return;
+            }
+            let n = size.min(len - done);
+            // SAFETY: `c < chunks`, so the chunk lies inside the data region of
+            // `chunks * chunk_size` bytes (see `new`).
+            let at = unsafe { self.data.as_ptr().add(c as usize * size) };
+            f(at, done..done + n);
+            done += n;
+            c = self.next[c as usize].load(Ordering::Relaxed);
+        }
+    }
+}
