@@ -21,7 +21,7 @@ fn mix(v: u64) -> u64 {
 fn queue_by_name_is_fifo_across_processes() {
     let g = NameGuard::new("q-fifo");
     let q = Queue::<u64>::create(g.name(), 10).unwrap();
-    assert_eq!(q.capacity(), 16);
+    assert_eq!(q.capacity(), 10);
     let name = g.name().to_string();
     let child = fork(move || {
         let q = Queue::<u64>::open(&name).unwrap();
@@ -524,4 +524,40 @@ fn an_spsc_producer_that_dies_before_touching_its_end_is_gone() {
     child.join_ok(LIMIT);
     let got = watchdog(LIMIT, move || rx.get());
     assert!(got.is_err(), "the producer is gone: {got:?}");
+}
+
+#[test]
+fn a_queue_made_for_ten_holds_ten_even_with_producers_racing() {
+    // Python's Queue(10). The ring has 16 slots; the limit holds however many producers
+    // race for the last places (each checks its claimed position against the head).
+    let q = Queue::<u64>::anonymous(10).unwrap();
+    assert_eq!(q.capacity(), 10);
+    for i in 0..10 {
+        q.try_put(i).unwrap();
+    }
+    assert!(q.is_full());
+    assert!(q.try_put(10).is_err(), "an eleventh item");
+    assert_eq!(q.get().unwrap(), 0);
+    q.try_put(10).unwrap();
+    while q.try_get().is_ok() {}
+    // Four processes put as fast as they can while nobody gets: at most ten go in.
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let q = q.try_clone().unwrap();
+            fork(move || {
+                for i in 0..100 {
+                    let _ = q.try_put(i);
+                }
+                0
+            })
+        })
+        .collect();
+    for c in children {
+        c.join_ok(LIMIT);
+    }
+    assert_eq!(q.len(), 10, "exactly ten held");
+    // The limit is the creator's: an opener of a named queue made for 10 sees 10 too.
+    let g = NameGuard::new("q-ten");
+    let _made = Queue::<u64>::create(g.name(), 10).unwrap();
+    assert_eq!(Queue::<u64>::open(g.name()).unwrap().capacity(), 10);
 }

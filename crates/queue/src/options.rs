@@ -159,6 +159,8 @@ pub(crate) struct RingParts<T> {
     pub participants: usize,
     pub slots: NonNull<Slot<T>>,
     pub capacity: usize,
+    /// The most items held at once when below the capacity, else 0 (read once).
+    pub limit: u64,
     pub report_no_consumers: bool,
 }
 
@@ -185,7 +187,11 @@ impl<T: Pod> Layout for RingLayout<T> {
         Expect::kind(self.kind).elem(TypeDesc::of::<T>())
     }
 
-    fn init(&self, obj: &Object, _shape: Shape) -> Result<(), CreateError> {
+    fn init(&self, obj: &Object, shape: Shape) -> Result<(), CreateError> {
+        let ctl = obj.view::<Control>(0).map_err(CreateError::from_layout)?;
+        // A queue made for 10 holds 10, on a ring of 16 (Python's maxsize).
+        let limit = u32::try_from(shape.capacity).ok().filter(|&c| !(c as usize).is_power_of_two() && c > 1);
+        ctl.misc.0.limit.store(limit.unwrap_or(0), Ordering::Relaxed);
         let parts = self.check(obj).map_err(CreateError::from_layout)?;
         // SAFETY: `check` proved `capacity` slots from `parts.slots` inside the body;
         // nobody else sees the body yet, and zero is a valid `Slot<T>` (an atomic and a
@@ -215,6 +221,7 @@ impl<T: Pod> Layout for RingLayout<T> {
             participants,
             slots: obj.region::<Slot<T>>(o.slots, capacity)?,
             capacity,
+            limit: u64::from(obj.view::<Control>(0)?.misc.0.limit.load(Ordering::Relaxed)),
             report_no_consumers: info.flags & FLAG_REPORT_NO_CONSUMERS != 0,
         })
     }

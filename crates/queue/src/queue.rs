@@ -246,6 +246,7 @@ impl<T: Pod> Queue<T> {
                 std::slice::from_raw_parts(p.intents.as_ptr(), p.participants),
                 std::slice::from_raw_parts(p.slots.as_ptr(), p.capacity),
             )
+            .with_limit(p.limit)
         }
     }
 
@@ -336,13 +337,14 @@ impl<T: Pod> Queue<T> {
     /// Whether the queue looks full (racy). Python's `full()`.
     #[doc(alias = "full")]
     pub fn is_full(&self) -> bool {
-        self.len() >= self.h.geometry().capacity
+        self.ring().is_full()
     }
 
-    /// How many items it holds at most (a power of two).
+    /// How many items it holds at most: what it was made for, as Python's `maxsize` (a
+    /// queue for 10 holds 10, though its ring has 16 slots).
     #[doc(alias = "maxsize")]
     pub fn capacity(&self) -> usize {
-        self.h.geometry().capacity
+        self.ring().maxsize() as usize
     }
 
     /// How many slots were skipped because their producer died before publishing, and

@@ -68,8 +68,10 @@ pub mod state {
 pub struct Misc {
     /// [`state`] flags.
     pub state: AtomicU32,
-    /// Padding, an atomic like the rest: peers may write any byte of the state.
-    _pad: AtomicU32,
+    /// The most items the queue holds when that is less than the capacity (Python's
+    /// `maxsize` for a queue made for, say, 10 on a ring of 16), or 0: set by the creator,
+    /// read once by each handle. (Before it had this meaning it was padding, always 0.)
+    pub limit: AtomicU32,
     /// Waited on by consumers, notified after a put.
     pub not_empty: EventCount,
     /// Waited on by producers, notified after a get.
@@ -141,6 +143,8 @@ pub struct Ring<'a, T> {
     pub intents: &'a [Intent],
     /// The slots; a power of two of them.
     pub slots: &'a [Slot<T>],
+    /// The most items held at once, below the capacity; 0 for the capacity.
+    limit: u64,
 }
 
 impl<T> Clone for Ring<'_, T> {
@@ -154,7 +158,24 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
     /// A view; `slots.len()` must be a power of two (the caller checked it).
     pub fn new(ctl: &'a Control, intents: &'a [Intent], slots: &'a [Slot<T>]) -> Self {
         debug_assert!(slots.len().is_power_of_two());
-        Self { ctl, intents, slots }
+        Self { ctl, intents, slots, limit: 0 }
+    }
+
+    /// The same view, holding at most `limit` items (0, or at least the capacity: all
+    /// of them). A producer then compares its position with the consumers' before it
+    /// claims: one more load, of `head`'s line, on every put.
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = if limit >= self.cap() { 0 } else { limit };
+        self
+    }
+
+    /// The most items the ring holds at once.
+    pub fn maxsize(&self) -> u64 {
+        if self.limit == 0 {
+            self.cap()
+        } else {
+            self.limit
+        }
     }
 
     /// Writes the initial sequences (a fresh ring is all zero otherwise).
@@ -199,6 +220,15 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
         loop {
             let seq = self.slot(pos).seq.load(Ordering::Acquire);
             let dif = seq.wrapping_sub(pos) as i64;
+            // Under a limit: claims are serialised by `tail`, and `head` only grows, so
+            // checking each position against the head seen before its claim keeps the
+            // items held at most `limit`, however many producers race.
+            if dif == 0
+                && self.limit != 0
+                && pos.wrapping_sub(self.ctl.head.0.load(Ordering::Acquire)) >= self.limit
+            {
+                return None;
+            }
             if dif == 0 {
                 mine.store(intent(pos, PRODUCING), Ordering::Release);
                 match self.ctl.tail.0.compare_exchange_weak(
@@ -396,5 +426,10 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
         let head = self.ctl.head.0.load(Ordering::Acquire);
         let tail = self.ctl.tail.0.load(Ordering::Acquire);
         (tail.wrapping_sub(head) as i64).clamp(0, self.cap() as i64) as usize
+    }
+
+    /// Whether the ring holds its most items (racy).
+    pub fn is_full(&self) -> bool {
+        self.len() as u64 >= self.maxsize()
     }
 }
