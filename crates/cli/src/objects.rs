@@ -53,6 +53,7 @@ pub fn body_state(obj: &Object) -> BodyState {
         .or_else(|| shmkit_ctypes::inspect(obj))
         .or_else(|| shmkit_queue::inspect(obj))
         .or_else(|| shmkit_pipe::inspect(obj))
+        .or_else(|| shmkit_mq::inspect(obj))
         .unwrap_or_default()
 }
 

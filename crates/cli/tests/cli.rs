@@ -255,10 +255,19 @@ fn crash_loop_then_gc_leaves_nothing_behind() {
     const RUNS: usize = 200;
     for run in 0..RUNS {
         let name = p.name(&format!("run{run}"));
-        let pipe = run % 2 == 1;
+        // Pipes, Pod queues and message queues in turn.
+        let pipe = run % 3 == 1;
+        let mq = run % 3 == 2;
         let n2 = name.clone();
         let producer = fork(move || {
-            if pipe {
+            if mq {
+                let q = shmkit_mq::MessageQueue::create(&n2, 16).unwrap();
+                for i in 0u64.. {
+                    if q.put_bytes(&vec![i as u8; (i % 3000) as usize]).is_err() {
+                        return 0;
+                    }
+                }
+            } else if pipe {
                 let tx = Sender::create_with(&n2, &PipeOptions::new().capacity(4096)).unwrap();
                 for i in 0u64.. {
                     if tx.send_bytes(&i.to_le_bytes()).is_err() {
@@ -277,7 +286,12 @@ fn crash_loop_then_gc_leaves_nothing_behind() {
         });
         let n3 = name.clone();
         let consumer = fork(move || loop {
-            if pipe {
+            if mq {
+                if let Ok(q) = shmkit_mq::MessageQueue::open(&n3) {
+                    while q.get_bytes().is_ok() {}
+                    return 0;
+                }
+            } else if pipe {
                 if let Ok(rx) = Receiver::open(&n3) {
                     while rx.recv_bytes().is_ok() {}
                     return 0;
@@ -352,4 +366,34 @@ fn ls_and_inspect_name_a_users_own_element_type() {
     drop((q, v));
     ok(&["rm", &p.name("ticks")]);
     ok(&["rm", &p.name("last")]);
+}
+
+#[test]
+fn ls_and_inspect_show_a_message_queues_pool() {
+    let p = Prefix::new("cli-mq");
+    let q = shmkit_mq::MessageQueue::create(&p.name("mq"), 10).unwrap();
+    q.put_bytes(&[7; 2000]).unwrap();
+    q.put_bytes(b"small").unwrap();
+    let table = ok(&["ls", &p.0]);
+    assert!(table.contains("MessageQueue"), "{table}");
+    let shown = ok(&["inspect", &p.name("mq")]);
+    for want in ["messages", "2", "maxsize", "10", "chunks in queued messages", "chunks free", "lock"] {
+        assert!(shown.contains(want), "no {want:?} in {shown}");
+    }
+    // A process killed holding chunks shows up as such until a repair.
+    let name = p.name("mq");
+    let child = fork(move || {
+        let q = shmkit_mq::MessageQueue::open(&name).unwrap();
+        let _ = q.get_bytes();
+        loop {
+            q.put_bytes(&[1; 100_000]).unwrap();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    child.kill();
+    let _ = child.wait(Duration::from_secs(10));
+    let shown = ok(&["inspect", "--json", &p.name("mq")]);
+    assert!(shown.contains("chunks held by the dead"), "{shown}");
+    drop(q);
+    ok(&["rm", &p.name("mq")]);
 }

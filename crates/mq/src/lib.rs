@@ -15,6 +15,8 @@
 mod error;
 pub mod heap;
 #[cfg(not(shmkit_loom))]
+mod inspect;
+#[cfg(not(shmkit_loom))]
 mod layout;
 pub mod pool;
 #[cfg(not(shmkit_loom))]
@@ -23,6 +25,8 @@ mod queue;
 mod simple;
 
 pub use error::MessageError;
+#[cfg(not(shmkit_loom))]
+pub use inspect::inspect;
 #[cfg(not(shmkit_loom))]
 pub use layout::{MessageQueueOptions, DEFAULT_CHUNK_SIZE, DEFAULT_MAXSIZE, DEFAULT_POOL_BYTES, MAX_MAXSIZE};
 #[cfg(not(shmkit_loom))]
