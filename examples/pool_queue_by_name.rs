@@ -1,7 +1,7 @@
 //! The Python tutorial's "Manager (to use with a process pool)": a producer and a
 //! consumer given to a `Pool(3)` share a queue. Python needs `Manager().Queue()` there, a
 //! proxy to a queue held by a server process, because a `multiprocessing.Queue` cannot be
-//! passed to pool tasks. A shmkit Queue is passed by its name: each task opens it.
+//! passed to pool tasks. A shmkit MessageQueue is passed by its name: each task opens it.
 //!
 //! ```text
 //! cargo run --release --example pool_queue_by_name              # workers forked
@@ -34,7 +34,7 @@
 //! `String`, and the task opens the queue, so the same program works with workers that
 //! are forked or spawned (started afresh, inheriting nothing). A task returns its error
 //! as a `Result` value, which reaches the parent. The tasks sleep 200 ms, not 2 s.
-//! The item is a `[u8; 16]` byte string, as in `queue_producer_consumer`.
+//! The queue is a `MessageQueue`: the item is the string "a", as Python puts it.
 
 mod common;
 
@@ -42,29 +42,23 @@ use std::time::{Duration, Instant};
 
 use common::unique;
 use shmkit::segment::UnlinkGuard;
-use shmkit::{Pool, PoolOptions, Queue, StartMethod};
-
-/// An item: text padded with zero bytes.
-type Item = [u8; 16];
+use shmkit::{MessageQueue, Pool, PoolOptions, StartMethod};
 
 const SLEEP: Duration = Duration::from_millis(200);
 
 fn producer(queue: String) -> Result<(), String> {
-    let queue = Queue::<Item>::open(&queue).map_err(|e| e.to_string())?;
-    let mut item = [0; 16];
-    item[..1].copy_from_slice(b"a");
-    queue.put(item).map_err(|e| e.to_string())?;
+    let queue = MessageQueue::open(&queue).map_err(|e| e.to_string())?;
+    queue.put("a").map_err(|e| e.to_string())?;
     std::thread::sleep(SLEEP);
     Ok(())
 }
 
 fn consumer(queue: String) -> Result<(), String> {
-    let queue = Queue::<Item>::open(&queue).map_err(|e| e.to_string())?;
+    let queue = MessageQueue::open(&queue).map_err(|e| e.to_string())?;
     std::thread::sleep(SLEEP);
     // `queue.get()`, with a deadline so that a producer that failed cannot hang the run.
-    let item = queue.get_timeout(Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    let len = item.iter().position(|&b| b == 0).unwrap_or(item.len());
-    println!("{}", String::from_utf8_lossy(&item[..len]));
+    let item: String = queue.get_timeout(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    println!("{item}");
     Ok(())
 }
 
@@ -74,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let method =
         if std::env::args().any(|a| a == "--spawn") { StartMethod::Spawn } else { StartMethod::Fork };
     let name = unique("pool-queue-by-name");
-    let _queue = Queue::<Item>::create(&name, 10)?;
+    let _queue = MessageQueue::create(&name, 10)?;
     let _cleanup = UnlinkGuard::new(&name);
 
     let start = Instant::now();

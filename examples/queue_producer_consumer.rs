@@ -24,41 +24,36 @@
 //!     p1.join(); p2.join()
 //! ```
 //!
-//! Both sleep at once, so the run takes about 2 s. `Queue(10)` holds 16: a shmkit
-//! capacity is rounded up to a power of two. The item is a `[u8; 16]` byte string. The
-//! queue is anonymous; each child is forked with a handle of its own (`try_clone`).
+//! Both sleep at once, so the run takes about 2 s. The queue is a `MessageQueue`, which
+//! carries what Python puts ("a", tuples, lists, dicts: serde values) and holds exactly
+//! `maxsize` messages. It is anonymous; each child is forked with a handle of its own
+//! (`try_clone`).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use shmkit::{Process, Queue};
-
-/// An item: text padded with zero bytes.
-type Item = [u8; 16];
+use shmkit::{MessageQueue, Process};
 
 const SLEEP: Duration = Duration::from_secs(2);
 
-fn producer(q: &Queue<Item>) -> Result<(), Box<dyn std::error::Error>> {
-    let mut item = [0; 16];
-    item[..1].copy_from_slice(b"a");
-    q.put(item)?;
+fn producer(q: &MessageQueue) -> Result<(), Box<dyn std::error::Error>> {
+    q.put("a")?;
     std::thread::sleep(SLEEP);
     Ok(())
 }
 
-fn consumer(q: &Queue<Item>) -> Result<(), Box<dyn std::error::Error>> {
+fn consumer(q: &MessageQueue) -> Result<(), Box<dyn std::error::Error>> {
     std::thread::sleep(SLEEP);
     // `q.get()`, with a deadline so that a producer that failed cannot hang the run.
-    let item = q.get_timeout(Duration::from_secs(10))?;
-    let len = item.iter().position(|&b| b == 0).unwrap_or(item.len());
-    println!("{}", std::str::from_utf8(&item[..len])?);
+    let item: String = q.get_timeout(Duration::from_secs(10))?;
+    println!("{item}");
     Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let q = Queue::<Item>::anonymous(10)?;
-    println!("Queue(10): capacity {}", q.capacity());
+    let q = MessageQueue::anonymous(10)?;
+    println!("Queue(10): maxsize {}", q.maxsize());
     let start = Instant::now();
     let (q1, q2) = (q.try_clone()?, q.try_clone()?);
     let mut p1 = Process::new(move || producer(&q1).unwrap_or_else(|e| panic!("producer: {e}")));
