@@ -278,7 +278,9 @@ pub use shmkit_ctypes::{Array, ArrayChunk, ArrayError, ArrayGuard, AtomicInt, CC
 /// The derives of [`Pod`](trait@Pod) and [`Zeroable`](trait@Zeroable), checked at compile time: a
 /// `#[repr(C)]` struct, every field plain data, no padding.
 pub use shmkit_derive::{Pod, Zeroable};
-pub use shmkit_mq::{MessageError, MessageQueue, MessageQueueOptions, PoolState, SimpleQueue};
+pub use shmkit_mq::{
+    Loan, MessageError, MessageQueue, MessageQueueOptions, MessageView, PoolState, SimpleQueue,
+};
 pub use shmkit_pipe::{Connection, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender};
 pub use shmkit_process::{
     as_completed, cpu_count, current_process, init, parent_pid, AsCompleted, AsyncResult, CurrentProcess,

@@ -82,3 +82,27 @@ fn put_and_get_make_no_heap_allocations() {
     });
     assert_eq!(n, 0, "heap allocations on the hot path");
 }
+
+#[test]
+fn message_queue_loans_in_place_reads_and_byte_copies_make_no_heap_allocations() {
+    use shmkit::MessageQueue;
+    let q = MessageQueue::anonymous_with(8, &shmkit::MessageQueueOptions::new().pool_bytes(1 << 20)).unwrap();
+    let mut buf = vec![0u8; 100_000];
+    // Warm up: registration (once per handle).
+    q.put_bytes(b"warm").unwrap();
+    q.get_bytes_into(&mut buf).unwrap();
+    let n = allocations(|| {
+        for round in 0..100u32 {
+            let mut loan = q.loan(10_000 + round as usize).unwrap();
+            for piece in loan.pieces_mut() {
+                piece.fill(round as u8);
+            }
+            loan.send().unwrap();
+            let ok = q.get_with(|m| m.pieces().all(|p| p.iter().all(|&b| b == round as u8))).unwrap();
+            assert!(ok);
+            q.put_bytes(&buf[..64]).unwrap();
+            assert_eq!(q.get_bytes_into(&mut buf).unwrap(), 64);
+        }
+    });
+    assert_eq!(n, 0, "loan/send/get_with and put_bytes/get_bytes_into allocated");
+}

@@ -208,3 +208,56 @@ fn a_pool_task_opens_the_queue_by_name() {
     let got: String = q.get_timeout(LIMIT).unwrap();
     assert!(got.starts_with("hello from "), "{got}");
 }
+
+#[test]
+fn a_four_mib_frame_is_written_in_place_and_read_in_place_across_processes() {
+    const FRAME: usize = 4 << 20;
+    let opts = MessageQueueOptions::new().pool_bytes(16 << 20).chunk_size(1 << 20);
+    let q = MessageQueue::anonymous_with(4, &opts).unwrap();
+    let q2 = &q;
+    let camera = fork(move || {
+        for frame in 0..3u8 {
+            let mut loan = q2.loan(FRAME).unwrap();
+            let mut i = 0usize;
+            for piece in loan.pieces_mut() {
+                for b in piece {
+                    *b = (i as u8) ^ frame;
+                    i += 1;
+                }
+            }
+            if i != FRAME {
+                return 2;
+            }
+            loan.send().unwrap();
+        }
+        // A loan dropped unsent gives its chunks back.
+        drop(q2.loan(FRAME).unwrap());
+        0
+    });
+    for frame in 0..3u8 {
+        let ok = q
+            .get_with(|m| {
+                m.len() == FRAME && m.pieces().flatten().enumerate().all(|(i, &b)| b == (i as u8) ^ frame)
+            })
+            .unwrap();
+        assert!(ok, "frame {frame}");
+    }
+    camera.join_ok(LIMIT);
+    let s = q.pool_state();
+    assert_eq!(s.free, s.chunks);
+    // A process killed holding a loan: the chunks come back with a repair.
+    let q3 = &q;
+    let dies = fork(move || {
+        let _loan = q3.loan(FRAME).unwrap();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    while q.pool_state().held == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    dies.kill();
+    let _ = dies.wait(LIMIT);
+    assert_eq!(q.repair().unwrap(), 4);
+    assert_eq!(q.pool_state().free, q.pool_state().chunks);
+}

@@ -30,7 +30,7 @@ pub use inspect::inspect;
 #[cfg(not(shmkit_loom))]
 pub use layout::{MessageQueueOptions, DEFAULT_CHUNK_SIZE, DEFAULT_MAXSIZE, DEFAULT_POOL_BYTES, MAX_MAXSIZE};
 #[cfg(not(shmkit_loom))]
-pub use queue::{MessageQueue, PoolState};
+pub use queue::{Loan, MessageQueue, MessageView, PoolState};
 #[cfg(not(shmkit_loom))]
 pub use simple::SimpleQueue;
 

@@ -454,6 +454,17 @@ impl<'a> Pool<'a> {
         });
     }
 
+    /// The pieces of a message of `len` bytes in the chain from `first`, in order: each a
+    /// chunk's address and how many of its bytes belong to the message.
+    pub fn pieces(&self, first: u32, len: usize) -> Pieces<&Pool<'a>> {
+        Pieces { pool: self, chunk: first, left: len }
+    }
+
+    /// [`pieces`](Self::pieces), owning the view.
+    pub fn into_pieces(self, first: u32, len: usize) -> Pieces<Pool<'a>> {
+        Pieces { pool: self, chunk: first, left: len }
+    }
+
     /// Calls `f(chunk address, range of the message)` for each chunk of the chain from
     /// `first` that holds part of a message of `len` bytes, following links (bounded by
     /// the chunk count, and stopping at a link out of bounds).
@@ -473,5 +484,31 @@ impl<'a> Pool<'a> {
             done += n;
             c = self.next[c as usize].load(Ordering::Relaxed);
         }
+    }
+}
+
+/// The pieces of a message in its chain (see [`Pool::pieces`]): follows links, stops at
+/// one out of bounds, and never yields more than the message's length.
+pub struct Pieces<P> {
+    pool: P,
+    chunk: u32,
+    left: usize,
+}
+
+impl<'a, P: std::borrow::Borrow<Pool<'a>>> Iterator for Pieces<P> {
+    type Item = (NonNull<u8>, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let pool = self.pool.borrow();
+        if self.left == 0 || self.chunk >= pool.geo.chunks {
+            return None;
+        }
+        let size = pool.geo.chunk_size as usize;
+        let n = size.min(self.left);
+        // SAFETY: `chunk < chunks`, so the chunk lies inside the data region (see `new`).
+        let at = unsafe { pool.data.add(self.chunk as usize * size) };
+        self.left -= n;
+        self.chunk = pool.next[self.chunk as usize].load(Ordering::Relaxed);
+        Some((at, n))
     }
 }

@@ -328,27 +328,53 @@ impl MessageQueue {
     /// Puts `msg` (a typed value's encoding if `typed`), waiting until `deadline`.
     fn put_raw(&self, msg: &[u8], typed: bool, deadline: Deadline) -> Result<(), MessageError> {
         let pool = self.pool();
-        let max = self.max_message();
-        let too_large = || MessageError::TooLarge { len: msg.len(), max };
-        let len = u32::try_from(msg.len()).ok().filter(|&l| l <= MAX_LEN).ok_or_else(too_large)?;
-        let k = pool.geo.chunks_for(msg.len()).ok_or_else(too_large)?;
+        let (len, k) = self.chain_for(msg.len())?;
         let me = self.me()?;
-        let first = loop {
+        // Small messages are written and published under the first lock, when there is room.
+        let inline = |first: u32| {
+            if msg.len() <= INLINE && pool.has_room() {
+                pool.write(first, msg);
+                pool.publish(Desc { first, len, typed }, k);
+                true
+            } else {
+                false
+            }
+        };
+        let Some(first) = self.alloc_chain(me, k, deadline, inline)? else {
+            pool.ctl.not_empty.notify_one();
+            return Ok(());
+        };
+        pool.write(first, msg);
+        self.publish_chain(me, Desc { first, len, typed }, k, deadline)
+    }
+
+    /// The descriptor length and chunk count of a message of `len` bytes.
+    fn chain_for(&self, len: usize) -> Result<(u32, u32), MessageError> {
+        let too_large = || MessageError::TooLarge { len, max: self.max_message() };
+        let l = u32::try_from(len).ok().filter(|&l| l <= MAX_LEN).ok_or_else(too_large)?;
+        Ok((l, self.pool().geo.chunks_for(len).ok_or_else(too_large)?))
+    }
+
+    /// Takes `k` chunks for `me`, waiting until `deadline` for them; `done(first)` runs
+    /// under the lock right after and may finish the put there (then `None`).
+    fn alloc_chain(
+        &self,
+        me: u64,
+        k: u32,
+        deadline: Deadline,
+        done: impl FnOnce(u32) -> bool,
+    ) -> Result<Option<u32>, MessageError> {
+        let pool = self.pool();
+        loop {
             self.lock(me, deadline)?;
             if pool.is_closed() {
                 self.unlock(me);
                 return Err(MessageError::Closed);
             }
             if let Some(first) = pool.alloc(k, me) {
-                if msg.len() <= INLINE && pool.has_room() {
-                    pool.write(first, msg);
-                    pool.publish(Desc { first, len, typed }, k);
-                    self.unlock(me);
-                    pool.ctl.not_empty.notify_one();
-                    return Ok(());
-                }
+                let finished = done(first);
                 self.unlock(me);
-                break first;
+                return Ok((!finished).then_some(first));
             }
             self.unlock(me);
             // No chunks: wait for a get (or for the chunks of the dead to be reaped).
@@ -365,13 +391,17 @@ impl MessageQueue {
                     },
                 )
                 .ok_or(MessageError::Timeout)?;
-        };
-        pool.write(first, msg);
-        // Publish, once the ring has room (the chunks stay ours meanwhile).
+        }
+    }
+
+    /// Publishes `me`'s chain `desc` of `k` chunks once the ring has room, waiting until
+    /// `deadline`; on a timeout or a close the chunks go back to the pool.
+    fn publish_chain(&self, me: u64, desc: Desc, k: u32, deadline: Deadline) -> Result<(), MessageError> {
+        let pool = self.pool();
         loop {
             let locked = self.lock(me, deadline);
             if locked.is_ok() && !pool.is_closed() && pool.has_room() {
-                pool.publish(Desc { first, len, typed }, k);
+                pool.publish(desc, k);
                 self.unlock(me);
                 pool.ctl.not_empty.notify_one();
                 return Ok(());
@@ -386,13 +416,20 @@ impl MessageQueue {
             } else if locked.is_ok() {
                 self.unlock(me);
             }
-            // Timed out or closed: the chunks go back.
-            self.lock(me, Deadline::never())?;
-            pool.release(first, k);
-            self.unlock(me);
-            pool.ctl.not_full.notify_all();
+            self.give_back(me, desc.first, k);
             return Err(if closed { MessageError::Closed } else { MessageError::Timeout });
         }
+    }
+
+    /// Frees `me`'s chain of `k` chunks from `first`.
+    fn give_back(&self, me: u64, first: u32, k: u32) {
+        let pool = self.pool();
+        // Without a deadline the lock cannot time out; this process is registered.
+        if self.lock(me, Deadline::never()).is_ok() {
+            pool.release(first, k);
+            self.unlock(me);
+        }
+        pool.ctl.not_full.notify_all();
     }
 
     /// Gets the next message into `sink`, waiting until `deadline`; whether it was typed,
@@ -446,12 +483,13 @@ impl MessageQueue {
                 pool.read(t.desc.first, &mut b[..n]);
             }
         }
-        // The lock cannot time out without a deadline, and this process is registered.
-        if inline || self.lock(me, Deadline::never()).is_ok() {
+        if inline {
             pool.release(t.desc.first, t.chunks);
             self.unlock(me);
+            pool.ctl.not_full.notify_all();
+        } else {
+            self.give_back(me, t.desc.first, t.chunks);
         }
-        pool.ctl.not_full.notify_all();
         (t.desc.typed, len)
     }
 }
@@ -662,5 +700,214 @@ impl MessageQueue {
             }));
         }
         typed::decode(&v).map_err(MessageError::Typed)
+    }
+}
+
+/// Zero-copy: a message written in place in the pool ([`MessageQueue::loan`]), and one
+/// read in place ([`MessageQueue::get_with`]).
+impl MessageQueue {
+    /// Lends a message of `len` bytes in the pool, to be written in place and published
+    /// with [`Loan::send`] without a copy (a 4 MiB camera frame, say). Waits for chunks.
+    ///
+    /// ```
+    /// use shmkit::MessageQueue;
+    ///
+    /// let q = MessageQueue::anonymous(4)?;
+    /// let mut frame = q.loan(3000)?;
+    /// let mut value = 0u8;
+    /// for piece in frame.pieces_mut() {
+    ///     // The message may span chunks: each piece is written where it lies.
+    ///     for b in piece {
+    ///         *b = value;
+    ///         value = value.wrapping_add(1);
+    ///     }
+    /// }
+    /// frame.send()?;
+    /// let sum = q.get_with(|msg| msg.pieces().flatten().map(|&b| u64::from(b)).sum::<u64>())?;
+    /// assert_eq!(sum, (0..3000u64).map(|i| i % 256).sum::<u64>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::TooLarge`], [`MessageError::Closed`], [`MessageError::NoSlot`].
+    pub fn loan(&self, len: usize) -> Result<Loan<'_>, MessageError> {
+        self.loan_deadline(len, Deadline::never())
+    }
+
+    /// [`loan`](Self::loan), waiting until `deadline` for chunks.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::Timeout`], and as [`loan`](Self::loan).
+    pub fn loan_deadline(&self, len: usize, deadline: Deadline) -> Result<Loan<'_>, MessageError> {
+        let (l, k) = self.chain_for(len)?;
+        let me = self.me()?;
+        let first = self.alloc_chain(me, k, deadline, |_| false)?.ok_or(MessageError::Closed)?;
+        Ok(Loan { q: self, me, desc: Desc { first, len: l, typed: false }, chunks: k, sent: false })
+    }
+
+    /// Takes the next message and lets `f` read it where it lies in the pool (no copy);
+    /// its chunks go back when `f` returns. Waits for a message.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_bytes`](Self::get_bytes).
+    pub fn get_with<R>(&self, f: impl FnOnce(&MessageView<'_, '_>) -> R) -> Result<R, MessageError> {
+        self.get_with_deadline(Deadline::never(), f)
+    }
+
+    /// [`get_with`](Self::get_with), waiting until `deadline`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_get_bytes`](Self::try_get_bytes).
+    pub fn get_with_deadline<R>(
+        &self,
+        deadline: Deadline,
+        f: impl FnOnce(&MessageView<'_, '_>) -> R,
+    ) -> Result<R, MessageError> {
+        let pool = self.pool();
+        let me = self.me()?;
+        loop {
+            self.lock(me, deadline)?;
+            match pool.claim(me, &self.live()) {
+                Claim::Taken(t) => {
+                    self.unlock(me);
+                    let r = f(&MessageView { pool: &pool, desc: t.desc });
+                    self.give_back(me, t.desc.first, t.chunks);
+                    return Ok(r);
+                }
+                Claim::Dropped => self.unlock(me),
+                Claim::Empty => {
+                    let closed = pool.is_closed();
+                    self.unlock(me);
+                    if closed {
+                        return Err(MessageError::Closed);
+                    }
+                    let ready = || (!pool.is_empty() || pool.is_closed()).then_some(());
+                    pool.ctl
+                        .not_empty
+                        .wait_until(self.h.wait_strategy(), deadline, ready)
+                        .ok_or(MessageError::Timeout)?;
+                }
+            }
+        }
+    }
+}
+
+/// A message lent in the pool by [`MessageQueue::loan`]: write it in place, then
+/// [`send`](Self::send) it. Dropped unsent, its chunks go back to the pool; if the
+/// process dies meanwhile, a repair gives them back.
+pub struct Loan<'q> {
+    q: &'q MessageQueue,
+    me: u64,
+    desc: Desc,
+    chunks: u32,
+    sent: bool,
+}
+
+impl Loan<'_> {
+    /// The message's length in bytes.
+    pub fn len(&self) -> usize {
+        self.desc.len as usize
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.desc.len == 0
+    }
+
+    /// The message's bytes, as the pieces (one per chunk) they lie in, in order.
+    pub fn pieces_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
+        self.q.pool().into_pieces(self.desc.first, self.desc.len as usize).map(|(at, n)| {
+            // SAFETY: the chunks are this loan's (owned by this process until sent or
+            // dropped), inside the mapping the queue keeps alive for the loan's lifetime;
+            // each piece is a different chunk, and `&mut self` makes these the only views
+            // of them in this process. A hostile peer writing them can only garble bytes.
+            unsafe { std::slice::from_raw_parts_mut(at.as_ptr(), n) }
+        })
+    }
+
+    /// Copies `bytes` into the message from its start (at most its length).
+    pub fn copy_from_slice(&mut self, bytes: &[u8]) {
+        let mut at = 0;
+        for piece in self.pieces_mut() {
+            let n = piece.len().min(bytes.len().saturating_sub(at));
+            piece[..n].copy_from_slice(&bytes[at..at + n]);
+            at += n;
+        }
+    }
+
+    /// Publishes the message, waiting for room in the queue; no byte is copied.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::Closed`] (the message is dropped).
+    pub fn send(self) -> Result<(), MessageError> {
+        self.send_deadline(Deadline::never())
+    }
+
+    /// [`send`](Self::send), waiting until `deadline`; on a timeout the message is
+    /// dropped and its chunks go back.
+    ///
+    /// # Errors
+    ///
+    /// [`MessageError::Timeout`], [`MessageError::Closed`].
+    pub fn send_deadline(mut self, deadline: Deadline) -> Result<(), MessageError> {
+        self.sent = true;
+        self.q.publish_chain(self.me, self.desc, self.chunks, deadline)
+    }
+}
+
+impl Drop for Loan<'_> {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.q.give_back(self.me, self.desc.first, self.chunks);
+        }
+    }
+}
+
+/// A message read in place ([`MessageQueue::get_with`]).
+pub struct MessageView<'p, 'a> {
+    pool: &'p Pool<'a>,
+    desc: Desc,
+}
+
+impl MessageView<'_, '_> {
+    /// The message's length in bytes.
+    pub fn len(&self) -> usize {
+        self.desc.len as usize
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.desc.len == 0
+    }
+
+    /// The message's bytes, as the pieces (one per chunk) they lie in, in order.
+    pub fn pieces(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.pool.pieces(self.desc.first, self.desc.len as usize).map(|(at, n)| {
+            // SAFETY: the chunks are owned by this process until `get_with` returns (the
+            // borrow of `self` ends first), inside the queue's mapping; a hostile peer
+            // writing them can only garble the bytes.
+            unsafe { std::slice::from_raw_parts(at.as_ptr().cast_const(), n) }
+        })
+    }
+
+    /// Copies the message into `out` (at most `out.len()` bytes); how many were copied.
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let mut at = 0;
+        for piece in self.pieces() {
+            let n = piece.len().min(out.len() - at);
+            out[at..at + n].copy_from_slice(&piece[..n]);
+            at += n;
+        }
+        at
+    }
+
+    /// Whether it was put as a typed value (`put`) rather than bytes.
+    pub fn is_typed(&self) -> bool {
+        self.desc.typed
     }
 }
