@@ -261,3 +261,49 @@ fn a_four_mib_frame_is_written_in_place_and_read_in_place_across_processes() {
     assert_eq!(q.repair().unwrap(), 4);
     assert_eq!(q.pool_state().free, q.pool_state().chunks);
 }
+
+#[test]
+fn join_waits_until_every_message_put_is_marked_done_across_processes() {
+    // Python's JoinableQueue: two consumers get and mark done 200 jobs of every size;
+    // the producer's join returns once the last is done, not before.
+    let q = MessageQueue::anonymous(16).unwrap();
+    assert_eq!(q.try_join(), Ok(()));
+    assert_eq!(q.task_done(), Err(MessageError::TooManyTaskDone));
+    let t = Duration::from_millis(30);
+    q.put(&"job").unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(q.join_timeout(t), Err(MessageError::Timeout));
+    assert!(started.elapsed() >= t);
+    assert_eq!(q.get::<String>().unwrap(), "job");
+    assert_eq!(q.unfinished(), 1, "got, not yet done");
+    q.task_done().unwrap();
+    assert_eq!(q.try_join(), Ok(()));
+    let q2 = &q;
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            fork(move || loop {
+                match q2.get_bytes_timeout(LIMIT) {
+                    Ok(m) => {
+                        std::thread::sleep(Duration::from_micros(m.len() as u64 % 500));
+                        if q2.task_done().is_err() {
+                            return 2;
+                        }
+                    }
+                    Err(MessageError::Closed) => return 0,
+                    Err(_) => return 3,
+                }
+            })
+        })
+        .collect();
+    let mut rng = Rng::new();
+    for seq in 0..200 {
+        q.put_bytes(&message(0, seq, size(&mut rng))).unwrap();
+    }
+    q.join_deadline(shmkit::Deadline::after(LIMIT)).unwrap();
+    assert_eq!(q.unfinished(), 0);
+    assert!(q.empty());
+    q.close();
+    for c in consumers {
+        c.join_ok(LIMIT);
+    }
+}

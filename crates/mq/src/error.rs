@@ -25,6 +25,8 @@ pub enum MessageError {
         /// The message's length.
         needed: usize,
     },
+    /// `task_done` was called more times than messages were put.
+    TooManyTaskDone,
     /// The value could not be encoded.
     #[cfg(feature = "serde")]
     Encode(postcard::Error),
@@ -51,6 +53,9 @@ impl fmt::Display for MessageError {
                 f,
                 "the next message has {needed} bytes, more than the buffer holds; it stays queued: get it into a \
                  buffer of at least {needed} bytes"
+            ),
+            Self::TooManyTaskDone => f.write_str(
+                "task_done was called more times than there were messages put: call it once per message got",
             ),
             #[cfg(feature = "serde")]
             Self::Encode(e) => write!(f, "the value could not be encoded: {e}"),

@@ -69,6 +69,13 @@ pub struct Control {
     pub repairs: AtomicU32,
     /// Padding, an atomic like the rest.
     pub _pad: AtomicU32,
+    /// Messages marked done (`task_done`).
+    pub done: AtomicU64,
+    /// Messages dropped by a claim because their descriptor made no sense: they will never
+    /// be marked done, so they are not unfinished.
+    pub dropped: AtomicU64,
+    /// Woken when the last unfinished message is marked done (`join`).
+    pub all_done: EventCount,
 }
 
 /// The shape of a pool: from the creator's options, or checked from a peer's control block.
@@ -193,6 +200,13 @@ impl<'a> Pool<'a> {
         self.len() >= u64::from(self.geo.maxsize)
     }
 
+    /// Messages put and not yet marked done (racy): published, less dropped, less done.
+    pub fn unfinished(&self) -> u64 {
+        let put = self.ctl.tail.load(Ordering::Acquire);
+        put.saturating_sub(self.ctl.dropped.load(Ordering::Acquire))
+            .saturating_sub(self.ctl.done.load(Ordering::Acquire))
+    }
+
     /// Whether the queue was closed.
     pub fn is_closed(&self) -> bool {
         self.ctl.closed.load(Ordering::Acquire) != 0
@@ -314,6 +328,7 @@ impl<'a> Pool<'a> {
             }
             None => {
                 self.ctl.head.store(head.wrapping_add(1), Ordering::Relaxed);
+                self.ctl.dropped.fetch_add(1, Ordering::Relaxed);
                 self.repair(live);
                 Claim::Dropped
             }
