@@ -247,6 +247,11 @@
 // blocks for the member crates, not for users: they stay in `shmkit_core`.
 /// bytemuck itself, for casts between plain-data types (`shmkit::bytemuck::cast_slice`).
 pub use bytemuck;
+#[cfg(feature = "serde")]
+mod by_name;
+#[cfg(feature = "serde")]
+pub use by_name::{ByName, Named};
+
 // Plain data, bytemuck's `Pod` and `Zeroable` traits: the types queues, values, arrays
 // and pipes carry by copying their bytes. Brought in by a glob, so that shmkit's derives
 // (named below; a name beats a glob) are the macros of these names even in a build where

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{fork, Exit, NameGuard, Rng, Shared, LIMIT};
-use shmkit::{MessageError, MessageQueue, MessageQueueOptions, Pool, SimpleQueue};
+use shmkit::{ByName, MessageError, MessageQueue, MessageQueueOptions, Pool, Queue, SimpleQueue, Value};
 
 /// A message from `producer`, number `seq`, of `len` bytes (at least 16): producer, seq,
 /// then bytes derived from both, so a consumer can check every byte.
@@ -194,19 +194,43 @@ fn typed_values_cross_processes_as_python_puts_them() {
     child.join_ok(LIMIT);
 }
 
-fn put_hello(name: String) -> bool {
-    MessageQueue::open(&name).is_ok_and(|q| q.put(&format!("hello from {}", std::process::id())).is_ok())
+fn put_hello(q: ByName<MessageQueue>) -> bool {
+    q.open().is_ok_and(|q| q.put(&format!("hello from {}", std::process::id())).is_ok())
+}
+
+fn count_in(counter: ByName<Value<u64>>) -> Result<u64, String> {
+    Ok(counter.open().map_err(|e| e.to_string())?.fetch_add(1))
+}
+
+fn open_as_u32s(q: ByName<Queue<u32>>) -> String {
+    q.open().map_or_else(|e| e.to_string(), |_| "opened".to_owned())
 }
 
 #[test]
-fn a_pool_task_opens_the_queue_by_name() {
-    // Python's Manager().Queue() shared with a Pool, without a manager process.
+fn handles_cross_into_pool_tasks_by_name() {
+    // Python's Manager().Queue() shared with a Pool, without a manager process: the
+    // handle travels as its name and is opened again in the worker, kind and type checked.
     let g = NameGuard::new("mq-pool");
     let q = MessageQueue::create(g.name(), 8).unwrap();
     let pool = Pool::new(2).unwrap();
-    assert!(pool.apply(put_hello, g.name().to_owned()).unwrap());
+    assert!(pool.apply(put_hello, ByName::of(&q).unwrap()).unwrap());
     let got: String = q.get_timeout(LIMIT).unwrap();
     assert!(got.starts_with("hello from "), "{got}");
+    let gv = NameGuard::new("mq-pool-value");
+    let counter = Value::<u64>::create(gv.name(), 0).unwrap();
+    let by_name = ByName::of(&counter).unwrap();
+    let results = pool.map(count_in, vec![by_name.clone(); 20]).unwrap();
+    assert_eq!(results.len(), 20);
+    assert_eq!(counter.load(), 20);
+    // The element type is checked on the other side.
+    let gq = NameGuard::new("mq-pool-queue");
+    let u64s = Queue::<u64>::create(gq.name(), 4).unwrap();
+    let as_u32s: ByName<Queue<u32>> = ByName::new(gq.name());
+    let err = pool.apply(open_as_u32s, as_u32s).unwrap();
+    assert!(err.contains("u64") && err.contains("u32"), "{err}");
+    drop(u64s);
+    // An anonymous object has no name to pass.
+    assert!(ByName::of(&MessageQueue::anonymous(1).unwrap()).is_none());
 }
 
 #[test]
