@@ -22,3 +22,10 @@ pub(crate) const PYQUEUE: &str = "python3 multiprocessing.Queue 8 B ping-pong";
 pub(crate) const PYPIPE: &str = "python3 multiprocessing.Pipe 8 B ping-pong";
 /// The in-process SPSC peer.
 pub(crate) const RTRB: &str = "rtrb SPSC u64 one-way, two threads";
+/// Python's Queue one way (the message queue's small-message peer).
+pub(crate) const PYQUEUE_ONE_WAY: &str = "python3 multiprocessing.Queue 16 B one-way";
+/// `Queue<u64>` round trips (rows of `rows/queue.rs`, which spells them out): the message
+/// queue's 8-byte round trips are compared with them.
+pub(crate) const QUEUE_SPIN: &str = "Queue<u64> ping-pong (spin)";
+/// As [`QUEUE_SPIN`], parked.
+pub(crate) const QUEUE_PARKED: &str = "Queue<u64> ping-pong (parked)";

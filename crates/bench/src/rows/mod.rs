@@ -2,6 +2,7 @@
 //! rows it is compared with; those are measured in the same run.
 
 mod floor;
+mod mq;
 mod pipe;
 mod process;
 mod queue;
@@ -17,6 +18,7 @@ pub(crate) fn all(b: &mut Bench) {
     sync::rows(b);
     value::rows(b);
     queue::rows(b);
+    mq::rows(b);
     pipe::rows(b);
     sweep::rows(b);
     process::rows(b);

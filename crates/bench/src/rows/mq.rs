@@ -1,0 +1,145 @@
+//! MessageQueue (issue #17): 8-byte round trips beside `Queue<u64>` and the futex; small
+//! messages one way beside Python's `multiprocessing.Queue`; 64 KiB messages one way beside
+//! the socketpair.
+//!
+//! Every get lands in a buffer allocated before the timing starts (`get_bytes_into`), and
+//! the one-way readers take messages in batches of [`BATCH`], so the clock is read once
+//! per batch.
+
+use std::io::ErrorKind;
+use std::process::Command;
+use std::time::Duration;
+
+use shmkit_core::WaitStrategy;
+use shmkit_mq::{MessageQueue, MessageQueueOptions};
+
+use crate::figure::Figure;
+use crate::harness::{cpus, one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
+use crate::names::{FLOOR, FUTEX, PYQUEUE, PYQUEUE_ONE_WAY, QUEUE_PARKED, QUEUE_SPIN, SOCK64K};
+
+/// Messages a one-way reader takes between two clock reads.
+const BATCH: u64 = 256;
+
+/// The queue's `maxsize` in the one-way rows, Python's too.
+const MAXSIZE: usize = 1024;
+
+/// The small messages' size, ours and Python's.
+const SMALL: usize = 16;
+
+const SCRIPT: &str = include_str!("../peers/python_queue_one_way.py");
+
+pub(super) fn rows(b: &mut Bench) {
+    b.add("MessageQueue 8 B ping-pong (spin)", &[FLOOR, QUEUE_SPIN], |tm| {
+        let (x, y) = MqPing::pair(WaitStrategy::Spin);
+        round_trip(x, y, tm)
+    });
+    b.add("MessageQueue 8 B ping-pong (parked)", &[FUTEX, QUEUE_PARKED, PYQUEUE], |tm| {
+        let (x, y) = MqPing::pair(WaitStrategy::Park);
+        round_trip(x, y, tm)
+    });
+    b.try_add(PYQUEUE_ONE_WAY, &[], None, |tm| python_one_way(SMALL, tm));
+    b.add("MessageQueue 16 B one-way", &[PYQUEUE_ONE_WAY], |tm| {
+        // 64-byte chunks: one per message, room for all MAXSIZE of them.
+        rate(mq_one_way(SMALL, &MessageQueueOptions::new().chunk_size(64).pool_bytes(64 << 10), tm))
+    });
+    b.add("MessageQueue 64 KiB one-way (512 B chunks, the default)", &[SOCK64K], |tm| {
+        throughput(64 << 10, mq_one_way(64 << 10, &MessageQueueOptions::new(), tm))
+    });
+    b.add("MessageQueue 64 KiB one-way (64 KiB chunks)", &[SOCK64K], |tm| {
+        // One chunk per message, in the default 4 MiB pool.
+        let opts = MessageQueueOptions::new().chunk_size(64 << 10);
+        throughput(64 << 10, mq_one_way(64 << 10, &opts, tm))
+    });
+}
+
+/// Ping-pong of 8-byte messages over two message queues.
+struct MqPing {
+    tx: MessageQueue,
+    rx: MessageQueue,
+}
+
+impl MqPing {
+    fn pair(strategy: WaitStrategy) -> (Self, Self) {
+        let opts = MessageQueueOptions::new().chunk_size(64).pool_bytes(4 << 10);
+        let mut a = MessageQueue::anonymous_with(64, &opts).unwrap();
+        let mut b = MessageQueue::anonymous_with(64, &opts).unwrap();
+        a.set_wait_strategy(strategy);
+        b.set_wait_strategy(strategy);
+        let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+        (Self { tx: a, rx: b }, Self { tx: b2, rx: a2 })
+    }
+}
+
+impl Endpoint for MqPing {
+    fn send(&mut self, v: u64) {
+        self.tx.put_bytes(&v.to_le_bytes()).unwrap();
+    }
+
+    fn recv(&mut self) -> u64 {
+        let mut buf = [0u8; 8];
+        self.rx.get_bytes_into(&mut buf).unwrap();
+        u64::from_le_bytes(buf)
+    }
+}
+
+/// `n`-byte messages one way through a spinning message queue shaped by `opts`: the
+/// child puts from its buffer until the parent closes the queue, the parent gets into its
+/// own (both buffers written before the timing starts). The messages taken and the time.
+fn mq_one_way(n: usize, opts: &MessageQueueOptions, tm: Timing) -> (u64, Duration) {
+    let mut q = MessageQueue::anonymous_with(MAXSIZE, opts).unwrap();
+    q.set_wait_strategy(WaitStrategy::Spin);
+    let mut out = vec![0x5Au8; n];
+    one_way(
+        tm,
+        || {
+            let src = vec![0x5Au8; n];
+            while q.put_bytes(&src).is_ok() {}
+        },
+        || {
+            for _ in 0..BATCH {
+                q.get_bytes_into(&mut out).unwrap();
+            }
+            std::hint::black_box(&out);
+            BATCH
+        },
+        || q.close(),
+    )
+}
+
+/// Python's `multiprocessing.Queue` one way: `bytes`-byte messages from a child process,
+/// items per second, timed by Python itself (`python_queue_one_way.py`).
+fn python_one_way(bytes: usize, tm: Timing) -> Result<Figure, String> {
+    let (parent, child) = match cpus().pair {
+        Some((p, c)) => (p as i64, c as i64),
+        None => (-1, -1),
+    };
+    let args = [
+        bytes.to_string(),
+        MAXSIZE.to_string(),
+        tm.warmup.as_nanos().to_string(),
+        tm.measure.as_nanos().to_string(),
+        parent.to_string(),
+        child.to_string(),
+    ];
+    let out = match Command::new("python3").arg("-c").arg(SCRIPT).args(&args).output() {
+        Ok(out) => out,
+        // The same note as the other Python rows, so it prints once.
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err("python3 is not on PATH: the Python rows are skipped".to_owned())
+        }
+        Err(e) => return Err(format!("python3 could not be started ({e}): the Python rows are skipped")),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or("").trim();
+        return Err(format!("python3 Queue one-way failed ({}): {last}", out.status));
+    }
+    let bad = || format!("python3 Queue one-way printed {stdout:?}");
+    let mut it = stdout.split_whitespace().map(str::parse::<u64>);
+    let (Some(Ok(items)), Some(Ok(ns))) = (it.next(), it.next()) else { return Err(bad()) };
+    if ns == 0 {
+        return Err(bad());
+    }
+    Ok(rate((items, Duration::from_nanos(ns))))
+}
