@@ -62,4 +62,15 @@ impl HeapPool {
     pub fn link(&self, i: usize) -> &AtomicU32 {
         &self.next[i]
     }
+
+    /// Chunk `i`'s owner word, for hostile tests and for leaving the state a process
+    /// killed part-way through a locked operation leaves (the control block's counters
+    /// are reached through [`Pool::ctl`]).
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below the geometry's chunk count.
+    pub fn owner(&self, i: usize) -> &AtomicU64 {
+        &self.owner[i]
+    }
 }
