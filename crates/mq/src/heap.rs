@@ -24,7 +24,7 @@ impl HeapPool {
         ctl.free.store(geo.chunks, shmkit_core::loom::atomic::Ordering::Relaxed);
         Self {
             ctl,
-            ring: (0..geo.maxsize).map(|_| AtomicU64::new(0)).collect(),
+            ring: (0..geo.ring_slots()).map(|_| AtomicU64::new(0)).collect(),
             owner: (0..geo.chunks).map(|_| AtomicU64::new(FREE)).collect(),
             next: (0..geo.chunks).map(|_| AtomicU32::new(0)).collect(),
             data: (0..geo.chunks as usize * geo.chunk_size as usize).map(|_| UnsafeCell::new(0)).collect(),

@@ -104,7 +104,7 @@ struct Offsets {
 
 fn offsets(geo: Geometry) -> Option<Offsets> {
     let ring = std::mem::size_of::<Control>();
-    let owner = ring.checked_add((geo.maxsize as usize).checked_mul(8)?)?;
+    let owner = ring.checked_add((geo.ring_slots() as usize).checked_mul(8)?)?;
     let next = owner.checked_add((geo.chunks as usize).checked_mul(8)?)?;
     let data = next.checked_add((geo.chunks as usize).checked_mul(4)?)?.checked_next_multiple_of(64)?;
     let len = data.checked_add((geo.chunks as usize).checked_mul(geo.chunk_size as usize)?)?;
@@ -134,7 +134,7 @@ impl Parts {
     ///
     /// The object they were checked in is mapped for `'a`.
     pub unsafe fn pool<'a>(&self) -> Pool<'a> {
-        let (m, c) = (self.geo.maxsize as usize, self.geo.chunks as usize);
+        let (m, c) = (self.geo.ring_slots() as usize, self.geo.chunks as usize);
         // SAFETY: `check` proved each part (these lengths, aligned) inside the body, which
         // the caller keeps mapped; atomics are valid for any bits.
         unsafe {
@@ -197,7 +197,7 @@ impl Layout for MqLayout {
         if o.len as u64 != obj.info().body_len {
             return Err(corrupt("the body does not match the message queue's layout"));
         }
-        let (m, c) = (geo.maxsize as usize, geo.chunks as usize);
+        let (m, c) = (geo.ring_slots() as usize, geo.chunks as usize);
         Ok(Parts {
             ctl: NonNull::from(ctl),
             ring: NonNull::from(obj.slice::<AtomicU64>(o.ring, m)?).cast(),

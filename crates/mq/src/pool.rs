@@ -97,6 +97,18 @@ impl Geometry {
         u32::try_from(k).ok().filter(|&k| k <= self.chunks)
     }
 
+    /// The ring's slots: `maxsize` rounded up to a power of two, so that a position's slot
+    /// (`pos & (slots - 1)`) stays the same across the counters' 64-bit wrap (with `%` of
+    /// another number, two positions either side of it would share a slot).
+    pub fn ring_slots(&self) -> u32 {
+        self.maxsize.next_power_of_two()
+    }
+
+    /// The slot of ring position `pos`.
+    fn slot(&self, pos: u64) -> usize {
+        (pos & u64::from(self.ring_slots() - 1)) as usize
+    }
+
     /// The largest message the pool can ever hold.
     pub fn max_message(&self) -> usize {
         self.chunk_size as usize * self.chunks as usize
@@ -167,7 +179,7 @@ impl<'a> Pool<'a> {
     ///
     /// # Safety
     ///
-    /// `ring` holds `geo.maxsize` words, `owner` and `next` `geo.chunks` each, and `data`
+    /// `ring` holds `geo.ring_slots()` words, `owner` and `next` `geo.chunks` each, and `data`
     /// points at `geo.chunks * geo.chunk_size` bytes that stay mapped (or allocated) for
     /// `'a`; peers may write any of it at any time (the bytes are copied with raw copies,
     /// never referenced).
@@ -179,7 +191,7 @@ impl<'a> Pool<'a> {
         data: NonNull<u8>,
         geo: Geometry,
     ) -> Self {
-        debug_assert_eq!(ring.len(), geo.maxsize as usize);
+        debug_assert_eq!(ring.len(), geo.ring_slots() as usize);
         debug_assert!(owner.len() == geo.chunks as usize && next.len() == geo.chunks as usize);
         Self { ctl, ring, owner, next, data, geo }
     }
@@ -290,7 +302,7 @@ impl<'a> Pool<'a> {
             c = self.next[c as usize].load(Ordering::Relaxed);
         }
         let tail = self.ctl.tail.load(Ordering::Relaxed);
-        let at = (tail % u64::from(self.geo.maxsize)) as usize;
+        let at = self.geo.slot(tail);
         self.ring[at].store(desc.pack(), Ordering::Relaxed);
         // The commit point.
         self.ctl.tail.store(tail.wrapping_add(1), Ordering::Release);
@@ -302,7 +314,7 @@ impl<'a> Pool<'a> {
         if head == self.ctl.tail.load(Ordering::Relaxed) {
             return None;
         }
-        let w = self.ring[(head % u64::from(self.geo.maxsize)) as usize].load(Ordering::Relaxed);
+        let w = self.ring[self.geo.slot(head)].load(Ordering::Relaxed);
         Some(Desc::unpack(w).len as usize)
     }
 
@@ -318,8 +330,7 @@ impl<'a> Pool<'a> {
             self.repair(live);
             return Claim::Dropped;
         }
-        let desc =
-            Desc::unpack(self.ring[(head % u64::from(self.geo.maxsize)) as usize].load(Ordering::Relaxed));
+        let desc = Desc::unpack(self.ring[self.geo.slot(head)].load(Ordering::Relaxed));
         match self.take_chain(desc, me) {
             Some(k) => {
                 // The commit point.
@@ -382,12 +393,12 @@ impl<'a> Pool<'a> {
         }
         let mut pos = head;
         while pos != tail {
-            let desc = Desc::unpack(self.ring[(pos % maxsize) as usize].load(Ordering::Relaxed));
+            let desc = Desc::unpack(self.ring[self.geo.slot(pos)].load(Ordering::Relaxed));
             // A broken chain, or one sharing a chunk with an earlier message: a descriptor
             // that follows no chain stands in for it, and the claim that meets it drops it.
             if !self.mark(desc, &mut queued) {
                 let empty = Desc { first: END, len: 0, typed: false };
-                self.ring[(pos % maxsize) as usize].store(empty.pack(), Ordering::Relaxed);
+                self.ring[self.geo.slot(pos)].store(empty.pack(), Ordering::Relaxed);
             }
             pos = pos.wrapping_add(1);
         }

@@ -134,3 +134,32 @@ fn hostile_descriptors_and_links_are_dropped_never_followed() {
     assert_eq!(p.claim(ME, &alive), Claim::Empty);
     assert_eq!(p.free_chunks(), 8);
 }
+
+#[cfg(not(shmkit_loom))]
+#[test]
+fn ring_positions_keep_their_slots_across_the_counters_wrap() {
+    // maxsize 3 on a ring of 4: positions u64::MAX and 0 must not share a slot (with
+    // `pos % 3` they did, and the second publish overwrote the first's descriptor).
+    let h = HeapPool::new(Geometry { maxsize: 3, chunk_size: 64, chunks: 4 });
+    let p = h.pool();
+    p.ctl.head.store(u64::MAX, shmkit_core::loom::atomic::Ordering::Relaxed);
+    p.ctl.tail.store(u64::MAX, shmkit_core::loom::atomic::Ordering::Relaxed);
+    let firsts: Vec<u32> = (0..3)
+        .map(|i| {
+            let c = p.alloc(1, ME).unwrap();
+            p.write(c, &[i]);
+            p.publish(Desc { first: c, len: 1, typed: false }, 1);
+            c
+        })
+        .collect();
+    assert!(!p.has_room());
+    for (i, first) in firsts.into_iter().enumerate() {
+        let Claim::Taken(t) = p.claim(ME, &alive) else { panic!("message {i}") };
+        assert_eq!(t.desc.first, first, "message {i} kept its descriptor");
+        let mut b = [0];
+        p.read(t.desc.first, &mut b);
+        assert_eq!(b, [i as u8]);
+        p.release(t.desc.first, 1);
+    }
+    assert_eq!(p.claim(ME, &alive), Claim::Empty);
+}
