@@ -11,7 +11,7 @@
 //! its message, a consumer killed holding one loses it, and a repair frees exactly the
 //! dead participants' chunks. After any repair, hostile or not: the free count is right,
 //! every queued chunk is in exactly one chain that a descriptor between head and tail
-//! reaches (unless hostile counters put the ring across their wrap, see `aliased`), and
+//! reaches (across the counters' wrap too), and
 //! every other chunk is free or held by a live participant. Whatever was written: no
 //! panic, and reads (copies and zero-copy pieces) stay in bounds.
 #![no_main]
@@ -436,7 +436,7 @@ impl<'a> Run<'a> {
         let v = self.hostile_value(input);
         let ctl = self.p.ctl;
         match what % 8 {
-            0 => self.h.ring_word(at % self.geo.maxsize as usize).store(v, Relaxed),
+            0 => self.h.ring_word(at % self.geo.ring_slots() as usize).store(v, Relaxed),
             1 => self.h.link(at % self.geo.chunks as usize).store(v as u32, Relaxed),
             2 => self.h.owner(at % self.geo.chunks as usize).store(v, Relaxed),
             3 => ctl.head.store(v, Relaxed),
@@ -464,9 +464,6 @@ impl<'a> Run<'a> {
             }
         }
         self.repair();
-        if self.aliased() {
-            return;
-        }
         self.owners = self.h.owners();
         let mut seen = vec![false; self.owners.len()];
         let (mut pos, tail) = (self.p.ctl.head.load(Relaxed), self.p.ctl.tail.load(Relaxed));
@@ -484,16 +481,10 @@ impl<'a> Run<'a> {
         self.hostile = false;
     }
 
-    /// Whether ring positions may share a slot: `pos % maxsize` skips at the wrap of the
-    /// 64-bit counters unless `maxsize` divides 2^64, so a ring across the wrap (only a
-    /// hostile write brings the counters there in a run) can have two messages in one
-    /// slot. A known limit of `pool.rs`, out of the model's reach.
-    fn aliased(&self) -> bool {
-        !self.geo.maxsize.is_power_of_two() && self.p.ctl.head.load(Relaxed) > u64::MAX - (1 << 32)
-    }
-
+    /// The ring word of position `pos`: its slot is `pos` masked by the ring's slots (a
+    /// power of two), so positions keep their slots across the counters' wrap.
     fn ring_at(&self, pos: u64) -> u64 {
-        self.h.ring_word((pos % u64::from(self.geo.maxsize)) as usize).load(Relaxed)
+        self.h.ring_word((pos & u64::from(self.geo.ring_slots() - 1)) as usize).load(Relaxed)
     }
 
     /// What holds after every repair, whatever was written before it.
@@ -507,10 +498,6 @@ impl<'a> Run<'a> {
             "after a repair the ring's length is in range"
         );
         let live = self.live();
-        if self.aliased() {
-            assert!(owners.iter().all(|&w| w == FREE || w == QUEUED || live(w)));
-            return;
-        }
         let mut seen = vec![false; owners.len()];
         let mut pos = head;
         while pos != tail {
