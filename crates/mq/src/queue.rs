@@ -435,18 +435,27 @@ impl MessageQueue {
     /// Gets the next message into `sink`, waiting until `deadline`; whether it was typed,
     /// and its length.
     fn get_raw(&self, mut sink: Sink<'_>, deadline: Deadline) -> Result<(bool, usize), MessageError> {
-        let pool = self.pool();
         let me = self.me()?;
+        let room = match &sink {
+            Sink::Buf(buf) => buf.len(),
+            Sink::Vec(_) => usize::MAX,
+        };
+        let t = self.claim_next(me, deadline, room)?;
+        Ok(self.take(&self.pool(), me, t, &mut sink))
+    }
+
+    /// Takes the next message for `me`, waiting until `deadline`; returns with the lock
+    /// held. A message longer than `room` stays queued ([`MessageError::BufferTooShort`]).
+    fn claim_next(&self, me: u64, deadline: Deadline, room: usize) -> Result<Taken, MessageError> {
+        let pool = self.pool();
         loop {
             self.lock(me, deadline)?;
-            if let (Sink::Buf(buf), Some(len)) = (&sink, pool.peek_len()) {
-                if len > buf.len() {
-                    self.unlock(me);
-                    return Err(MessageError::BufferTooShort { needed: len });
-                }
+            if let Some(len) = pool.peek_len().filter(|&len| len > room) {
+                self.unlock(me);
+                return Err(MessageError::BufferTooShort { needed: len });
             }
             match pool.claim(me, &self.live()) {
-                Claim::Taken(t) => return Ok(self.take(&pool, me, t, &mut sink)),
+                Claim::Taken(t) => return Ok(t),
                 Claim::Dropped => self.unlock(me),
                 Claim::Empty => {
                     let closed = pool.is_closed();
@@ -769,30 +778,11 @@ impl MessageQueue {
     ) -> Result<R, MessageError> {
         let pool = self.pool();
         let me = self.me()?;
-        loop {
-            self.lock(me, deadline)?;
-            match pool.claim(me, &self.live()) {
-                Claim::Taken(t) => {
-                    self.unlock(me);
-                    let r = f(&MessageView { pool: &pool, desc: t.desc });
-                    self.give_back(me, t.desc.first, t.chunks);
-                    return Ok(r);
-                }
-                Claim::Dropped => self.unlock(me),
-                Claim::Empty => {
-                    let closed = pool.is_closed();
-                    self.unlock(me);
-                    if closed {
-                        return Err(MessageError::Closed);
-                    }
-                    let ready = || (!pool.is_empty() || pool.is_closed()).then_some(());
-                    pool.ctl
-                        .not_empty
-                        .wait_until(self.h.wait_strategy(), deadline, ready)
-                        .ok_or(MessageError::Timeout)?;
-                }
-            }
-        }
+        let t = self.claim_next(me, deadline, usize::MAX)?;
+        self.unlock(me);
+        let r = f(&MessageView { pool: &pool, desc: t.desc });
+        self.give_back(me, t.desc.first, t.chunks);
+        Ok(r)
     }
 }
 
