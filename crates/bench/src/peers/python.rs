@@ -77,19 +77,39 @@ fn per_op(mode: &str, size: usize, tm: Timing) -> Result<Figure, String> {
 
 /// Runs the script in `mode` and returns what it printed.
 fn python(mode: &str, bytes: usize, tm: Timing) -> Result<String, String> {
+    run(SCRIPT, mode, &[mode.to_owned(), bytes.to_string()], tm)
+}
+
+/// Python's `multiprocessing.Queue` one way: `bytes`-byte messages from a child process
+/// into a queue of `maxsize`, items per second, timed by Python itself
+/// (`python_queue_one_way.py`).
+pub(crate) fn queue_one_way(bytes: usize, maxsize: usize, tm: Timing) -> Result<Figure, String> {
+    const ONE_WAY: &str = include_str!("python_queue_one_way.py");
+    let what = "Queue one-way";
+    let out = run(ONE_WAY, what, &[bytes.to_string(), maxsize.to_string()], tm)?;
+    let bad = || format!("python3 {what} printed {out:?}");
+    let mut it = out.split_whitespace().map(str::parse::<u64>);
+    let (Some(Ok(items)), Some(Ok(ns))) = (it.next(), it.next()) else { return Err(bad()) };
+    if ns == 0 {
+        return Err(bad());
+    }
+    Ok(crate::harness::rate((items, std::time::Duration::from_nanos(ns))))
+}
+
+/// Runs `script` (`what`, for messages) with `args`, then the warm-up and measuring times
+/// and the two CPUs to pin to, and returns what it printed.
+fn run(script: &str, what: &str, args: &[String], tm: Timing) -> Result<String, String> {
     let (parent, child) = match cpus().pair {
         Some((p, c)) => (p as i64, c as i64),
         None => (-1, -1),
     };
-    let args = [
-        mode.to_owned(),
-        bytes.to_string(),
+    let timing = [
         tm.warmup.as_nanos().to_string(),
         tm.measure.as_nanos().to_string(),
         parent.to_string(),
         child.to_string(),
     ];
-    let out = match Command::new("python3").arg("-c").arg(SCRIPT).args(&args).output() {
+    let out = match Command::new("python3").arg("-c").arg(script).args(args).args(&timing).output() {
         Ok(out) => out,
         Err(e) if e.kind() == ErrorKind::NotFound => return Err(NO_PYTHON.to_owned()),
         Err(e) => return Err(format!("python3 could not be started ({e}): the Python rows are skipped")),
@@ -97,7 +117,7 @@ fn python(mode: &str, bytes: usize, tm: Timing) -> Result<String, String> {
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.lines().last().unwrap_or("").trim();
-        return Err(format!("python3 {mode} failed ({}): {last}", out.status));
+        return Err(format!("python3 {what} failed ({}): {last}", out.status));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

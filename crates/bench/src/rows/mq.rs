@@ -6,16 +6,14 @@
 //! the one-way readers take messages in batches of [`BATCH`], so the clock is read once
 //! per batch.
 
-use std::io::ErrorKind;
-use std::process::Command;
 use std::time::Duration;
 
 use shmkit_core::WaitStrategy;
 use shmkit_mq::{MessageQueue, MessageQueueOptions};
 
-use crate::figure::Figure;
-use crate::harness::{cpus, one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
+use crate::harness::{one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
 use crate::names::{FLOOR, FUTEX, PYQUEUE, PYQUEUE_ONE_WAY, QUEUE_PARKED, QUEUE_SPIN, SOCK64K};
+use crate::peers::python;
 
 /// Messages a one-way reader takes between two clock reads.
 const BATCH: u64 = 256;
@@ -26,8 +24,6 @@ const MAXSIZE: usize = 1024;
 /// The small messages' size, ours and Python's.
 const SMALL: usize = 16;
 
-const SCRIPT: &str = include_str!("../peers/python_queue_one_way.py");
-
 pub(super) fn rows(b: &mut Bench) {
     b.add("MessageQueue 8 B ping-pong (spin)", &[FLOOR, QUEUE_SPIN], |tm| {
         let (x, y) = MqPing::pair(WaitStrategy::Spin);
@@ -37,7 +33,7 @@ pub(super) fn rows(b: &mut Bench) {
         let (x, y) = MqPing::pair(WaitStrategy::Park);
         round_trip(x, y, tm)
     });
-    b.try_add(PYQUEUE_ONE_WAY, &[], None, |tm| python_one_way(SMALL, tm));
+    b.try_add(PYQUEUE_ONE_WAY, &[], None, |tm| python::queue_one_way(SMALL, MAXSIZE, tm));
     b.add("MessageQueue 16 B one-way", &[PYQUEUE_ONE_WAY], |tm| {
         // 64-byte chunks: one per message, room for all MAXSIZE of them.
         rate(mq_one_way(SMALL, &MessageQueueOptions::new().chunk_size(64).pool_bytes(64 << 10), tm))
@@ -104,42 +100,4 @@ fn mq_one_way(n: usize, opts: &MessageQueueOptions, tm: Timing) -> (u64, Duratio
         },
         || q.close(),
     )
-}
-
-/// Python's `multiprocessing.Queue` one way: `bytes`-byte messages from a child process,
-/// items per second, timed by Python itself (`python_queue_one_way.py`).
-fn python_one_way(bytes: usize, tm: Timing) -> Result<Figure, String> {
-    let (parent, child) = match cpus().pair {
-        Some((p, c)) => (p as i64, c as i64),
-        None => (-1, -1),
-    };
-    let args = [
-        bytes.to_string(),
-        MAXSIZE.to_string(),
-        tm.warmup.as_nanos().to_string(),
-        tm.measure.as_nanos().to_string(),
-        parent.to_string(),
-        child.to_string(),
-    ];
-    let out = match Command::new("python3").arg("-c").arg(SCRIPT).args(&args).output() {
-        Ok(out) => out,
-        // The same note as the other Python rows, so it prints once.
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Err("python3 is not on PATH: the Python rows are skipped".to_owned())
-        }
-        Err(e) => return Err(format!("python3 could not be started ({e}): the Python rows are skipped")),
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = stderr.lines().last().unwrap_or("").trim();
-        return Err(format!("python3 Queue one-way failed ({}): {last}", out.status));
-    }
-    let bad = || format!("python3 Queue one-way printed {stdout:?}");
-    let mut it = stdout.split_whitespace().map(str::parse::<u64>);
-    let (Some(Ok(items)), Some(Ok(ns))) = (it.next(), it.next()) else { return Err(bad()) };
-    if ns == 0 {
-        return Err(bad());
-    }
-    Ok(rate((items, Duration::from_nanos(ns))))
 }
