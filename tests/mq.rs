@@ -331,3 +331,16 @@ fn join_waits_until_every_message_put_is_marked_done_across_processes() {
         c.join_ok(LIMIT);
     }
 }
+
+#[test]
+fn a_panic_in_get_with_gives_the_chunks_back() {
+    let q = MessageQueue::anonymous(4).unwrap();
+    q.put_bytes(&[1; 3000]).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = q.get_with(|_| panic!("the reader fails"));
+    }));
+    assert!(r.is_err());
+    let s = q.pool_state();
+    assert_eq!((s.free, s.held), (s.chunks, 0), "{s:?}");
+    assert!(q.empty());
+}

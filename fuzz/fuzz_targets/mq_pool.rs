@@ -241,7 +241,7 @@ impl<'a> Run<'a> {
             return;
         }
         let desc = Desc { first: w.first, len: w.len, typed: w.typed };
-        self.p.publish(desc, w.k);
+        self.p.publish(desc, w.k, self.who[i].token);
         let Hold::Writing(w) = std::mem::replace(&mut self.who[i].hold, Hold::Idle) else { unreachable!() };
         if !self.hostile {
             self.set(&w.chain, QUEUED);
@@ -257,7 +257,7 @@ impl<'a> Run<'a> {
             Hold::Writing(w) => (w.first, w.k, w.chain),
             Hold::Reading(r) => (r.taken.desc.first, r.taken.chunks, r.chain),
         };
-        self.p.release(first, k);
+        self.p.release(first, k, self.who[i].token);
         if !self.hostile {
             self.set(&chain, FREE);
         }
@@ -390,7 +390,7 @@ impl<'a> Run<'a> {
                     return self.kill(i);
                 }
                 self.p.write(w.first, &content(w.id, w.len as usize));
-                self.p.publish(Desc { first: w.first, len: w.len, typed: w.typed }, w.k);
+                self.p.publish(Desc { first: w.first, len: w.len, typed: w.typed }, w.k, me);
                 self.p.ctl.tail.fetch_sub(1, Relaxed);
                 let j = usize::from(j) % (w.chain.len() + 1);
                 self.store(&w.chain[j..], me);
@@ -399,7 +399,7 @@ impl<'a> Run<'a> {
             Hold::Reading(r) => {
                 // In `release`: `j` chunks freed, the free count not yet stored.
                 let free = self.p.ctl.free.load(Relaxed);
-                self.p.release(r.taken.desc.first, r.taken.chunks);
+                self.p.release(r.taken.desc.first, r.taken.chunks, me);
                 self.p.ctl.free.store(free, Relaxed);
                 let j = usize::from(j) % (r.chain.len() + 1);
                 self.store(&r.chain[j..], me);

@@ -181,8 +181,8 @@ impl<'a> Pool<'a> {
     ///
     /// `ring` holds `geo.ring_slots()` words, `owner` and `next` `geo.chunks` each, and `data`
     /// points at `geo.chunks * geo.chunk_size` bytes that stay mapped (or allocated) for
-    /// `'a`; peers may write any of it at any time (the bytes are copied with raw copies,
-    /// never referenced).
+    /// `'a`; peers may write any of it at any time (the bytes are copied with raw copies;
+    /// only the in-place forms, loans and `get_with`, reference chunks this process owns).
     pub unsafe fn new(
         ctl: &'a Control,
         ring: &'a [AtomicU64],
@@ -259,19 +259,19 @@ impl<'a> Pool<'a> {
             }
         }
         // The free count was wrong (a peer wrote it): give back what we took, recount.
-        self.release(first, got);
+        self.release(first, got, me);
         self.recount();
         None
     }
 
-    /// Locked: frees the chain of `k` chunks from `first` (owned by the caller).
-    pub fn release(&self, first: u32, k: u32) {
+    /// Locked: frees the chain of `k` chunks from `first`, those of them that are `me`'s.
+    pub fn release(&self, first: u32, k: u32, me: u64) {
         let mut c = first;
         let mut freed = 0;
         for _ in 0..k {
             let Some(o) = self.owner.get(c as usize) else { break };
             let next = self.next[c as usize].load(Ordering::Relaxed);
-            if o.swap(FREE, Ordering::Relaxed) != FREE {
+            if o.compare_exchange(me, FREE, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
                 freed += 1;
             }
             c = next;
@@ -293,12 +293,12 @@ impl<'a> Pool<'a> {
 
     /// Locked, with [`has_room`](Self::has_room): publishes the chain of `k` chunks from
     /// `first` (owned by the caller) as message `desc` (whose `first` is the chain's).
-    pub fn publish(&self, desc: Desc, k: u32) {
-        let first = desc.first;
-        let mut c = first;
+    pub fn publish(&self, desc: Desc, k: u32, me: u64) {
+        let mut c = desc.first;
         for _ in 0..k {
             let Some(o) = self.owner.get(c as usize) else { break };
-            o.store(QUEUED, Ordering::Relaxed);
+            // Only chunks still ours (a hostile peer may have had them given away).
+            let _ = o.compare_exchange(me, QUEUED, Ordering::Relaxed, Ordering::Relaxed);
             c = self.next[c as usize].load(Ordering::Relaxed);
         }
         let tail = self.ctl.tail.load(Ordering::Relaxed);
@@ -354,9 +354,10 @@ impl<'a> Pool<'a> {
         let k = self.geo.chunks_for(desc.len as usize);
         let mut c = desc.first;
         let mut taken = 0;
+        let mut order = Order::new(desc.first);
         let ok = k.is_some_and(|k| {
             (0..k).all(|_| match self.owner.get(c as usize) {
-                Some(o) if o.load(Ordering::Relaxed) == QUEUED => {
+                Some(o) if o.load(Ordering::Relaxed) == QUEUED && order.step(c) => {
                     o.store(me, Ordering::Relaxed);
                     taken += 1;
                     c = self.next[c as usize].load(Ordering::Relaxed);
@@ -368,10 +369,15 @@ impl<'a> Pool<'a> {
         if ok {
             return k;
         }
+        // Links re-read here may have changed (a hostile peer): bounds-checked, and what
+        // is left wrong is set right by the repair that follows.
         let mut c = desc.first;
         for _ in 0..taken {
-            self.owner[c as usize].store(FREE, Ordering::Relaxed);
-            c = self.next[c as usize].load(Ordering::Relaxed);
+            let (Some(o), Some(next)) = (self.owner.get(c as usize), self.next.get(c as usize)) else {
+                break;
+            };
+            let _ = o.compare_exchange(me, FREE, Ordering::Relaxed, Ordering::Relaxed);
+            c = next.load(Ordering::Relaxed);
         }
         None
     }
@@ -384,19 +390,26 @@ impl<'a> Pool<'a> {
     pub fn repair(&self, live: &impl Fn(u64) -> bool) -> u32 {
         let n = self.geo.chunks as usize;
         let maxsize = u64::from(self.geo.maxsize);
-        let mut queued = vec![false; n];
+        let live = memo(live);
+        // 0: not in a queued message; else the (1-based) descriptor that holds it.
+        let mut queued = vec![0u32; n];
         let head = self.ctl.head.load(Ordering::Relaxed);
         let mut tail = self.ctl.tail.load(Ordering::Relaxed);
         if tail.wrapping_sub(head) > maxsize {
+            // Counters no process writes: what they claimed was queued is dropped.
+            self.ctl.dropped.fetch_add(tail.wrapping_sub(head).min(maxsize), Ordering::Relaxed);
             tail = head;
             self.ctl.tail.store(tail, Ordering::Relaxed);
         }
         let mut pos = head;
+        let mut stamp = 0u32;
         while pos != tail {
+            stamp += 1;
             let desc = Desc::unpack(self.ring[self.geo.slot(pos)].load(Ordering::Relaxed));
-            // A broken chain, or one sharing a chunk with an earlier message: a descriptor
-            // that follows no chain stands in for it, and the claim that meets it drops it.
-            if !self.mark(desc, &mut queued) {
+            // A broken chain, one sharing a chunk with an earlier message, or one through a
+            // chunk that is free or a live process's: a descriptor that follows no chain
+            // stands in for it, and the claim that meets it drops it.
+            if !self.mark(desc, stamp, &mut queued, &live) {
                 let empty = Desc { first: END, len: 0, typed: false };
                 self.ring[self.geo.slot(pos)].store(empty.pack(), Ordering::Relaxed);
             }
@@ -405,7 +418,7 @@ impl<'a> Pool<'a> {
         let (mut free, mut freed) = (0, 0);
         for (c, o) in self.owner.iter().enumerate() {
             let w = o.load(Ordering::Relaxed);
-            if queued[c] {
+            if queued[c] != 0 {
                 o.store(QUEUED, Ordering::Relaxed);
             } else if w == FREE {
                 free += 1;
@@ -420,23 +433,35 @@ impl<'a> Pool<'a> {
         freed
     }
 
-    /// Marks the chunks of `desc`'s chain in `queued`; `false` (nothing marked) if a link
-    /// is out of bounds or a chunk is already marked.
-    fn mark(&self, desc: Desc, queued: &mut [bool]) -> bool {
+    /// Marks the chunks of `desc`'s chain with `stamp` in `queued`; `false` (and nothing
+    /// left marked) if a link is out of bounds, the chain meets a chunk already marked (by
+    /// this or an earlier message), or a chunk that is neither queued nor a dead
+    /// process's (a queued message's chunks are queued, or taken by a claim whose process
+    /// died in it).
+    fn mark(&self, desc: Desc, stamp: u32, queued: &mut [u32], live: &impl Fn(u64) -> bool) -> bool {
         let Some(k) = self.geo.chunks_for(desc.len as usize) else { return false };
-        let mut chain = Vec::with_capacity(k as usize);
         let mut c = desc.first;
+        let mut order = Order::new(desc.first);
         for _ in 0..k {
-            match queued.get(c as usize) {
-                Some(false) if !chain.contains(&c) => chain.push(c),
-                _ => return false,
+            let Some(o) = self.owner.get(c as usize) else { return self.unmark(stamp, queued) };
+            let w = o.load(Ordering::Relaxed);
+            let ours = w == QUEUED || (w != FREE && !live(w));
+            if queued[c as usize] != 0 || !ours || !order.step(c) {
+                return self.unmark(stamp, queued);
             }
+            queued[c as usize] = stamp;
             c = self.next[c as usize].load(Ordering::Relaxed);
         }
-        for c in chain {
-            queued[c as usize] = true;
-        }
         true
+    }
+
+    /// Clears the marks `stamp` left (a chain that failed half-way); `false`. Runs only
+    /// for a broken descriptor, so its O(chunks) is paid once per one.
+    fn unmark(&self, stamp: u32, queued: &mut [u32]) -> bool {
+        for q in queued.iter_mut().filter(|q| **q == stamp) {
+            *q = 0;
+        }
+        false
     }
 
     /// Locked: sets the free count from the owner words.
@@ -448,6 +473,7 @@ impl<'a> Pool<'a> {
     /// Whether a chunk is held by a participant that `live` says is dead (no lock needed:
     /// a hint for when to [`repair`](Self::repair)).
     pub fn has_dead_holders(&self, live: &impl Fn(u64) -> bool) -> bool {
+        let live = memo(live);
         self.owner.iter().any(|o| {
             let w = o.load(Ordering::Relaxed);
             w != FREE && w != QUEUED && !live(w)
@@ -461,64 +487,95 @@ impl<'a> Pool<'a> {
 
     /// Writes `msg` into the chain from `first` (owned by the caller, long enough).
     pub fn write(&self, first: u32, msg: &[u8]) {
-        self.for_each_piece(first, msg.len(), |at, range| {
-            let piece = &msg[range];
-            // SAFETY: `for_each_piece` gives in-bounds chunk addresses and lengths within a
-            // chunk; the caller owns these chunks, so no other process writes them now
-            // (a hostile one may: plain bytes, copied raw, cannot make this unsound).
-            unsafe { std::ptr::copy_nonoverlapping(piece.as_ptr(), at, piece.len()) }
-        });
+        let mut done = 0;
+        for (at, n) in self.pieces(first, msg.len()) {
+            // SAFETY: `pieces` gives in-bounds chunk addresses and lengths within a chunk;
+            // the caller owns these chunks, so no correct peer writes them now (a hostile one
+            // may: plain bytes, copied raw, cannot make this unsound).
+            unsafe { std::ptr::copy_nonoverlapping(msg[done..done + n].as_ptr(), at.as_ptr(), n) };
+            done += n;
+        }
     }
 
-    /// Reads the chain from `first` (owned by the caller) into `out`.
+    /// Reads the chain from `first` (owned by the caller) into `out`; a chain cut short
+    /// (a peer rewrote a link) leaves the rest of `out` as it was.
     pub fn read(&self, first: u32, out: &mut [u8]) {
         let len = out.len();
-        self.for_each_piece(first, len, |at, range| {
-            let n = range.len();
-            // SAFETY: as in `write`; `out[range]` is ours.
-            unsafe { std::ptr::copy_nonoverlapping(at, out[range].as_mut_ptr(), n) }
-        });
+        let mut done = 0;
+        for (at, n) in self.pieces(first, len) {
+            // SAFETY: as in `write`; `out[done..done + n]` is ours.
+            unsafe {
+                std::ptr::copy_nonoverlapping(at.as_ptr().cast_const(), out[done..done + n].as_mut_ptr(), n)
+            };
+            done += n;
+        }
     }
 
     /// The pieces of a message of `len` bytes in the chain from `first`, in order: each a
     /// chunk's address and how many of its bytes belong to the message.
     pub fn pieces(&self, first: u32, len: usize) -> Pieces<&Pool<'a>> {
-        Pieces { pool: self, chunk: first, left: len }
+        Pieces { pool: self, chunk: first, left: len, order: Order::new(first) }
     }
 
     /// [`pieces`](Self::pieces), owning the view.
     pub fn into_pieces(self, first: u32, len: usize) -> Pieces<Pool<'a>> {
-        Pieces { pool: self, chunk: first, left: len }
+        Pieces { pool: self, chunk: first, left: len, order: Order::new(first) }
+    }
+}
+
+/// The order every chain follows (as [`Pool::alloc`] makes them): chunk indices upwards
+/// from the first, wrapping past the last chunk at most once and never reaching the first
+/// again, so no chunk is met twice. A chain out of this order was written by a peer that
+/// does not follow the protocol, and is treated as broken.
+#[derive(Clone, Copy)]
+struct Order {
+    first: u32,
+    prev: Option<u32>,
+    wrapped: bool,
+}
+
+impl Order {
+    fn new(first: u32) -> Self {
+        Self { first, prev: None, wrapped: false }
     }
 
-    /// Calls `f(chunk address, range of the message)` for each chunk of the chain from
-    /// `first` that holds part of a message of `len` bytes, following links (bounded by
-    /// the chunk count, and stopping at a link out of bounds).
-    fn for_each_piece(&self, first: u32, len: usize, mut f: impl FnMut(*mut u8, std::ops::Range<usize>)) {
-        let size = self.geo.chunk_size as usize;
-        let mut c = first;
-        let mut done = 0;
-        while done < len {
-            if c >= self.geo.chunks {
-                return;
+    /// Whether `c` may come next; records it if so.
+    fn step(&mut self, c: u32) -> bool {
+        if let Some(prev) = self.prev {
+            let up = c > prev && (!self.wrapped || c < self.first);
+            let wrap = !self.wrapped && c < prev && c < self.first;
+            if !(up || wrap) {
+                return false;
             }
-            let n = size.min(len - done);
-            // SAFETY: `c < chunks`, so the chunk lies inside the data region of
-            // `chunks * chunk_size` bytes (see `new`).
-            let at = unsafe { self.data.as_ptr().add(c as usize * size) };
-            f(at, done..done + n);
-            done += n;
-            c = self.next[c as usize].load(Ordering::Relaxed);
+            self.wrapped |= wrap;
         }
+        self.prev = Some(c);
+        true
+    }
+}
+
+/// `live`, asked once per distinct owner (each answer is a system call).
+fn memo(live: &impl Fn(u64) -> bool) -> impl Fn(u64) -> bool + '_ {
+    let seen = std::cell::RefCell::new(Vec::<(u64, bool)>::new());
+    move |w| {
+        if let Some(&(_, alive)) = seen.borrow().iter().find(|(t, _)| *t == w) {
+            return alive;
+        }
+        let alive = live(w);
+        seen.borrow_mut().push((w, alive));
+        alive
     }
 }
 
 /// The pieces of a message in its chain (see [`Pool::pieces`]): follows links, stops at
 /// one out of bounds, and never yields more than the message's length.
+/// A chain out of the order chains follow (a peer rewrote a link) ends there, so no
+/// chunk is yielded twice.
 pub struct Pieces<P> {
     pool: P,
     chunk: u32,
     left: usize,
+    order: Order,
 }
 
 impl<'a, P: std::borrow::Borrow<Pool<'a>>> Iterator for Pieces<P> {
@@ -527,6 +584,10 @@ impl<'a, P: std::borrow::Borrow<Pool<'a>>> Iterator for Pieces<P> {
     fn next(&mut self) -> Option<Self::Item> {
         let pool = self.pool.borrow();
         if self.left == 0 || self.chunk >= pool.geo.chunks {
+            return None;
+        }
+        if !self.order.step(self.chunk) {
+            self.left = 0;
             return None;
         }
         let size = pool.geo.chunk_size as usize;

@@ -18,11 +18,15 @@ use crate::pool::{Claim, Desc, Pool, Taken, MAX_LEN};
 /// round; larger ones are copied outside it.
 const INLINE: usize = 4096;
 
+/// How many more times a `try_` form asks for a busy lock before it gives up.
+const TRY_SPINS: u32 = 1000;
+
 /// A queue of messages of any size between processes: Python's `multiprocessing.Queue`,
 /// carrying bytes, or serde values (strings, tuples, vectors, maps, your structs) with
 /// the `serde` feature. Multi-producer, multi-consumer, bounded by a message count
 /// (`maxsize`, exactly as Python) and by its pool of chunks; `put` waits for room, `get`
-/// for a message, each with `try_`, `_timeout` and `_deadline` forms.
+/// for a message, each with `try_`, `_timeout` and `_deadline` forms (`get_bytes_into`,
+/// `loan` and `get_with` with a `_deadline` form).
 ///
 /// Messages live in a pool of fixed-size chunks in the object: a message is a chain of
 /// chunks, the queue a ring of (first chunk, length) descriptors. Changes of ownership
@@ -270,17 +274,17 @@ impl MessageQueue {
         self.lock(me, Deadline::never())?;
         let freed = self.pool().repair(&self.live());
         self.unlock(me);
-        self.pool().ctl.not_full.notify_all();
+        self.repaired();
         Ok(freed as usize)
     }
 
     /// Closes the queue: every `put` fails from now on; `get` delivers what is queued,
-    /// then fails with [`MessageError::Closed`]. Wakes everyone waiting.
+    /// then fails with [`MessageError::Closed`]. Wakes everyone waiting (a `join` goes back
+    /// to waiting: what is unfinished still is).
     pub fn close(&self) {
         let pool = self.pool();
         pool.ctl.closed.store(1, shmkit_core::loom::atomic::Ordering::Release);
-        pool.ctl.not_empty.notify_all();
-        pool.ctl.not_full.notify_all();
+        self.repaired();
     }
 
     /// Whether the queue was closed.
@@ -297,17 +301,38 @@ impl MessageQueue {
         |w| Liveness::is_alive(self.object(), w)
     }
 
-    /// Takes the lock until `deadline`, repairing the queue if its holder died.
+    /// Takes the lock until `deadline`, repairing the queue if its holder died. With a
+    /// deadline already passed (the `try_` forms) it still spins a little: the lock is
+    /// held for a few stores or a copy of up to 4 KiB, and "full" or "empty" must not be
+    /// reported only because a peer held it at that instant.
     fn lock(&self, me: u64, deadline: Deadline) -> Result<(), MessageError> {
         let pool = self.pool();
-        match pool.ctl.lock.lock_until(me, deadline, self.h.wait_strategy(), self.object()) {
+        let strategy = self.h.wait_strategy();
+        let mut got = pool.ctl.lock.lock_until(me, deadline, strategy, self.object());
+        for _ in 0..TRY_SPINS {
+            if got.is_some() || !deadline.has_passed() {
+                break;
+            }
+            std::hint::spin_loop();
+            got = pool.ctl.lock.lock_until(me, deadline, strategy, self.object());
+        }
+        match got {
             Some(Acquired::Clean) => Ok(()),
             Some(Acquired::OwnerDied) => {
                 pool.repair(&self.live());
+                self.repaired();
                 Ok(())
             }
             None => Err(MessageError::Timeout),
         }
+    }
+
+    /// Wakes whoever a repair may have helped: room and chunks freed, messages dropped.
+    fn repaired(&self) {
+        let ctl = self.pool().ctl;
+        ctl.not_full.notify_all();
+        ctl.not_empty.notify_all();
+        ctl.all_done.notify_all();
     }
 
     fn unlock(&self, me: u64) {
@@ -321,7 +346,7 @@ impl MessageQueue {
         if pool.has_dead_holders(&self.live()) && self.lock(me, Deadline::never()).is_ok() {
             pool.repair(&self.live());
             self.unlock(me);
-            pool.ctl.not_full.notify_all();
+            self.repaired();
         }
     }
 
@@ -334,7 +359,7 @@ impl MessageQueue {
         let inline = |first: u32| {
             if msg.len() <= INLINE && pool.has_room() {
                 pool.write(first, msg);
-                pool.publish(Desc { first, len, typed }, k);
+                pool.publish(Desc { first, len, typed }, k, me);
                 true
             } else {
                 false
@@ -401,7 +426,7 @@ impl MessageQueue {
         loop {
             let locked = self.lock(me, deadline);
             if locked.is_ok() && !pool.is_closed() && pool.has_room() {
-                pool.publish(desc, k);
+                pool.publish(desc, k, me);
                 self.unlock(me);
                 pool.ctl.not_empty.notify_one();
                 return Ok(());
@@ -426,7 +451,7 @@ impl MessageQueue {
         let pool = self.pool();
         // Without a deadline the lock cannot time out; this process is registered.
         if self.lock(me, Deadline::never()).is_ok() {
-            pool.release(first, k);
+            pool.release(first, k, me);
             self.unlock(me);
         }
         pool.ctl.not_full.notify_all();
@@ -452,11 +477,16 @@ impl MessageQueue {
             self.lock(me, deadline)?;
             if let Some(len) = pool.peek_len().filter(|&len| len > room) {
                 self.unlock(me);
+                // The wake-up that brought us here may have been the only one: pass it on.
+                pool.ctl.not_empty.notify_one();
                 return Err(MessageError::BufferTooShort { needed: len });
             }
             match pool.claim(me, &self.live()) {
                 Claim::Taken(t) => return Ok(t),
-                Claim::Dropped => self.unlock(me),
+                Claim::Dropped => {
+                    self.unlock(me);
+                    self.repaired();
+                }
                 Claim::Empty => {
                     let closed = pool.is_closed();
                     self.unlock(me);
@@ -493,7 +523,7 @@ impl MessageQueue {
             }
         }
         if inline {
-            pool.release(t.desc.first, t.chunks);
+            pool.release(t.desc.first, t.chunks, me);
             self.unlock(me);
             pool.ctl.not_full.notify_all();
         } else {
@@ -780,9 +810,15 @@ impl MessageQueue {
         let me = self.me()?;
         let t = self.claim_next(me, deadline, usize::MAX)?;
         self.unlock(me);
-        let r = f(&MessageView { pool: &pool, desc: t.desc });
-        self.give_back(me, t.desc.first, t.chunks);
-        Ok(r)
+        // The chunks go back however `f` ends, a panic included.
+        struct GiveBack<'q>(&'q MessageQueue, u64, Taken);
+        impl Drop for GiveBack<'_> {
+            fn drop(&mut self) {
+                self.0.give_back(self.1, self.2.desc.first, self.2.chunks);
+            }
+        }
+        let _give_back = GiveBack(self, me, t);
+        Ok(f(&MessageView { pool: &pool, desc: t.desc }))
     }
 }
 
@@ -813,8 +849,10 @@ impl Loan<'_> {
         self.q.pool().into_pieces(self.desc.first, self.desc.len as usize).map(|(at, n)| {
             // SAFETY: the chunks are this loan's (owned by this process until sent or
             // dropped), inside the mapping the queue keeps alive for the loan's lifetime;
-            // each piece is a different chunk, and `&mut self` makes these the only views
-            // of them in this process. A hostile peer writing them can only garble bytes.
+            // `Pieces` never yields a chunk twice, and `&mut self` makes these the only
+            // views of them in this process. As with every in-place access to shared
+            // memory here (the Pod queue's `put_with` too), peers are trusted not to write
+            // what they do not own; one that does races with this reference.
             unsafe { std::slice::from_raw_parts_mut(at.as_ptr(), n) }
         })
     }
@@ -879,8 +917,8 @@ impl MessageView<'_, '_> {
     pub fn pieces(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.pool.pieces(self.desc.first, self.desc.len as usize).map(|(at, n)| {
             // SAFETY: the chunks are owned by this process until `get_with` returns (the
-            // borrow of `self` ends first), inside the queue's mapping; a hostile peer
-            // writing them can only garble the bytes.
+            // borrow of `self` ends first), inside the queue's mapping. Peers are trusted not
+            // to write chunks they do not own (as for every in-place access here).
             unsafe { std::slice::from_raw_parts(at.as_ptr().cast_const(), n) }
         })
     }

@@ -6,7 +6,8 @@ use crate::error::MessageError;
 use crate::queue::MessageQueue;
 
 /// Python's `multiprocessing.SimpleQueue`: `put`, `get`, `empty` and `close`, nothing
-/// else; unbounded as far as its pool allows (65 536 messages in 4 MiB by default). A
+/// else; unbounded as far as its pool allows (by default 8 192 messages, one 512-byte
+/// chunk each at least, in 4 MiB). A
 /// [`MessageQueue`] underneath ([`queue`](Self::queue) for the rest).
 ///
 /// ```

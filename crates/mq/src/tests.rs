@@ -46,14 +46,14 @@ fn a_message_goes_round_and_its_chunks_come_back() {
     let first = p.alloc(k, ME).unwrap();
     p.write(first, &msg);
     assert!(p.has_room());
-    p.publish(Desc { first, len: msg.len() as u32, typed: false }, k);
+    p.publish(Desc { first, len: msg.len() as u32, typed: false }, k, ME);
     assert_eq!((p.len(), p.free_chunks()), (1, 5));
     assert_eq!(accounted(&h), (5, 3, 0));
     let Claim::Taken(t) = p.claim(ME, &alive) else { panic!("a message was queued") };
     let mut out = vec![0; t.desc.len as usize];
     p.read(t.desc.first, &mut out);
     assert_eq!(out, msg);
-    p.release(t.desc.first, t.chunks);
+    p.release(t.desc.first, t.chunks, ME);
     assert_eq!((p.len(), p.free_chunks()), (0, 8));
     assert_eq!(p.claim(ME, &alive), Claim::Empty);
 }
@@ -66,10 +66,10 @@ fn the_pool_and_the_ring_fill_up() {
     assert!(p.alloc(9, ME).is_none(), "more chunks than the pool has");
     let a = p.alloc(8, ME).unwrap();
     assert!(p.alloc(1, ME).is_none(), "no chunk left");
-    p.release(a, 8);
+    p.release(a, 8, ME);
     for _ in 0..4 {
         let c = p.alloc(1, ME).unwrap();
-        p.publish(Desc { first: c, len: 1, typed: false }, 1);
+        p.publish(Desc { first: c, len: 1, typed: false }, 1, ME);
     }
     assert!(!p.has_room() && p.is_full());
 }
@@ -83,10 +83,10 @@ fn repair_frees_what_dead_processes_held_and_keeps_every_queued_message() {
     let h = HeapPool::new(Geometry { maxsize: 8, chunk_size: 64, chunks: 16 });
     let p = h.pool();
     let queued = p.alloc(2, ME).unwrap();
-    p.publish(Desc { first: queued, len: 100, typed: false }, 2);
+    p.publish(Desc { first: queued, len: 100, typed: false }, 2, ME);
     assert!(p.alloc(3, DEAD).is_some(), "an unpublished chain of a producer that dies");
     let taken_by_dead = p.alloc(1, ME).unwrap();
-    p.publish(Desc { first: taken_by_dead, len: 10, typed: false }, 1);
+    p.publish(Desc { first: taken_by_dead, len: 10, typed: false }, 1, ME);
     let live_held = p.alloc(2, ME).unwrap();
     // A consumer that dies holding the oldest message.
     let Claim::Taken(dead_took) = p.claim(DEAD, &alive) else { panic!() };
@@ -94,7 +94,7 @@ fn repair_frees_what_dead_processes_held_and_keeps_every_queued_message() {
     // A producer that died between marking its chain queued and the tail store: its
     // publish ran but the commit point is taken back.
     let half = p.alloc(2, DEAD).unwrap();
-    p.publish(Desc { first: half, len: 70, typed: false }, 2);
+    p.publish(Desc { first: half, len: 70, typed: false }, 2, DEAD);
     p.ctl.tail.fetch_sub(1, shmkit_core::loom::atomic::Ordering::Relaxed);
     p.repair(&alive);
     let (free, q, held) = accounted(&h);
@@ -104,8 +104,8 @@ fn repair_frees_what_dead_processes_held_and_keeps_every_queued_message() {
     assert_eq!(p.free_chunks(), 13);
     let Claim::Taken(t) = p.claim(ME, &alive) else { panic!() };
     assert_eq!(t.desc.first, taken_by_dead);
-    p.release(t.desc.first, t.chunks);
-    p.release(live_held, 2);
+    p.release(t.desc.first, t.chunks, ME);
+    p.release(live_held, 2, ME);
     assert_eq!(p.free_chunks(), 16);
 }
 
@@ -115,18 +115,18 @@ fn hostile_descriptors_and_links_are_dropped_never_followed() {
     let h = HeapPool::new(geo());
     let p = h.pool();
     let c = p.alloc(2, ME).unwrap();
-    p.publish(Desc { first: c, len: 100, typed: false }, 2);
+    p.publish(Desc { first: c, len: 100, typed: false }, 2, ME);
     // A peer points the chain into nowhere, then at itself.
     h.link(c as usize).store(1000, shmkit_core::loom::atomic::Ordering::Relaxed);
     assert_eq!(p.claim(ME, &alive), Claim::Dropped);
     assert_eq!(p.free_chunks(), 8, "the broken message's chunks went back");
     let c = p.alloc(2, ME).unwrap();
-    p.publish(Desc { first: c, len: 100, typed: false }, 2);
+    p.publish(Desc { first: c, len: 100, typed: false }, 2, ME);
     h.link(c as usize).store(c, shmkit_core::loom::atomic::Ordering::Relaxed);
     assert_eq!(p.claim(ME, &alive), Claim::Dropped);
     // A forged length larger than the pool, and counters far apart.
     let c = p.alloc(1, ME).unwrap();
-    p.publish(Desc { first: c, len: 1, typed: false }, 1);
+    p.publish(Desc { first: c, len: 1, typed: false }, 1, ME);
     h.ring_word(2).store(u64::MAX >> 1, shmkit_core::loom::atomic::Ordering::Relaxed);
     assert_eq!(p.claim(ME, &alive), Claim::Dropped);
     p.ctl.tail.store(1 << 40, shmkit_core::loom::atomic::Ordering::Relaxed);
@@ -148,7 +148,7 @@ fn ring_positions_keep_their_slots_across_the_counters_wrap() {
         .map(|i| {
             let c = p.alloc(1, ME).unwrap();
             p.write(c, &[i]);
-            p.publish(Desc { first: c, len: 1, typed: false }, 1);
+            p.publish(Desc { first: c, len: 1, typed: false }, 1, ME);
             c
         })
         .collect();
@@ -159,7 +159,51 @@ fn ring_positions_keep_their_slots_across_the_counters_wrap() {
         let mut b = [0];
         p.read(t.desc.first, &mut b);
         assert_eq!(b, [i as u8]);
-        p.release(t.desc.first, 1);
+        p.release(t.desc.first, 1, ME);
     }
     assert_eq!(p.claim(ME, &alive), Claim::Empty);
+}
+
+#[cfg(not(shmkit_loom))]
+#[test]
+fn a_stale_descriptor_brought_back_by_a_peer_never_takes_a_live_producers_chunks() {
+    // A message is got and its chunks freed; a live producer takes the same chunks; a
+    // hostile peer moves head back so the stale descriptor counts as queued again. The
+    // repair must not hand the producer's chunks to the stale message (it used to: the
+    // message was delivered twice and the producer's dropped).
+    let h = HeapPool::new(geo());
+    let p = h.pool();
+    let first = p.alloc(2, ME).unwrap();
+    p.publish(Desc { first, len: 100, typed: false }, 2, ME);
+    let Claim::Taken(t) = p.claim(ME, &alive) else { panic!() };
+    p.release(t.desc.first, t.chunks, ME);
+    const PRODUCER: u64 = 1 << 63 | 11;
+    p.ctl.cursor.store(first, shmkit_core::loom::atomic::Ordering::Relaxed);
+    let again = p.alloc(2, PRODUCER).unwrap();
+    assert_eq!(again, first, "the same chunks");
+    p.ctl.head.fetch_sub(1, shmkit_core::loom::atomic::Ordering::Relaxed);
+    p.repair(&alive);
+    assert_eq!(accounted(&h).2, 2, "the live producer keeps its chunks");
+    assert_eq!(p.claim(ME, &alive), Claim::Dropped, "the stale message is dropped, not delivered");
+    p.publish(Desc { first: again, len: 100, typed: false }, 2, PRODUCER);
+    let Claim::Taken(t) = p.claim(ME, &alive) else { panic!("the producer's message") };
+    assert_eq!(t.desc.first, again);
+    assert_eq!(p.claim(ME, &alive), Claim::Empty, "delivered once");
+}
+
+#[cfg(not(shmkit_loom))]
+#[test]
+fn pieces_never_yield_a_chunk_twice_whatever_the_links_say() {
+    let h = HeapPool::new(geo());
+    let p = h.pool();
+    let first = p.alloc(3, ME).unwrap();
+    assert_eq!(p.pieces(first, 150).count(), 3);
+    // A peer points the second chunk back at the first: the walk stops there.
+    let second = h.link(first as usize).load(shmkit_core::loom::atomic::Ordering::Relaxed);
+    h.link(second as usize).store(first, shmkit_core::loom::atomic::Ordering::Relaxed);
+    let seen: Vec<_> = p.pieces(first, 150).map(|(at, _)| at).collect();
+    assert_eq!(seen.len(), 2);
+    assert_ne!(seen[0], seen[1]);
+    h.link(second as usize).store(second, shmkit_core::loom::atomic::Ordering::Relaxed);
+    assert_eq!(p.pieces(first, 150).count(), 2);
 }

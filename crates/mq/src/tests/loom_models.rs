@@ -32,7 +32,7 @@ fn put(h: &HeapPool, me: u64, msg: &[u8]) {
     unlock(h, me);
     p.write(first, msg);
     lock(h, me);
-    p.publish(Desc { first, len: msg.len() as u32, typed: false }, k);
+    p.publish(Desc { first, len: msg.len() as u32, typed: false }, k, me);
     unlock(h, me);
     p.ctl.not_empty.notify_one();
 }
@@ -48,7 +48,7 @@ fn get(h: &HeapPool, me: u64) -> Vec<u8> {
                 let mut out = vec![0; t.desc.len as usize];
                 p.read(t.desc.first, &mut out);
                 lock(h, me);
-                p.release(t.desc.first, t.chunks);
+                p.release(t.desc.first, t.chunks, me);
                 unlock(h, me);
                 p.ctl.not_full.notify_all();
                 return out;
@@ -99,7 +99,7 @@ fn loom_a_dead_holders_chunks_are_repaired_for_a_producer_that_needs_them() {
         let first = p.alloc(2, A).expect("the dead holder's chunks");
         unlock(&h, A);
         lock(&h, A);
-        p.release(first, 2);
+        p.release(first, 2, A);
         unlock(&h, A);
         assert_eq!(p.free_chunks(), 2);
     });
@@ -117,7 +117,7 @@ fn loom_a_producer_parked_on_a_full_pool_is_woken_by_a_get() {
                 lock(&h2, B);
                 if let Some(first) = p.alloc(1, B) {
                     p.write(first, b"second");
-                    p.publish(Desc { first, len: 6, typed: false }, 1);
+                    p.publish(Desc { first, len: 6, typed: false }, 1, B);
                     unlock(&h2, B);
                     p.ctl.not_empty.notify_one();
                     return;
