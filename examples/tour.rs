@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use shmkit::segment::UnlinkGuard;
 use shmkit::{
     spsc, Array, Barrier, BoundedSemaphore, Condition, Connection, CreateOptions, Deadline, Event,
-    EventCount, Expect, GetError, GetTimeoutError, JoinableQueue, Kind, Lock, LockError, Object, OpenError,
-    OpenOptions, PipeOptions, Pool, PoolOptions, Process, Queue, RLock, RecvError, Role, Semaphore, Spec,
-    StartMethod, TaskError, TryPutError, Value, WaitStrategy,
+    EventCount, Expect, GetError, GetTimeoutError, JoinableQueue, Kind, Lock, LockError, MessageError,
+    MessageQueue, MessageQueueOptions, Object, OpenError, OpenOptions, PipeOptions, Pool, PoolOptions,
+    Process, Queue, RLock, RecvError, Role, Semaphore, Spec, StartMethod, TaskError, TryPutError, Value,
+    WaitStrategy,
 };
 
 /// The body of the tour's object: an event count to wake on, a stage word, a message.
@@ -67,11 +68,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("spsc") => spsc_producer(&args[2]),
         Some("echo") => pipe_echo(&args[2]),
         Some("jobs") => jobs_worker(&args[2]),
+        Some("mq-producer") => mq_producer(&args[2]),
         _ => {
             parent()?;
             sync_tour()?;
             queue_tour()?;
             pipe_tour()?;
+            message_tour()?;
             family_tour()?;
             process_tour()?;
             println!("\ntour complete");
@@ -624,5 +627,56 @@ fn process_tour() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     pool.join();
+    Ok(())
+}
+
+/// What another program puts in the message queue: what a Python program puts.
+fn mq_producer(name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let q = MessageQueue::open_timeout(name, Duration::from_secs(10))?;
+    q.put("a")?;
+    q.put(&(1i64, "two", vec![3.0f64, 4.0]))?;
+    q.put(&std::collections::BTreeMap::from([("k", 1i64)]))?;
+    q.put_bytes(&vec![7u8; 1 << 20])?;
+    // Then it fills its next message half-way and hangs there, to be killed.
+    let mut loan = q.loan(3 << 20)?;
+    loan.copy_from_slice(&[9; 1 << 20]);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn message_tour() -> Result<(), Box<dyn std::error::Error>> {
+    let name = format!("tour-{}-mq", std::process::id());
+    let _cleanup = UnlinkGuard::new(&name);
+    println!("\n== message queue: messages of any type and size ==");
+    // The consumer opens first; the producer is another program started after it.
+    let mut producer = spawn("mq-producer", &name)?;
+    let q = MessageQueue::create_with(&name, 10, &MessageQueueOptions::new().pool_bytes(8 << 20))?;
+    let a: String = q.get_timeout(Duration::from_secs(10))?;
+    let t: (i64, String, Vec<f64>) = q.get_timeout(Duration::from_secs(10))?;
+    let d: std::collections::BTreeMap<String, i64> = q.get_timeout(Duration::from_secs(10))?;
+    let big = q.get_bytes_timeout(Duration::from_secs(10))?;
+    println!("got {a:?}, {t:?}, {d:?} and {} bytes from pid {}", big.len(), producer.id());
+    match q.try_get::<Vec<u64>>() {
+        Err(MessageError::Timeout) => {}
+        other => return Err(format!("expected nothing more yet, got {other:?}").into()),
+    }
+    // Killed holding a 3 MiB message half-written: its chunks come back to the pool.
+    let loaned = (3 << 20) / MessageQueueOptions::new().get_chunk_size() as usize;
+    while q.pool_state().held < loaned {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let before = q.pool_state();
+    producer.kill()?;
+    producer.wait()?;
+    let freed = q.repair()?;
+    let after = q.pool_state();
+    println!(
+        "producer killed mid-message: {} of {} chunks held before, {freed} given back, {} free after",
+        before.held, before.chunks, after.free
+    );
+    if after.free != after.chunks {
+        return Err(format!("chunks lost: {after:?}").into());
+    }
     Ok(())
 }

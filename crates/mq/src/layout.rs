@@ -65,6 +65,16 @@ impl MessageQueueOptions {
         self
     }
 
+    /// The bytes each chunk holds.
+    pub fn get_chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// The pool's size in bytes.
+    pub fn get_pool_bytes(&self) -> usize {
+        self.pool_bytes
+    }
+
     /// The object options.
     pub fn get_create(&self) -> &CreateOptions {
         &self.create
