@@ -29,3 +29,6 @@ pub(crate) const PYQUEUE_ONE_WAY: &str = "python3 multiprocessing.Queue 16 B one
 pub(crate) const QUEUE_SPIN: &str = "Queue<u64> ping-pong (spin)";
 /// As [`QUEUE_SPIN`], parked.
 pub(crate) const QUEUE_PARKED: &str = "Queue<u64> ping-pong (parked)";
+
+/// One process copying 4 MiB from one buffer to another: what a message written once costs.
+pub(crate) const MEMCPY4M: &str = "memcpy 4 MiB (one process)";

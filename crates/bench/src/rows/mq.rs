@@ -12,7 +12,7 @@ use shmkit_core::WaitStrategy;
 use shmkit_mq::{MessageQueue, MessageQueueOptions};
 
 use crate::harness::{one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
-use crate::names::{FLOOR, FUTEX, PYQUEUE, PYQUEUE_ONE_WAY, QUEUE_PARKED, QUEUE_SPIN, SOCK64K};
+use crate::names::{FLOOR, FUTEX, MEMCPY4M, PYQUEUE, PYQUEUE_ONE_WAY, QUEUE_PARKED, QUEUE_SPIN, SOCK64K};
 use crate::peers::python;
 
 /// Messages a one-way reader takes between two clock reads.
@@ -46,6 +46,59 @@ pub(super) fn rows(b: &mut Bench) {
         let opts = MessageQueueOptions::new().chunk_size(64 << 10);
         throughput(64 << 10, mq_one_way(64 << 10, &opts, tm))
     });
+    b.add(MEMCPY4M, &[], |tm| throughput(FRAME, memcpy_4m(tm)));
+    b.add("MessageQueue 4 MiB loaned one-way (written once, read in place)", &[MEMCPY4M], |tm| {
+        throughput(FRAME, mq_loaned(tm))
+    });
+}
+
+/// A camera frame's size, for the loaned rows.
+const FRAME: usize = 4 << 20;
+
+/// Copies of a 4 MiB buffer into another, in this process (both touched before timing).
+fn memcpy_4m(tm: Timing) -> (u64, Duration) {
+    let src = vec![0x5Au8; FRAME];
+    let mut dst = vec![0u8; FRAME];
+    let mut copies = |until: Duration| {
+        let start = std::time::Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < until {
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&dst);
+            n += 1;
+        }
+        (n, start.elapsed())
+    };
+    let _ = copies(tm.warmup);
+    copies(tm.measure)
+}
+
+/// 4 MiB messages one way, each written once into a loan (one copy from the writer's
+/// buffer) and read in place by the reader (one byte per chunk touched, nothing copied).
+fn mq_loaned(tm: Timing) -> (u64, Duration) {
+    let opts = MessageQueueOptions::new().chunk_size(1 << 20).pool_bytes(4 * FRAME);
+    let mut q = MessageQueue::anonymous_with(4, &opts).unwrap();
+    q.set_wait_strategy(WaitStrategy::Spin);
+    one_way(
+        tm,
+        || {
+            let src = vec![0x5Au8; FRAME];
+            while let Ok(mut loan) = q.loan(FRAME) {
+                loan.copy_from_slice(&src);
+                if loan.send().is_err() {
+                    break;
+                }
+            }
+        },
+        || {
+            for _ in 0..4 {
+                let touched = q.get_with(|m| m.pieces().map(|p| u64::from(p[0])).sum::<u64>()).unwrap();
+                std::hint::black_box(touched);
+            }
+            4
+        },
+        || q.close(),
+    )
 }
 
 /// Ping-pong of 8-byte messages over two message queues.
