@@ -28,8 +28,8 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use crate::participants::{claim, entry_at, ParticipantId, Role, INHERITED, OVERFLOW_BYTE};
-use crate::process::{enter_lock_fd, take_lock_fd};
+use crate::fdtable;
+use crate::slots::{claim, entry_at, ParticipantId, Role, INHERITED, OVERFLOW_BYTE};
 use crate::sys;
 
 /// How many objects one process can watch at once.
@@ -111,7 +111,7 @@ impl Watch {
             return;
         }
         self.free_inherited(self.heir_id.load(Ordering::Relaxed));
-        if let Some(fd) = take_lock_fd(index as usize) {
+        if let Some(fd) = fdtable::take(index as usize) {
             sys::close_raw(fd);
         }
     }
@@ -242,7 +242,7 @@ pub(crate) fn child(pid: u32) {
             continue;
         }
         let id = w.pending_id.load(Ordering::Relaxed);
-        match enter_lock_fd(fd) {
+        match fdtable::enter(fd) {
             // Holding the overflow byte, the child has no slot to adopt or leave: the
             // descriptor lives in the lock table (closed by its own forks) until it ends.
             Some(_) if id == u64::MAX => {}

@@ -20,16 +20,11 @@
 //! for those microseconds.
 
 use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use crate::sys;
+use crate::{fdtable, sys};
 
-/// How many participant registrations one process can hold at once.
-pub const MAX_REGISTRATIONS: usize = 4096;
-
-/// Descriptors holding participant locks; -1 is a free entry. A fixed table of atomics,
-/// because the fork handler runs in a child where taking a lock could deadlock.
-static LOCK_FDS: [AtomicI32; MAX_REGISTRATIONS] = [const { AtomicI32::new(-1) }; MAX_REGISTRATIONS];
+pub use crate::fdtable::MAX_REGISTRATIONS;
 
 /// Bumped in the child by every fork.
 static FORK_GENERATION: AtomicU32 = AtomicU32::new(1);
@@ -89,12 +84,7 @@ extern "C" fn after_fork_in_child() {
     // thread, opens it.
     open_gate();
     // Only async-signal-safe work here: atomics, close(2), getpid(2).
-    for entry in &LOCK_FDS {
-        let fd = entry.swap(-1, Ordering::Relaxed);
-        if fd >= 0 {
-            sys::close_raw(fd);
-        }
-    }
+    fdtable::close_all();
     let pid = sys::getpid();
     PID.store(pid, Ordering::Relaxed);
     // The handlers ran, so they are installed, whatever the parent was doing.
@@ -134,20 +124,6 @@ pub(crate) fn leave_unused_inherited_before_exec() {
 
 extern "C" fn at_exit() {
     leave_unused_inherited();
-}
-
-/// Enters the raw descriptor `fd` in the lock table, so that a fork closes the child's
-/// copy; its index, or `None` if the table is full. Async-signal-safe.
-pub(crate) fn enter_lock_fd(fd: i32) -> Option<usize> {
-    LOCK_FDS
-        .iter()
-        .position(|entry| entry.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed).is_ok())
-}
-
-/// Takes entry `index` out of the lock table; the descriptor it held, to close.
-pub(crate) fn take_lock_fd(index: usize) -> Option<i32> {
-    let fd = LOCK_FDS.get(index)?.swap(-1, Ordering::AcqRel);
-    (fd >= 0).then_some(fd)
 }
 
 /// How many children this process has forked since shmkit first attached an object in it
@@ -232,7 +208,7 @@ impl LockFd {
     /// Moves `fd` into the table; gives it back if the table is full.
     pub(crate) fn new(fd: OwnedFd) -> Result<Self, OwnedFd> {
         let raw = fd.into_raw_fd();
-        match enter_lock_fd(raw) {
+        match fdtable::enter(raw) {
             Some(index) => Ok(Self { index, fd: raw, generation: fork_generation() }),
             // SAFETY: `raw` came from `into_raw_fd` above and was not stored anywhere.
             None => Err(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) }),
@@ -242,8 +218,8 @@ impl LockFd {
     /// The descriptor at entry `index` of the lock table, made by this process's fork
     /// handler for an inherited registration (see `heirs`).
     pub(crate) fn adopt(index: usize) -> Option<Self> {
-        let fd = LOCK_FDS.get(index)?.load(Ordering::Acquire);
-        (fd >= 0).then(|| Self { index, fd, generation: fork_generation() })
+        let fd = fdtable::get(index)?;
+        Some(Self { index, fd, generation: fork_generation() })
     }
 
     /// The descriptor. Only meaningful in the process that made it (see [`is_ours`]).
@@ -267,7 +243,7 @@ impl Drop for LockFd {
             return;
         }
         without_forks(|| {
-            if let Some(fd) = take_lock_fd(self.index) {
+            if let Some(fd) = fdtable::take(self.index) {
                 sys::close_raw(fd);
             }
         });
