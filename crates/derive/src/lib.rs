@@ -51,12 +51,11 @@ fn expand(input: &DeriveInput, which: Trait) -> syn::Result<Tokens> {
     let name = &input.ident;
     let what = if which == Trait::Pod { "Pod" } else { "Zeroable" };
     if !input.generics.params.is_empty() {
-        // SAFETY: not code: the message tells the user which impl to write by hand.
         return Err(syn::Error::new(
             input.generics.span(),
             format!(
-                "shmkit::{what} cannot be derived for a generic type: write `unsafe impl shmkit::{what} for ...` \
-                 for each concrete type, after checking it has no padding"
+                "shmkit::{what} cannot be derived for a generic type: implement shmkit::{what} by hand (it is an \
+                 unsafe trait) for each concrete type, after checking it has no padding"
             ),
         ));
     }

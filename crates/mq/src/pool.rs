@@ -286,11 +286,6 @@ impl<'a> Pool<'a> {
         self.ctl.tail.load(Ordering::Relaxed).wrapping_sub(head) < u64::from(self.geo.maxsize)
     }
 
-    /// [`has_room`](Self::has_room) without the lock (racy: for a waiter's poll).
-    pub fn has_room_racy(&self) -> bool {
-        !self.is_full()
-    }
-
     /// Locked, with [`has_room`](Self::has_room): publishes the chain of `k` chunks from
     /// `first` (owned by the caller) as message `desc` (whose `first` is the chain's).
     pub fn publish(&self, desc: Desc, k: u32, me: u64) {

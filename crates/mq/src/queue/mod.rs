@@ -434,7 +434,7 @@ impl MessageQueue {
             let closed = locked.is_ok() && pool.is_closed();
             if locked.is_ok() && !closed && !deadline.has_passed() {
                 self.unlock(me);
-                let room = || (pool.has_room_racy() || pool.is_closed()).then_some(());
+                let room = || (!pool.is_full() || pool.is_closed()).then_some(());
                 if pool.ctl.not_full.wait_until(self.h.wait_strategy(), deadline, room).is_some() {
                     continue;
                 }
