@@ -20,10 +20,13 @@ pub enum MessageError {
     Closed,
     /// This process could not register as a participant of the queue's object.
     NoSlot,
-    /// The buffer given to `get_bytes_into` is too short; the message stays queued.
+    /// The buffer given to `get_bytes_into` is too short. As Python's
+    /// `recv_bytes_into`, the message was taken all the same: here it is.
     BufferTooShort {
         /// The message's length.
         needed: usize,
+        /// The message.
+        message: Vec<u8>,
     },
     /// `task_done` was called more times than messages were put.
     TooManyTaskDone,
@@ -49,10 +52,10 @@ impl fmt::Display for MessageError {
             Self::NoSlot => f.write_str(
                 "the queue's participant table is full: every slot is held by a live process; end one of them",
             ),
-            Self::BufferTooShort { needed } => write!(
+            Self::BufferTooShort { needed, .. } => write!(
                 f,
-                "the next message has {needed} bytes, more than the buffer holds; it stays queued: get it into a \
-                 buffer of at least {needed} bytes"
+                "the message has {needed} bytes, more than the buffer holds; it was taken and is in this error \
+                 (`message`): give get_bytes_into a buffer of at least the largest message's size"
             ),
             Self::TooManyTaskDone => f.write_str(
                 "task_done was called more times than there were messages put: call it once per message got",

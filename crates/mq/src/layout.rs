@@ -6,8 +6,10 @@ use shmkit_core::loom::atomic::{AtomicU32, AtomicU64, Ordering};
 use shmkit_core::{
     CreateError, CreateOptions, Expect, InPlace, Kind, Layout, Object, OpenError, Spec, TypeDesc,
 };
+use shmkit_queue::ring::{self, Intent, Ring, Slot};
 
 use crate::pool::{Control, Geometry, Pool};
+use crate::state::{Item, State};
 
 // SAFETY: `#[repr(C)]`, made only of atomics, a RawLock (atomics) and event counts (atomics),
 // with atomic padding: any bit pattern is valid, and peers write it concurrently.
@@ -103,22 +105,28 @@ impl MessageQueueOptions {
     }
 }
 
-/// Where each part lies, from the start of the body.
+/// Where each part lies, from the start of the body: the pool's control block, the ring's,
+/// the intents, the slots (a cache line each), the owner words, the links, the chunks.
 struct Offsets {
-    ring: usize,
+    ring_ctl: usize,
+    intents: usize,
+    slots: usize,
     owner: usize,
     next: usize,
     data: usize,
     len: usize,
 }
 
-fn offsets(geo: Geometry) -> Option<Offsets> {
-    let ring = std::mem::size_of::<Control>();
-    let owner = ring.checked_add((geo.ring_slots() as usize).checked_mul(8)?)?;
+fn offsets(geo: Geometry, participants: u32) -> Option<Offsets> {
+    let ring_ctl = std::mem::size_of::<Control>().checked_next_multiple_of(128)?;
+    let intents = ring_ctl.checked_add(std::mem::size_of::<ring::Control>())?;
+    let slots = intents.checked_add((participants as usize).checked_mul(std::mem::size_of::<Intent>())?)?;
+    let owner =
+        slots.checked_add((geo.ring_slots() as usize).checked_mul(std::mem::size_of::<Slot<Item>>())?)?;
     let next = owner.checked_add((geo.chunks as usize).checked_mul(8)?)?;
-    let data = next.checked_add((geo.chunks as usize).checked_mul(4)?)?.checked_next_multiple_of(64)?;
+    let data = next.checked_add((geo.chunks as usize).checked_mul(4)?)?.checked_next_multiple_of(128)?;
     let len = data.checked_add((geo.chunks as usize).checked_mul(geo.chunk_size as usize)?)?;
-    Some(Offsets { ring, owner, next, data, len })
+    Some(Offsets { ring_ctl, intents, slots, owner, next, data, len })
 }
 
 /// A message queue's layout.
@@ -129,7 +137,10 @@ pub struct MqLayout;
 #[derive(Clone, Copy, Debug)]
 pub struct Parts {
     ctl: NonNull<Control>,
-    ring: NonNull<AtomicU64>,
+    ring_ctl: NonNull<ring::Control>,
+    intents: NonNull<Intent>,
+    participants: usize,
+    slots: NonNull<Slot<Item>>,
     owner: NonNull<AtomicU64>,
     next: NonNull<AtomicU32>,
     data: NonNull<u8>,
@@ -138,24 +149,30 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// The pool over these parts.
+    /// The ring and the pool over these parts.
     ///
     /// # Safety
     ///
     /// The object they were checked in is mapped for `'a`.
-    pub unsafe fn pool<'a>(&self) -> Pool<'a> {
+    pub unsafe fn state<'a>(&self) -> State<'a> {
         let (m, c) = (self.geo.ring_slots() as usize, self.geo.chunks as usize);
         // SAFETY: `check` proved each part (these lengths, aligned) inside the body, which
-        // the caller keeps mapped; atomics are valid for any bits.
+        // the caller keeps mapped; atomics, and the slots' `UnsafeCell<Item: Pod>`, are
+        // valid for any bits and for writes by other processes.
         unsafe {
-            Pool::new(
+            let ring = Ring::new(
+                self.ring_ctl.as_ref(),
+                std::slice::from_raw_parts(self.intents.as_ptr(), self.participants),
+                std::slice::from_raw_parts(self.slots.as_ptr(), m),
+            );
+            let pool = Pool::new(
                 self.ctl.as_ref(),
-                std::slice::from_raw_parts(self.ring.as_ptr(), m),
                 std::slice::from_raw_parts(self.owner.as_ptr(), c),
                 std::slice::from_raw_parts(self.next.as_ptr(), c),
                 self.data,
                 self.geo,
-            )
+            );
+            State::new(ring, pool)
         }
     }
 }
@@ -165,7 +182,7 @@ impl Layout for MqLayout {
     type Geometry = Parts;
 
     fn spec(&self, geo: &Geometry, participants: u32) -> Result<Spec, CreateError> {
-        let o = offsets(*geo)
+        let o = offsets(*geo, participants)
             .ok_or(CreateError::InvalidSize { size: 0, reason: "larger than the address space" })?;
         Ok(Spec::new(Kind::MessageQueue, o.len as u64)
             .elem(TypeDesc::bytes(), u64::from(geo.maxsize))
@@ -182,7 +199,10 @@ impl Layout for MqLayout {
         ctl.chunk_size.store(geo.chunk_size, Ordering::Relaxed);
         ctl.chunks.store(geo.chunks, Ordering::Relaxed);
         ctl.free.store(geo.chunks, Ordering::Relaxed);
-        self.check(obj).map(drop).map_err(CreateError::from_layout)
+        let parts = self.check(obj).map_err(CreateError::from_layout)?;
+        // SAFETY: checked in `obj`, mapped for this call.
+        unsafe { parts.state() }.ring.init();
+        Ok(())
     }
 
     fn check(&self, obj: &Object) -> Result<Parts, OpenError> {
@@ -203,14 +223,19 @@ impl Layout for MqLayout {
         {
             return Err(corrupt("the message queue's chunk geometry is out of range"));
         }
-        let o = offsets(geo).ok_or(corrupt("the message queue's layout overflows"))?;
+        let participants = obj.info().slots;
+        let o = offsets(geo, participants).ok_or(corrupt("the message queue's layout overflows"))?;
         if o.len as u64 != obj.info().body_len {
             return Err(corrupt("the body does not match the message queue's layout"));
         }
         let (m, c) = (geo.ring_slots() as usize, geo.chunks as usize);
+        let participants = participants as usize;
         Ok(Parts {
             ctl: NonNull::from(ctl),
-            ring: NonNull::from(obj.slice::<AtomicU64>(o.ring, m)?).cast(),
+            ring_ctl: NonNull::from(obj.view::<ring::Control>(o.ring_ctl)?),
+            intents: NonNull::from(obj.slice::<Intent>(o.intents, participants)?).cast(),
+            participants,
+            slots: obj.region::<Slot<Item>>(o.slots, m)?,
             owner: NonNull::from(obj.slice::<AtomicU64>(o.owner, c)?).cast(),
             next: NonNull::from(obj.slice::<AtomicU32>(o.next, c)?).cast(),
             data: obj.region::<u8>(o.data, c * geo.chunk_size as usize)?,

@@ -23,6 +23,7 @@ pub mod pool;
 mod queue;
 #[cfg(not(shmkit_loom))]
 mod simple;
+pub mod state;
 
 pub use error::MessageError;
 #[cfg(not(shmkit_loom))]

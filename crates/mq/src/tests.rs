@@ -1,209 +1,224 @@
-//! The pool's algorithm on the heap: ownership through puts and gets, repair after deaths
-//! at every step, and hostile descriptors and links (run under Miri too); and its loom
-//! models.
+//! The queue's algorithm on the heap: messages inline and chained, deaths at every step,
+//! hostile items, links and owner words, the counters' wrap (run under Miri too); and its
+//! loom models.
 
 #[cfg(shmkit_loom)]
 mod loom_models;
 
 #[cfg(not(shmkit_loom))]
-use crate::heap::HeapPool;
-#[cfg(not(shmkit_loom))]
-use crate::pool::{Claim, Desc, Geometry, FREE, QUEUED};
+mod heap_tests {
+    use shmkit_core::loom::atomic::Ordering::Relaxed;
 
-#[cfg(not(shmkit_loom))]
-const ME: u64 = 1 << 63 | 7;
-#[cfg(not(shmkit_loom))]
-const DEAD: u64 = 1 << 63 | 9;
+    use crate::heap::{token, Counts, Full, Got, HeapPool};
+    use crate::pool::{queued, Geometry, FREE};
+    use crate::state::{Item, Message, INLINE_MAX};
 
-#[cfg(not(shmkit_loom))]
-fn geo() -> Geometry {
-    Geometry { maxsize: 4, chunk_size: 64, chunks: 8 }
-}
+    const A: u32 = 0;
+    const B: u32 = 1;
+    const DEAD: u32 = 2;
 
-#[cfg(not(shmkit_loom))]
-fn alive(w: u64) -> bool {
-    w != DEAD
-}
-
-#[cfg(not(shmkit_loom))]
-fn accounted(h: &HeapPool) -> (usize, usize, usize) {
-    let o = h.owners();
-    (
-        o.iter().filter(|&&w| w == FREE).count(),
-        o.iter().filter(|&&w| w == QUEUED).count(),
-        o.iter().filter(|&&w| w != FREE && w != QUEUED).count(),
-    )
-}
-
-#[cfg(not(shmkit_loom))]
-#[test]
-fn a_message_goes_round_and_its_chunks_come_back() {
-    let h = HeapPool::new(geo());
-    let p = h.pool();
-    let msg: Vec<u8> = (0..150u8).collect();
-    let k = p.geo.chunks_for(msg.len()).unwrap();
-    assert_eq!(k, 3);
-    let first = p.alloc(k, ME).unwrap();
-    p.write(first, &msg);
-    assert!(p.has_room());
-    p.publish(Desc { first, len: msg.len() as u32, typed: false }, k, ME);
-    assert_eq!((p.len(), p.free_chunks()), (1, 5));
-    assert_eq!(accounted(&h), (5, 3, 0));
-    let Claim::Taken(t) = p.claim(ME, &alive) else { panic!("a message was queued") };
-    let mut out = vec![0; t.desc.len as usize];
-    p.read(t.desc.first, &mut out);
-    assert_eq!(out, msg);
-    p.release(t.desc.first, t.chunks, ME);
-    assert_eq!((p.len(), p.free_chunks()), (0, 8));
-    assert_eq!(p.claim(ME, &alive), Claim::Empty);
-}
-
-#[cfg(not(shmkit_loom))]
-#[test]
-fn the_pool_and_the_ring_fill_up() {
-    let h = HeapPool::new(geo());
-    let p = h.pool();
-    assert!(p.alloc(9, ME).is_none(), "more chunks than the pool has");
-    let a = p.alloc(8, ME).unwrap();
-    assert!(p.alloc(1, ME).is_none(), "no chunk left");
-    p.release(a, 8, ME);
-    for _ in 0..4 {
-        let c = p.alloc(1, ME).unwrap();
-        p.publish(Desc { first: c, len: 1, typed: false }, 1, ME);
+    fn heap(maxsize: u32, chunks: u32) -> HeapPool {
+        HeapPool::new(Geometry { maxsize, chunk_size: 64, chunks }, 4)
     }
-    assert!(!p.has_room() && p.is_full());
-}
 
-#[cfg(not(shmkit_loom))]
-#[test]
-fn repair_frees_what_dead_processes_held_and_keeps_every_queued_message() {
-    // A dead producer with an unpublished chain, a dead consumer with a taken message, a
-    // dead producer that marked its chain queued but never published it, and a live
-    // holder: after repair, the queued messages and the live holder's chunks remain.
-    let h = HeapPool::new(Geometry { maxsize: 8, chunk_size: 64, chunks: 16 });
-    let p = h.pool();
-    let queued = p.alloc(2, ME).unwrap();
-    p.publish(Desc { first: queued, len: 100, typed: false }, 2, ME);
-    assert!(p.alloc(3, DEAD).is_some(), "an unpublished chain of a producer that dies");
-    let taken_by_dead = p.alloc(1, ME).unwrap();
-    p.publish(Desc { first: taken_by_dead, len: 10, typed: false }, 1, ME);
-    let live_held = p.alloc(2, ME).unwrap();
-    // A consumer that dies holding the oldest message.
-    let Claim::Taken(dead_took) = p.claim(DEAD, &alive) else { panic!() };
-    assert_eq!(dead_took.desc.first, queued);
-    // A producer that died between marking its chain queued and the tail store: its
-    // publish ran but the commit point is taken back.
-    let half = p.alloc(2, DEAD).unwrap();
-    p.publish(Desc { first: half, len: 70, typed: false }, 2, DEAD);
-    p.ctl.tail.fetch_sub(1, shmkit_core::loom::atomic::Ordering::Relaxed);
-    p.repair(&alive);
-    let (free, q, held) = accounted(&h);
-    assert_eq!(q, 1, "the message still queued keeps its chunk");
-    assert_eq!(held, 2, "the live holder keeps its chain");
-    assert_eq!(free, 13);
-    assert_eq!(p.free_chunks(), 13);
-    let Claim::Taken(t) = p.claim(ME, &alive) else { panic!() };
-    assert_eq!(t.desc.first, taken_by_dead);
-    p.release(t.desc.first, t.chunks, ME);
-    p.release(live_held, 2, ME);
-    assert_eq!(p.free_chunks(), 16);
-}
-
-#[cfg(not(shmkit_loom))]
-#[test]
-fn hostile_descriptors_and_links_are_dropped_never_followed() {
-    let h = HeapPool::new(geo());
-    let p = h.pool();
-    let c = p.alloc(2, ME).unwrap();
-    p.publish(Desc { first: c, len: 100, typed: false }, 2, ME);
-    // A peer points the chain into nowhere, then at itself.
-    h.link(c as usize).store(1000, shmkit_core::loom::atomic::Ordering::Relaxed);
-    assert_eq!(p.claim(ME, &alive), Claim::Dropped);
-    assert_eq!(p.free_chunks(), 8, "the broken message's chunks went back");
-    let c = p.alloc(2, ME).unwrap();
-    p.publish(Desc { first: c, len: 100, typed: false }, 2, ME);
-    h.link(c as usize).store(c, shmkit_core::loom::atomic::Ordering::Relaxed);
-    assert_eq!(p.claim(ME, &alive), Claim::Dropped);
-    // A forged length larger than the pool, and counters far apart.
-    let c = p.alloc(1, ME).unwrap();
-    p.publish(Desc { first: c, len: 1, typed: false }, 1, ME);
-    h.ring_word(2).store(u64::MAX >> 1, shmkit_core::loom::atomic::Ordering::Relaxed);
-    assert_eq!(p.claim(ME, &alive), Claim::Dropped);
-    p.ctl.tail.store(1 << 40, shmkit_core::loom::atomic::Ordering::Relaxed);
-    assert_eq!(p.claim(ME, &alive), Claim::Dropped);
-    assert_eq!(p.claim(ME, &alive), Claim::Empty);
-    assert_eq!(p.free_chunks(), 8);
-}
-
-#[cfg(not(shmkit_loom))]
-#[test]
-fn ring_positions_keep_their_slots_across_the_counters_wrap() {
-    // maxsize 3 on a ring of 4: positions u64::MAX and 0 must not share a slot (with
-    // `pos % 3` they did, and the second publish overwrote the first's descriptor).
-    let h = HeapPool::new(Geometry { maxsize: 3, chunk_size: 64, chunks: 4 });
-    let p = h.pool();
-    p.ctl.head.store(u64::MAX, shmkit_core::loom::atomic::Ordering::Relaxed);
-    p.ctl.tail.store(u64::MAX, shmkit_core::loom::atomic::Ordering::Relaxed);
-    let firsts: Vec<u32> = (0..3)
-        .map(|i| {
-            let c = p.alloc(1, ME).unwrap();
-            p.write(c, &[i]);
-            p.publish(Desc { first: c, len: 1, typed: false }, 1, ME);
-            c
-        })
-        .collect();
-    assert!(!p.has_room());
-    for (i, first) in firsts.into_iter().enumerate() {
-        let Claim::Taken(t) = p.claim(ME, &alive) else { panic!("message {i}") };
-        assert_eq!(t.desc.first, first, "message {i} kept its descriptor");
-        let mut b = [0];
-        p.read(t.desc.first, &mut b);
-        assert_eq!(b, [i as u8]);
-        p.release(t.desc.first, 1, ME);
+    fn msg(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
     }
-    assert_eq!(p.claim(ME, &alive), Claim::Empty);
-}
 
-#[cfg(not(shmkit_loom))]
-#[test]
-fn a_stale_descriptor_brought_back_by_a_peer_never_takes_a_live_producers_chunks() {
-    // A message is got and its chunks freed; a live producer takes the same chunks; a
-    // hostile peer moves head back so the stale descriptor counts as queued again. The
-    // repair must not hand the producer's chunks to the stale message (it used to: the
-    // message was delivered twice and the producer's dropped).
-    let h = HeapPool::new(geo());
-    let p = h.pool();
-    let first = p.alloc(2, ME).unwrap();
-    p.publish(Desc { first, len: 100, typed: false }, 2, ME);
-    let Claim::Taken(t) = p.claim(ME, &alive) else { panic!() };
-    p.release(t.desc.first, t.chunks, ME);
-    const PRODUCER: u64 = 1 << 63 | 11;
-    p.ctl.cursor.store(first, shmkit_core::loom::atomic::Ordering::Relaxed);
-    let again = p.alloc(2, PRODUCER).unwrap();
-    assert_eq!(again, first, "the same chunks");
-    p.ctl.head.fetch_sub(1, shmkit_core::loom::atomic::Ordering::Relaxed);
-    p.repair(&alive);
-    assert_eq!(accounted(&h).2, 2, "the live producer keeps its chunks");
-    assert_eq!(p.claim(ME, &alive), Claim::Dropped, "the stale message is dropped, not delivered");
-    p.publish(Desc { first: again, len: 100, typed: false }, 2, PRODUCER);
-    let Claim::Taken(t) = p.claim(ME, &alive) else { panic!("the producer's message") };
-    assert_eq!(t.desc.first, again);
-    assert_eq!(p.claim(ME, &alive), Claim::Empty, "delivered once");
-}
+    fn all_free(h: &HeapPool, chunks: u32) {
+        assert_eq!(h.counts(), Counts { free: chunks, ..Counts::default() });
+    }
 
-#[cfg(not(shmkit_loom))]
-#[test]
-fn pieces_never_yield_a_chunk_twice_whatever_the_links_say() {
-    let h = HeapPool::new(geo());
-    let p = h.pool();
-    let first = p.alloc(3, ME).unwrap();
-    assert_eq!(p.pieces(first, 150).count(), 3);
-    // A peer points the second chunk back at the first: the walk stops there.
-    let second = h.link(first as usize).load(shmkit_core::loom::atomic::Ordering::Relaxed);
-    h.link(second as usize).store(first, shmkit_core::loom::atomic::Ordering::Relaxed);
-    let seen: Vec<_> = p.pieces(first, 150).map(|(at, _)| at).collect();
-    assert_eq!(seen.len(), 2);
-    assert_ne!(seen[0], seen[1]);
-    h.link(second as usize).store(second, shmkit_core::loom::atomic::Ordering::Relaxed);
-    assert_eq!(p.pieces(first, 150).count(), 2);
+    /// Rewrites ring slot `i`'s item, as a hostile peer would.
+    fn poke(h: &HeapPool, i: usize, f: impl FnOnce(&mut Item)) {
+        // SAFETY: this test is the only thread; no claim is in progress on the slot.
+        h.state().ring.slots[i].value.with_mut(|it| f(unsafe { &mut *it }));
+    }
+
+    #[test]
+    fn small_messages_travel_in_the_ring_and_long_ones_in_chunks_that_come_back() {
+        let h = heap(4, 8);
+        h.put(A, b"hi", true).unwrap();
+        assert_eq!(h.counts().free, 8, "an inline message takes no chunk");
+        let long = msg(150, 1);
+        h.put(A, &long, false).unwrap();
+        assert_eq!(h.counts(), Counts { free: 5, queued: 3, ..Counts::default() });
+        assert_eq!(h.pool().free_chunks(), 5);
+        let edge = msg(INLINE_MAX, 2);
+        h.put(A, &edge, false).unwrap();
+        assert_eq!(h.get(B), Some(Got::Message(b"hi".to_vec(), true)));
+        assert_eq!(h.get(B), Some(Got::Message(long, false)));
+        assert_eq!(h.get(B), Some(Got::Message(edge, false)));
+        assert_eq!(h.get(B), None);
+        all_free(&h, 8);
+        assert_eq!(h.pool().free_chunks(), 8);
+    }
+
+    #[test]
+    fn the_ring_holds_maxsize_and_the_pool_its_chunks() {
+        let h = heap(3, 4);
+        for i in 0..3 {
+            h.put(A, &[i], false).unwrap();
+        }
+        assert_eq!(h.put(A, &[9], false), Err(Full::Ring), "maxsize 3 on a ring of 4 slots");
+        assert_eq!(h.put(A, &msg(100, 0), false), Err(Full::Ring));
+        assert_eq!(h.counts().free, 4, "a chain refused by a full ring went back");
+        assert_eq!(h.get(B), Some(Got::Message(vec![0], false)));
+        assert_eq!(h.put(A, &msg(300, 0), false), Err(Full::TooLarge));
+        assert_eq!(h.put(A, &msg(200, 0), false), Ok(()));
+        assert_eq!(h.alloc(A, 1), None, "every chunk is in the queued message");
+        assert_eq!(h.pool().free_chunks(), 0);
+    }
+
+    #[test]
+    fn a_producer_killed_at_each_step_loses_its_message_and_its_chunks_come_back() {
+        // (a) after taking its chunks.
+        let h = heap(4, 8);
+        assert!(h.alloc(DEAD, 2).is_some());
+        h.ring.kill(DEAD);
+        assert_eq!(h.counts().dead, 2);
+        assert_eq!(h.sweep(A), 2);
+        all_free(&h, 8);
+
+        // (b) after claiming its position, before handing its chunks over.
+        let h = heap(4, 8);
+        let st = h.state();
+        assert!(h.alloc(DEAD, 2).is_some());
+        assert!(st.ring.claim_put(DEAD).is_some());
+        h.put(A, b"after", false).unwrap();
+        h.ring.kill(DEAD);
+        assert_eq!(h.get(B), None, "the dead producer's position blocks the head ...");
+        assert!(st.ring.repair_get(B, &h.ring), "... until it is skipped");
+        assert_eq!(h.get(B), Some(Got::Message(b"after".to_vec(), false)));
+        assert_eq!(h.sweep(A), 2);
+        all_free(&h, 8);
+
+        // (c) after handing over part of its chain, before publishing.
+        let h = heap(4, 8);
+        let st = h.state();
+        let first = h.alloc(DEAD, 3).unwrap();
+        let pos = st.ring.claim_put(DEAD).unwrap();
+        h.owner(first as usize).store(queued(pos), Relaxed);
+        h.ring.kill(DEAD);
+        assert_eq!(
+            h.counts(),
+            Counts { free: 5, queued: 1, held: 0, dead: 2 },
+            "the handed-over chunk waits"
+        );
+        assert!(st.ring.repair_get(B, &h.ring));
+        assert_eq!(h.counts().dead, 3, "once the position is skipped, no one has it");
+        assert_eq!(h.sweep(A), 3);
+        all_free(&h, 8);
+    }
+
+    #[test]
+    fn a_consumer_killed_holding_a_message_loses_it_and_its_chunks_and_position_come_back() {
+        let h = heap(2, 4);
+        let st = h.state();
+        h.put(A, &msg(100, 3), false).unwrap();
+        h.put(A, &msg(64, 4), false).unwrap();
+        let pos = st.ring.claim_get(DEAD).unwrap();
+        assert!(matches!(st.open(pos), Message::Chain { chunks: 2, .. }));
+        assert_eq!(h.counts(), Counts { free: 1, queued: 1, held: 2, dead: 0 }, "a live reader holds it");
+        h.ring.kill(DEAD);
+        assert_eq!(h.counts().dead, 2);
+        assert_eq!(h.put(A, b"x", false), Err(Full::Ring), "its position is still held");
+        assert!(st.ring.repair_put(&h.ring), "a producer gives it back");
+        h.put(A, b"x", false).unwrap();
+        assert_eq!(h.sweep(A), 2);
+        assert_eq!(h.get(B), Some(Got::Message(msg(64, 4), false)), "the next message, not the lost one");
+        assert_eq!(h.get(B), Some(Got::Message(b"x".to_vec(), false)));
+        all_free(&h, 4);
+    }
+
+    #[test]
+    fn a_process_killed_holding_the_lock_is_swept_after() {
+        let h = heap(2, 4);
+        assert!(h.alloc(DEAD, 2).is_some());
+        h.lock(DEAD);
+        h.pool().ctl.free.store(0, Relaxed); // as if killed half-way through an allocation
+        h.ring.kill(DEAD);
+        h.lock(A); // displaces the dead holder and sweeps
+        h.unlock(A);
+        all_free(&h, 4);
+        assert_eq!(h.pool().free_chunks(), 4);
+    }
+
+    #[test]
+    fn hostile_items_links_and_owner_words_are_dropped_never_followed() {
+        let h = heap(4, 8);
+        let st = h.state();
+        // Flags no producer writes, and an inline length past the slot.
+        h.put(A, b"ok", false).unwrap();
+        poke(&h, 0, |it| it.flags = 0x80);
+        assert_eq!(h.get(B), Some(Got::Dropped));
+        h.put(A, b"ok", false).unwrap();
+        poke(&h, 1, |it| it.len = 1000);
+        assert_eq!(h.get(B), Some(Got::Dropped));
+        // A chain pointed out of bounds, then at itself: dropped, its chunks swept back.
+        h.put(A, &msg(100, 0), false).unwrap();
+        let first = (0..8).find(|&c| h.owner(c).load(Relaxed) != FREE).unwrap();
+        h.link(first).store(1000, Relaxed);
+        assert_eq!(h.get(B), Some(Got::Dropped));
+        all_free(&h, 8);
+        h.put(A, &msg(100, 0), false).unwrap();
+        let first = (0..8).find(|&c| h.owner(c).load(Relaxed) != FREE).unwrap();
+        h.link(first).store(first as u32, Relaxed);
+        assert_eq!(h.get(B), Some(Got::Dropped));
+        // A forged length larger than the pool.
+        h.put(A, &msg(100, 0), false).unwrap();
+        let at = (st.ring.ctl.head.0.load(Relaxed) & 3) as usize;
+        poke(&h, at, |it| it.len = u32::MAX);
+        assert_eq!(h.get(B), Some(Got::Dropped));
+        all_free(&h, 8);
+        // Owner words no one wrote: a position far ahead, garbage, a dead token.
+        h.owner(0).store(queued(1 << 40), Relaxed);
+        h.owner(1).store(0x1234, Relaxed);
+        h.owner(2).store(token(DEAD), Relaxed);
+        h.ring.kill(DEAD);
+        assert_eq!(h.counts().dead, 3);
+        assert_eq!(h.sweep(A), 3);
+        all_free(&h, 8);
+        assert_eq!(st.pool.ctl.dropped.load(Relaxed), 5);
+    }
+
+    #[test]
+    fn positions_keep_their_chunks_across_the_counters_wraps() {
+        // Across the 64-bit wrap of the ring's counters and the 62-bit wrap of the
+        // positions the owner words keep.
+        for start in [u64::MAX - 2, (1 << 62) - 2] {
+            let h = heap(3, 8);
+            let st = h.state();
+            st.ring.ctl.head.0.store(start, Relaxed);
+            st.ring.ctl.tail.0.store(start, Relaxed);
+            for (i, s) in st.ring.slots.iter().enumerate() {
+                let pos = start.wrapping_add(((i as u64).wrapping_sub(start)) & 3);
+                s.seq.store(pos, Relaxed);
+            }
+            for i in 0..3 {
+                h.put(A, &msg(100, i), false).unwrap();
+            }
+            assert_eq!(h.counts().queued, 6, "start {start:#x}");
+            for i in 0..3 {
+                assert_eq!(h.get(B), Some(Got::Message(msg(100, i), false)), "start {start:#x}");
+            }
+            all_free(&h, 8);
+        }
+    }
+
+    #[test]
+    fn pieces_never_yield_a_chunk_twice_whatever_the_links_say() {
+        let h = heap(4, 8);
+        let p = h.pool();
+        let first = h.alloc(A, 3).unwrap();
+        assert_eq!(p.pieces(first, 150).count(), 3);
+        // A peer points the second chunk back at the first: the walk stops there.
+        let second = h.link(first as usize).load(Relaxed);
+        h.link(second as usize).store(first, Relaxed);
+        let seen: Vec<_> = p.pieces(first, 150).map(|(at, _)| at).collect();
+        assert_eq!(seen.len(), 2);
+        assert_ne!(seen[0], seen[1]);
+        h.link(second as usize).store(second, Relaxed);
+        assert_eq!(p.pieces(first, 150).count(), 2);
+    }
 }

@@ -356,6 +356,12 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
             .any(|(i, w)| w.0 .0.load(Ordering::Acquire) == want && peers.alive(i as u32))
     }
 
+    /// Whether a live participant has claimed position `pos` to consume it and not
+    /// released it yet (racy: for repair decisions).
+    pub fn held_by_live_consumer(&self, pos: u64, peers: &impl Peers) -> bool {
+        self.live_intent(intent(pos, CONSUMING), peers)
+    }
+
     /// If the next position to consume was claimed by a producer that died before
     /// publishing it, skips it (as participant `me`) and returns `true`.
     pub fn repair_get(&self, me: u32, peers: &impl Peers) -> bool {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use shmkit_core::loom::atomic::Ordering;
 use shmkit_core::Deadline;
 
 use super::MessageQueue;
@@ -20,18 +21,15 @@ impl MessageQueue {
     ///
     /// [`MessageError::TooManyTaskDone`] if every message put is already marked done.
     pub fn task_done(&self) -> Result<(), MessageError> {
-        let pool = self.pool();
-        let put = pool.ctl.tail.load(shmkit_core::loom::atomic::Ordering::Acquire);
-        let dropped = pool.ctl.dropped.load(shmkit_core::loom::atomic::Ordering::Acquire);
-        let done = pool.ctl.done.fetch_update(
-            shmkit_core::loom::atomic::Ordering::AcqRel,
-            shmkit_core::loom::atomic::Ordering::Acquire,
-            |d| (d < put.saturating_sub(dropped)).then_some(d + 1),
-        );
+        let st = self.state();
+        let misc = &st.ring.ctl.misc.0;
+        let put = st.put_count();
+        let done =
+            misc.done.fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| (d < put).then_some(d + 1));
         match done {
             Ok(_) => {
-                if pool.unfinished() == 0 {
-                    pool.ctl.all_done.notify_all();
+                if st.unfinished() == 0 {
+                    misc.all_done.notify_all();
                 }
                 Ok(())
             }
@@ -41,7 +39,7 @@ impl MessageQueue {
 
     /// Messages put and not yet marked done (racy).
     pub fn unfinished(&self) -> usize {
-        self.pool().unfinished() as usize
+        self.state().unfinished() as usize
     }
 
     /// Waits until every message put has been marked done: Python's `join()`.
@@ -73,10 +71,13 @@ impl MessageQueue {
     ///
     /// [`MessageError::Timeout`].
     pub fn join_deadline(&self, deadline: Deadline) -> Result<(), MessageError> {
-        let pool = self.pool();
-        pool.ctl
+        let st = self.state();
+        st.ring
+            .ctl
+            .misc
+            .0
             .all_done
-            .wait_until(self.h.wait_strategy(), deadline, || (pool.unfinished() == 0).then_some(()))
+            .wait_until(self.h.wait_strategy(), deadline, || (st.unfinished() == 0).then_some(()))
             .ok_or(MessageError::Timeout)
     }
 }

@@ -2,9 +2,10 @@
 
 use shmkit_core::Deadline;
 
-use super::MessageQueue;
+use super::{Me, MessageQueue};
 use crate::error::MessageError;
-use crate::pool::{Desc, Pool, Taken};
+use crate::pool::Pool;
+use crate::state::{Desc, Message};
 
 /// Zero-copy: a message written in place in the pool ([`MessageQueue::loan`]), and one
 /// read in place ([`MessageQueue::get_with`]).
@@ -46,7 +47,7 @@ impl MessageQueue {
     pub fn loan_deadline(&self, len: usize, deadline: Deadline) -> Result<Loan<'_>, MessageError> {
         let (l, k) = self.chain_for(len)?;
         let me = self.me()?;
-        let first = self.alloc_chain(me, k, deadline, |_| false)?.ok_or(MessageError::Closed)?;
+        let first = self.alloc_chain(me, k, deadline)?;
         Ok(Loan { q: self, me, desc: Desc { first, len: l, typed: false }, chunks: k, sent: false })
     }
 
@@ -56,7 +57,7 @@ impl MessageQueue {
     /// # Errors
     ///
     /// As [`get_bytes`](Self::get_bytes).
-    pub fn get_with<R>(&self, f: impl FnOnce(&MessageView<'_, '_>) -> R) -> Result<R, MessageError> {
+    pub fn get_with<R>(&self, f: impl FnOnce(&MessageView<'_>) -> R) -> Result<R, MessageError> {
         self.get_with_deadline(Deadline::never(), f)
     }
 
@@ -68,21 +69,24 @@ impl MessageQueue {
     pub fn get_with_deadline<R>(
         &self,
         deadline: Deadline,
-        f: impl FnOnce(&MessageView<'_, '_>) -> R,
+        f: impl FnOnce(&MessageView<'_>) -> R,
     ) -> Result<R, MessageError> {
-        let pool = self.pool();
         let me = self.me()?;
-        let t = self.claim_next(me, deadline, usize::MAX)?;
-        self.unlock(me);
-        // The chunks go back however `f` ends, a panic included.
-        struct GiveBack<'q>(&'q MessageQueue, u64, Taken);
-        impl Drop for GiveBack<'_> {
+        let (pos, m) = self.next_message(me, deadline)?;
+        // The message is done with however `f` ends, a panic included.
+        struct Finish<'q>(&'q MessageQueue, Me, u64, Message);
+        impl Drop for Finish<'_> {
             fn drop(&mut self) {
-                self.0.give_back(self.1, self.2.desc.first, self.2.chunks);
+                self.0.finish(self.1, self.2, &self.3);
             }
         }
-        let _give_back = GiveBack(self, me, t);
-        Ok(f(&MessageView { pool: &pool, desc: t.desc }))
+        let done = Finish(self, me, pos, m);
+        let body = match &done.3 {
+            Message::Inline { body, len, .. } => Body::Inline(&body[..*len]),
+            Message::Chain { desc, .. } => Body::Chain { pool: self.state().pool, desc: *desc },
+            Message::Broken => Body::Inline(&[]),
+        };
+        Ok(f(&MessageView { body, typed: m.typed() }))
     }
 }
 
@@ -91,7 +95,7 @@ impl MessageQueue {
 /// process dies meanwhile, a repair gives them back.
 pub struct Loan<'q> {
     q: &'q MessageQueue,
-    me: u64,
+    me: Me,
     desc: Desc,
     chunks: u32,
     sent: bool,
@@ -110,7 +114,7 @@ impl Loan<'_> {
 
     /// The message's bytes, as the pieces (one per chunk) they lie in, in order.
     pub fn pieces_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
-        self.q.pool().into_pieces(self.desc.first, self.desc.len as usize).map(|(at, n)| {
+        self.q.state().pool.pieces(self.desc.first, self.desc.len as usize).map(|(at, n)| {
             // Peers are trusted not to write what they do not own (as for every in-place
             // access here, the Pod queue's `put_with` too): one that does races with this.
             // SAFETY: the loan's own chunks, mapped while the queue lives, each yielded once
@@ -159,30 +163,45 @@ impl Drop for Loan<'_> {
 }
 
 /// A message read in place ([`MessageQueue::get_with`]).
-pub struct MessageView<'p, 'a> {
-    pool: &'p Pool<'a>,
-    desc: Desc,
+pub struct MessageView<'a> {
+    body: Body<'a>,
+    typed: bool,
 }
 
-impl MessageView<'_, '_> {
+/// Where a viewed message lies.
+enum Body<'a> {
+    /// In its ring slot (copied out: at most 48 bytes).
+    Inline(&'a [u8]),
+    /// In a chain of chunks this process holds.
+    Chain { pool: Pool<'a>, desc: Desc },
+}
+
+impl MessageView<'_> {
     /// The message's length in bytes.
     pub fn len(&self) -> usize {
-        self.desc.len as usize
+        match &self.body {
+            Body::Inline(b) => b.len(),
+            Body::Chain { desc, .. } => desc.len as usize,
+        }
     }
 
     /// Whether the message is empty.
     pub fn is_empty(&self) -> bool {
-        self.desc.len == 0
+        self.len() == 0
     }
 
     /// The message's bytes, as the pieces (one per chunk) they lie in, in order.
     pub fn pieces(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.pool.pieces(self.desc.first, self.desc.len as usize).map(|(at, n)| {
-            // SAFETY: the chunks are owned by this process until `get_with` returns (the
+        let (inline, chain) = match &self.body {
+            Body::Inline(b) => (Some(*b), None),
+            Body::Chain { pool, desc } => (None, Some(pool.pieces(desc.first, desc.len as usize))),
+        };
+        inline.into_iter().chain(chain.into_iter().flatten().map(|(at, n)| {
+            // SAFETY: the chunks are held by this process until `get_with` returns (the
             // borrow of `self` ends first), inside the queue's mapping. Peers are trusted not
             // to write chunks they do not own (as for every in-place access here).
             unsafe { std::slice::from_raw_parts(at.as_ptr().cast_const(), n) }
-        })
+        }))
     }
 
     /// Copies the message into `out` (at most `out.len()` bytes); how many were copied.
@@ -198,6 +217,6 @@ impl MessageView<'_, '_> {
 
     /// Whether it was put as a typed value (`put`) rather than bytes.
     pub fn is_typed(&self) -> bool {
-        self.desc.typed
+        self.typed
     }
 }

@@ -1,6 +1,7 @@
 //! [`MessageQueue`]: Python's `multiprocessing.Queue` for messages of any size, and
 //! [`SimpleQueue`].
 
+use std::cell::Cell;
 use std::fmt;
 use std::time::Duration;
 
@@ -12,11 +13,8 @@ use shmkit_sync::raw::{token, Acquired, Liveness};
 
 use crate::error::MessageError;
 use crate::layout::{MessageQueueOptions, MqLayout};
-use crate::pool::{Claim, Desc, Pool, Taken, MAX_LEN};
-
-/// Messages up to this size are copied while the lock is held, saving a second lock
-/// round; larger ones are copied outside it.
-const INLINE: usize = 4096;
+use crate::pool::MAX_LEN;
+use crate::state::{Desc, Message, Owner, PeersFn, State, INLINE_MAX};
 
 /// How many more times a `try_` form asks for a busy lock before it gives up.
 const TRY_SPINS: u32 = 1000;
@@ -28,15 +26,18 @@ const TRY_SPINS: u32 = 1000;
 /// for a message, each with `try_`, `_timeout` and `_deadline` forms (`get_bytes_into`,
 /// `loan` and `get_with` with a `_deadline` form).
 ///
-/// Messages live in a pool of fixed-size chunks in the object: a message is a chain of
-/// chunks, the queue a ring of (first chunk, length) descriptors. Changes of ownership
-/// happen under one crash-aware lock (held for a few stores, or for the copy of a message
-/// up to 4 KiB); larger messages are copied outside it.
+/// The queue is a lock-free ring of one-line slots. A message of up to 48 bytes travels
+/// in its slot, with no lock; a longer one is a chain of chunks from the object's pool,
+/// taken and given back under a crash-aware lock and copied outside it, and its slot
+/// carries the chain.
 ///
 /// **Crashes.** A producer killed before its `put` returns leaves no trace: its message is
 /// not delivered and its chunks go back to the pool. A consumer killed while it reads a
 /// message loses that message (it is never delivered twice). A process killed holding the
-/// lock is noticed by the next one, which repairs the queue from what was committed.
+/// lock is noticed by the next one, which gives back what the dead held.
+///
+/// **Threads.** A handle is a participant of the queue; give each thread its own
+/// ([`try_clone`](Self::try_clone)): it can be sent, not shared.
 ///
 /// ```
 /// use shmkit::MessageQueue;
@@ -51,13 +52,14 @@ const TRY_SPINS: u32 = 1000;
 /// ```
 pub struct MessageQueue {
     h: Handle<MqLayout>,
+    /// The participant whose intent word this handle last cleared (see `me`).
+    known: Cell<u64>,
 }
 
 // SAFETY: the handle's parts point into the mapping its `Object` (Send + Sync) keeps alive;
-// everything they reach is atomics, or bytes copied raw under the protocol in `pool`.
+// everything they reach is atomics, or bytes copied raw under the protocol in `state`. Not
+// `Sync`: two threads claiming through one participant would share its intent word.
 unsafe impl Send for MessageQueue {}
-// SAFETY: as above; every shared access goes through atomics or the queue's lock.
-unsafe impl Sync for MessageQueue {}
 
 impl fmt::Debug for MessageQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,6 +92,14 @@ enum Sink<'b> {
     Buf(&'b mut [u8]),
 }
 
+/// Who this handle is: its participant slot (for the ring's intents) and token (for the
+/// pool's owner words and lock).
+#[derive(Clone, Copy)]
+struct Me {
+    slot: u32,
+    token: u64,
+}
+
 impl MessageQueue {
     /// Creates the named queue `name` for at most `maxsize` messages (0: 65 536) in a
     /// 4 MiB pool.
@@ -107,7 +117,7 @@ impl MessageQueue {
     ///
     /// As [`create`](Self::create); options out of range are [`CreateError::InvalidSize`].
     pub fn create_with(name: &str, maxsize: usize, opts: &MessageQueueOptions) -> Result<Self, CreateError> {
-        Handle::create_with(MqLayout, name, opts.geometry(maxsize)?, opts.get_create()).map(|h| Self { h })
+        Handle::create_with(MqLayout, name, opts.geometry(maxsize)?, opts.get_create()).map(Self::wrap)
     }
 
     /// Opens the named queue `name`.
@@ -125,7 +135,7 @@ impl MessageQueue {
     ///
     /// As [`open`](Self::open).
     pub fn open_with(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
-        Handle::open_with(MqLayout, name, opts).map(|h| Self { h })
+        Handle::open_with(MqLayout, name, opts).map(Self::wrap)
     }
 
     /// Opens `name`, waiting up to `timeout` for it to appear.
@@ -146,7 +156,7 @@ impl MessageQueue {
         let opts = MessageQueueOptions::new();
         let geo = opts.geometry(maxsize)?;
         Handle::open_or_create_with(MqLayout, name, geo, opts.get_create(), &OpenOptions::new())
-            .map(|(h, _)| Self { h })
+            .map(|(h, _)| Self::wrap(h))
     }
 
     /// An anonymous queue for `maxsize` messages, shared with children forked afterwards.
@@ -164,7 +174,7 @@ impl MessageQueue {
     ///
     /// As [`create_with`](Self::create_with).
     pub fn anonymous_with(maxsize: usize, opts: &MessageQueueOptions) -> Result<Self, CreateError> {
-        Handle::anonymous_with(MqLayout, opts.geometry(maxsize)?, opts.get_create()).map(|h| Self { h })
+        Handle::anonymous_with(MqLayout, opts.geometry(maxsize)?, opts.get_create()).map(Self::wrap)
     }
 
     /// Removes the name `name`; processes that have the queue open keep using it.
@@ -182,7 +192,7 @@ impl MessageQueue {
     ///
     /// As [`shmkit_core::Handle::try_clone`].
     pub fn try_clone(&self) -> Result<Self, OpenError> {
-        self.h.try_clone().map(|h| Self { h })
+        self.h.try_clone().map(Self::wrap)
     }
 
     /// The underlying object.
@@ -195,9 +205,9 @@ impl MessageQueue {
         self.h.set_wait_strategy(strategy);
     }
 
-    fn pool(&self) -> Pool<'_> {
+    fn state(&self) -> State<'_> {
         // SAFETY: the parts were checked in this handle's object, mapped while `self` lives.
-        unsafe { self.h.geometry().pool() }
+        unsafe { self.h.geometry().state() }
     }
 
     /// The most messages queued at once (Python's `maxsize`).
@@ -212,7 +222,7 @@ impl MessageQueue {
 
     /// How many messages are queued now (racy, as Python's).
     pub fn qsize(&self) -> usize {
-        self.pool().len() as usize
+        self.state().len()
     }
 
     /// [`qsize`](Self::qsize).
@@ -222,7 +232,7 @@ impl MessageQueue {
 
     /// Whether no message is queued (racy): Python's `empty()`.
     pub fn empty(&self) -> bool {
-        self.qsize() == 0
+        self.state().is_empty()
     }
 
     /// [`empty`](Self::empty).
@@ -230,10 +240,10 @@ impl MessageQueue {
         self.empty()
     }
 
-    /// Whether `maxsize` messages are queued (racy): Python's `full()`. A `put` may also
-    /// wait for chunks when the pool is full of large messages.
+    /// Whether `maxsize` messages are queued (racy): Python's `full()`. A `put` of more
+    /// than 48 bytes may also wait for chunks when the pool is full of large messages.
     pub fn full(&self) -> bool {
-        self.pool().is_full()
+        self.state().is_full()
     }
 
     /// [`full`](Self::full).
@@ -243,38 +253,43 @@ impl MessageQueue {
 
     /// How many of the pool's chunks are free (racy).
     pub fn free_chunks(&self) -> usize {
-        self.pool().free_chunks() as usize
+        self.state().pool.free_chunks() as usize
     }
 
     /// The pool's chunks by owner now (racy): free, in queued messages, held by live
     /// processes (being written or read), and held by dead ones (not yet repaired).
     pub fn pool_state(&self) -> PoolState {
-        let pool = self.pool();
+        let st = self.state();
         let live = self.live();
-        let mut s = PoolState { chunks: pool.geo.chunks as usize, ..PoolState::default() };
-        for w in pool.owner_words() {
-            match w {
-                crate::pool::FREE => s.free += 1,
-                crate::pool::QUEUED => s.queued += 1,
-                w if live(w) => s.held += 1,
-                _ => s.dead += 1,
+        let mut s = PoolState { chunks: st.pool.geo.chunks as usize, ..PoolState::default() };
+        for w in st.pool.owner_words() {
+            match st.owner(w, &live, &self.peers()) {
+                Owner::Free => s.free += 1,
+                Owner::Queued => s.queued += 1,
+                Owner::Held => s.held += 1,
+                Owner::Dead => s.dead += 1,
             }
         }
         s
     }
 
-    /// Gives back to the pool the chunks of processes that died holding them (waiting
-    /// calls do this on their own); how many chunks it freed.
+    /// Gives back what processes that died left: the chunks they held, the ring positions
+    /// they claimed (waiting calls do this on their own); how many chunks it freed.
     ///
     /// # Errors
     ///
     /// [`MessageError::NoSlot`].
     pub fn repair(&self) -> Result<usize, MessageError> {
         let me = self.me()?;
+        // Positions the dead left claimed: a producer's unpublished one is skipped (if it is
+        // next), a consumer's unreleased one given back.
+        let (ring, peers) = (self.state().ring, self.peers());
+        while ring.repair_get(me.slot, &peers) {}
+        ring.repair_put(&peers);
         self.lock(me, Deadline::never())?;
-        let freed = self.pool().repair(&self.live());
+        let freed = self.sweep();
         self.unlock(me);
-        self.repaired();
+        self.wake_all();
         Ok(freed as usize)
     }
 
@@ -282,94 +297,190 @@ impl MessageQueue {
     /// then fails with [`MessageError::Closed`]. Wakes everyone waiting (a `join` goes back
     /// to waiting: what is unfinished still is).
     pub fn close(&self) {
-        let pool = self.pool();
-        pool.ctl.closed.store(1, shmkit_core::loom::atomic::Ordering::Release);
-        self.repaired();
+        self.state().close();
+        self.wake_all();
     }
 
     /// Whether the queue was closed.
     pub fn is_closed(&self) -> bool {
-        self.pool().is_closed()
+        self.state().is_closed()
     }
 
-    /// This process's owner token.
-    fn me(&self) -> Result<u64, MessageError> {
-        self.object().participant().map(token).map_err(|_| MessageError::NoSlot)
+    /// This handle's participant; a new registration first clears the intent word the
+    /// slot's previous holder may have left.
+    fn me(&self) -> Result<Me, MessageError> {
+        let id = self.object().participant().map_err(|_| MessageError::NoSlot)?;
+        if id.to_u64() != self.known.get() {
+            self.state().ring.forget(id.slot);
+            self.known.set(id.to_u64());
+        }
+        Ok(Me { slot: id.slot, token: token(id) })
     }
 
     fn live(&self) -> impl Fn(u64) -> bool + '_ {
         |w| Liveness::is_alive(self.object(), w)
     }
 
-    /// Takes the lock until `deadline`, repairing the queue if its holder died. With a
+    fn peers(&self) -> PeersFn<impl Fn(u32) -> bool + '_> {
+        PeersFn(|slot| self.object().is_slot_alive(slot))
+    }
+
+    /// Locked: frees the chunks no one wants any more; how many.
+    fn sweep(&self) -> u32 {
+        self.state().sweep(&self.live(), &self.peers())
+    }
+
+    /// Takes the pool's lock until `deadline`, sweeping the pool if its holder died. With a
     /// deadline already passed (the `try_` forms) it still spins a little: the lock is
-    /// held for a few stores or a copy of up to 4 KiB, and "full" or "empty" must not be
-    /// reported only because a peer held it at that instant.
-    fn lock(&self, me: u64, deadline: Deadline) -> Result<(), MessageError> {
-        let pool = self.pool();
+    /// held for a few stores, and "no chunks" must not be reported only because a peer
+    /// held it at that instant.
+    fn lock(&self, me: Me, deadline: Deadline) -> Result<(), MessageError> {
+        let lock = &self.state().pool.ctl.lock;
         let strategy = self.h.wait_strategy();
-        let mut got = pool.ctl.lock.lock_until(me, deadline, strategy, self.object());
+        let mut got = lock.lock_until(me.token, deadline, strategy, self.object());
         for _ in 0..TRY_SPINS {
             if got.is_some() || !deadline.has_passed() {
                 break;
             }
             std::hint::spin_loop();
-            got = pool.ctl.lock.lock_until(me, deadline, strategy, self.object());
+            got = lock.lock_until(me.token, deadline, strategy, self.object());
         }
         match got {
             Some(Acquired::Clean) => Ok(()),
             Some(Acquired::OwnerDied) => {
-                pool.repair(&self.live());
-                self.repaired();
+                self.sweep();
+                self.wake_all();
                 Ok(())
             }
             None => Err(MessageError::Timeout),
         }
     }
 
-    /// Wakes whoever a repair may have helped: room and chunks freed, messages dropped.
-    fn repaired(&self) {
-        let ctl = self.pool().ctl;
-        ctl.not_full.notify_all();
-        ctl.not_empty.notify_all();
-        ctl.all_done.notify_all();
-    }
-
-    fn unlock(&self, me: u64) {
+    fn unlock(&self, me: Me) {
         // Fails only if a peer overwrote the owner word: nothing to release then.
-        let _ = self.pool().ctl.lock.unlock(me);
+        let _ = self.state().pool.ctl.lock.unlock(me.token);
     }
 
-    /// Frees a repaired pool's chunks held by dead participants, if any (a waiter's check).
-    fn reap(&self, me: u64) {
-        let pool = self.pool();
-        if pool.has_dead_holders(&self.live()) && self.lock(me, Deadline::never()).is_ok() {
-            pool.repair(&self.live());
+    /// Wakes every waiter: after a close, or a repair that may have helped anyone.
+    fn wake_all(&self) {
+        let st = self.state();
+        let misc = &st.ring.ctl.misc.0;
+        misc.not_full.notify_all();
+        misc.not_empty.notify_all();
+        misc.all_done.notify_all();
+        st.pool.ctl.freed.notify_all();
+    }
+
+    /// Frees the chunks of the dead, if there are any (a waiter's check).
+    fn reap(&self, me: Me) {
+        if self.state().has_garbage(&self.live(), &self.peers()) && self.lock(me, Deadline::never()).is_ok() {
+            self.sweep();
             self.unlock(me);
-            self.repaired();
+            self.state().pool.ctl.freed.notify_all();
         }
+    }
+
+    /// Claims a ring position to put at, waiting until `deadline` for room.
+    #[inline]
+    fn claim_put(&self, me: Me, deadline: Deadline) -> Result<u64, MessageError> {
+        let ring = self.state().ring;
+        if self.is_closed() {
+            return Err(MessageError::Closed);
+        }
+        if let Some(pos) = ring.claim_put(me.slot) {
+            return Ok(pos);
+        }
+        self.wait_put(me, deadline)
+    }
+
+    #[cold]
+    fn wait_put(&self, me: Me, deadline: Deadline) -> Result<u64, MessageError> {
+        let st = self.state();
+        let not_full = &st.ring.ctl.misc.0.not_full;
+        let peers = self.peers();
+        let claim = || {
+            if st.is_closed() {
+                return Some(Err(MessageError::Closed));
+            }
+            st.ring.claim_put(me.slot).map(Ok)
+        };
+        let r = if deadline.has_passed() {
+            // Not waiting: a slot held by a dead consumer is still given back.
+            claim().or_else(|| if st.ring.repair_put(&peers) { claim() } else { None })
+        } else {
+            not_full.wait_checked(self.h.wait_strategy(), deadline, claim, || {
+                st.ring.repair_put(&peers);
+                claim()
+            })
+        };
+        let r = r.unwrap_or(Err(MessageError::Timeout));
+        if r.is_err() && !st.is_full() {
+            // A wake-up meant for a producer that gives up goes to another.
+            not_full.notify_one();
+        }
+        r
+    }
+
+    /// Claims the ring position of the next message, waiting until `deadline` for one.
+    #[inline]
+    fn claim_get(&self, me: Me, deadline: Deadline) -> Result<u64, MessageError> {
+        match self.state().ring.claim_get(me.slot) {
+            Some(pos) => Ok(pos),
+            None => self.wait_get(me, deadline),
+        }
+    }
+
+    #[cold]
+    fn wait_get(&self, me: Me, deadline: Deadline) -> Result<u64, MessageError> {
+        let st = self.state();
+        let not_empty = &st.ring.ctl.misc.0.not_empty;
+        let peers = self.peers();
+        let claim = || match st.ring.claim_get(me.slot) {
+            Some(pos) => Some(Ok(pos)),
+            None if st.is_closed() && st.is_empty() => Some(Err(MessageError::Closed)),
+            None => None,
+        };
+        // A position whose producer died before publishing is skipped, and the chunks it
+        // had handed over are given back.
+        let skip_holes = || {
+            let mut skipped = false;
+            while st.ring.repair_get(me.slot, &peers) {
+                skipped = true;
+                if let Some(r) = claim() {
+                    self.reap(me);
+                    return Some(r);
+                }
+            }
+            if skipped {
+                self.reap(me);
+            }
+            claim()
+        };
+        let r = if deadline.has_passed() {
+            claim().or_else(skip_holes)
+        } else {
+            not_empty.wait_checked(self.h.wait_strategy(), deadline, claim, skip_holes)
+        };
+        let r = r.unwrap_or(Err(MessageError::Timeout));
+        if r.is_err() && !st.is_empty() {
+            not_empty.notify_one();
+        }
+        r
     }
 
     /// Puts `msg` (a typed value's encoding if `typed`), waiting until `deadline`.
     fn put_raw(&self, msg: &[u8], typed: bool, deadline: Deadline) -> Result<(), MessageError> {
-        let pool = self.pool();
-        let (len, k) = self.chain_for(msg.len())?;
         let me = self.me()?;
-        // Small messages are written and published under the first lock, when there is room.
-        let inline = |first: u32| {
-            if msg.len() <= INLINE && pool.has_room() {
-                pool.write(first, msg);
-                pool.publish(Desc { first, len, typed }, k, me);
-                true
-            } else {
-                false
-            }
-        };
-        let Some(first) = self.alloc_chain(me, k, deadline, inline)? else {
-            pool.ctl.not_empty.notify_one();
+        if msg.len() <= INLINE_MAX {
+            let pos = self.claim_put(me, deadline)?;
+            let st = self.state();
+            st.send_inline(me.slot, pos, msg, typed);
+            st.ring.ctl.misc.0.not_empty.notify_one();
             return Ok(());
-        };
-        pool.write(first, msg);
+        }
+        let (len, k) = self.chain_for(msg.len())?;
+        let first = self.alloc_chain(me, k, deadline)?;
+        self.state().pool.write(first, msg);
         self.publish_chain(me, Desc { first, len, typed }, k, deadline)
     }
 
@@ -377,159 +488,153 @@ impl MessageQueue {
     fn chain_for(&self, len: usize) -> Result<(u32, u32), MessageError> {
         let too_large = || MessageError::TooLarge { len, max: self.max_message() };
         let l = u32::try_from(len).ok().filter(|&l| l <= MAX_LEN).ok_or_else(too_large)?;
-        Ok((l, self.pool().geo.chunks_for(len).ok_or_else(too_large)?))
+        Ok((l, self.state().pool.geo.chunks_for(len).ok_or_else(too_large)?))
     }
 
-    /// Takes `k` chunks for `me`, waiting until `deadline` for them; `done(first)` runs
-    /// under the lock right after and may finish the put there (then `None`).
-    fn alloc_chain(
-        &self,
-        me: u64,
-        k: u32,
-        deadline: Deadline,
-        done: impl FnOnce(u32) -> bool,
-    ) -> Result<Option<u32>, MessageError> {
-        let pool = self.pool();
+    /// Takes `k` chunks for `me`, waiting until `deadline` for them; the chain's first.
+    fn alloc_chain(&self, me: Me, k: u32, deadline: Deadline) -> Result<u32, MessageError> {
+        let st = self.state();
         loop {
             self.lock(me, deadline)?;
-            if pool.is_closed() {
+            if st.is_closed() {
                 self.unlock(me);
                 return Err(MessageError::Closed);
             }
-            if let Some(first) = pool.alloc(k, me) {
-                let finished = done(first);
-                self.unlock(me);
-                return Ok((!finished).then_some(first));
-            }
+            let got = st.pool.alloc(k, me.token);
             self.unlock(me);
+            if let Some(first) = got {
+                return Ok(first);
+            }
             // No chunks: wait for a get (or for the chunks of the dead to be reaped).
-            let k_free = || pool.free_chunks() >= k || pool.is_closed();
-            pool.ctl
-                .not_full
-                .wait_checked(
-                    self.h.wait_strategy(),
-                    deadline,
-                    || k_free().then_some(()),
-                    || {
-                        self.reap(me);
-                        k_free().then_some(())
-                    },
-                )
+            let k_free = || (st.pool.free_chunks() >= k || st.is_closed()).then_some(());
+            st.pool
+                .ctl
+                .freed
+                .wait_checked(self.h.wait_strategy(), deadline, k_free, || {
+                    self.reap(me);
+                    k_free()
+                })
                 .ok_or(MessageError::Timeout)?;
         }
     }
 
     /// Publishes `me`'s chain `desc` of `k` chunks once the ring has room, waiting until
     /// `deadline`; on a timeout or a close the chunks go back to the pool.
-    fn publish_chain(&self, me: u64, desc: Desc, k: u32, deadline: Deadline) -> Result<(), MessageError> {
-        let pool = self.pool();
-        loop {
-            let locked = self.lock(me, deadline);
-            if locked.is_ok() && !pool.is_closed() && pool.has_room() {
-                pool.publish(desc, k, me);
-                self.unlock(me);
-                pool.ctl.not_empty.notify_one();
-                return Ok(());
+    fn publish_chain(&self, me: Me, desc: Desc, k: u32, deadline: Deadline) -> Result<(), MessageError> {
+        match self.claim_put(me, deadline) {
+            Ok(pos) => {
+                let st = self.state();
+                st.send_chain(me.slot, me.token, pos, desc, k);
+                st.ring.ctl.misc.0.not_empty.notify_one();
+                Ok(())
             }
-            let closed = locked.is_ok() && pool.is_closed();
-            if locked.is_ok() && !closed && !deadline.has_passed() {
-                self.unlock(me);
-                let room = || (!pool.is_full() || pool.is_closed()).then_some(());
-                if pool.ctl.not_full.wait_until(self.h.wait_strategy(), deadline, room).is_some() {
-                    continue;
-                }
-            } else if locked.is_ok() {
-                self.unlock(me);
+            Err(e) => {
+                self.give_back(me, desc.first, k);
+                Err(e)
             }
-            self.give_back(me, desc.first, k);
-            return Err(if closed { MessageError::Closed } else { MessageError::Timeout });
         }
     }
 
     /// Frees `me`'s chain of `k` chunks from `first`.
-    fn give_back(&self, me: u64, first: u32, k: u32) {
-        let pool = self.pool();
-        // Without a deadline the lock cannot time out; this process is registered.
+    fn give_back(&self, me: Me, first: u32, k: u32) {
+        let st = self.state();
+        // Without a deadline the lock cannot time out.
         if self.lock(me, Deadline::never()).is_ok() {
-            pool.release(first, k, me);
+            st.pool.release(first, k, me.token);
             self.unlock(me);
         }
-        pool.ctl.not_full.notify_all();
+        st.pool.ctl.freed.notify_all();
+    }
+
+    /// Takes the next message for `me`, waiting until `deadline`: its position and what
+    /// is there (never [`Message::Broken`]: those are dropped on the way).
+    fn next_message(&self, me: Me, deadline: Deadline) -> Result<(u64, Message), MessageError> {
+        let st = self.state();
+        loop {
+            let pos = self.claim_get(me, deadline)?;
+            match st.open(pos) {
+                Message::Broken => self.drop_broken(me, pos),
+                m => return Ok((pos, m)),
+            }
+        }
+    }
+
+    /// Done with the message `m` at `pos`: frees its chunks, releases its position.
+    fn finish(&self, me: Me, pos: u64, m: &Message) {
+        let st = self.state();
+        if let Message::Chain { desc, chunks } = *m {
+            // The position is released after the chunks are freed (see `state`). Without a
+            // deadline the lock cannot time out.
+            if self.lock(me, Deadline::never()).is_ok() {
+                st.free_chain(pos, desc, chunks);
+                self.unlock(me);
+            }
+            st.ring.release(me.slot, pos);
+            st.ring.ctl.misc.0.not_full.notify_one();
+            st.pool.ctl.freed.notify_all();
+        } else {
+            st.ring.release(me.slot, pos);
+            st.ring.ctl.misc.0.not_full.notify_one();
+        }
+    }
+
+    /// Drops the broken message at `pos` (a hostile peer's), and frees what it held.
+    #[cold]
+    fn drop_broken(&self, me: Me, pos: u64) {
+        let st = self.state();
+        st.count_dropped();
+        st.ring.release(me.slot, pos);
+        st.ring.ctl.misc.0.not_full.notify_one();
+        if self.lock(me, Deadline::never()).is_ok() {
+            self.sweep();
+            self.unlock(me);
+        }
+        st.pool.ctl.freed.notify_all();
     }
 
     /// Gets the next message into `sink`, waiting until `deadline`; whether it was typed,
     /// and its length.
-    fn get_raw(&self, mut sink: Sink<'_>, deadline: Deadline) -> Result<(bool, usize), MessageError> {
+    fn get_raw(&self, sink: Sink<'_>, deadline: Deadline) -> Result<(bool, usize), MessageError> {
         let me = self.me()?;
-        let room = match &sink {
-            Sink::Buf(buf) => buf.len(),
-            Sink::Vec(_) => usize::MAX,
-        };
-        let t = self.claim_next(me, deadline, room)?;
-        Ok(self.take(&self.pool(), me, t, &mut sink))
-    }
-
-    /// Takes the next message for `me`, waiting until `deadline`; returns with the lock
-    /// held. A message longer than `room` stays queued ([`MessageError::BufferTooShort`]).
-    fn claim_next(&self, me: u64, deadline: Deadline, room: usize) -> Result<Taken, MessageError> {
-        let pool = self.pool();
-        loop {
-            self.lock(me, deadline)?;
-            if let Some(len) = pool.peek_len().filter(|&len| len > room) {
-                self.unlock(me);
-                // The wake-up that brought us here may have been the only one: pass it on.
-                pool.ctl.not_empty.notify_one();
-                return Err(MessageError::BufferTooShort { needed: len });
+        let (pos, m) = self.next_message(me, deadline)?;
+        let st = self.state();
+        let len = m.len();
+        let mut short = None;
+        match (&m, sink) {
+            (Message::Inline { body, .. }, Sink::Vec(v)) => {
+                v.clear();
+                v.extend_from_slice(&body[..len]);
             }
-            match pool.claim(me, &self.live()) {
-                Claim::Taken(t) => return Ok(t),
-                Claim::Dropped => {
-                    self.unlock(me);
-                    self.repaired();
-                }
-                Claim::Empty => {
-                    let closed = pool.is_closed();
-                    self.unlock(me);
-                    if closed {
-                        return Err(MessageError::Closed);
-                    }
-                    let ready = || (!pool.is_empty() || pool.is_closed()).then_some(());
-                    pool.ctl
-                        .not_empty
-                        .wait_until(self.h.wait_strategy(), deadline, ready)
-                        .ok_or(MessageError::Timeout)?;
-                }
+            (Message::Inline { body, .. }, Sink::Buf(b)) if b.len() >= len => {
+                b[..len].copy_from_slice(&body[..len])
             }
-        }
-    }
-
-    /// Copies the claimed message `t` into `sink` and gives its chunks back; called with
-    /// the lock held, returns with it released.
-    fn take(&self, pool: &Pool<'_>, me: u64, t: Taken, sink: &mut Sink<'_>) -> (bool, usize) {
-        let len = t.desc.len as usize;
-        let inline = len <= INLINE;
-        if !inline {
-            self.unlock(me);
-        }
-        match sink {
-            Sink::Vec(v) => {
+            (Message::Inline { body, .. }, Sink::Buf(_)) => short = Some(body[..len].to_vec()),
+            (Message::Chain { desc, .. }, Sink::Vec(v)) => {
                 v.clear();
                 v.resize(len, 0);
-                pool.read(t.desc.first, v);
+                st.pool.read(desc.first, v);
             }
-            Sink::Buf(b) => {
-                let n = len.min(b.len());
-                pool.read(t.desc.first, &mut b[..n]);
+            (Message::Chain { desc, .. }, Sink::Buf(b)) if b.len() >= len => {
+                st.pool.read(desc.first, &mut b[..len])
             }
+            (Message::Chain { desc, .. }, Sink::Buf(_)) => {
+                let mut v = vec![0; len];
+                st.pool.read(desc.first, &mut v);
+                short = Some(v);
+            }
+            (Message::Broken, _) => {}
         }
-        if inline {
-            pool.release(t.desc.first, t.chunks, me);
-            self.unlock(me);
-            pool.ctl.not_full.notify_all();
-        } else {
-            self.give_back(me, t.desc.first, t.chunks);
+        self.finish(me, pos, &m);
+        match short {
+            Some(message) => Err(MessageError::BufferTooShort { needed: len, message }),
+            None => Ok((m.typed(), len)),
         }
-        (t.desc.typed, len)
+    }
+}
+
+impl MessageQueue {
+    fn wrap(h: Handle<MqLayout>) -> Self {
+        Self { h, known: Cell::new(0) }
     }
 }
 
@@ -615,7 +720,8 @@ impl MessageQueue {
     ///
     /// # Errors
     ///
-    /// [`MessageError::BufferTooShort`] (the message stays queued), else as
+    /// [`MessageError::BufferTooShort`] (as Python's `recv_bytes_into`, the message is taken
+    /// all the same, and handed back in the error), else as
     /// [`get_bytes`](Self::get_bytes).
     pub fn get_bytes_into(&self, buf: &mut [u8]) -> Result<usize, MessageError> {
         self.get_bytes_into_deadline(buf, Deadline::never())

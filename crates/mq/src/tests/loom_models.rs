@@ -1,135 +1,130 @@
-//! Loom models of the pool: a put and a get racing through the lock, a dead holder's
-//! chunks repaired by a producer that needs them, and a producer parked on a full pool
-//! woken by a consumer that frees it.
+//! Loom models of the queue: a chained put and a get racing through the ring and the
+//! pool's lock, an inline put racing with a get, a dead holder's chunks swept while a
+//! live producer takes chunks, a sweep racing with a consumer reading a chain, and a
+//! producer parked on a full pool woken by a get.
 
 use loom::sync::Arc;
 use shmkit_core::loom::atomic::Ordering;
 use shmkit_core::{Deadline, WaitStrategy};
-use shmkit_sync::raw::{Acquired, AlwaysAlive, TOKEN_BIT};
 
-use crate::heap::HeapPool;
-use crate::pool::{Claim, Desc, Geometry};
+use crate::heap::{Got, HeapPool};
+use crate::pool::Geometry;
 
-const A: u64 = TOKEN_BIT | 1;
-const B: u64 = TOKEN_BIT | 2;
-const DEAD: u64 = TOKEN_BIT | 3;
+const A: u32 = 0;
+const B: u32 = 1;
+const DEAD: u32 = 2;
 
-fn lock(h: &HeapPool, me: u64) {
-    let got = h.pool().ctl.lock.lock_until(me, Deadline::never(), WaitStrategy::Park, &AlwaysAlive);
-    assert_eq!(got, Some(Acquired::Clean));
+fn heap(maxsize: u32, chunks: u32) -> Arc<HeapPool> {
+    Arc::new(HeapPool::new(Geometry { maxsize, chunk_size: 64, chunks }, 3))
 }
 
-fn unlock(h: &HeapPool, me: u64) {
-    h.pool().ctl.lock.unlock(me).unwrap();
+/// Puts `msg` as `slot` and wakes a consumer.
+fn put(h: &HeapPool, slot: u32, msg: &[u8]) {
+    h.put(slot, msg, false).expect("room");
+    h.state().ring.ctl.misc.0.not_empty.notify_one();
 }
 
-/// Puts `msg` as `me`: chunks under the lock, the bytes outside it, publish under it.
-fn put(h: &HeapPool, me: u64, msg: &[u8]) {
-    let p = h.pool();
-    let k = p.geo.chunks_for(msg.len()).unwrap();
-    lock(h, me);
-    let first = p.alloc(k, me).expect("room in the pool");
-    unlock(h, me);
-    p.write(first, msg);
-    lock(h, me);
-    p.publish(Desc { first, len: msg.len() as u32, typed: false }, k, me);
-    unlock(h, me);
-    p.ctl.not_empty.notify_one();
-}
-
-/// Gets a message as `me`, waiting for one.
-fn get(h: &HeapPool, me: u64) -> Vec<u8> {
-    let p = h.pool();
-    loop {
-        lock(h, me);
-        match p.claim(me, &|_| true) {
-            Claim::Taken(t) => {
-                unlock(h, me);
-                let mut out = vec![0; t.desc.len as usize];
-                p.read(t.desc.first, &mut out);
-                lock(h, me);
-                p.release(t.desc.first, t.chunks, me);
-                unlock(h, me);
-                p.ctl.not_full.notify_all();
-                return out;
-            }
-            Claim::Dropped => unlock(h, me),
-            Claim::Empty => {
-                unlock(h, me);
-                p.ctl
-                    .not_empty
-                    .wait_until(WaitStrategy::Park, Deadline::never(), || (!p.is_empty()).then_some(()));
-            }
+/// Gets a message as `slot`, parked until one is there; wakes producers.
+fn get(h: &HeapPool, slot: u32) -> Vec<u8> {
+    let st = h.state();
+    let m = st.ring.ctl.misc.0.not_empty.wait_until(WaitStrategy::Park, Deadline::never(), || {
+        match h.get(slot) {
+            Some(Got::Message(m, _)) => Some(m),
+            _ => None,
         }
-    }
+    });
+    st.ring.ctl.misc.0.not_full.notify_one();
+    st.pool.ctl.freed.notify_all();
+    m.expect("no deadline")
 }
 
 #[test]
-fn loom_put_and_get_race_through_the_lock() {
+fn loom_a_chained_put_and_a_get_race_through_the_ring_and_the_lock() {
     loom::model(|| {
-        let h = Arc::new(HeapPool::new(Geometry { maxsize: 2, chunk_size: 64, chunks: 3 }));
+        let h = heap(2, 2);
         let h2 = h.clone();
         let producer = loom::thread::spawn(move || put(&h2, A, &[7; 100]));
         assert_eq!(get(&h, B), vec![7; 100]);
         producer.join().unwrap();
-        assert_eq!(h.pool().free_chunks(), 3);
+        assert_eq!(h.pool().free_chunks(), 2);
+        assert_eq!(h.counts().free, 2);
     });
 }
 
 #[test]
-fn loom_a_dead_holders_chunks_are_repaired_for_a_producer_that_needs_them() {
+fn loom_an_inline_put_and_a_get_race_through_the_ring() {
     loom::model(|| {
-        let h = Arc::new(HeapPool::new(Geometry { maxsize: 2, chunk_size: 64, chunks: 2 }));
+        let h = heap(2, 1);
         let h2 = h.clone();
-        // A process takes both chunks and dies before it publishes.
-        let dying = loom::thread::spawn(move || {
-            lock(&h2, DEAD);
-            assert!(h2.pool().alloc(2, DEAD).is_some());
-            unlock(&h2, DEAD);
-        });
-        dying.join().unwrap();
-        let p = h.pool();
-        let live = |w: u64| w != DEAD;
-        lock(&h, A);
-        assert!(p.alloc(1, A).is_none());
-        unlock(&h, A);
-        assert!(p.has_dead_holders(&live));
-        lock(&h, A);
-        assert_eq!(p.repair(&live), 2);
-        let first = p.alloc(2, A).expect("the dead holder's chunks");
-        unlock(&h, A);
-        lock(&h, A);
-        p.release(first, 2, A);
-        unlock(&h, A);
-        assert_eq!(p.free_chunks(), 2);
+        let producer = loom::thread::spawn(move || put(&h2, A, b"hello"));
+        assert_eq!(get(&h, B), b"hello");
+        producer.join().unwrap();
+        assert!(h.state().ring.is_empty());
+    });
+}
+
+#[test]
+fn loom_a_dead_holders_chunks_are_swept_while_a_live_producer_takes_chunks() {
+    loom::model(|| {
+        let h = heap(2, 2);
+        // A process takes a chunk and dies before it publishes.
+        assert!(h.alloc(DEAD, 1).is_some());
+        h.ring.kill(DEAD);
+        // A live producer takes the other chunk while a waiter sweeps.
+        let h2 = h.clone();
+        let producer = loom::thread::spawn(move || h2.alloc(A, 1).is_some());
+        h.sweep(B);
+        let took = producer.join().unwrap();
+        let c = h.counts();
+        assert_eq!(c.dead, 0, "the dead's chunk was swept");
+        assert_eq!(c.held, u32::from(took), "the live producer's chunk was not");
+        assert_eq!(h.pool().free_chunks(), 2 - u32::from(took));
     });
 }
 
 #[test]
 fn loom_a_producer_parked_on_a_full_pool_is_woken_by_a_get() {
     loom::model(|| {
-        let h = Arc::new(HeapPool::new(Geometry { maxsize: 2, chunk_size: 64, chunks: 1 }));
-        put(&h, A, b"first");
+        let h = heap(2, 1);
+        put(&h, A, &[1; 64]);
         let h2 = h.clone();
         let producer = loom::thread::spawn(move || {
-            let p = h2.pool();
+            let st = h2.state();
             loop {
-                lock(&h2, B);
-                if let Some(first) = p.alloc(1, B) {
-                    p.write(first, b"second");
-                    p.publish(Desc { first, len: 6, typed: false }, 1, B);
-                    unlock(&h2, B);
-                    p.ctl.not_empty.notify_one();
-                    return;
+                match h2.put(A, &[2; 64], false) {
+                    Ok(()) => break,
+                    Err(_) => {
+                        st.pool.ctl.freed.wait_until(WaitStrategy::Park, Deadline::never(), || {
+                            (st.pool.ctl.free.load(Ordering::Acquire) >= 1).then_some(())
+                        });
+                    }
                 }
-                unlock(&h2, B);
-                p.ctl.not_full.wait_until(WaitStrategy::Park, Deadline::never(), || {
-                    (p.ctl.free.load(Ordering::Acquire) >= 1).then_some(())
-                });
             }
+            st.ring.ctl.misc.0.not_empty.notify_one();
         });
-        assert_eq!(get(&h, A), b"first");
-        assert_eq!(get(&h, A), b"second");
+        assert_eq!(get(&h, B), vec![1; 64]);
+        assert_eq!(get(&h, B), vec![2; 64]);
         producer.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_a_sweep_never_frees_a_message_a_live_consumer_is_reading() {
+    loom::model(|| {
+        let h = heap(2, 2);
+        put(&h, A, &[5; 100]);
+        let h2 = h.clone();
+        let consumer = loom::thread::spawn(move || get(&h2, B));
+        // A waiter sweeps, then takes whatever is free and writes over it.
+        h.sweep(A);
+        if let Some(first) = h.alloc(A, 2) {
+            h.pool().write(first, &[9; 100]);
+            h.lock(A);
+            h.pool().release(first, 2, crate::heap::token(A));
+            h.unlock(A);
+        }
+        assert_eq!(consumer.join().unwrap(), vec![5; 100], "the message was not overwritten");
+        assert_eq!(h.counts().free, 2);
+        assert_eq!(h.pool().free_chunks(), 2);
     });
 }
