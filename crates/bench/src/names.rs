@@ -32,3 +32,6 @@ pub(crate) const QUEUE_PARKED: &str = "Queue<u64> ping-pong (parked)";
 
 /// One process copying 4 MiB from one buffer to another: what a message written once costs.
 pub(crate) const MEMCPY4M: &str = "memcpy 4 MiB (one process)";
+/// As [`MEMCPY4M`], into each of four 4 MiB buffers in turn, as a writer into a pool of four
+/// frames: the destination is not in the cache.
+pub(crate) const MEMCPY4M_CYCLING: &str = "memcpy 4 MiB into 4 buffers in turn (one process)";

@@ -12,7 +12,9 @@ use shmkit_core::WaitStrategy;
 use shmkit_mq::{MessageQueue, MessageQueueOptions};
 
 use crate::harness::{one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
-use crate::names::{FLOOR, FUTEX, MEMCPY4M, PYQUEUE, PYQUEUE_ONE_WAY, QUEUE_PARKED, QUEUE_SPIN, SOCK64K};
+use crate::names::{
+    FLOOR, FUTEX, MEMCPY4M, MEMCPY4M_CYCLING, PYQUEUE, PYQUEUE_ONE_WAY, QUEUE_PARKED, QUEUE_SPIN, SOCK64K,
+};
 use crate::peers::python;
 
 /// Messages a one-way reader takes between two clock reads.
@@ -46,24 +48,33 @@ pub(super) fn rows(b: &mut Bench) {
         let opts = MessageQueueOptions::new().chunk_size(64 << 10);
         throughput(64 << 10, mq_one_way(64 << 10, &opts, tm))
     });
-    b.add(MEMCPY4M, &[], |tm| throughput(FRAME, memcpy_4m(tm)));
-    b.add("MessageQueue 4 MiB loaned one-way (written once, read in place)", &[MEMCPY4M], |tm| {
-        throughput(FRAME, mq_loaned(tm))
-    });
+    b.add(MEMCPY4M, &[], |tm| throughput(FRAME, memcpy_4m(tm, 1)));
+    b.add(MEMCPY4M_CYCLING, &[], |tm| throughput(FRAME, memcpy_4m(tm, POOL_FRAMES)));
+    b.add(
+        "MessageQueue 4 MiB loaned one-way (written once, read in place)",
+        &[MEMCPY4M, MEMCPY4M_CYCLING],
+        |tm| throughput(FRAME, mq_loaned(tm)),
+    );
 }
 
 /// A camera frame's size, for the loaned rows.
 const FRAME: usize = 4 << 20;
 
-/// Copies of a 4 MiB buffer into another, in this process (both touched before timing).
-fn memcpy_4m(tm: Timing) -> (u64, Duration) {
+/// How many frames the loaned row's pool holds, and the cycling memcpy's destinations.
+const POOL_FRAMES: usize = 4;
+
+/// Copies of a 4 MiB buffer into another, in this process (all touched before timing): into
+/// the same one each time (`frames` = 1, mostly cache-resident), or into each of `frames`
+/// in turn, as the loaned row's writer does into its pool.
+fn memcpy_4m(tm: Timing, frames: usize) -> (u64, Duration) {
     let src = vec![0x5Au8; FRAME];
-    let mut dst = vec![0u8; FRAME];
+    let mut dst = vec![0u8; FRAME * frames];
     let mut copies = |until: Duration| {
         let start = std::time::Instant::now();
         let mut n = 0u64;
         while start.elapsed() < until {
-            dst.copy_from_slice(std::hint::black_box(&src));
+            let at = (n as usize % frames) * FRAME;
+            dst[at..at + FRAME].copy_from_slice(std::hint::black_box(&src));
             std::hint::black_box(&dst);
             n += 1;
         }
@@ -76,8 +87,8 @@ fn memcpy_4m(tm: Timing) -> (u64, Duration) {
 /// 4 MiB messages one way, each written once into a loan (one copy from the writer's
 /// buffer) and read in place by the reader (one byte per chunk touched, nothing copied).
 fn mq_loaned(tm: Timing) -> (u64, Duration) {
-    let opts = MessageQueueOptions::new().chunk_size(1 << 20).pool_bytes(4 * FRAME);
-    let mut q = MessageQueue::anonymous_with(4, &opts).unwrap();
+    let opts = MessageQueueOptions::new().chunk_size(1 << 20).pool_bytes(POOL_FRAMES * FRAME);
+    let mut q = MessageQueue::anonymous_with(POOL_FRAMES, &opts).unwrap();
     q.set_wait_strategy(WaitStrategy::Spin);
     one_way(
         tm,
