@@ -276,11 +276,13 @@ impl<'a> State<'a> {
             return Owner::Dead;
         }
         let head = self.ring.ctl.head.0.load(Ordering::Acquire);
+        let claimed = self.ring.ctl.tail.0.load(Ordering::Acquire).wrapping_sub(head);
         // The position's distance from `head`, in the 62 bits the word keeps.
         let d = (((w & POS_MASK) << 2).wrapping_sub(head << 2) as i64) >> 2;
         match d {
-            // Published or being published (its producer's chunks, handed over).
-            0.. if d < self.ring.slots.len() as i64 => Owner::Queued,
+            // Published or being published (its producer's chunks, handed over): claimed,
+            // as a producer claims a position before it hands its chunks over.
+            0.. if (d as u64) < claimed.min(self.ring.slots.len() as u64) => Owner::Queued,
             // A position no correct producer has claimed yet.
             0.. => Owner::Dead,
             _ => alive(self.ring.held_by_live_consumer(head.wrapping_add(d as u64), peers)),

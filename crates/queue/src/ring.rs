@@ -227,6 +227,9 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
                 && self.limit != 0
                 && pos.wrapping_sub(self.ctl.head.0.load(Ordering::Acquire)) >= self.limit
             {
+                // An intent stored for a position lost to another producer must not stay:
+                // it would make that producer's hole look live.
+                mine.store(0, Ordering::Release);
                 return None;
             }
             if dif == 0 {

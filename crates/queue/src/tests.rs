@@ -290,6 +290,27 @@ mod loom_models {
         });
     }
 
+    /// Two producers race for the one place a limit of 1 leaves: the loser's claim ends
+    /// with its intent cleared, so the winner's hole (if it died before publishing) would
+    /// not look live. (The limit branch once returned with the intent of the position the
+    /// loser had just lost still stored.)
+    #[test]
+    fn loom_a_producer_that_loses_the_last_place_keeps_no_intent() {
+        loom::model(|| {
+            let h = Arc::new(HeapRing::<u32>::new(2, 2));
+            let racers: Vec<_> = (0..2)
+                .map(|p| {
+                    let h = h.clone();
+                    thread::spawn(move || h.ring().with_limit(1).claim_put(p).is_some())
+                })
+                .collect();
+            let won: Vec<bool> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_eq!(won.iter().filter(|&&w| w).count(), 1);
+            let loser = won.iter().position(|&w| !w).unwrap();
+            assert_eq!(h.intents[loser].0 .0.load(Ordering::Acquire), 0);
+        });
+    }
+
     #[test]
     fn loom_mpmc_dead_producer_is_skipped() {
         loom::model(|| {
