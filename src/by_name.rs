@@ -6,8 +6,8 @@ use std::marker::PhantomData;
 use bytemuck::Pod;
 
 use crate::{
-    Array, Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, MessageQueue, Object, OpenError,
-    Queue, RLock, Semaphore, Value,
+    Array, Barrier, BoundedSemaphore, Condition, Dict, DictError, Event, JoinableQueue, List, Lock,
+    MessageQueue, Namespace, Object, OpenError, Queue, RLock, Semaphore, Value,
 };
 
 /// A named object's handle, as an argument for a [`Process`](crate::Process), a
@@ -122,3 +122,46 @@ macro_rules! named_pod {
 }
 
 named_pod!(Value, Array, Queue, JoinableQueue);
+
+/// A Dict's, List's or Namespace's open error as an [`OpenError`].
+fn open_error(e: DictError) -> OpenError {
+    match e {
+        DictError::Open(e) => e,
+        DictError::Corrupt { reason } => OpenError::Corrupt { reason },
+        _ => OpenError::Corrupt { reason: "the object could not be opened" },
+    }
+}
+
+impl<K, V> Named for Dict<K, V>
+where
+    K: serde::Serialize + serde::de::DeserializeOwned + 'static,
+    V: serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    fn open_named(name: &str) -> Result<Self, OpenError> {
+        Self::open(name).map_err(open_error)
+    }
+
+    fn object_of(&self) -> &Object {
+        self.object()
+    }
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> Named for List<T> {
+    fn open_named(name: &str) -> Result<Self, OpenError> {
+        Self::open(name).map_err(open_error)
+    }
+
+    fn object_of(&self) -> &Object {
+        self.object()
+    }
+}
+
+impl Named for Namespace {
+    fn open_named(name: &str) -> Result<Self, OpenError> {
+        Self::open(name).map_err(open_error)
+    }
+
+    fn object_of(&self) -> &Object {
+        self.object()
+    }
+}

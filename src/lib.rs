@@ -283,6 +283,7 @@ pub use shmkit_ctypes::{Array, ArrayChunk, ArrayError, ArrayGuard, AtomicInt, CC
 /// The derives of [`Pod`](trait@Pod) and [`Zeroable`](trait@Zeroable), checked at compile time: a
 /// `#[repr(C)]` struct, every field plain data, no padding.
 pub use shmkit_derive::{Pod, Zeroable};
+pub use shmkit_dict::{Dict, DictError, DictOptions, List, ListSnapshot, Namespace, Snapshot};
 pub use shmkit_mq::{
     Loan, MessageError, MessageQueue, MessageQueueOptions, MessageView, PoolState, SimpleQueue,
 };

@@ -27,10 +27,18 @@ pub enum Kind {
     SimplexPipe = 15,
     /// A queue of messages of any size, in a pool of chunks.
     MessageQueue = 16,
+    /// A dictionary of serde keys and values (Python's `Manager().dict()`).
+    Dict = 17,
+    /// A list of serde values (Python's `Manager().list()`).
+    List = 18,
+    /// Named fields of any serde type (Python's `Manager().Namespace()`).
+    Namespace = 19,
+    /// One generation of a Dict's, List's or Namespace's arena.
+    Generation = 20,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 16] = [
+    pub(crate) const ALL: [Kind; 20] = [
         Kind::Bytes,
         Kind::Semaphore,
         Kind::BoundedSemaphore,
@@ -47,6 +55,10 @@ impl Kind {
         Kind::Pipe,
         Kind::SimplexPipe,
         Kind::MessageQueue,
+        Kind::Dict,
+        Kind::List,
+        Kind::Namespace,
+        Kind::Generation,
     ];
 
     /// The kind with code `code`, if there is one.
@@ -78,6 +90,10 @@ impl Kind {
             Kind::Pipe => "Pipe",
             Kind::SimplexPipe => "SimplexPipe",
             Kind::MessageQueue => "MessageQueue",
+            Kind::Dict => "Dict",
+            Kind::List => "List",
+            Kind::Namespace => "Namespace",
+            Kind::Generation => "Generation",
         }
     }
 

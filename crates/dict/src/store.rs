@@ -1,0 +1,585 @@
+//! The store under every Dict, List and Namespace: a root object (the name the user knows)
+//! holding the writers' lock, the wake-up for changes and the current generation's number;
+//! and generation objects, each an arena with its commit word.
+//!
+//! # Reading
+//!
+//! A reader loads the root's generation number, maps that generation if it has not yet
+//! (`<base>.g<number>`, a named object), loads its commit word and reads the record and the
+//! nodes below it. Nothing below a commit is written again, and a superseded generation is
+//! frozen, so whatever the reader got is one committed state, whoever writes meanwhile.
+//! It takes no lock and never waits.
+//!
+//! # Writing
+//!
+//! Writers serialise on the root's crash-aware lock. A writer appends new nodes and a
+//! record above the committed end, then stores the record's offset in the commit word: the
+//! one store that makes the update visible. Killed before it, it leaves the old state, and
+//! the next writer appends over its leftovers.
+//!
+//! # Growing
+//!
+//! When the arena is full, the writer copies the live nodes into a new generation object
+//! twice their size (which also drops every superseded node), commits there, then stores
+//! the new number in the root (the switch), then unlinks the old generation's name.
+//! Readers that have the old one mapped finish in it; the next read maps the new one. A
+//! writer killed before the switch leaves a generation nobody uses, and one killed after it
+//! leaves the old name: the next writer to find the lock's holder dead removes both; so
+//! does `shmkit gc` (a generation is in use while a process that registered in it lives).
+
+use std::cell::RefCell;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use shmkit_core::loom::atomic::{AtomicU32, AtomicU64, Ordering};
+use shmkit_core::{
+    segment, CreateError, CreateOptions, Deadline, EventCount, Expect, Handle, InPlace, Kind, Layout, Object,
+    OpenError, Spec, TypeDesc, WaitStrategy,
+};
+use shmkit_sync::raw::{token, Acquired, RawLock};
+
+use crate::arena::{copy, measure, Appender, Corrupt, Record, View, WriteError, RECORD_SIZE, START};
+use crate::error::DictError;
+
+/// The longest base name: room for `.g` and a 20-digit generation within a name's 200.
+pub const MAX_BASE_LEN: usize = 176;
+
+/// The smallest arena a generation gets.
+pub const MIN_ARENA: u64 = 64 << 10;
+
+/// The root's control block.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub struct RootControl {
+    /// Held by writers.
+    pub lock: RawLock,
+    /// Woken after every commit.
+    pub changed: EventCount,
+    /// The current generation (0: none yet, empty).
+    pub gen: AtomicU64,
+    /// The version of the last commit.
+    pub version: AtomicU64,
+    /// The first arena's size.
+    pub hint: AtomicU64,
+    /// The generation objects' file mode.
+    pub mode: AtomicU32,
+    /// The base name's length.
+    pub base_len: AtomicU32,
+    /// The base name of the generation objects, in bytes.
+    pub base: [AtomicU64; MAX_BASE_LEN / 8],
+}
+
+// SAFETY: `#[repr(C)]`, made only of atomics, a RawLock and an event count (atomics): any
+// bit pattern is valid, and peers write it concurrently.
+unsafe impl InPlace for RootControl {}
+
+/// A generation's control block.
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub struct GenControl {
+    /// The offset of the committed record (0: none yet).
+    pub commit: AtomicU64,
+    /// This generation's number.
+    pub gen: AtomicU64,
+    /// The arena's size in bytes.
+    pub cap: AtomicU64,
+}
+
+// SAFETY: as for `RootControl`: atomics only.
+unsafe impl InPlace for GenControl {}
+
+/// What a root is made with.
+#[derive(Clone, Debug)]
+pub struct RootParams {
+    /// The generation objects' base name.
+    pub base: String,
+    /// The first arena's size.
+    pub hint: u64,
+    /// The generation objects' mode.
+    pub mode: u32,
+}
+
+/// The root object of one kind (Dict, List, Namespace) and element type.
+#[derive(Clone, Copy, Debug)]
+pub struct RootLayout {
+    /// The kind.
+    pub kind: Kind,
+    /// What the header records as its element type (`(K, V)`, `T`, or bytes).
+    pub elem: TypeDesc,
+}
+
+impl Layout for RootLayout {
+    type Params<'a> = RootParams;
+    type Geometry = NonNull<RootControl>;
+
+    fn spec(&self, _: &RootParams, participants: u32) -> Result<Spec, CreateError> {
+        Ok(Spec::new(self.kind, std::mem::size_of::<RootControl>() as u64)
+            .elem(self.elem, 1)
+            .slots(participants))
+    }
+
+    fn expect(&self) -> Expect {
+        Expect::kind(self.kind).elem(self.elem)
+    }
+
+    fn init(&self, obj: &Object, p: RootParams) -> Result<(), CreateError> {
+        let ctl = obj.view::<RootControl>(0).map_err(CreateError::from_layout)?;
+        ctl.hint.store(p.hint, Ordering::Relaxed);
+        ctl.mode.store(p.mode, Ordering::Relaxed);
+        let b = p.base.as_bytes();
+        ctl.base_len.store(b.len() as u32, Ordering::Relaxed);
+        for (w, chunk) in ctl.base.iter().zip(b.chunks(8)) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            w.store(u64::from_le_bytes(word), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn check(&self, obj: &Object) -> Result<NonNull<RootControl>, OpenError> {
+        Ok(NonNull::from(obj.view::<RootControl>(0)?))
+    }
+}
+
+/// A generation object.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GenLayout;
+
+/// A checked generation: its control block and arena.
+#[derive(Clone, Copy, Debug)]
+pub struct GenParts {
+    ctl: NonNull<GenControl>,
+    arena: NonNull<u8>,
+    cap: u64,
+}
+
+const ARENA_AT: usize = std::mem::size_of::<GenControl>();
+
+impl Layout for GenLayout {
+    type Params<'a> = (u64, u64);
+    type Geometry = GenParts;
+
+    fn spec(&self, &(_, cap): &(u64, u64), participants: u32) -> Result<Spec, CreateError> {
+        Ok(Spec::new(Kind::Generation, ARENA_AT as u64 + cap).slots(participants))
+    }
+
+    fn expect(&self) -> Expect {
+        Expect::kind(Kind::Generation)
+    }
+
+    fn init(&self, obj: &Object, (gen, cap): (u64, u64)) -> Result<(), CreateError> {
+        let ctl = obj.view::<GenControl>(0).map_err(CreateError::from_layout)?;
+        ctl.gen.store(gen, Ordering::Relaxed);
+        ctl.cap.store(cap, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn check(&self, obj: &Object) -> Result<GenParts, OpenError> {
+        let ctl = obj.view::<GenControl>(0)?;
+        let cap = ctl.cap.load(Ordering::Relaxed);
+        if ARENA_AT as u64 + cap != obj.info().body_len {
+            return Err(OpenError::Corrupt { reason: "a generation's arena does not fill its body" });
+        }
+        let len =
+            usize::try_from(cap).map_err(|_| OpenError::Corrupt { reason: "a generation too large" })?;
+        Ok(GenParts { ctl: NonNull::from(ctl), arena: obj.region::<u8>(ARENA_AT, len)?, cap })
+    }
+}
+
+/// One mapped generation.
+pub struct Gen {
+    h: Handle<GenLayout>,
+    /// Its number.
+    pub gen: u64,
+}
+
+// SAFETY: the parts point into the mapping the handle's `Object` (Send + Sync) keeps alive;
+// what they reach is atomics, or arena bytes below a commit that no correct process writes
+// again (and above it, written only by the lock's holder).
+unsafe impl Send for Gen {}
+// SAFETY: as above: shared access is atomics or immutable committed bytes.
+unsafe impl Sync for Gen {}
+
+impl Gen {
+    fn parts(&self) -> GenParts {
+        *self.h.geometry()
+    }
+
+    fn ctl(&self) -> &GenControl {
+        // SAFETY: checked in this handle's object, mapped while `self` lives; atomics only.
+        unsafe { self.parts().ctl.as_ref() }
+    }
+
+    /// The committed state: the view below it, the record's offset and the record.
+    pub fn committed(&self) -> Result<(View<'_>, u64, Record), Corrupt> {
+        self.at(self.ctl().commit.load(Ordering::Acquire))
+    }
+
+    /// The state committed at `commit` (a commit word this process loaded).
+    pub fn at(&self, commit: u64) -> Result<(View<'_>, u64, Record), Corrupt> {
+        let p = self.parts();
+        if commit == 0 {
+            // SAFETY: an empty view reads nothing.
+            return Ok((unsafe { View::new(p.arena, 0) }, 0, Record::default()));
+        }
+        let end = commit
+            .checked_add(RECORD_SIZE)
+            .filter(|&e| e <= p.cap)
+            .ok_or(Corrupt("the commit word points past the arena"))?;
+        // SAFETY: `[0, end)` lies in the arena, mapped while `self` lives; below a commit,
+        // no correct process writes it again.
+        let view = unsafe { View::new(p.arena, end) };
+        let rec = view.record(commit)?;
+        Ok((view, commit, rec))
+    }
+}
+
+/// Whether a write changed anything.
+pub enum Step<R> {
+    /// Nothing to commit; the result.
+    Keep(R),
+    /// Commit this record; the result.
+    Commit(Record, R),
+}
+
+/// A root and the generation this handle has mapped.
+pub struct Store {
+    root: Handle<RootLayout>,
+    base: String,
+    cur: RefCell<Option<Arc<Gen>>>,
+    /// The process that made this anonymous store with this handle (0: none).
+    anonymous_creator: u32,
+}
+
+// SAFETY: the root's control block lies in the mapping its `Object` (Send + Sync) keeps
+// alive and is atomics only; the generation is `Send + Sync`. Not `Sync`: the cached
+// generation is a `RefCell`.
+unsafe impl Send for Store {}
+
+impl Drop for Store {
+    /// The handle that made an anonymous store removes its current generation's name
+    /// when it goes, if no other live process has registered in the store: nothing is
+    /// left in `/dev/shm`. (A generation a surviving child makes later is removed by
+    /// `shmkit gc` once that child is gone too.)
+    fn drop(&mut self) {
+        let me = std::process::id();
+        if self.anonymous_creator != me {
+            return;
+        }
+        let others = self.object().participants().iter().any(|p| p.alive && p.pid != me);
+        let gen = self.ctl().gen.load(Ordering::Acquire);
+        if !others && gen != 0 {
+            let _ = segment::unlink(&gen_name(&self.base, gen));
+        }
+    }
+}
+
+/// How many times a reader looks again for a generation superseded while it mapped it.
+const SWITCH_RETRIES: u32 = 1000;
+
+impl Store {
+    fn wrap(root: Handle<RootLayout>) -> Result<Self, OpenError> {
+        // SAFETY: checked in this handle's object, mapped while it lives.
+        let ctl = unsafe { root.geometry().as_ref() };
+        let len = ctl.base_len.load(Ordering::Relaxed) as usize;
+        if len == 0 || len > MAX_BASE_LEN {
+            return Err(OpenError::Corrupt { reason: "the base name's length is out of range" });
+        }
+        let bytes: Vec<u8> =
+            ctl.base.iter().flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes()).take(len).collect();
+        let base = String::from_utf8(bytes)
+            .ok()
+            .filter(|b| segment_name_ok(b))
+            .ok_or(OpenError::Corrupt { reason: "the base name is not a valid name" })?;
+        Ok(Self { root, base, cur: RefCell::new(None), anonymous_creator: 0 })
+    }
+
+    /// Creates the named store `name`.
+    pub fn create(
+        layout: RootLayout,
+        name: &str,
+        hint: u64,
+        opts: &CreateOptions,
+    ) -> Result<Self, DictError> {
+        check_base(name)?;
+        let params = RootParams { base: name.to_owned(), hint: hint.max(MIN_ARENA), mode: opts.get_mode() };
+        let h = Handle::create_with(layout, name, params, opts)?;
+        Ok(Self::wrap(h)?)
+    }
+
+    /// Opens the named store `name`.
+    pub fn open(layout: RootLayout, name: &str, opts: &shmkit_core::OpenOptions) -> Result<Self, DictError> {
+        Ok(Self::wrap(Handle::open_with(layout, name, opts)?)?)
+    }
+
+    /// An anonymous store; its generations are named from a unique base.
+    pub fn anonymous(layout: RootLayout, hint: u64, opts: &CreateOptions) -> Result<Self, DictError> {
+        let params = RootParams { base: unique_base(), hint: hint.max(MIN_ARENA), mode: opts.get_mode() };
+        let h = Handle::anonymous_with(layout, params, opts)?;
+        let mut store = Self::wrap(h)?;
+        store.anonymous_creator = std::process::id();
+        Ok(store)
+    }
+
+    /// Removes the name `name` and its current generation's.
+    pub fn unlink(layout: RootLayout, name: &str) -> Result<(), DictError> {
+        let store = Self::open(layout, name, &shmkit_core::OpenOptions::new())?;
+        let gen = store.ctl().gen.load(Ordering::Acquire);
+        segment::unlink(name)?;
+        if gen != 0 {
+            let _ = segment::unlink(&gen_name(&store.base, gen));
+        }
+        Ok(())
+    }
+
+    /// A second handle, a participant of its own.
+    pub fn try_clone(&self) -> Result<Self, OpenError> {
+        Ok(Self {
+            root: self.root.try_clone()?,
+            base: self.base.clone(),
+            cur: RefCell::new(None),
+            anonymous_creator: 0,
+        })
+    }
+
+    /// The root object.
+    pub fn object(&self) -> &Object {
+        self.root.object()
+    }
+
+    /// The root's control block.
+    pub fn ctl(&self) -> &RootControl {
+        // SAFETY: checked in this handle's object, mapped while `self` lives; atomics only.
+        unsafe { self.root.geometry().as_ref() }
+    }
+
+    /// Sets how blocked calls wait.
+    pub fn set_wait_strategy(&mut self, s: WaitStrategy) {
+        self.root.set_wait_strategy(s);
+    }
+
+    /// The generation objects' base name.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The current generation, mapped (`None`: nothing was ever written).
+    pub fn current(&self) -> Result<Option<Arc<Gen>>, DictError> {
+        for _ in 0..SWITCH_RETRIES {
+            let g = self.ctl().gen.load(Ordering::Acquire);
+            if g == 0 {
+                return Ok(None);
+            }
+            if let Some(c) = self.cur.borrow().as_ref().filter(|c| c.gen == g) {
+                return Ok(Some(c.clone()));
+            }
+            match Handle::open(GenLayout, &gen_name(&self.base, g)) {
+                Ok(h) => {
+                    let gen = Arc::new(Gen { h, gen: g });
+                    if gen.ctl().gen.load(Ordering::Relaxed) != g {
+                        return Err(Corrupt("a generation object carries another number").into());
+                    }
+                    // Registered, so that `shmkit gc` keeps it while this process lives.
+                    let _ = gen.h.object().participant();
+                    *self.cur.borrow_mut() = Some(gen.clone());
+                    return Ok(Some(gen));
+                }
+                // Superseded (and unlinked) since we read the number: look again.
+                Err(OpenError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DictError::Busy)
+    }
+
+    /// Reads the committed state with `f` (the view, the record's offset, the record).
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&View<'_>, u64, &Record) -> Result<R, DictError>,
+    ) -> Result<R, DictError> {
+        match self.current()? {
+            None => {
+                // SAFETY: an empty view reads nothing.
+                let v = unsafe { View::new(NonNull::dangling(), 0) };
+                f(&v, 0, &Record::default())
+            }
+            Some(g) => {
+                let (v, commit, rec) = g.committed()?;
+                f(&v, commit, &rec)
+            }
+        }
+    }
+
+    /// A snapshot: the current generation, kept mapped, and its committed state.
+    pub fn snapshot(&self) -> Result<Option<Arc<Gen>>, DictError> {
+        self.current()
+    }
+
+    /// Runs the update `op` under the writers' lock, until `deadline` for the lock: `op`
+    /// gets the committed state and an appender above it, and returns what to commit. On
+    /// a full arena the store grows and `op` runs again.
+    pub fn write<R>(
+        &self,
+        deadline: Deadline,
+        mut op: impl FnMut(&View<'_>, u64, &Record, &mut Appender<'_>) -> Result<Step<R>, WriteError>,
+    ) -> Result<R, DictError> {
+        let id = self.object().participant().map_err(|_| DictError::NoSlot)?;
+        let me = token(id);
+        let ctl = self.ctl();
+        let strategy = self.root.wait_strategy();
+        match ctl.lock.lock_until(me, deadline, strategy, self.object()) {
+            None => return Err(DictError::Timeout),
+            Some(Acquired::OwnerDied) => self.remove_strays(),
+            Some(Acquired::Clean) => {}
+        }
+        let r = self.write_locked(&mut op);
+        let _ = ctl.lock.unlock(me);
+        if matches!(r, Ok((true, _))) {
+            ctl.changed.notify_all();
+        }
+        r.map(|(_, r)| r)
+    }
+
+    /// Locked: `write`'s body; whether it committed, and the result.
+    fn write_locked<R>(
+        &self,
+        op: &mut impl FnMut(&View<'_>, u64, &Record, &mut Appender<'_>) -> Result<Step<R>, WriteError>,
+    ) -> Result<(bool, R), DictError> {
+        let mut grown = 0;
+        loop {
+            let g = self.current()?;
+            let need = {
+                let (view, commit, rec) = match &g {
+                    Some(g) => g.committed()?,
+                    // SAFETY: an empty view reads nothing.
+                    None => (unsafe { View::new(NonNull::dangling(), 0) }, 0, Record::default()),
+                };
+                let (base, cap) =
+                    g.as_ref().map_or((NonNull::dangling(), 0), |g| (g.parts().arena, g.parts().cap));
+                let top = if commit == 0 { START } else { commit + RECORD_SIZE };
+                // SAFETY: `[top, cap)` of the mapped arena is above the commit, and only the
+                // lock's holder writes there.
+                let mut a = unsafe { Appender::new(base, cap, top) };
+                match op(&view, commit, &rec, &mut a) {
+                    Ok(Step::Keep(r)) => return Ok((false, r)),
+                    Ok(Step::Commit(mut next, r)) => {
+                        next.version = rec.version.wrapping_add(1);
+                        match a.record(&next) {
+                            Ok(at) => {
+                                let g = g.as_ref().expect("a record fits only in a mapped arena");
+                                g.ctl().commit.store(at, Ordering::Release);
+                                self.ctl().version.store(next.version, Ordering::Release);
+                                return Ok((true, r));
+                            }
+                            Err(full) => full.need,
+                        }
+                    }
+                    Err(WriteError::Full(full)) => full.need,
+                    Err(WriteError::Corrupt(c)) => return Err(c.into()),
+                    // The step's caller kept its reason and reports it instead.
+                    Err(WriteError::Abort) => return Err(DictError::Busy),
+                }
+            };
+            grown += 1;
+            if grown > 4 || need == u64::MAX {
+                return Err(DictError::TooLarge);
+            }
+            self.grow(g.as_deref(), need)?;
+        }
+    }
+
+    /// Locked: moves the committed state into a new generation with room for `need` bytes
+    /// more, switches to it, and unlinks the old one's name.
+    fn grow(&self, old: Option<&Gen>, need: u64) -> Result<(), DictError> {
+        let ctl = self.ctl();
+        let (live, next) = match old {
+            Some(g) => {
+                let (view, commit, rec) = g.committed()?;
+                (measure(&view, rec.root, commit)?, g.gen + 1)
+            }
+            None => (0, 1),
+        };
+        let want = live.saturating_add(need).saturating_add(RECORD_SIZE + START).saturating_mul(2);
+        let cap = want.max(ctl.hint.load(Ordering::Relaxed)).max(MIN_ARENA).next_multiple_of(4096);
+        let name = gen_name(&self.base, next);
+        // A generation a writer made and died before switching to.
+        let _ = segment::unlink(&name);
+        let opts = CreateOptions::new()
+            .mode(ctl.mode.load(Ordering::Relaxed))
+            .participants(self.object().info().slots);
+        let h = Handle::create_with(GenLayout, &name, (next, cap), &opts)?;
+        let gen = Arc::new(Gen { h, gen: next });
+        let _ = gen.h.object().participant();
+        let p = gen.parts();
+        // SAFETY: the new arena is ours alone until the switch below.
+        let mut a = unsafe { Appender::new(p.arena, p.cap, START) };
+        let rec = match old {
+            Some(g) => {
+                let (view, commit, rec) = g.committed()?;
+                let root = if rec.root == 0 { 0 } else { copy(&view, &mut a, rec.root, commit)? };
+                Record { root, ..rec }
+            }
+            None => Record::default(),
+        };
+        let at = a.record(&rec).map_err(|_| DictError::TooLarge)?;
+        gen.ctl().commit.store(at, Ordering::Release);
+        // The switch.
+        ctl.gen.store(next, Ordering::Release);
+        if let Some(g) = old {
+            let _ = segment::unlink(&gen_name(&self.base, g.gen));
+        }
+        *self.cur.borrow_mut() = Some(gen);
+        Ok(())
+    }
+
+    /// Locked, after the lock's holder died: removes the generation it may have made and
+    /// not switched to, and the name of the one it may have switched from.
+    fn remove_strays(&self) {
+        let g = self.ctl().gen.load(Ordering::Acquire);
+        let _ = segment::unlink(&gen_name(&self.base, g + 1));
+        if g > 1 {
+            let _ = segment::unlink(&gen_name(&self.base, g - 1));
+        }
+    }
+
+    /// Waits until the version differs from `seen`, until `deadline`; the version then.
+    pub fn wait_changed(&self, seen: u64, deadline: Deadline) -> Result<u64, DictError> {
+        let ctl = self.ctl();
+        ctl.changed
+            .wait_until(self.root.wait_strategy(), deadline, || {
+                let v = ctl.version.load(Ordering::Acquire);
+                (v != seen).then_some(v)
+            })
+            .ok_or(DictError::Timeout)
+    }
+}
+
+/// The name of generation `gen` of `base`.
+pub fn gen_name(base: &str, gen: u64) -> String {
+    format!("{base}.g{gen}")
+}
+
+fn segment_name_ok(b: &str) -> bool {
+    !b.is_empty()
+        && b.len() <= MAX_BASE_LEN
+        && b.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
+}
+
+fn check_base(name: &str) -> Result<(), DictError> {
+    if name.len() > MAX_BASE_LEN {
+        return Err(DictError::NameTooLong { len: name.len(), max: MAX_BASE_LEN });
+    }
+    Ok(())
+}
+
+/// A base name no other anonymous store has: the pid, the time, a counter.
+fn unique_base() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    format!(
+        "shmkit-anon-{}-{nanos:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
