@@ -445,7 +445,8 @@ impl Store {
         &self,
         op: &mut impl FnMut(&View<'_>, u64, &Record, &mut Appender<'_>) -> Result<Step<R>, WriteError>,
     ) -> Result<(bool, R), DictError> {
-        let mut grown = 0;
+        let mut grown = 0u32;
+        let mut need_at_least = 0u64;
         loop {
             let g = self.current()?;
             let need = {
@@ -460,7 +461,7 @@ impl Store {
                 // SAFETY: `[top, cap)` of the mapped arena is above the commit, and only the
                 // lock's holder writes there.
                 let mut a = unsafe { Appender::new(base, cap, top) };
-                match op(&view, commit, &rec, &mut a) {
+                let full = match op(&view, commit, &rec, &mut a) {
                     Ok(Step::Keep(r)) => return Ok((false, r)),
                     Ok(Step::Commit(mut next, r)) => {
                         next.version = rec.version.wrapping_add(1);
@@ -471,17 +472,25 @@ impl Store {
                                 self.ctl().version.store(next.version, Ordering::Release);
                                 return Ok((true, r));
                             }
-                            Err(full) => full.need,
+                            Err(full) => full,
                         }
                     }
-                    Err(WriteError::Full(full)) => full.need,
+                    Err(WriteError::Full(full)) => full,
                     Err(WriteError::Corrupt(c)) => return Err(c.into()),
                     // The step's caller kept its reason and reports it instead.
                     Err(WriteError::Abort) => return Err(DictError::Busy),
+                };
+                if full.need == u64::MAX {
+                    return Err(DictError::TooLarge);
                 }
+                // What the step appended before it ran out, and what it was appending then;
+                // a step that outgrows the new arena too gets twice as much room again.
+                let need = (a.top() - top).saturating_add(full.need).max(need_at_least);
+                need_at_least = need.saturating_mul(2);
+                need
             };
             grown += 1;
-            if grown > 4 || need == u64::MAX {
+            if grown > 40 {
                 return Err(DictError::TooLarge);
             }
             self.grow(g.as_deref(), need)?;
