@@ -54,6 +54,7 @@ pub fn body_state(obj: &Object) -> BodyState {
         .or_else(|| shmkit_queue::inspect(obj))
         .or_else(|| shmkit_pipe::inspect(obj))
         .or_else(|| shmkit_mq::inspect(obj))
+        .or_else(|| shmkit_dict::inspect(obj))
         .unwrap_or_default()
 }
 
@@ -63,12 +64,21 @@ pub fn elem_type(info: &HeaderSnapshot) -> String {
     use shmkit_core::Kind;
     match (info.kind(), info.elem.code) {
         (Some(Kind::Pipe | Kind::SimplexPipe), _) => "bytes".to_owned(),
-        (Some(Kind::Value | Kind::Array | Kind::Queue | Kind::JoinableQueue | Kind::SpscQueue), 0) => {
-            match info.elem.name.get() {
-                Some(_) => format!("{} ({} B)", info.elem.name, info.elem.size),
-                None => format!("{} B", info.elem.size),
-            }
-        }
+        (
+            Some(
+                Kind::Value
+                | Kind::Array
+                | Kind::Queue
+                | Kind::JoinableQueue
+                | Kind::SpscQueue
+                | Kind::Dict
+                | Kind::List,
+            ),
+            0,
+        ) => match info.elem.name.get() {
+            Some(_) => format!("{} ({} B)", info.elem.name, info.elem.size),
+            None => format!("{} B", info.elem.size),
+        },
         (Some(Kind::Bytes), _) => "bytes".to_owned(),
         (_, 0) => "-".to_owned(),
         (_, code) => format!("'{}'", code as char),

@@ -397,3 +397,24 @@ fn ls_and_inspect_show_a_message_queues_pool() {
     drop(q);
     ok(&["rm", &p.name("mq")]);
 }
+
+#[test]
+fn ls_and_inspect_show_a_dicts_entries_and_generation() {
+    let p = Prefix::new("cli-dict");
+    let d: shmkit_dict::Dict<String, u32> = shmkit_dict::Dict::create(&p.name("d")).unwrap();
+    d.extend((0..100).map(|i| (format!("k{i}"), i))).unwrap();
+    for i in 0..50 {
+        d.remove(&format!("k{i}")).unwrap();
+    }
+    let table = ok(&["ls", &p.0]);
+    assert!(table.contains("Dict") && table.contains("Generation"), "{table}");
+    let shown = ok(&["inspect", &p.name("d")]);
+    for want in ["entries", "50", "generation", "live bytes", "garbage bytes", "lock"] {
+        assert!(shown.contains(want), "no {want:?} in {shown}");
+    }
+    let gen = ok(&["inspect", &format!("{}.g1", p.name("d"))]);
+    assert!(gen.contains("arena bytes"), "{gen}");
+    drop(d);
+    ok(&["rm", &p.name("d")]);
+    ok(&["rm", &format!("{}.g1", p.name("d"))]);
+}

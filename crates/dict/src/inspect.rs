@@ -11,6 +11,9 @@ use crate::store::{RootLayout, Store};
 /// generation, arena size, live and garbage bytes, who holds the writers' lock.
 pub fn inspect(obj: &Object) -> Option<BodyState> {
     let kind = obj.kind()?;
+    if kind == Kind::Generation {
+        return Some(generation(obj));
+    }
     if !matches!(kind, Kind::Dict | Kind::List | Kind::Namespace) {
         return None;
     }
@@ -27,7 +30,7 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
         .field("version", ctl.version.load(Ordering::Acquire))
         .field("lock", describe_owner(obj, ctl.lock.owner()))
         .field("waiting for a change", ctl.changed.waiters());
-    match store.current() {
+    match store.current_as(false) {
         Ok(Some(g)) => match g.committed() {
             Ok((v, at, r)) => {
                 let live = measure(&v, r.root, at).unwrap_or(0);
@@ -43,4 +46,15 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
         Err(e) => s = s.field("problem", e.to_string()),
     }
     Some(s)
+}
+
+/// A generation object: its number, arena size and committed end.
+fn generation(obj: &Object) -> BodyState {
+    match obj.view::<crate::store::GenControl>(0) {
+        Ok(ctl) => BodyState::new()
+            .field("generation", ctl.gen.load(Ordering::Relaxed))
+            .field("arena bytes", ctl.cap.load(Ordering::Relaxed))
+            .field("committed record at", ctl.commit.load(Ordering::Relaxed)),
+        Err(e) => BodyState::problem(e.to_string()),
+    }
 }

@@ -365,6 +365,12 @@ impl Store {
 
     /// The current generation, mapped (`None`: nothing was ever written).
     pub fn current(&self) -> Result<Option<Arc<Gen>>, DictError> {
+        self.current_as(true)
+    }
+
+    /// [`current`](Self::current), registering in the generation (so that `shmkit gc`
+    /// keeps it while this process lives) or not (a tool looking on).
+    pub fn current_as(&self, register: bool) -> Result<Option<Arc<Gen>>, DictError> {
         for _ in 0..SWITCH_RETRIES {
             let g = self.ctl().gen.load(Ordering::Acquire);
             if g == 0 {
@@ -379,8 +385,9 @@ impl Store {
                     if gen.ctl().gen.load(Ordering::Relaxed) != g {
                         return Err(Corrupt("a generation object carries another number").into());
                     }
-                    // Registered, so that `shmkit gc` keeps it while this process lives.
-                    let _ = gen.h.object().participant();
+                    if register {
+                        let _ = gen.h.object().participant();
+                    }
                     *self.cur.borrow_mut() = Some(gen.clone());
                     return Ok(Some(gen));
                 }
