@@ -18,7 +18,7 @@
 //! send a reader out of bounds or into a loop.
 
 // Under loom only the arena's algorithms are built; the handles over them are not.
-#![cfg_attr(shmkit_loom, allow(dead_code, unused_imports))]
+#![cfg_attr(shmkit_loom, allow(dead_code, unused_imports, unused_macros))]
 
 pub mod arena;
 pub mod hamt;
@@ -33,6 +33,7 @@ mod inspect;
 mod list;
 #[cfg(not(shmkit_loom))]
 mod namespace;
+#[cfg(not(shmkit_loom))]
 mod options;
 #[cfg(not(shmkit_loom))]
 pub mod store;
@@ -46,6 +47,7 @@ pub use inspect::inspect;
 pub use list::{List, ListSnapshot};
 #[cfg(not(shmkit_loom))]
 pub use namespace::Namespace;
+#[cfg(not(shmkit_loom))]
 pub use options::DictOptions;
 
 /// The constructors every kind shares, over `Self::layout()` and `Self::wrap`.

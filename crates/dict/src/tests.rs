@@ -2,6 +2,11 @@
 //! `Vec` through random operations, with compaction (the copy a growth makes) between
 //! them; and forged arenas (run under Miri too).
 
+#[cfg(shmkit_loom)]
+mod loom_models;
+
+#[cfg(not(shmkit_loom))]
+mod heap {
 use std::collections::HashMap;
 use std::ptr::NonNull;
 
@@ -248,4 +253,5 @@ fn forged_arenas_give_errors_never_panics_or_loops() {
             let _ = vector::get(&v, &r, h.commit, 3);
         }
     }
+}
 }
