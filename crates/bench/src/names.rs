@@ -35,3 +35,17 @@ pub(crate) const MEMCPY4M: &str = "memcpy 4 MiB (one process)";
 /// As [`MEMCPY4M`], into each of four 4 MiB buffers in turn, as a writer into a pool of four
 /// frames: the destination is not in the cache.
 pub(crate) const MEMCPY4M_CYCLING: &str = "memcpy 4 MiB into 4 buffers in turn (one process)";
+
+/// Python's `Manager().dict()` (issue #18), reached from a client process: the peers of
+/// the Dict rows (`rows/dict.rs`). Every Dict row's name starts with `dict: `, so that one
+/// filter selects them and their peers, and the ratios drop the common prefix.
+pub(crate) const PYDICT_GET: &str = "dict: python3 Manager().dict() d[k] get, 1000 int keys";
+/// As [`PYDICT_GET`], `d[k] = v` on an existing key.
+pub(crate) const PYDICT_SET: &str =
+    "dict: python3 Manager().dict() d[k] = v insert (overwrite), 1000 int keys";
+/// Two client processes incrementing one key under a manager `Lock` (exact).
+pub(crate) const PYDICT_INCR_LOCKED: &str =
+    "dict: python3 Manager().dict() `with lock: d[k] += 1`, two processes contending";
+/// As [`PYDICT_INCR_LOCKED`] without the lock: a get and a set, so increments are lost.
+pub(crate) const PYDICT_INCR_PLAIN: &str =
+    "dict: python3 Manager().dict() d[k] += 1, no lock (loses updates), two processes contending";

@@ -121,6 +121,8 @@ impl Report {
         let ratio = |peer: &Row| {
             let name = short_name(&row.name, &peer.name);
             match row.figure.headline() / peer.figure.headline() {
+                // A tenth of a peer's rate is slower, a tenth of its time faster.
+                r if r < 0.1 && row.figure.is_speed() => format!("{:.0}x slower than {name}", 1.0 / r),
                 r if r < 0.1 => format!("{:.0}x faster than {name}", 1.0 / r),
                 r if r > 10.0 && row.figure.is_speed() => format!("{r:.0}x {name}"),
                 r => format!("{r:.2}x {name}"),
@@ -186,6 +188,22 @@ mod tests {
         assert!(text.contains("0.50x floor; 20x faster than peer"));
         assert!(text.contains("parent pinned to core 0, child to core 1"));
         assert!(text.contains("note: python3 is not here"));
+    }
+
+    #[test]
+    fn rates_far_below_a_peer_are_slower() {
+        let rate = |name: &str, per_sec: f64, versus: &[&str]| Row {
+            name: name.to_owned(),
+            figure: Figure::Rate { per_sec, items: 1 },
+            versus: versus.iter().map(|v| v.to_string()).collect(),
+            sweep: None,
+            floor_before: None,
+        };
+        let rows =
+            vec![rate("peer", 1000.0, &[]), rate("low", 20.0, &["peer"]), rate("high", 50_000.0, &["peer"])];
+        let report = Report::new(rows, Vec::new(), 2, None);
+        assert_eq!(report.ratios(&report.rows()[1]), "50x slower than peer");
+        assert_eq!(report.ratios(&report.rows()[2]), "50x peer");
     }
 
     #[test]

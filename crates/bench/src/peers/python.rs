@@ -96,6 +96,43 @@ pub(crate) fn queue_one_way(bytes: usize, maxsize: usize, tm: Timing) -> Result<
     Ok(crate::harness::rate((items, std::time::Duration::from_nanos(ns))))
 }
 
+/// What a `Manager().dict()` row does (`python_dict.py`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum DictOp {
+    /// `d[k]`, from the one client.
+    Get,
+    /// `d[k] = v` on an existing key, from the one client.
+    Set,
+    /// `with lock: d[k] += 1` by two client processes.
+    IncrLocked,
+    /// `d[k] += 1` by two client processes, no lock (increments are lost).
+    IncrPlain,
+}
+
+/// Python's `multiprocessing.Manager().dict()` of `keys` int keys, reached from client
+/// processes: nanoseconds per operation (over both clients for the increments), timed by
+/// Python itself (`python_dict.py`). The increments lost by [`DictOp::IncrPlain`] are
+/// printed to standard error.
+pub(crate) fn manager_dict(op: DictOp, keys: usize, tm: Timing) -> Result<Figure, String> {
+    const DICT: &str = include_str!("python_dict.py");
+    let mode = match op {
+        DictOp::Get => "get",
+        DictOp::Set => "set",
+        DictOp::IncrLocked => "incr-locked",
+        DictOp::IncrPlain => "incr-plain",
+    };
+    let what = format!("Manager().dict() {mode}");
+    let out = run(DICT, &what, &[mode.to_owned(), keys.to_string()], tm)?;
+    let bad = || format!("python3 {what} printed {out:?}");
+    let mut it = out.split_whitespace();
+    let ns: f64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let ops: u64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    if let Some(lost) = it.next() {
+        eprintln!("  python3 {what}: {lost} increments lost (over the whole run, warm-up included)");
+    }
+    Ok(Figure::PerOp { ns, ops })
+}
+
 /// Runs `script` (`what`, for messages) with `args`, then the warm-up and measuring times
 /// and the two CPUs to pin to, and returns what it printed.
 fn run(script: &str, what: &str, args: &[String], tm: Timing) -> Result<String, String> {

@@ -1,6 +1,7 @@
 //! The rows, one module per family, in the order the table prints them. A row names the
 //! rows it is compared with; those are measured in the same run.
 
+mod dict;
 mod floor;
 mod mq;
 mod pipe;
@@ -19,6 +20,7 @@ pub(crate) fn all(b: &mut Bench) {
     value::rows(b);
     queue::rows(b);
     mq::rows(b);
+    dict::rows(b);
     pipe::rows(b);
     sweep::rows(b);
     process::rows(b);
