@@ -166,6 +166,73 @@ impl<'a> Offsets<'a> {
     pub fn to_vec(&self) -> Vec<u64> {
         self.iter().collect()
     }
+
+    /// Up to 32 of them, copied onto the stack (a branch's children: no allocation).
+    pub fn to_array(&self) -> Kids {
+        let mut k = Kids { ids: [0; 32], len: 0 };
+        for w in self.iter().take(32) {
+            k.ids[k.len] = w;
+            k.len += 1;
+        }
+        k
+    }
+}
+
+/// Up to 32 offsets on the stack: a branch's children being rewritten.
+#[derive(Clone, Copy, Debug)]
+pub struct Kids {
+    ids: [u64; 32],
+    len: usize,
+}
+
+impl Kids {
+    /// The offsets.
+    pub fn as_slice(&self) -> &[u64] {
+        &self.ids[..self.len]
+    }
+
+    /// The offsets, to change.
+    pub fn as_mut_slice(&mut self) -> &mut [u64] {
+        &mut self.ids[..self.len]
+    }
+
+    /// Inserts `w` at `i` (there is room: a branch has at most 31 children before).
+    pub fn insert(&mut self, i: usize, w: u64) {
+        self.ids.copy_within(i..self.len, i + 1);
+        self.ids[i] = w;
+        self.len += 1;
+    }
+
+    /// Removes the offset at `i`.
+    pub fn remove(&mut self, i: usize) {
+        self.ids.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+    }
+
+    /// Appends `w` (there is room).
+    pub fn push(&mut self, w: u64) {
+        self.ids[self.len] = w;
+        self.len += 1;
+    }
+
+    /// Removes the last offset.
+    pub fn pop(&mut self) {
+        self.len -= 1;
+    }
+}
+
+impl std::ops::Deref for Kids {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        self.as_slice()
+    }
+}
+
+impl std::ops::DerefMut for Kids {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        self.as_mut_slice()
+    }
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -311,30 +378,43 @@ impl<'a> Appender<'a> {
         unsafe { View::new(self.base, self.top) }
     }
 
-    /// Writes `parts` one after another as one node; its offset.
-    fn put(&mut self, parts: &[&[u8]]) -> Result<u64, Full> {
-        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    /// Reserves `len` bytes (rounded up to 8) for one node; its offset.
+    fn reserve(&mut self, len: u64) -> Result<u64, Full> {
         let at = self.top;
         let stop = at.checked_add(len.next_multiple_of(8)).ok_or(Full { need: len })?;
         if stop > self.cap {
             return Err(Full { need: len });
         }
-        let mut w = at as usize;
-        for p in parts {
-            // SAFETY: `[at, stop)` is inside the `cap` mapped bytes, above the commit, and
-            // only this writer touches it (see `new`); `p` is a distinct, readable slice.
-            unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), self.base.as_ptr().add(w), p.len()) };
-            w += p.len();
-        }
         self.top = stop;
+        Ok(at)
+    }
+
+    /// Writes `bytes` at `at`, inside a reservation.
+    fn write(&mut self, at: u64, bytes: &[u8]) {
+        debug_assert!(at + bytes.len() as u64 <= self.top);
+        // SAFETY: `[at, at + len)` lies in a reservation: inside the `cap` mapped bytes,
+        // above the commit, touched only by this writer (see `new`); `bytes` is a distinct,
+        // readable slice.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.as_ptr().add(at as usize), bytes.len())
+        };
+    }
+
+    /// A node of a tag, a `u32`, then `words`.
+    fn words(&mut self, tag: u32, n: u32, words: &[u64]) -> Result<u64, Full> {
+        let at = self.reserve(8 + 8 * words.len() as u64)?;
+        self.write(at, &tag.to_le_bytes());
+        self.write(at + 4, &n.to_le_bytes());
+        for (i, w) in words.iter().enumerate() {
+            self.write(at + 8 + 8 * i as u64, &w.to_le_bytes());
+        }
         Ok(at)
     }
 
     /// A hash-trie branch.
     pub fn branch(&mut self, bitmap: u32, children: &[u64]) -> Result<u64, Full> {
         debug_assert_eq!(bitmap.count_ones() as usize, children.len());
-        let body: Vec<u8> = children.iter().flat_map(|c| c.to_le_bytes()).collect();
-        self.put(&[&tag::BRANCH.to_le_bytes(), &bitmap.to_le_bytes(), &body])
+        self.words(tag::BRANCH, bitmap, children)
     }
 
     /// An entry.
@@ -342,40 +422,49 @@ impl<'a> Appender<'a> {
         let too_long = Full { need: u64::MAX };
         let klen = u32::try_from(key.len()).map_err(|_| too_long)?;
         let vlen = u32::try_from(val.len()).map_err(|_| too_long)?;
-        let head = [tag::ENTRY.to_le_bytes(), klen.to_le_bytes(), vlen.to_le_bytes(), [0; 4]].concat();
-        self.put(&[&head, &hash.to_le_bytes(), key, val])
+        let at = self.reserve(24 + u64::from(klen) + u64::from(vlen))?;
+        self.write(at, &tag::ENTRY.to_le_bytes());
+        self.write(at + 4, &klen.to_le_bytes());
+        self.write(at + 8, &vlen.to_le_bytes());
+        self.write(at + 12, &[0; 4]);
+        self.write(at + 16, &hash.to_le_bytes());
+        self.write(at + 24, key);
+        self.write(at + 24 + u64::from(klen), val);
+        Ok(at)
     }
 
     /// A collision node.
     pub fn collision(&mut self, hash: u64, entries: &[u64]) -> Result<u64, Full> {
-        let body: Vec<u8> = entries.iter().flat_map(|c| c.to_le_bytes()).collect();
-        self.put(&[
-            &tag::COLLISION.to_le_bytes(),
-            &(entries.len() as u32).to_le_bytes(),
-            &hash.to_le_bytes(),
-            &body,
-        ])
+        let n = u32::try_from(entries.len()).map_err(|_| Full { need: u64::MAX })?;
+        let at = self.reserve(16 + 8 * entries.len() as u64)?;
+        self.write(at, &tag::COLLISION.to_le_bytes());
+        self.write(at + 4, &n.to_le_bytes());
+        self.write(at + 8, &hash.to_le_bytes());
+        for (i, e) in entries.iter().enumerate() {
+            self.write(at + 16 + 8 * i as u64, &e.to_le_bytes());
+        }
+        Ok(at)
     }
 
     /// A vector branch or leaf of 1 to 32 offsets.
     pub fn vector(&mut self, leaf: bool, items: &[u64]) -> Result<u64, Full> {
         debug_assert!((1..=32).contains(&items.len()));
-        let t = if leaf { tag::VLEAF } else { tag::VBRANCH };
-        let body: Vec<u8> = items.iter().flat_map(|c| c.to_le_bytes()).collect();
-        self.put(&[&t.to_le_bytes(), &(items.len() as u32).to_le_bytes(), &body])
+        self.words(if leaf { tag::VLEAF } else { tag::VBRANCH }, items.len() as u32, items)
     }
 
     /// A list element.
     pub fn elem(&mut self, bytes: &[u8]) -> Result<u64, Full> {
         let len = u32::try_from(bytes.len()).map_err(|_| Full { need: u64::MAX })?;
-        self.put(&[&tag::ELEM.to_le_bytes(), &len.to_le_bytes(), bytes])
+        let at = self.reserve(8 + u64::from(len))?;
+        self.write(at, &tag::ELEM.to_le_bytes());
+        self.write(at + 4, &len.to_le_bytes());
+        self.write(at + 8, bytes);
+        Ok(at)
     }
 
     /// A record.
     pub fn record(&mut self, r: &Record) -> Result<u64, Full> {
-        let words = [r.root, r.len, r.version, r.shift];
-        let body: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        self.put(&[&tag::RECORD.to_le_bytes(), &[0; 4], &body])
+        self.words(tag::RECORD, 0, &[r.root, r.len, r.version, r.shift])
     }
 }
 

@@ -97,14 +97,14 @@ fn ins(
             }
             let bit = 1 << frag(h, depth);
             let i = index(bitmap, bit);
-            let mut kids = children.to_vec();
+            let mut kids = children.to_array();
             if bitmap & bit != 0 {
-                let (child, added) = ins(v, a, kids[i], at, depth + 1, h, key, val)?;
-                kids[i] = child;
-                Ok((a.branch(bitmap, &kids)?, added))
+                let (child, added) = ins(v, a, kids.as_slice()[i], at, depth + 1, h, key, val)?;
+                kids.as_mut_slice()[i] = child;
+                Ok((a.branch(bitmap, kids.as_slice())?, added))
             } else {
                 kids.insert(i, a.entry(h, key, val)?);
-                Ok((a.branch(bitmap | bit, &kids)?, true))
+                Ok((a.branch(bitmap | bit, kids.as_slice())?, true))
             }
         }
         Node::Entry { hash, key: k, .. } => {
@@ -197,12 +197,12 @@ fn rem(
             }
             let i = index(bitmap, bit);
             let Some(child) = rem(v, a, children.get(i), at, depth + 1, h, key)? else { return Ok(None) };
-            let mut kids = children.to_vec();
+            let mut kids = children.to_array();
             let (bitmap, other) = if child.at == 0 {
                 kids.remove(i);
                 (bitmap & !bit, None)
             } else {
-                kids[i] = child.at;
+                kids.as_mut_slice()[i] = child.at;
                 (bitmap, Some(child))
             };
             if kids.is_empty() {
@@ -211,15 +211,16 @@ fn rem(
             // A branch left with one entry (or collision) is replaced by it: lookups compare
             // the whole hash at a leaf, wherever it sits.
             if kids.len() == 1 {
+                let only = kids.as_slice()[0];
                 let branch = match other {
                     Some(c) => c.branch,
-                    None => matches!(v.node(kids[0], at)?, Node::Branch { .. }),
+                    None => matches!(v.node(only, at)?, Node::Branch { .. }),
                 };
                 if !branch {
-                    return Ok(Some(Left { at: kids[0], branch: false }));
+                    return Ok(Some(Left { at: only, branch: false }));
                 }
             }
-            Ok(Some(Left { at: a.branch(bitmap, &kids)?, branch: true }))
+            Ok(Some(Left { at: a.branch(bitmap, kids.as_slice())?, branch: true }))
         }
         Node::Entry { hash, key: k, .. } => {
             Ok((hash == h && k == key).then_some(Left { at: 0, branch: false }))

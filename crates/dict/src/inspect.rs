@@ -26,7 +26,7 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
     };
     let ctl = store.ctl();
     let mut s = BodyState::new()
-        .field("generation", ctl.gen.load(Ordering::Acquire))
+        .field("generation", ctl.gen.0.load(Ordering::Acquire))
         .field("version", ctl.version.load(Ordering::Acquire))
         .field("lock", describe_owner(obj, ctl.lock.owner()))
         .field("waiting for a change", ctl.changed.waiters());

@@ -19,12 +19,12 @@ impl Default for DictOptions {
 }
 
 impl DictOptions {
-    /// The defaults: a 64 KiB first arena, mode 0600, 64 participants.
+    /// The defaults: a 1 MiB first arena, mode 0600, 64 participants.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The first arena's size in bytes (at least 64 KiB): a hint, to spare the first
+    /// The first arena's size in bytes (at least 1 MiB): a hint, to spare the first
     /// growths of an object known to become large.
     pub fn initial_bytes(mut self, bytes: u64) -> Self {
         self.initial_bytes = bytes;

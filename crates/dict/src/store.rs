@@ -44,19 +44,31 @@ use crate::error::DictError;
 /// The longest base name: room for `.g` and a 20-digit generation within a name's 200.
 pub const MAX_BASE_LEN: usize = 176;
 
-/// The smallest arena a generation gets.
-pub const MIN_ARENA: u64 = 64 << 10;
+/// The smallest arena a generation gets: 1 MiB (pages are used as the arena fills), so
+/// that a small, busy object is copied into a new generation once per megabyte written,
+/// not every hundred writes.
+pub const MIN_ARENA: u64 = 1 << 20;
 
-/// The root's control block.
+/// A field alone on its 128 bytes (two cache lines, and the prefetched neighbour).
+#[repr(C, align(128))]
+#[derive(Debug, Default)]
+pub struct Line<T>(pub T);
+
+// SAFETY: a `#[repr(C)]` wrapper of an atomic, padded: any bit pattern is valid.
+unsafe impl InPlace for Line<AtomicU64> {}
+
+/// The root's control block. The generation word, which every read loads, has its own
+/// line: commits write the lock and the version, which would otherwise take that line
+/// away from every reader on every commit.
 #[repr(C, align(128))]
 #[derive(Debug, Default)]
 pub struct RootControl {
+    /// The current generation (0: none yet, empty).
+    pub gen: Line<AtomicU64>,
     /// Held by writers.
     pub lock: RawLock,
     /// Woken after every commit.
     pub changed: EventCount,
-    /// The current generation (0: none yet, empty).
-    pub gen: AtomicU64,
     /// The version of the last commit.
     pub version: AtomicU64,
     /// The first arena's size.
@@ -267,7 +279,7 @@ impl Drop for Store {
             return;
         }
         let others = self.object().participants().iter().any(|p| p.alive && p.pid != me);
-        let gen = self.ctl().gen.load(Ordering::Acquire);
+        let gen = self.ctl().gen.0.load(Ordering::Acquire);
         if !others && gen != 0 {
             let _ = segment::unlink(&gen_name(&self.base, gen));
         }
@@ -324,7 +336,7 @@ impl Store {
     /// Removes the name `name` and its current generation's.
     pub fn unlink(layout: RootLayout, name: &str) -> Result<(), DictError> {
         let store = Self::open(layout, name, &shmkit_core::OpenOptions::new())?;
-        let gen = store.ctl().gen.load(Ordering::Acquire);
+        let gen = store.ctl().gen.0.load(Ordering::Acquire);
         segment::unlink(name)?;
         if gen != 0 {
             let _ = segment::unlink(&gen_name(&store.base, gen));
@@ -372,7 +384,7 @@ impl Store {
     /// keeps it while this process lives) or not (a tool looking on).
     pub fn current_as(&self, register: bool) -> Result<Option<Arc<Gen>>, DictError> {
         for _ in 0..SWITCH_RETRIES {
-            let g = self.ctl().gen.load(Ordering::Acquire);
+            let g = self.ctl().gen.0.load(Ordering::Acquire);
             if g == 0 {
                 return Ok(None);
             }
@@ -515,7 +527,9 @@ impl Store {
             }
             None => (0, 1),
         };
-        let want = live.saturating_add(need).saturating_add(RECORD_SIZE + START).saturating_mul(2);
+        // Three times what is live: a generation takes at least twice the live bytes in
+        // new writes before the next copy, so copying costs a bounded share of each write.
+        let want = live.saturating_add(need).saturating_add(RECORD_SIZE + START).saturating_mul(3);
         let cap = want.max(ctl.hint.load(Ordering::Relaxed)).max(MIN_ARENA).next_multiple_of(4096);
         let name = gen_name(&self.base, next);
         // A generation a writer made and died before switching to.
@@ -540,7 +554,7 @@ impl Store {
         let at = a.record(&rec).map_err(|_| DictError::TooLarge)?;
         gen.ctl().commit.store(at, Ordering::Release);
         // The switch.
-        ctl.gen.store(next, Ordering::Release);
+        ctl.gen.0.store(next, Ordering::Release);
         if let Some(g) = old {
             let _ = segment::unlink(&gen_name(&self.base, g.gen));
         }
@@ -551,7 +565,7 @@ impl Store {
     /// Locked, after the lock's holder died: removes the generation it may have made and
     /// not switched to, and the name of the one it may have switched from.
     fn remove_strays(&self) {
-        let g = self.ctl().gen.load(Ordering::Acquire);
+        let g = self.ctl().gen.0.load(Ordering::Acquire);
         let _ = segment::unlink(&gen_name(&self.base, g + 1));
         if g > 1 {
             let _ = segment::unlink(&gen_name(&self.base, g - 1));

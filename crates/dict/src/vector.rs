@@ -78,7 +78,7 @@ fn push_into(
         return Err(Corrupt("a vector holds a hash-trie node").into());
     };
     let idx = ((i >> s) & 31) as usize;
-    let mut kids = items.to_vec();
+    let mut kids = items.to_array();
     if leaf != (s == 0) || idx > kids.len() {
         return Err(Corrupt("a vector's shape does not match its length").into());
     }
@@ -132,7 +132,7 @@ fn set_in(
         return Err(Corrupt("a vector holds a hash-trie node").into());
     };
     let idx = ((i >> s) & 31) as usize;
-    let mut kids = items.to_vec();
+    let mut kids = items.to_array();
     if leaf != (s == 0) || idx >= kids.len() || s > MAX_SHIFT {
         return Err(Corrupt("a vector's shape does not match its length").into());
     }
@@ -153,7 +153,7 @@ pub fn pop(v: &View<'_>, a: &mut Appender<'_>, r: &Record, parent: u64) -> Resul
         return Err(Corrupt("a vector's shape does not match its length").into());
     };
     let idx = ((i >> r.shift) & 31) as usize;
-    let mut kids = items.to_vec();
+    let mut kids = items.to_array();
     if idx + 1 != kids.len() || r.shift > MAX_SHIFT {
         return Err(Corrupt("a vector's shape does not match its length").into());
     }
@@ -182,7 +182,7 @@ fn pop_from(
         return Err(Corrupt("a vector holds a hash-trie node").into());
     };
     let idx = ((i >> s) & 31) as usize;
-    let mut kids = items.to_vec();
+    let mut kids = items.to_array();
     if leaf != (s == 0) || idx + 1 != kids.len() || s > MAX_SHIFT {
         return Err(Corrupt("a vector's shape does not match its length").into());
     }
