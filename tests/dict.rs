@@ -71,30 +71,38 @@ fn ten_processes_updating_one_key_add_exactly() {
 }
 
 /// Sixteen accounts holding 1000 each: every commit moves an amount between two of them.
+/// Each account carries 4 KiB of ballast, so that writers fill arenas fast and are often
+/// killed while they grow the dict into a new generation.
 const ACCOUNTS: u32 = 16;
 const TOTAL: i64 = 16_000;
 
-fn total(d: &Dict<u32, i64>) -> (i64, usize) {
+type Accounts = Dict<u32, (i64, Vec<u8>)>;
+
+fn account(v: i64) -> (i64, Vec<u8>) {
+    (v, vec![v as u8; 4096])
+}
+
+fn total(d: &Accounts) -> (i64, usize) {
     let items = d.snapshot().unwrap().items().unwrap();
-    (items.iter().map(|(_, v)| v).sum(), items.len())
+    (items.iter().map(|(_, (v, _))| v).sum(), items.len())
 }
 
 #[test]
 fn a_writer_killed_500_times_leaves_only_committed_states_and_no_stray_generation() {
     let g = DictGuard::new("dict-kill");
-    let d: Dict<u32, i64> = Dict::create(&g.0).unwrap();
-    d.extend((0..ACCOUNTS).map(|a| (a, 1000))).unwrap();
+    let d: Accounts = Dict::create(&g.0).unwrap();
+    d.extend((0..ACCOUNTS).map(|a| (a, account(1000)))).unwrap();
     // A reader checking the invariant on every snapshot while writers are killed.
     let name = g.0.clone();
     let reader = fork(move || {
-        let d: Dict<u32, i64> = Dict::open(&name).unwrap();
+        let d: Accounts = Dict::open(&name).unwrap();
         loop {
             let items = d.snapshot().unwrap().items().unwrap();
             // The parent's marker (a 17th key): the end.
-            if items.iter().any(|&(k, _)| k == ACCOUNTS) {
+            if items.iter().any(|(k, _)| *k == ACCOUNTS) {
                 return 0;
             }
-            let sum: i64 = items.iter().map(|(_, v)| v).sum();
+            let sum: i64 = items.iter().map(|(_, (v, _))| v).sum();
             if sum != TOTAL || items.len() != ACCOUNTS as usize {
                 return 1;
             }
@@ -106,15 +114,15 @@ fn a_writer_killed_500_times_leaves_only_committed_states_and_no_stray_generatio
         let seed = rng.next();
         let name = g.0.clone();
         let writer = fork(move || {
-            let d: Dict<u32, i64> = Dict::open(&name).unwrap();
+            let d: Accounts = Dict::open(&name).unwrap();
             let mut rng = Rng(seed | 1);
             loop {
                 let (a, b) = (rng.range(0, 15) as u32, rng.range(0, 15) as u32);
                 let x = rng.range(0, 50) as i64;
                 let snap = d.snapshot().unwrap();
-                let (va, vb) = (snap.get(&a).unwrap().unwrap(), snap.get(&b).unwrap().unwrap());
+                let (va, vb) = (snap.get(&a).unwrap().unwrap().0, snap.get(&b).unwrap().unwrap().0);
                 if a != b {
-                    d.extend([(a, va - x), (b, vb + x)]).unwrap();
+                    d.extend([(a, account(va - x)), (b, account(vb + x))]).unwrap();
                 }
             }
         });
@@ -130,10 +138,10 @@ fn a_writer_killed_500_times_leaves_only_committed_states_and_no_stray_generatio
         assert_eq!(generations(&g.0).len(), 1, "round {round}: {:?}", generations(&g.0));
     }
     eprintln!("kill loop: 500 writers killed, {left_behind} left a generation behind until the next write");
-    d.insert(ACCOUNTS, -1).unwrap();
+    d.insert(ACCOUNTS, account(-1)).unwrap();
     assert_eq!(reader.wait(LIMIT), Exit::Code(0), "the reader saw a state no commit made");
     d.remove(&ACCOUNTS).unwrap();
-    d.update(&0, |v| v.map(|v| v + 1)).unwrap();
+    d.update(&0, |v| v.map(|(v, _)| account(v + 1))).unwrap();
     assert_eq!(total(&d).0, TOTAL + 1, "the dict keeps working");
 }
 
