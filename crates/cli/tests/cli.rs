@@ -409,7 +409,7 @@ fn ls_and_inspect_show_a_dicts_entries_and_generation() {
     let table = ok(&["ls", &p.0]);
     assert!(table.contains("Dict") && table.contains("Generation"), "{table}");
     let shown = ok(&["inspect", &p.name("d")]);
-    for want in ["entries", "50", "generation", "live bytes", "garbage bytes", "lock"] {
+    for want in ["entries", "50", "generation", "live bytes", "garbage bytes", "lock", "\"k"] {
         assert!(shown.contains(want), "no {want:?} in {shown}");
     }
     let gen = ok(&["inspect", &format!("{}.g1", p.name("d"))]);
