@@ -6,16 +6,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use shmkit_core::{Deadline, Kind, TypeDesc};
 
-use crate::arena::{hash, Record, View};
+use crate::arena::{hash, Record};
 use crate::error::DictError;
 use crate::hamt;
-use crate::store::{Gen, RootLayout, Step, Store};
+use crate::store::{Frozen, RootLayout, Step, Store};
 
 /// A dictionary in shared memory: Python's `Manager().dict()`, without the manager process.
 /// Keys and values are any serde types (postcard-encoded); named or anonymous; its handle
@@ -245,15 +244,7 @@ where
     ///
     /// [`DictError::Open`] (the current generation), [`DictError::Corrupt`].
     pub fn snapshot(&self) -> Result<Snapshot<K, V>, DictError> {
-        let gen = self.store.snapshot()?;
-        let (commit, record) = match &gen {
-            Some(g) => {
-                let (_, commit, r) = g.committed()?;
-                (commit, r)
-            }
-            None => (0, Record::default()),
-        };
-        Ok(Snapshot { gen, commit, record, _types: PhantomData })
+        Ok(Snapshot { state: self.store.freeze()?, _types: PhantomData })
     }
 
     /// The keys now (a snapshot's): Python's `d.keys()`.
@@ -288,34 +279,24 @@ where
 
 /// A committed state of a [`Dict`], kept whatever writers do next.
 pub struct Snapshot<K, V> {
-    gen: Option<Arc<Gen>>,
-    commit: u64,
-    record: Record,
+    state: Frozen,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
 impl<K: Serialize + DeserializeOwned, V: DeserializeOwned> Snapshot<K, V> {
-    fn read<R>(&self, f: impl FnOnce(&View<'_>) -> Result<R, DictError>) -> Result<R, DictError> {
-        match &self.gen {
-            Some(g) => f(&g.at(self.commit)?.0),
-            // SAFETY: an empty view reads nothing.
-            None => f(&unsafe { View::new(std::ptr::NonNull::dangling(), 0) }),
-        }
-    }
-
     /// How many entries.
     pub fn len(&self) -> usize {
-        self.record.len as usize
+        self.state.record.len as usize
     }
 
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.record.len == 0
+        self.state.record.len == 0
     }
 
     /// The version of the commit this snapshot is.
     pub fn version(&self) -> u64 {
-        self.record.version
+        self.state.record.version
     }
 
     /// The value of `key` in this snapshot.
@@ -329,14 +310,14 @@ impl<K: Serialize + DeserializeOwned, V: DeserializeOwned> Snapshot<K, V> {
         Q: Serialize + ?Sized,
     {
         let k = postcard::to_allocvec(key).map_err(DictError::Encode)?;
-        self.read(|v| hamt::get(v, self.record.root, self.commit, hash(&k), &k)?.map(decode).transpose())
+        self.state.read(|v, at, r| hamt::get(v, r.root, at, hash(&k), &k)?.map(decode).transpose())
     }
 
     /// Calls `f` with every pair's encoded key and value.
     fn each(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<(), DictError>) -> Result<(), DictError> {
-        self.read(|v| {
+        self.state.read(|v, at, rec| {
             let mut failed = None;
-            let r = hamt::for_each(v, self.record.root, self.commit, &mut |k, val| {
+            let r = hamt::for_each(v, rec.root, at, &mut |k, val| {
                 f(k, val).map_err(|e| {
                     failed = Some(e);
                     crate::arena::Corrupt("stopped")

@@ -2,16 +2,15 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use shmkit_core::{Deadline, Kind, TypeDesc};
 
-use crate::arena::{Record, View};
+use crate::arena::Record;
 use crate::dict::{abort, decode};
 use crate::error::DictError;
-use crate::store::{Gen, RootLayout, Step, Store};
+use crate::store::{Frozen, RootLayout, Step, Store};
 use crate::vector;
 
 /// A list in shared memory: Python's `Manager().list()`, without the manager process.
@@ -239,15 +238,7 @@ impl<T: Serialize + DeserializeOwned + 'static> List<T> {
     ///
     /// [`DictError::Open`], [`DictError::Corrupt`].
     pub fn snapshot(&self) -> Result<ListSnapshot<T>, DictError> {
-        let gen = self.store.snapshot()?;
-        let (commit, record) = match &gen {
-            Some(g) => {
-                let (_, commit, r) = g.committed()?;
-                (commit, r)
-            }
-            None => (0, Record::default()),
-        };
-        Ok(ListSnapshot { gen, commit, record, _types: PhantomData })
+        Ok(ListSnapshot { state: self.store.freeze()?, _types: PhantomData })
     }
 
     /// The elements now (a snapshot's): Python's `list(l)`.
@@ -264,29 +255,19 @@ impl<T: Serialize + DeserializeOwned + 'static> List<T> {
 
 /// A committed state of a [`List`], kept whatever writers do next.
 pub struct ListSnapshot<T> {
-    gen: Option<Arc<Gen>>,
-    commit: u64,
-    record: Record,
+    state: Frozen,
     _types: PhantomData<fn() -> T>,
 }
 
 impl<T: DeserializeOwned> ListSnapshot<T> {
-    fn read<R>(&self, f: impl FnOnce(&View<'_>) -> Result<R, DictError>) -> Result<R, DictError> {
-        match &self.gen {
-            Some(g) => f(&g.at(self.commit)?.0),
-            // SAFETY: an empty view reads nothing.
-            None => f(&unsafe { View::new(std::ptr::NonNull::dangling(), 0) }),
-        }
-    }
-
     /// How many elements.
     pub fn len(&self) -> usize {
-        self.record.len as usize
+        self.state.record.len as usize
     }
 
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
-        self.record.len == 0
+        self.state.record.len == 0
     }
 
     /// Element `i`.
@@ -295,7 +276,7 @@ impl<T: DeserializeOwned> ListSnapshot<T> {
     ///
     /// [`DictError::Decode`], [`DictError::Corrupt`].
     pub fn get(&self, i: usize) -> Result<Option<T>, DictError> {
-        self.read(|v| vector::get(v, &self.record, self.commit, i as u64)?.map(decode).transpose())
+        self.state.read(|v, at, r| vector::get(v, r, at, i as u64)?.map(decode).transpose())
     }
 
     /// Every element, in order.
@@ -304,10 +285,10 @@ impl<T: DeserializeOwned> ListSnapshot<T> {
     ///
     /// As [`get`](Self::get).
     pub fn to_vec(&self) -> Result<Vec<T>, DictError> {
-        self.read(|v| {
-            vector::elements(v, &self.record, self.commit)?
+        self.state.read(|v, at, r| {
+            vector::elements(v, r, at)?
                 .into_iter()
-                .map(|e| match v.node(e, self.commit)? {
+                .map(|e| match v.node(e, at)? {
                     crate::arena::Node::Elem(b) => decode(b),
                     _ => Err(crate::arena::Corrupt("a vector leaf points at something else than an element")
                         .into()),

@@ -246,6 +246,28 @@ impl Gen {
     }
 }
 
+/// One committed state, kept: what snapshots read.
+pub struct Frozen {
+    gen: Option<Arc<Gen>>,
+    commit: u64,
+    /// The record.
+    pub record: Record,
+}
+
+impl Frozen {
+    /// Reads the state with `f` (the view, the record's offset, the record).
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&View<'_>, u64, &Record) -> Result<R, DictError>,
+    ) -> Result<R, DictError> {
+        match &self.gen {
+            Some(g) => f(&g.at(self.commit)?.0, self.commit, &self.record),
+            // SAFETY: an empty view reads nothing.
+            None => f(&unsafe { View::new(NonNull::dangling(), 0) }, 0, &self.record),
+        }
+    }
+}
+
 /// Whether a write changed anything.
 pub enum Step<R> {
     /// Nothing to commit; the result.
@@ -429,9 +451,17 @@ impl Store {
         }
     }
 
-    /// A snapshot: the current generation, kept mapped, and its committed state.
-    pub fn snapshot(&self) -> Result<Option<Arc<Gen>>, DictError> {
-        self.current()
+    /// The committed state now, kept (its generation stays mapped) whatever writers do.
+    pub fn freeze(&self) -> Result<Frozen, DictError> {
+        let gen = self.current()?;
+        let (commit, record) = match &gen {
+            Some(g) => {
+                let (_, commit, r) = g.committed()?;
+                (commit, r)
+            }
+            None => (0, Record::default()),
+        };
+        Ok(Frozen { gen, commit, record })
     }
 
     /// Runs the update `op` under the writers' lock, until `deadline` for the lock: `op`

@@ -2,7 +2,7 @@
 //! 5-bit groups choosing the way down. Pushes, pops and sets copy the path to the change;
 //! an insert or a removal in the middle rebuilds the vector over the same elements.
 
-use crate::arena::{Appender, Corrupt, Node, Record, View, WriteError};
+use crate::arena::{Appender, Corrupt, Kids, Node, Record, View, WriteError};
 
 /// The deepest shift a vector of up to 2^64 elements needs.
 const MAX_SHIFT: u64 = 60;
@@ -26,6 +26,24 @@ fn elem_at(v: &View<'_>, r: &Record, parent: u64, i: u64) -> Result<u64, Corrupt
         }
         (from, at, s) = (at, items.get(idx), s - 5);
     }
+}
+
+/// The vector node at `at` on the level of shift `s`, on the way to index `i`: whether it
+/// is a leaf, its offsets (copied, to rewrite), and the one `i` goes through. A node of the
+/// wrong kind for its level is an error; the index is the caller's to check.
+fn level(v: &View<'_>, at: u64, from: u64, s: u64, i: u64) -> Result<(bool, Kids, usize), WriteError> {
+    let Node::Vector { leaf, items } = v.node(at, from)? else {
+        return Err(Corrupt("a vector holds a hash-trie node").into());
+    };
+    if leaf != (s == 0) || s > MAX_SHIFT {
+        return Err(Corrupt("a vector's shape does not match its length").into());
+    }
+    Ok((leaf, items.to_array(), ((i >> s) & 31) as usize))
+}
+
+/// The error of an index a vector's shape does not have room for.
+fn misshapen() -> WriteError {
+    Corrupt("a vector's shape does not match its length").into()
 }
 
 /// Element `i`'s bytes, if `i < len`.
@@ -74,24 +92,18 @@ fn push_into(
     i: u64,
     e: u64,
 ) -> Result<u64, WriteError> {
-    let Node::Vector { leaf, items } = v.node(at, from)? else {
-        return Err(Corrupt("a vector holds a hash-trie node").into());
-    };
-    let idx = ((i >> s) & 31) as usize;
-    let mut kids = items.to_array();
-    if leaf != (s == 0) || idx > kids.len() {
-        return Err(Corrupt("a vector's shape does not match its length").into());
+    let (leaf, mut kids, idx) = level(v, at, from, s, i)?;
+    if idx > kids.len() {
+        return Err(misshapen());
     }
-    if s == 0 {
+    if leaf {
         kids.push(e);
-        return Ok(a.vector(true, &kids)?);
-    }
-    if idx < kids.len() {
+    } else if idx < kids.len() {
         kids[idx] = push_into(v, a, kids[idx], at, s - 5, i, e)?;
     } else {
         kids.push(path(a, s - 5, e)?);
     }
-    Ok(a.vector(false, &kids)?)
+    Ok(a.vector(leaf, &kids)?)
 }
 
 /// A path of branches from shift `s` down to a leaf holding `e`.
@@ -128,34 +140,26 @@ fn set_in(
     i: u64,
     e: u64,
 ) -> Result<u64, WriteError> {
-    let Node::Vector { leaf, items } = v.node(at, from)? else {
-        return Err(Corrupt("a vector holds a hash-trie node").into());
-    };
-    let idx = ((i >> s) & 31) as usize;
-    let mut kids = items.to_array();
-    if leaf != (s == 0) || idx >= kids.len() || s > MAX_SHIFT {
-        return Err(Corrupt("a vector's shape does not match its length").into());
+    let (leaf, mut kids, idx) = level(v, at, from, s, i)?;
+    if idx >= kids.len() {
+        return Err(misshapen());
     }
-    kids[idx] = if s == 0 { e } else { set_in(v, a, kids[idx], at, s - 5, i, e)? };
+    kids[idx] = if leaf { e } else { set_in(v, a, kids[idx], at, s - 5, i, e)? };
     Ok(a.vector(leaf, &kids)?)
 }
 
 /// `r` without its last element (len > 0).
 pub fn pop(v: &View<'_>, a: &mut Appender<'_>, r: &Record, parent: u64) -> Result<Record, WriteError> {
-    let i = r.len - 1;
+    let i = r.len.checked_sub(1).ok_or(Corrupt("a pop from an empty vector"))?;
     if r.shift == 0 {
         let root = pop_from(v, a, r.root, parent, 0, i)?.unwrap_or(0);
         return Ok(Record { root, len: i, ..*r });
     }
     // At the root: a branch left with one child gives way to it (a new node cannot be
     // read back, so this is decided here, where its children are known).
-    let Node::Vector { leaf: false, items } = v.node(r.root, parent)? else {
-        return Err(Corrupt("a vector's shape does not match its length").into());
-    };
-    let idx = ((i >> r.shift) & 31) as usize;
-    let mut kids = items.to_array();
-    if idx + 1 != kids.len() || r.shift > MAX_SHIFT {
-        return Err(Corrupt("a vector's shape does not match its length").into());
+    let (_, mut kids, idx) = level(v, r.root, parent, r.shift, i)?;
+    if idx + 1 != kids.len() {
+        return Err(misshapen());
     }
     match pop_from(v, a, kids[idx], r.root, r.shift - 5, i)? {
         Some(c) => kids[idx] = c,
@@ -178,22 +182,16 @@ fn pop_from(
     s: u64,
     i: u64,
 ) -> Result<Option<u64>, WriteError> {
-    let Node::Vector { leaf, items } = v.node(at, from)? else {
-        return Err(Corrupt("a vector holds a hash-trie node").into());
-    };
-    let idx = ((i >> s) & 31) as usize;
-    let mut kids = items.to_array();
-    if leaf != (s == 0) || idx + 1 != kids.len() || s > MAX_SHIFT {
-        return Err(Corrupt("a vector's shape does not match its length").into());
+    let (leaf, mut kids, idx) = level(v, at, from, s, i)?;
+    if idx + 1 != kids.len() {
+        return Err(misshapen());
     }
-    if s == 0 {
+    if leaf {
         kids.pop();
     } else {
         match pop_from(v, a, kids[idx], at, s - 5, i)? {
             Some(c) => kids[idx] = c,
-            None => {
-                kids.pop();
-            }
+            None => kids.pop(),
         }
     }
     if kids.is_empty() {
