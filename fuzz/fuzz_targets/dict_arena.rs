@@ -30,9 +30,9 @@
 //! every committed byte as it was, and every input ends (every loop here is bounded, so
 //! an input that hangs, or runs out of memory, does so in the library).
 //!
-//! Known bugs of `vector`'s writes on forged records (see [`known_vector_bug`]) are
-//! stepped round so that fuzzing goes on past them; `DICT_ARENA_KNOWN_BUGS=1` in the
-//! environment runs into them instead.
+//! The seeds `regress-*` are inputs that found bugs of `vector`'s writes on forged records
+//! (a full leaf given a 33rd item, shift and length overflows, a shift not a multiple of
+//! 5); they now return errors.
 //!
 //! Input: `[mode]` (bit 0: hostile; bits 1-2: the hash; bits 3-5: the arena's first size,
 //! 512 bytes to 64 KiB), then for the hostile half `[forgeries: n][seed: 8][n × 12 bytes]`,
@@ -723,85 +723,6 @@ fn hostile_reads(h: &Heap, hash_kind: u8, seed: u64, sweep: bool) {
     }
 }
 
-/// A vector write step, for [`known_vector_bug`].
-#[derive(Clone, Copy)]
-enum VecOp {
-    Push,
-    Set(u64),
-    Pop,
-}
-
-/// Whether known bugs of `shmkit_dict::vector` are to be hit rather than stepped round
-/// (`DICT_ARENA_KNOWN_BUGS=1` in the environment).
-fn hit_known_bugs() -> bool {
-    static HIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HIT.get_or_init(|| std::env::var_os("DICT_ARENA_KNOWN_BUGS").is_some_and(|v| v == "1"))
-}
-
-/// The known bug (reported, not fixed yet) that `op` on the vector `r` would panic on, if
-/// any, found by walking the path the write takes with the same checks; the hostile half
-/// skips such a step (unless [`hit_known_bugs`]) so that fuzzing goes on past it. Remove a
-/// case once its bug is fixed.
-fn known_vector_bug(v: &View<'_>, r: &Record, parent: u64, op: VecOp) -> Option<&'static str> {
-    const MAX_SHIFT: u64 = 60;
-    // The path's start (node, parent, shift) and the index it follows.
-    let (mut at, mut from, mut s, i) = match op {
-        VecOp::Push => {
-            if r.len == 0 {
-                return None;
-            }
-            let Some(up) = r.shift.checked_add(5) else { return Some("push: `r.shift + 5` overflows") };
-            if up >= 64 || r.len >= 1 << up {
-                // A new root over the old one: no path is walked.
-                if up > MAX_SHIFT {
-                    return None;
-                }
-                return (r.len == u64::MAX).then_some("push: `r.len + 1` overflows");
-            }
-            (r.root, parent, r.shift, r.len)
-        }
-        VecOp::Set(i) => (r.root, parent, r.shift, i),
-        VecOp::Pop => (r.root, parent, r.shift, r.len.checked_sub(1)?),
-    };
-    // Down the path as push_into, set_in, pop and pop_from go, with their checks (each
-    // level's node lies below the last, so this ends).
-    loop {
-        let Ok(Node::Vector { leaf, items }) = v.node(at, from) else { return None };
-        if leaf != (s == 0) || s > MAX_SHIFT {
-            return None;
-        }
-        let idx = ((i >> s) & 31) as usize;
-        let fits = match op {
-            VecOp::Push => idx <= items.len(),
-            VecOp::Set(_) => idx < items.len(),
-            VecOp::Pop => idx + 1 == items.len(),
-        };
-        if !fits {
-            return None;
-        }
-        if leaf {
-            let over = matches!(op, VecOp::Push) && items.len() == 32;
-            return over
-                .then_some("push_into: a full leaf gets a 33rd item (the length said it was not full)");
-        }
-        if s < 5 {
-            return Some(
-                "push_into, set_in, pop, pop_from: `s - 5` underflows (a shift not a multiple of 5)",
-            );
-        }
-        if idx == items.len() {
-            // A push's new path (`path`) reads nothing.
-            return None;
-        }
-        (from, at, s) = (at, items.get(idx), s - 5);
-    }
-}
-
-/// Whether to skip a step because of a known bug.
-fn skip(bug: Option<&'static str>) -> bool {
-    bug.is_some() && !hit_known_bugs()
-}
-
 /// Write steps over `h`'s (forged) committed state, each committed when it succeeds, as
 /// the store's writers make them, starting at a step the seed chooses (so that each meets
 /// the forged state first in some runs); `Heap::write` checks that none changes a
@@ -838,19 +759,11 @@ fn hostile_writes(h: &mut Heap, hash_kind: u8, seed: u64) {
                 }
                 Ok(rec)
             }),
-            6 => h.write(|v, at, r, a| {
-                if skip(known_vector_bug(v, r, at, VecOp::Push)) {
-                    return Err(WriteError::Abort);
-                }
-                vector::push(v, a, r, at, val)
-            }),
+            6 => h.write(|v, at, r, a| vector::push(v, a, r, at, val)),
             7 => h.write(|_, _, r, a| {
                 let mut rec = *r;
                 for _ in 0..3 {
                     let v = a.view();
-                    if skip(known_vector_bug(&v, &rec, v.end(), VecOp::Push)) {
-                        return Err(WriteError::Abort);
-                    }
                     rec = vector::push(&v, a, &rec, v.end(), val)?;
                 }
                 Ok(rec)
@@ -860,18 +773,10 @@ fn hostile_writes(h: &mut Heap, hash_kind: u8, seed: u64) {
                 if r.len == 0 {
                     return Err(WriteError::Abort);
                 }
-                if skip(known_vector_bug(v, r, at, VecOp::Set(i % r.len))) {
-                    return Err(WriteError::Abort);
-                }
                 vector::set(v, a, r, at, i % r.len, val)
             }),
-            9 => h.write(|v, at, r, a| {
-                // Even from an empty vector (an error).
-                if skip(known_vector_bug(v, r, at, VecOp::Pop)) {
-                    return Err(WriteError::Abort);
-                }
-                vector::pop(v, a, r, at)
-            }),
+            // Even from an empty vector (an error).
+            9 => h.write(|v, at, r, a| vector::pop(v, a, r, at)),
             10 => h.write(|v, at, r, a| {
                 // `List::insert`.
                 let mut elems = vector::elements(v, r, at)?;
@@ -908,9 +813,6 @@ fn hostile_writes(h: &mut Heap, hash_kind: u8, seed: u64) {
                     return Err(WriteError::Abort);
                 }
                 let _ = vector::get(v, r, at, r.len - 1)?;
-                if skip(known_vector_bug(v, r, at, VecOp::Pop)) {
-                    return Err(WriteError::Abort);
-                }
                 vector::pop(v, a, r, at)
             }),
         };

@@ -468,22 +468,36 @@ impl<'a> Appender<'a> {
     }
 }
 
+/// How deep a copy goes: a valid trie or vector is at most 14 levels deep; a forged chain
+/// of single children must not exhaust the stack.
+const MAX_DEPTH: u32 = 64;
+
 /// Copies the subtree at `at` (below `parent`) into `a`, children first; its new offset.
 pub fn copy(v: &View<'_>, a: &mut Appender<'_>, at: u64, parent: u64) -> Result<u64, WriteError> {
+    copy_at(v, a, at, parent, 0)
+}
+
+fn copy_at(v: &View<'_>, a: &mut Appender<'_>, at: u64, parent: u64, depth: u32) -> Result<u64, WriteError> {
+    if depth > MAX_DEPTH {
+        return Err(Corrupt("a tree deeper than any correct writer makes").into());
+    }
+    let kids = |a: &mut Appender<'_>, items: Offsets<'_>| {
+        items.iter().map(|c| copy_at(v, a, c, at, depth + 1)).collect::<Result<Vec<_>, _>>()
+    };
     Ok(match v.node(at, parent)? {
         Node::Branch { bitmap, children } => {
-            let kids = children.iter().map(|c| copy(v, a, c, at)).collect::<Result<Vec<_>, _>>()?;
-            a.branch(bitmap, &kids)?
+            let k = kids(a, children)?;
+            a.branch(bitmap, &k)?
         }
         Node::Entry { hash, key, val } => a.entry(hash, key, val)?,
         Node::Collision { hash, entries } => {
-            let es = entries.iter().map(|c| copy(v, a, c, at)).collect::<Result<Vec<_>, _>>()?;
-            a.collision(hash, &es)?
+            let k = kids(a, entries)?;
+            a.collision(hash, &k)?
         }
+        // A leaf's elements lie below it like any child.
         Node::Vector { leaf, items } => {
-            // A leaf's elements lie below it like any child.
-            let kids = items.iter().map(|c| copy(v, a, c, at)).collect::<Result<Vec<_>, _>>()?;
-            a.vector(leaf, &kids)?
+            let k = kids(a, items)?;
+            a.vector(leaf, &k)?
         }
         Node::Elem(bytes) => a.elem(bytes)?,
     })

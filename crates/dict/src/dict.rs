@@ -216,7 +216,7 @@ where
                 // Each insert reads what the previous ones appended.
                 let v = a.view();
                 let (root, added) = hamt::insert(&v, a, rec.root, v.end(), hash(k), k, val)?;
-                rec = Record { root, len: rec.len + u64::from(added), ..rec };
+                rec = Record { root, len: rec.len.saturating_add(u64::from(added)), ..rec };
             }
             Ok(Step::Commit(rec, ()))
         })
@@ -401,7 +401,7 @@ pub(crate) fn update_raw(
         match f(old).map_err(|e| abort(&mut err, e))? {
             Some(val) => {
                 let (root, added) = hamt::insert(v, a, r.root, at, h, k, &val)?;
-                Ok(Step::Commit(Record { root, len: r.len + u64::from(added), ..*r }, ()))
+                Ok(Step::Commit(Record { root, len: r.len.saturating_add(u64::from(added)), ..*r }, ()))
             }
             None if had => {
                 let root = hamt::remove(v, a, r.root, at, h, k)?.unwrap_or(r.root);

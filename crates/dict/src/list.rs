@@ -194,7 +194,7 @@ impl<T: Serialize + DeserializeOwned + 'static> List<T> {
             let e = a.elem(&bytes)?;
             elems.insert(i.min(elems.len()), e);
             let (root, shift) = vector::build(a, &elems)?;
-            Ok(Step::Commit(Record { root, shift, len: r.len + 1, ..*r }, ()))
+            Ok(Step::Commit(Record { root, shift, len: elems.len() as u64, ..*r }, ()))
         })
     }
 
@@ -212,7 +212,7 @@ impl<T: Serialize + DeserializeOwned + 'static> List<T> {
             let mut elems = vector::elements(v, r, at)?;
             elems.remove(i);
             let (root, shift) = vector::build(a, &elems)?;
-            Ok(Step::Commit(Record { root, shift, len: r.len - 1, ..*r }, old))
+            Ok(Step::Commit(Record { root, shift, len: elems.len() as u64, ..*r }, old))
         });
         decode(&err.map_or(r, Err)?)
     }

@@ -255,4 +255,26 @@ mod heap {
             }
         }
     }
+
+    #[test]
+    fn a_forged_chain_deeper_than_any_tree_is_refused_by_a_copy_not_the_stack() {
+        let mut h = Heap::new(1 << 16);
+        let (base, cap, commit) = (h.base(), h.cap(), h.commit);
+        // SAFETY: our own buffer; nothing reads it meanwhile.
+        let mut a = unsafe { Appender::new(base, cap, commit + 40) };
+        let mut at = a.entry(1, b"k", b"v").unwrap();
+        for _ in 0..2000 {
+            at = a.branch(1, &[at]).unwrap();
+        }
+        let top = a.top();
+        h.commit_record(top, Record { root: at, len: 1, ..Record::default() });
+        let mut fresh = Heap::new(1 << 20);
+        let (fb, fcap) = (fresh.base(), fresh.cap());
+        let r = h.read(|v, at, r| {
+            // SAFETY: the fresh buffer is ours.
+            let mut a = unsafe { Appender::new(fb, fcap, START) };
+            copy(v, &mut a, r.root, at)
+        });
+        assert!(matches!(r, Err(WriteError::Corrupt(_))), "{r:?}");
+    }
 }

@@ -9,9 +9,7 @@ const MAX_SHIFT: u64 = 60;
 
 /// The offset of element `i` of the vector `r` (committed at `parent`).
 fn elem_at(v: &View<'_>, r: &Record, parent: u64, i: u64) -> Result<u64, Corrupt> {
-    if r.shift > MAX_SHIFT || r.shift % 5 != 0 {
-        return Err(Corrupt("a vector's shift is out of range"));
-    }
+    check_shift(r)?;
     let (mut at, mut from, mut s) = (r.root, parent, r.shift);
     loop {
         let Node::Vector { leaf, items } = v.node(at, from)? else {
@@ -41,6 +39,14 @@ fn level(v: &View<'_>, at: u64, from: u64, s: u64, i: u64) -> Result<(bool, Kids
     Ok((leaf, items.to_array(), ((i >> s) & 31) as usize))
 }
 
+/// Checks a record's shift: a multiple of 5, at most [`MAX_SHIFT`].
+fn check_shift(r: &Record) -> Result<(), Corrupt> {
+    if r.shift > MAX_SHIFT || r.shift % 5 != 0 {
+        return Err(Corrupt("a vector's shift is out of range"));
+    }
+    Ok(())
+}
+
 /// The error of an index a vector's shape does not have room for.
 fn misshapen() -> WriteError {
     Corrupt("a vector's shape does not match its length").into()
@@ -66,6 +72,8 @@ pub fn push(
     parent: u64,
     bytes: &[u8],
 ) -> Result<Record, WriteError> {
+    check_shift(r)?;
+    let len = r.len.checked_add(1).ok_or(Corrupt("a vector as long as an index can count"))?;
     let e = a.elem(bytes)?;
     if r.len == 0 {
         return Ok(Record { root: a.vector(true, &[e])?, len: 1, shift: 0, ..*r });
@@ -77,10 +85,10 @@ pub fn push(
         }
         let side = path(a, r.shift, e)?;
         let root = a.vector(false, &[r.root, side])?;
-        return Ok(Record { root, len: r.len + 1, shift: r.shift + 5, ..*r });
+        return Ok(Record { root, len, shift: r.shift + 5, ..*r });
     }
     let root = push_into(v, a, r.root, parent, r.shift, r.len, e)?;
-    Ok(Record { root, len: r.len + 1, ..*r })
+    Ok(Record { root, len, ..*r })
 }
 
 fn push_into(
@@ -93,7 +101,10 @@ fn push_into(
     e: u64,
 ) -> Result<u64, WriteError> {
     let (leaf, mut kids, idx) = level(v, at, from, s, i)?;
-    if idx > kids.len() {
+    // The new element goes at the end of a leaf, or down the last child or a new one; a
+    // node never gets a 33rd.
+    let new_child = idx == kids.len();
+    if idx > kids.len() || (leaf && !new_child) || (new_child && kids.len() == 32) {
         return Err(misshapen());
     }
     if leaf {
@@ -126,6 +137,7 @@ pub fn set(
     i: u64,
     bytes: &[u8],
 ) -> Result<Record, WriteError> {
+    check_shift(r)?;
     let e = a.elem(bytes)?;
     let root = set_in(v, a, r.root, parent, r.shift, i, e)?;
     Ok(Record { root, ..*r })
@@ -150,6 +162,7 @@ fn set_in(
 
 /// `r` without its last element (len > 0).
 pub fn pop(v: &View<'_>, a: &mut Appender<'_>, r: &Record, parent: u64) -> Result<Record, WriteError> {
+    check_shift(r)?;
     let i = r.len.checked_sub(1).ok_or(Corrupt("a pop from an empty vector"))?;
     if r.shift == 0 {
         let root = pop_from(v, a, r.root, parent, 0, i)?.unwrap_or(0);
