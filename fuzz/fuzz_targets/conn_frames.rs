@@ -19,7 +19,7 @@
 //! bit 3: that peer answers with a wrong key; bit 4: the peer closes outright instead of
 //! shutting its write half. `ops`: four 2-bit receive operations after a successful accept.
 //! A write to a peer that has gone is EPIPE, not SIGPIPE (libFuzzer's C `main` leaves
-//! SIGPIPE at its default): std's `UnixStream` writes with `MSG_NOSIGNAL` since Rust 1.89.
+//! SIGPIPE at its default): std's `UnixStream` writes with `MSG_NOSIGNAL` (rust-lang/rust#140005).
 #![no_main]
 
 use std::io::{Read, Write};
