@@ -279,6 +279,10 @@ pub mod pipe {
     pub use shmkit_pipe::{DEFAULT_CAPACITY, DEFAULT_MAX_MESSAGE, MAX_CAPACITY, MIN_CAPACITY};
 }
 
+/// Python's `multiprocessing.connection`: [`Listener`](connection::Listener),
+/// [`Client`](connection::Client) and their [`Connection`](connection::Connection), with
+/// Python's authkey handshake and framing over AF_UNIX and TCP sockets.
+pub use shmkit_connection as connection;
 pub use shmkit_ctypes::{Array, ArrayChunk, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 /// The derives of [`Pod`](trait@Pod) and [`Zeroable`](trait@Zeroable), checked at compile time: a
 /// `#[repr(C)]` struct, every field plain data, no padding.

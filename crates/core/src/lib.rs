@@ -66,6 +66,7 @@ pub mod handle;
 pub mod header;
 mod heirs;
 mod inplace;
+pub mod io;
 mod kind;
 pub mod loom;
 mod name;

@@ -1,0 +1,268 @@
+//! [`Connection`]: one end of a socket connection speaking `multiprocessing.connection`'s
+//! framing, with Python's methods.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use crate::auth::{self, AuthError};
+use crate::error::ConnError;
+use crate::frame::{self, Header};
+
+/// The largest message a connection receives unless told otherwise: 1 GiB.
+pub const DEFAULT_MAX_MESSAGE: u64 = 1 << 30;
+
+/// Messages up to this size are sent as one write with their header.
+const COALESCE: usize = 16 << 10;
+
+/// A received message's buffer grows by at most this much before the bytes arrive, so a
+/// forged length never allocates more than was sent.
+const GROW_STEP: usize = 1 << 20;
+
+/// The socket under a connection.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Unix(s) => (&*s).read(buf),
+            Self::Tcp(s) => (&*s).read(buf),
+        }
+    }
+
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Unix(s) => (&*s).write_all(buf),
+            Self::Tcp(s) => (&*s).write_all(buf),
+        }
+    }
+
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Self::Unix(s) => s.set_read_timeout(t),
+            Self::Tcp(s) => s.set_read_timeout(t),
+        }
+    }
+
+    fn readable(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        match self {
+            Self::Unix(s) => shmkit_core::io::wait_readable(s, timeout),
+            Self::Tcp(s) => shmkit_core::io::wait_readable(s, timeout),
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = match self {
+            Self::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+}
+
+/// One end of a connection made by a [`Listener`](crate::Listener) or a
+/// [`Client`](crate::Client): Python's `multiprocessing.connection.Connection`, over an
+/// AF_UNIX or TCP socket, speaking its framing exactly, so a Rust program and a Python
+/// program talk.
+#[derive(Debug)]
+pub struct Connection {
+    stream: Stream,
+    max_message: u64,
+    /// The end of a handshake in progress: every read is bounded by the time left.
+    deadline: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+impl Connection {
+    pub(crate) fn new(stream: Stream) -> Self {
+        Self { stream, max_message: DEFAULT_MAX_MESSAGE, deadline: std::cell::Cell::new(None) }
+    }
+
+    /// Sets the largest message this end accepts (a longer one is
+    /// [`ConnError::TooLong`]).
+    pub fn set_max_message(&mut self, bytes: u64) {
+        self.max_message = bytes;
+    }
+
+    /// Sends `buf` as one message: Python's `send_bytes`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Io`] (the peer is gone: `BrokenPipe`).
+    pub fn send_bytes(&self, buf: &[u8]) -> Result<(), ConnError> {
+        let (h, n) = frame::encode(buf.len() as u64);
+        if buf.len() <= COALESCE {
+            let mut one = Vec::with_capacity(n + buf.len());
+            one.extend_from_slice(&h[..n]);
+            one.extend_from_slice(buf);
+            self.stream.write_all(&one)?;
+        } else {
+            self.stream.write_all(&h[..n])?;
+            self.stream.write_all(buf)?;
+        }
+        Ok(())
+    }
+
+    /// Reads exactly `buf.len()` bytes; `Eof` if the peer closed first.
+    fn read_exact(&self, buf: &mut [u8]) -> Result<(), ConnError> {
+        let mut at = 0;
+        while at < buf.len() {
+            if let Some(d) = self.deadline.get() {
+                // A handshake's limit is for all of it, not for each read: a peer
+                // trickling bytes does not hold it longer.
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(ConnError::Timeout);
+                }
+                self.stream.set_read_timeout(Some(left))?;
+            }
+            match self.stream.read(&mut buf[at..]) {
+                Ok(0) => return Err(ConnError::Eof),
+                Ok(n) => at += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    return Err(ConnError::Timeout)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next message's length, checked against `max`.
+    fn recv_len(&self, max: u64) -> Result<u64, ConnError> {
+        let mut short = [0u8; 4];
+        self.read_exact(&mut short)?;
+        let len = match frame::parse_short(short)? {
+            Header::Len(n) => n,
+            Header::Long => {
+                let mut long = [0u8; 8];
+                self.read_exact(&mut long)?;
+                frame::parse_long(long)
+            }
+        };
+        Ok(frame::check(len, max)?)
+    }
+
+    /// Receives one message of at most `max` bytes, growing the buffer only as bytes come.
+    fn recv_max(&self, max: u64) -> Result<Vec<u8>, ConnError> {
+        let len = usize::try_from(self.recv_len(max)?)
+            .map_err(|_| ConnError::Io(io::ErrorKind::OutOfMemory.into()))?;
+        let mut out = Vec::new();
+        while out.len() < len {
+            let at = out.len();
+            out.resize(at + (len - at).min(GROW_STEP), 0);
+            self.read_exact(&mut out[at..])?;
+        }
+        Ok(out)
+    }
+
+    /// Receives one message: Python's `recv_bytes`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Eof`] once the peer closed; [`ConnError::BadLength`] or
+    /// [`ConnError::TooLong`] for a header no correct peer sends (the connection is then
+    /// out of step: close it); [`ConnError::Io`].
+    pub fn recv_bytes(&self) -> Result<Vec<u8>, ConnError> {
+        self.recv_max(self.max_message)
+    }
+
+    /// Receives one message into `buf`; its length: Python's `recv_bytes_into`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::BufferTooShort`] (the message is taken all the same, and is in the
+    /// error, as Python's), and as [`recv_bytes`](Self::recv_bytes).
+    pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, ConnError> {
+        let len = self.recv_len(self.max_message)? as usize;
+        if len > buf.len() {
+            let mut message = Vec::new();
+            while message.len() < len {
+                let at = message.len();
+                message.resize(at + (len - at).min(GROW_STEP), 0);
+                self.read_exact(&mut message[at..])?;
+            }
+            return Err(ConnError::BufferTooShort { message });
+        }
+        self.read_exact(&mut buf[..len])?;
+        Ok(len)
+    }
+
+    /// Whether a message (or the peer's close) is there to read, waiting at most `timeout`
+    /// (`None`: for ever): Python's `poll`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Io`].
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
+        Ok(self.stream.readable(timeout)?)
+    }
+
+    /// Closes the connection: the peer's next receive gets EOF.
+    pub fn close(self) {
+        self.stream.shutdown();
+    }
+
+    /// Sends the serde value `value`, tagged with its type (for a Rust peer's
+    /// [`recv`](Self::recv)).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Encode`], and as [`send_bytes`](Self::send_bytes).
+    #[cfg(feature = "serde")]
+    pub fn send<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), ConnError> {
+        self.send_bytes(&shmkit_core::typed::encode(value).map_err(ConnError::Encode)?)
+    }
+
+    /// Receives a value sent by a Rust peer's [`send`](Self::send).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Typed`] (another type, or bytes that do not decode), and as
+    /// [`recv_bytes`](Self::recv_bytes).
+    #[cfg(feature = "serde")]
+    pub fn recv<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConnError> {
+        shmkit_core::typed::decode(&self.recv_bytes()?).map_err(ConnError::Typed)
+    }
+
+    /// Python's `deliver_challenge`: sends a challenge, checks the answer, sends the verdict.
+    pub(crate) fn deliver_challenge(&self, key: &[u8], allow_legacy: bool) -> Result<(), ConnError> {
+        let message = auth::new_challenge()?;
+        self.send_bytes(&[auth::CHALLENGE, &message].concat())?;
+        let response = self.recv_max(auth::MAX_FRAME)?;
+        match auth::verify(key, &message, &response, allow_legacy) {
+            Ok(()) => Ok(self.send_bytes(auth::WELCOME)?),
+            Err(e) => {
+                let _ = self.send_bytes(auth::FAILURE);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Python's `answer_challenge`: answers the peer's challenge, reads its verdict.
+    pub(crate) fn answer_challenge(&self, key: &[u8], allow_legacy: bool) -> Result<(), ConnError> {
+        let frame = self.recv_max(auth::MAX_FRAME)?;
+        self.send_bytes(&auth::respond(key, &frame, allow_legacy)?)?;
+        if self.recv_max(auth::MAX_FRAME)? != auth::WELCOME {
+            return Err(AuthError::Rejected.into());
+        }
+        Ok(())
+    }
+
+    /// Runs a handshake with all its reads bounded by `timeout` from now.
+    pub(crate) fn with_timeout<R>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&Self) -> Result<R, ConnError>,
+    ) -> Result<R, ConnError> {
+        self.deadline.set(Some(std::time::Instant::now() + timeout.max(Duration::from_millis(1))));
+        let r = f(self);
+        self.deadline.set(None);
+        self.stream.set_read_timeout(None)?;
+        r
+    }
+}

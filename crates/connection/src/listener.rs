@@ -1,0 +1,298 @@
+//! [`Listener`] and [`Client`]: Python's `multiprocessing.connection.Listener` and
+//! `Client` over AF_UNIX (a path, or an abstract name) and TCP sockets.
+
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::conn::{Connection, Stream};
+use crate::error::ConnError;
+
+/// How long a handshake may take unless told otherwise: a peer that connects and then says
+/// nothing never wedges `accept` longer than this.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How a listener or a client authenticates.
+#[derive(Clone, Debug)]
+pub struct Options {
+    authkey: Option<Vec<u8>>,
+    allow_legacy: bool,
+    timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { authkey: None, allow_legacy: false, timeout: DEFAULT_HANDSHAKE_TIMEOUT }
+    }
+}
+
+impl Options {
+    /// No authkey, no legacy handshake, a 20 s handshake limit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The key both sides must hold: each challenges the other (HMAC-SHA256).
+    pub fn authkey(mut self, key: &[u8]) -> Self {
+        self.authkey = Some(key.to_vec());
+        self
+    }
+
+    /// Whether a peer speaking the legacy handshake (HMAC-MD5: Python 3.11 and older) is
+    /// let in. Off unless asked.
+    pub fn allow_legacy(mut self, allow: bool) -> Self {
+        self.allow_legacy = allow;
+        self
+    }
+
+    /// How long a connect and its handshake may take.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+enum Socket {
+    Unix(UnixListener, Option<PathBuf>),
+    Tcp(TcpListener),
+}
+
+/// A server that accepts any number of clients, one after another or several at once:
+/// Python's `multiprocessing.connection.Listener`, speaking its wire protocol, so Python
+/// clients connect to it and Rust clients to Python listeners.
+///
+/// ```
+/// use shmkit::connection::{Client, Listener, Options};
+///
+/// let path = std::env::temp_dir().join(format!("doc-listener-{}", std::process::id()));
+/// let opts = Options::new().authkey(b"secret");
+/// let listener = Listener::bind_unix_with(&path, &opts)?;
+/// let client = std::thread::spawn(move || -> Result<Vec<u8>, shmkit::connection::ConnError> {
+///     let c = Client::connect_unix_with(&path, &opts)?;
+///     c.send_bytes(b"hello")?;
+///     c.recv_bytes()
+/// });
+/// let conn = listener.accept()?;
+/// let hello = conn.recv_bytes()?;
+/// conn.send_bytes(&hello.to_ascii_uppercase())?;
+/// assert_eq!(client.join().unwrap()?, b"HELLO");
+/// # Ok::<(), shmkit::connection::ConnError>(())
+/// ```
+pub struct Listener {
+    socket: Socket,
+    opts: Options,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("address", &self.address()).finish_non_exhaustive()
+    }
+}
+
+impl Listener {
+    /// Listens at the AF_UNIX path `path` (removed again when the listener is dropped).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Io`] (`AddrInUse` if something is there already).
+    pub fn bind_unix(path: impl AsRef<Path>) -> Result<Self, ConnError> {
+        Self::bind_unix_with(path, &Options::new())
+    }
+
+    /// [`bind_unix`](Self::bind_unix) with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind_unix`](Self::bind_unix).
+    pub fn bind_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<Self, ConnError> {
+        let path = path.as_ref();
+        let l = UnixListener::bind(path)?;
+        Ok(Self { socket: Socket::Unix(l, Some(path.to_owned())), opts: opts.clone() })
+    }
+
+    /// Listens at the abstract AF_UNIX name `name` (Linux; Python's `'\0name'` address).
+    ///
+    /// # Errors
+    ///
+    /// As [`bind_unix`](Self::bind_unix).
+    pub fn bind_abstract(name: &[u8], opts: &Options) -> Result<Self, ConnError> {
+        let addr = SocketAddr::from_abstract_name(name)?;
+        Ok(Self { socket: Socket::Unix(UnixListener::bind_addr(&addr)?, None), opts: opts.clone() })
+    }
+
+    /// Listens at the TCP address `addr` (`"127.0.0.1:0"` picks a free port: see
+    /// [`tcp_address`](Self::tcp_address)).
+    ///
+    /// # Errors
+    ///
+    /// As [`bind_unix`](Self::bind_unix).
+    pub fn bind_tcp(addr: impl ToSocketAddrs, opts: &Options) -> Result<Self, ConnError> {
+        Ok(Self { socket: Socket::Tcp(TcpListener::bind(addr)?), opts: opts.clone() })
+    }
+
+    /// The address, as text (a path, `@name` for an abstract name, or `host:port`).
+    pub fn address(&self) -> String {
+        match &self.socket {
+            Socket::Unix(_, Some(p)) => p.display().to_string(),
+            Socket::Unix(l, None) => l
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_abstract_name().map(|n| format!("@{}", String::from_utf8_lossy(n))))
+                .unwrap_or_default(),
+            Socket::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// The TCP address bound, for a listener made with [`bind_tcp`](Self::bind_tcp).
+    pub fn tcp_address(&self) -> Option<std::net::SocketAddr> {
+        match &self.socket {
+            Socket::Tcp(l) => l.local_addr().ok(),
+            Socket::Unix(..) => None,
+        }
+    }
+
+    fn accept_stream(&self) -> Result<Stream, ConnError> {
+        Ok(match &self.socket {
+            Socket::Unix(l, _) => Stream::Unix(l.accept()?.0),
+            Socket::Tcp(l) => {
+                let s = l.accept()?.0;
+                s.set_nodelay(true)?;
+                Stream::Tcp(s)
+            }
+        })
+    }
+
+    fn readable(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
+        Ok(match &self.socket {
+            Socket::Unix(l, _) => shmkit_core::io::wait_readable(l, timeout)?,
+            Socket::Tcp(l) => shmkit_core::io::wait_readable(l, timeout)?,
+        })
+    }
+
+    /// Accepts the next client, waiting for one, and runs the handshake if there is an
+    /// authkey (this side challenges first): Python's `accept`. A client that fails the
+    /// handshake, or says nothing for the handshake's timeout, is an error of this call:
+    /// call `accept` again for the next.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Auth`], [`ConnError::Timeout`], [`ConnError::Eof`], [`ConnError::Io`].
+    pub fn accept(&self) -> Result<Connection, ConnError> {
+        self.accept_timeout(None)
+    }
+
+    /// [`accept`](Self::accept) if a client is waiting now.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Timeout`] if none is, and as [`accept`](Self::accept).
+    pub fn try_accept(&self) -> Result<Connection, ConnError> {
+        self.accept_timeout(Some(Duration::ZERO))
+    }
+
+    /// [`accept`](Self::accept), waiting at most `timeout` for a client (`None`: for ever).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_accept`](Self::try_accept).
+    pub fn accept_timeout(&self, timeout: Option<Duration>) -> Result<Connection, ConnError> {
+        if !self.readable(timeout)? {
+            return Err(ConnError::Timeout);
+        }
+        let conn = Connection::new(self.accept_stream()?);
+        if let Some(key) = &self.opts.authkey {
+            let legacy = self.opts.allow_legacy;
+            conn.with_timeout(self.opts.timeout, |c| {
+                c.deliver_challenge(key, legacy)?;
+                c.answer_challenge(key, legacy)
+            })?;
+        }
+        Ok(conn)
+    }
+
+    /// [`accept`](Self::accept), waiting until `deadline` for a client.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_accept`](Self::try_accept).
+    pub fn accept_deadline(&self, deadline: Instant) -> Result<Connection, ConnError> {
+        self.accept_timeout(Some(deadline.saturating_duration_since(Instant::now())))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Socket::Unix(_, Some(path)) = &self.socket {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Connects to a [`Listener`] (or a Python `Listener`): Python's
+/// `multiprocessing.connection.Client`.
+#[derive(Debug)]
+pub struct Client;
+
+impl Client {
+    /// Connects to the AF_UNIX path `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Io`] (`NotFound` or `ConnectionRefused` if nothing listens there).
+    pub fn connect_unix(path: impl AsRef<Path>) -> Result<Connection, ConnError> {
+        Self::connect_unix_with(path, &Options::new())
+    }
+
+    /// [`connect_unix`](Self::connect_unix) with options (authkey, timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_unix`](Self::connect_unix), and [`ConnError::Auth`],
+    /// [`ConnError::Timeout`].
+    pub fn connect_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<Connection, ConnError> {
+        Self::handshake(Connection::new(Stream::Unix(UnixStream::connect(path)?)), opts)
+    }
+
+    /// Connects to the abstract AF_UNIX name `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_unix_with`](Self::connect_unix_with).
+    pub fn connect_abstract(name: &[u8], opts: &Options) -> Result<Connection, ConnError> {
+        let addr = SocketAddr::from_abstract_name(name)?;
+        Self::handshake(Connection::new(Stream::Unix(UnixStream::connect_addr(&addr)?)), opts)
+    }
+
+    /// Connects to the TCP address `addr`, within the options' timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_unix_with`](Self::connect_unix_with).
+    pub fn connect_tcp(addr: impl ToSocketAddrs, opts: &Options) -> Result<Connection, ConnError> {
+        let mut last = None;
+        for a in addr.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&a, opts.timeout) {
+                Ok(s) => {
+                    s.set_nodelay(true)?;
+                    return Self::handshake(Connection::new(Stream::Tcp(s)), opts);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()).into())
+    }
+
+    /// The client's side of the handshake: answer, then challenge.
+    fn handshake(conn: Connection, opts: &Options) -> Result<Connection, ConnError> {
+        if let Some(key) = &opts.authkey {
+            let legacy = opts.allow_legacy;
+            conn.with_timeout(opts.timeout, |c| {
+                c.answer_challenge(key, legacy)?;
+                c.deliver_challenge(key, legacy)
+            })?;
+        }
+        Ok(conn)
+    }
+}
