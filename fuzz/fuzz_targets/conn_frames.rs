@@ -129,7 +129,8 @@ fn pure(data: &[u8]) {
     }
 
     // A challenge with a digest prefix and any bytes: answered so that it verifies with the
-    // same key only, unless it is too short or (16 or 20 bytes in all) legacy.
+    // same key only, unless it is too short, or (16 or 20 bytes in all, or `{md5}`) legacy
+    // while legacy peers are not allowed.
     let bytes = &rest[..rest.len().min(300)];
     for prefix in [b"{sha256}".as_slice(), b"{md5}"] {
         let message = [prefix, bytes].concat();
@@ -140,7 +141,7 @@ fn pure(data: &[u8]) {
                 assert!(matches!(answer, Err(AuthError::Protocol(_))), "{answer:?}");
                 continue;
             }
-            if message.len() == 20 && !legacy {
+            if (message.len() == 20 || prefix == b"{md5}") && !legacy {
                 assert_eq!(answer, Err(AuthError::LegacyRefused));
                 continue;
             }
