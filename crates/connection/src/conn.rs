@@ -202,8 +202,16 @@ impl Connection {
         Ok(self.stream.readable(timeout)?)
     }
 
-    /// Closes the connection: the peer's next receive gets EOF.
+    /// Closes this process's descriptor of the connection, as Python's `close`: the
+    /// peer's next receive gets EOF once no process holds the connection any more (a
+    /// forked worker's copy keeps it open).
     pub fn close(self) {
+        drop(self);
+    }
+
+    /// Shuts the connection down for every process that holds it: the peer's next receive
+    /// gets EOF at once.
+    pub fn shutdown(&self) {
         self.stream.shutdown();
     }
 
@@ -262,7 +270,10 @@ impl Connection {
         self.deadline.set(Some(std::time::Instant::now() + timeout.max(Duration::from_millis(1))));
         let r = f(self);
         self.deadline.set(None);
-        self.stream.set_read_timeout(None)?;
-        r
+        // The handshake's own error, if any, is the one to report.
+        let reset = self.stream.set_read_timeout(None);
+        let r = r?;
+        reset?;
+        Ok(r)
     }
 }

@@ -7,6 +7,8 @@ use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use shmkit_core::Deadline;
+
 use crate::conn::{Connection, Stream};
 use crate::error::ConnError;
 
@@ -47,16 +49,35 @@ impl Options {
         self
     }
 
-    /// How long a connect and its handshake may take.
+    /// How long a handshake may take in all (a peer that says nothing, or trickles, is cut
+    /// off then), and how long a TCP connect may take to each address tried. (An AF_UNIX
+    /// connect does not wait: it fails at once if nothing listens, and a full backlog makes
+    /// it wait in the kernel.)
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeout = timeout.max(Duration::from_millis(1));
         self
     }
 }
 
 enum Socket {
-    Unix(UnixListener, Option<PathBuf>),
+    Unix(UnixListener, Option<SocketFile>),
     Tcp(TcpListener),
+}
+
+/// The socket file a listener bound: removed when the listener goes, by the process that
+/// bound it, and only while the path still names that file.
+struct SocketFile {
+    path: PathBuf,
+    pid: u32,
+    id: (u64, u64),
+}
+
+impl SocketFile {
+    fn new(path: &Path) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path)?;
+        Ok(Self { path: path.to_owned(), pid: std::process::id(), id: (m.dev(), m.ino()) })
+    }
 }
 
 /// A server that accepts any number of clients, one after another or several at once:
@@ -109,7 +130,9 @@ impl Listener {
     pub fn bind_unix_with(path: impl AsRef<Path>, opts: &Options) -> Result<Self, ConnError> {
         let path = path.as_ref();
         let l = UnixListener::bind(path)?;
-        Ok(Self { socket: Socket::Unix(l, Some(path.to_owned())), opts: opts.clone() })
+        l.set_nonblocking(true)?;
+        let file = SocketFile::new(path)?;
+        Ok(Self { socket: Socket::Unix(l, Some(file)), opts: opts.clone() })
     }
 
     /// Listens at the abstract AF_UNIX name `name` (Linux; Python's `'\0name'` address).
@@ -119,7 +142,9 @@ impl Listener {
     /// As [`bind_unix`](Self::bind_unix).
     pub fn bind_abstract(name: &[u8], opts: &Options) -> Result<Self, ConnError> {
         let addr = SocketAddr::from_abstract_name(name)?;
-        Ok(Self { socket: Socket::Unix(UnixListener::bind_addr(&addr)?, None), opts: opts.clone() })
+        let l = UnixListener::bind_addr(&addr)?;
+        l.set_nonblocking(true)?;
+        Ok(Self { socket: Socket::Unix(l, None), opts: opts.clone() })
     }
 
     /// Listens at the TCP address `addr` (`"127.0.0.1:0"` picks a free port: see
@@ -129,13 +154,15 @@ impl Listener {
     ///
     /// As [`bind_unix`](Self::bind_unix).
     pub fn bind_tcp(addr: impl ToSocketAddrs, opts: &Options) -> Result<Self, ConnError> {
-        Ok(Self { socket: Socket::Tcp(TcpListener::bind(addr)?), opts: opts.clone() })
+        let l = TcpListener::bind(addr)?;
+        l.set_nonblocking(true)?;
+        Ok(Self { socket: Socket::Tcp(l), opts: opts.clone() })
     }
 
     /// The address, as text (a path, `@name` for an abstract name, or `host:port`).
     pub fn address(&self) -> String {
         match &self.socket {
-            Socket::Unix(_, Some(p)) => p.display().to_string(),
+            Socket::Unix(_, Some(f)) => f.path.display().to_string(),
             Socket::Unix(l, None) => l
                 .local_addr()
                 .ok()
@@ -153,15 +180,21 @@ impl Listener {
         }
     }
 
-    fn accept_stream(&self) -> Result<Stream, ConnError> {
-        Ok(match &self.socket {
-            Socket::Unix(l, _) => Stream::Unix(l.accept()?.0),
-            Socket::Tcp(l) => {
-                let s = l.accept()?.0;
+    /// The next pending connection, if one is pending (the listening socket does not
+    /// block: another thread or process may take the one that woke us).
+    fn accept_stream(&self) -> Result<Option<Stream>, ConnError> {
+        let got = match &self.socket {
+            Socket::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
+            Socket::Tcp(l) => l.accept().and_then(|(s, _)| {
                 s.set_nodelay(true)?;
-                Stream::Tcp(s)
-            }
-        })
+                Ok(Stream::Tcp(s))
+            }),
+        };
+        match got {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn readable(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
@@ -198,10 +231,18 @@ impl Listener {
     ///
     /// As [`try_accept`](Self::try_accept).
     pub fn accept_timeout(&self, timeout: Option<Duration>) -> Result<Connection, ConnError> {
-        if !self.readable(timeout)? {
-            return Err(ConnError::Timeout);
-        }
-        let conn = Connection::new(self.accept_stream()?);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let stream = loop {
+            if let Some(s) = self.accept_stream()? {
+                break s;
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) || !self.readable(left)? {
+                return Err(ConnError::Timeout);
+            }
+        };
+        // Accepted sockets block (they do not inherit the listener's O_NONBLOCK).
+        let conn = Connection::new(stream);
         if let Some(key) = &self.opts.authkey {
             let legacy = self.opts.allow_legacy;
             conn.with_timeout(self.opts.timeout, |c| {
@@ -217,15 +258,19 @@ impl Listener {
     /// # Errors
     ///
     /// As [`try_accept`](Self::try_accept).
-    pub fn accept_deadline(&self, deadline: Instant) -> Result<Connection, ConnError> {
-        self.accept_timeout(Some(deadline.saturating_duration_since(Instant::now())))
+    pub fn accept_deadline(&self, deadline: Deadline) -> Result<Connection, ConnError> {
+        self.accept_timeout(deadline.remaining())
     }
 }
 
 impl Drop for Listener {
+    /// Removes the socket file, in the process that bound it (a forked child dropping its
+    /// copy leaves it), if the path still names the file it bound.
     fn drop(&mut self) {
-        if let Socket::Unix(_, Some(path)) = &self.socket {
-            let _ = std::fs::remove_file(path);
+        if let Socket::Unix(_, Some(f)) = &self.socket {
+            if f.pid == std::process::id() && SocketFile::new(&f.path).is_ok_and(|now| now.id == f.id) {
+                let _ = std::fs::remove_file(&f.path);
+            }
         }
     }
 }
