@@ -28,13 +28,14 @@ impl Drop for DictGuard {
     }
 }
 
-/// The names of `base`'s generation objects present now.
-fn generations(base: &str) -> Vec<String> {
-    let prefix = format!("shmkit.{base}.g");
+/// The names of the generation objects of the store named `name` present now (named
+/// `<name>.<nonce>.g<number>`).
+fn generations(name: &str) -> Vec<String> {
+    let prefix = format!("shmkit.{name}.");
     let mut out: Vec<String> = std::fs::read_dir("/dev/shm")
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with(&prefix))
+                .filter(|n| n.strip_prefix(&prefix).is_some_and(|rest| rest.contains(".g")))
                 .map(|n| n["shmkit.".len()..].to_owned())
                 .collect()
         })
@@ -240,4 +241,69 @@ fn a_list_and_a_namespace_shared_by_forked_children() {
     assert_eq!(l.remove(0).unwrap(), first);
     assert_eq!(l.len().unwrap(), 9);
     assert!(matches!(l.set(100, &1), Err(DictError::IndexOutOfRange { index: 100, len: 9 })));
+}
+
+#[test]
+fn get_or_insert_with_works_on_a_fresh_dict_and_runs_its_closure_once() {
+    let d: Dict<String, i64> = Dict::anonymous().unwrap();
+    let mut calls = 0;
+    assert_eq!(
+        d.get_or_insert_with("k".into(), || {
+            calls += 1;
+            7
+        })
+        .unwrap(),
+        7
+    );
+    assert_eq!(d.get_or_insert_with("k".into(), || 9).unwrap(), 7);
+    assert_eq!(calls, 1, "the first write grows the empty dict into its first arena: no second call");
+}
+
+#[test]
+fn a_clone_outlives_the_handle_that_made_an_anonymous_dict() {
+    let d: Dict<u32, u32> = Dict::anonymous().unwrap();
+    d.insert(1, 10).unwrap();
+    let d2 = d.try_clone().unwrap();
+    let name = d.object().name().unwrap().as_str().to_owned();
+    drop(d);
+    assert_eq!(d2.get(&1).unwrap(), Some(10));
+    d2.insert(2, 20).unwrap();
+    drop(d2);
+    // The last handle of the maker's process gone: nothing of it stays.
+    assert!(
+        generations(&name).is_empty() && !std::path::Path::new(&format!("/dev/shm/shmkit.{name}")).exists()
+    );
+}
+
+#[test]
+fn a_panicking_update_releases_the_lock_and_a_reentrant_one_is_an_error() {
+    let d: Dict<u32, u32> = Dict::anonymous().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        d.update(&1, |_| panic!("the caller's closure fails")).unwrap();
+    }));
+    assert!(r.is_err());
+    d.insert(1, 1).unwrap();
+    let r = d.update(&1, |v| {
+        assert!(matches!(d.insert(2, 2), Err(DictError::Reentrant)));
+        assert_eq!(d.get(&1).unwrap(), v, "reads inside an update see the committed state");
+        v.map(|v| v + 1)
+    });
+    assert_eq!(r.unwrap(), Some(2));
+}
+
+#[test]
+fn a_dict_made_again_under_the_same_name_never_meets_the_old_ones_generations() {
+    let g = DictGuard::new("dict-again");
+    let old: Dict<u32, u32> = Dict::create(&g.0).unwrap();
+    old.insert(1, 1).unwrap();
+    Dict::<u32, u32>::unlink(&g.0).unwrap();
+    let new: Dict<u32, u32> = Dict::create(&g.0).unwrap();
+    new.insert(1, 2).unwrap();
+    // The old one grows (many commits), the new one is untouched.
+    for i in 0..20_000 {
+        old.insert(i % 10, i).unwrap();
+    }
+    assert_eq!(new.get(&1).unwrap(), Some(2));
+    assert_eq!(new.len().unwrap(), 1);
+    drop(old);
 }

@@ -439,6 +439,9 @@ fn judge(listing: segment::Listing, dry_run: bool, grace: Duration) -> Result<Ve
             if owner != e.listing.uid {
                 return Ok(another_user(owner));
             }
+            if let Some(why) = shmkit_dict::keep_generation(obj) {
+                return Ok(Verdict::Keep(why));
+            }
             if obj.has_live_participants() {
                 let live = counts(&obj.participants()).0;
                 return Ok(Verdict::Keep(format!("in use: {live} live participant(s)")));

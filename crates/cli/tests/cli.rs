@@ -412,9 +412,20 @@ fn ls_and_inspect_show_a_dicts_entries_and_generation() {
     for want in ["entries", "50", "generation", "live bytes", "garbage bytes", "lock", "\"k"] {
         assert!(shown.contains(want), "no {want:?} in {shown}");
     }
-    let gen = ok(&["inspect", &format!("{}.g1", p.name("d"))]);
-    assert!(gen.contains("arena bytes"), "{gen}");
+    // Its first generation, `<name>.<nonce>.g1`.
+    let prefix = format!("shmkit.{}.", p.name("d"));
+    let gen = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .find(|n| n.starts_with(&prefix) && n.ends_with(".g1"))
+        .map(|n| n["shmkit.".len()..].to_owned())
+        .expect("a first generation");
+    let shown = ok(&["inspect", &gen]);
+    assert!(shown.contains("arena bytes"), "{shown}");
+    // `gc` keeps a root's current generation even with no process in it.
+    let kept = ok(&["gc", "--dry-run", &gen]);
+    assert!(kept.contains("would keep"), "{kept}");
     drop(d);
     ok(&["rm", &p.name("d")]);
-    ok(&["rm", &format!("{}.g1", p.name("d"))]);
+    ok(&["rm", &gen]);
 }

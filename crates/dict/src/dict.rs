@@ -64,18 +64,19 @@ where
 
     crate::constructors!("dict");
 
-    /// `key` encoded into this handle's buffer, then `f` with it and its hash.
+    /// `key` encoded into this handle's buffer, then `f` with it and its hash. The buffer is
+    /// taken out for the call, so that `f` may use this handle again.
     fn with_key<Q: Serialize + ?Sized, R>(
         &self,
         key: &Q,
         f: impl FnOnce(&[u8], u64) -> Result<R, DictError>,
     ) -> Result<R, DictError> {
-        let mut buf = self.buf.borrow_mut();
+        let mut buf = std::mem::take(&mut *self.buf.borrow_mut());
         buf.clear();
-        let taken = std::mem::take(&mut *buf);
-        *buf = postcard::to_extend(key, taken).map_err(DictError::Encode)?;
-        let k: &[u8] = &buf;
-        f(k, hash(k))
+        let buf = postcard::to_extend(key, buf).map_err(DictError::Encode)?;
+        let r = f(&buf, hash(&buf));
+        *self.buf.borrow_mut() = buf;
+        r
     }
 
     /// The value of `key`, if any: Python's `d.get(k)`.
@@ -164,7 +165,9 @@ where
 
     /// Atomically replaces the value of `key` by `f(old)` (`None`: absent, and returning
     /// `None` removes it); the new value. No other writer runs in between, so ten processes
-    /// adding 1 a thousand times each add exactly 10 000.
+    /// adding 1 a thousand times each add exactly 10 000. `f` runs once, under the writers'
+    /// lock: keep it short, and do not write to this object from it
+    /// ([`DictError::Reentrant`]).
     ///
     /// # Errors
     ///
@@ -386,8 +389,8 @@ impl<K: Serialize + DeserializeOwned, V: DeserializeOwned> Snapshot<K, V> {
 }
 
 /// Atomically replaces the value of the encoded key `k` (hash `h`) by what `f` makes of
-/// the old one (`None`: absent / remove), under the writers' lock; `f` may run again if the
-/// store grows meanwhile. An error from `f` commits nothing.
+/// the old one (`None`: absent / remove), under the writers' lock; `f` runs once. An error
+/// from `f` commits nothing.
 pub(crate) fn update_raw(
     store: &Store,
     k: &[u8],
@@ -395,12 +398,18 @@ pub(crate) fn update_raw(
     mut f: impl FnMut(Option<&[u8]>) -> Result<Option<Vec<u8>>, DictError>,
 ) -> Result<(), DictError> {
     let mut err = None;
+    // `f`'s answer, kept: a step run again after a growth meets the same committed state,
+    // and the caller's closure runs once.
+    let mut decided: Option<Option<Vec<u8>>> = None;
     let r = store.write(Deadline::never(), |v, at, r, a| {
         let old = hamt::get(v, r.root, at, h, k)?;
         let had = old.is_some();
-        match f(old).map_err(|e| abort(&mut err, e))? {
+        if decided.is_none() {
+            decided = Some(f(old).map_err(|e| abort(&mut err, e))?);
+        }
+        match decided.as_ref().and_then(Option::as_ref) {
             Some(val) => {
-                let (root, added) = hamt::insert(v, a, r.root, at, h, k, &val)?;
+                let (root, added) = hamt::insert(v, a, r.root, at, h, k, val)?;
                 Ok(Step::Commit(Record { root, len: r.len.saturating_add(u64::from(added)), ..*r }, ()))
             }
             None if had => {

@@ -48,6 +48,15 @@ pub enum DictError {
     NoSlot,
     /// The generation kept changing while this process looked for it.
     Busy,
+    /// The current generation's object is gone (removed by hand, or by a tool): the
+    /// object's contents are lost.
+    GenerationMissing {
+        /// The generation object's name.
+        name: String,
+    },
+    /// An update's closure wrote to the same object (through any handle of this process):
+    /// it would wait for itself.
+    Reentrant,
     /// An update larger than an arena can be made for.
     TooLarge,
 }
@@ -83,6 +92,15 @@ impl fmt::Display for DictError {
                 "the object's participant table is full: every slot is held by a live process; end one of them",
             ),
             Self::Busy => f.write_str("the object's generation kept changing while this process looked: retry"),
+            Self::GenerationMissing { name } => write!(
+                f,
+                "the object's current arena {name:?} was removed from /dev/shm (by hand, or by a tool): its contents \
+                 are lost; unlink the object and make it again"
+            ),
+            Self::Reentrant => f.write_str(
+                "an update's closure wrote to the object it is updating: compute the other change outside it, or \
+                 in the same closure",
+            ),
             Self::TooLarge => f.write_str("the update is larger than an arena can be made for"),
         }
     }

@@ -31,7 +31,7 @@ pub fn inspect(obj: &Object) -> Option<BodyState> {
         .field("version", ctl.version.load(Ordering::Acquire))
         .field("lock", describe_owner(obj, ctl.lock.owner()))
         .field("waiting for a change", ctl.changed.waiters());
-    match store.current_as(false) {
+    match store.current() {
         Ok(Some(g)) => match g.committed() {
             Ok((v, at, r)) => {
                 let live = measure(&v, r.root, at).unwrap_or(0);

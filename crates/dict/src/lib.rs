@@ -49,6 +49,8 @@ pub use list::{List, ListSnapshot};
 pub use namespace::Namespace;
 #[cfg(not(shmkit_loom))]
 pub use options::DictOptions;
+#[cfg(not(shmkit_loom))]
+pub use store::keep_generation;
 
 /// The constructors every kind shares, over `Self::layout()` and `Self::wrap`.
 macro_rules! constructors {

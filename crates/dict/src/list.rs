@@ -144,25 +144,39 @@ impl<T: Serialize + DeserializeOwned + 'static> List<T> {
         err.map_or(r, Err)
     }
 
-    /// Atomically replaces element `i` (< len) by `f(old)`; the new value.
+    /// Atomically replaces element `i` (< len) by `f(old)`; the new value. `f` runs once,
+    /// under the writers' lock: keep it short, and do not write to this list from it
+    /// ([`DictError::Reentrant`]).
     ///
     /// # Errors
     ///
     /// As [`set`](Self::set), and [`DictError::Decode`].
-    pub fn update(&self, i: usize, mut f: impl FnMut(T) -> T) -> Result<T, DictError> {
-        let mut err = None;
+    pub fn update(&self, i: usize, f: impl FnOnce(T) -> T) -> Result<T, DictError> {
+        let (mut err, mut f, mut new) = (None, Some(f), None);
+        // The new value and its encoding, kept: a step run again after a growth meets the
+        // same committed state, and `f` runs once.
+        let mut bytes: Option<Vec<u8>> = None;
         let r = self.store.write(Deadline::never(), |v, at, r, a| {
-            let old = match vector::get(v, r, at, i as u64)? {
-                None => {
-                    return Err(abort(&mut err, DictError::IndexOutOfRange { index: i, len: r.len as usize }))
-                }
-                Some(b) => decode(b).map_err(|e| abort(&mut err, e))?,
-            };
-            let new = f(old);
-            let bytes = postcard::to_allocvec(&new).map_err(|e| abort(&mut err, DictError::Encode(e)))?;
-            Ok(Step::Commit(vector::set(v, a, r, at, i as u64, &bytes)?, new))
+            if bytes.is_none() {
+                let old = match vector::get(v, r, at, i as u64)? {
+                    None => {
+                        return Err(abort(
+                            &mut err,
+                            DictError::IndexOutOfRange { index: i, len: r.len as usize },
+                        ))
+                    }
+                    Some(b) => decode(b).map_err(|e| abort(&mut err, e))?,
+                };
+                let value = f.take().map(|f| f(old)).ok_or_else(|| abort(&mut err, DictError::Busy))?;
+                bytes =
+                    Some(postcard::to_allocvec(&value).map_err(|e| abort(&mut err, DictError::Encode(e)))?);
+                new = Some(value);
+            }
+            let b = bytes.as_deref().unwrap_or_default();
+            Ok(Step::Commit(vector::set(v, a, r, at, i as u64, b)?, ()))
         });
-        err.map_or(r, Err)
+        err.map_or(r, Err)?;
+        new.ok_or(DictError::Busy)
     }
 
     /// Removes and returns the last element: Python's `l.pop()` (`None` if empty).

@@ -75,6 +75,10 @@ pub struct RootControl {
     pub hint: AtomicU64,
     /// The generation objects' file mode.
     pub mode: AtomicU32,
+    /// Non-zero for an anonymous store: the last handle to go removes its names.
+    pub anonymous: AtomicU32,
+    /// Padding, an atomic like the rest.
+    pub _pad: AtomicU32,
     /// The base name's length.
     pub base_len: AtomicU32,
     /// The base name of the generation objects, in bytes.
@@ -95,6 +99,10 @@ pub struct GenControl {
     pub gen: AtomicU64,
     /// The arena's size in bytes.
     pub cap: AtomicU64,
+    /// The root's name's length (for `shmkit gc`: a root's current generation is kept).
+    pub root_len: AtomicU64,
+    /// The root's name, in bytes.
+    pub root: [AtomicU64; 25],
 }
 
 // SAFETY: as for `RootControl`: atomics only.
@@ -141,9 +149,7 @@ impl Layout for RootLayout {
         let b = p.base.as_bytes();
         ctl.base_len.store(b.len() as u32, Ordering::Relaxed);
         for (w, chunk) in ctl.base.iter().zip(b.chunks(8)) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            w.store(u64::from_le_bytes(word), Ordering::Relaxed);
+            w.store(word_of(chunk), Ordering::Relaxed);
         }
         Ok(())
     }
@@ -168,10 +174,10 @@ pub struct GenParts {
 const ARENA_AT: usize = std::mem::size_of::<GenControl>();
 
 impl Layout for GenLayout {
-    type Params<'a> = (u64, u64);
+    type Params<'a> = (u64, u64, &'a str);
     type Geometry = GenParts;
 
-    fn spec(&self, &(_, cap): &(u64, u64), participants: u32) -> Result<Spec, CreateError> {
+    fn spec(&self, &(_, cap, _): &(u64, u64, &str), participants: u32) -> Result<Spec, CreateError> {
         Ok(Spec::new(Kind::Generation, ARENA_AT as u64 + cap).slots(participants))
     }
 
@@ -179,17 +185,18 @@ impl Layout for GenLayout {
         Expect::kind(Kind::Generation)
     }
 
-    fn init(&self, obj: &Object, (gen, cap): (u64, u64)) -> Result<(), CreateError> {
+    fn init(&self, obj: &Object, (gen, cap, root): (u64, u64, &str)) -> Result<(), CreateError> {
         let ctl = obj.view::<GenControl>(0).map_err(CreateError::from_layout)?;
         ctl.gen.store(gen, Ordering::Relaxed);
         ctl.cap.store(cap, Ordering::Relaxed);
+        store_name(&ctl.root_len, &ctl.root, root);
         Ok(())
     }
 
     fn check(&self, obj: &Object) -> Result<GenParts, OpenError> {
         let ctl = obj.view::<GenControl>(0)?;
         let cap = ctl.cap.load(Ordering::Relaxed);
-        if ARENA_AT as u64 + cap != obj.info().body_len {
+        if (ARENA_AT as u64).checked_add(cap) != Some(obj.info().body_len) {
             return Err(OpenError::Corrupt { reason: "a generation's arena does not fill its body" });
         }
         let len =
@@ -279,10 +286,10 @@ pub enum Step<R> {
 /// A root and the generation this handle has mapped.
 pub struct Store {
     root: Handle<RootLayout>,
+    /// The root's name, recorded in each generation.
+    name: String,
     base: String,
     cur: RefCell<Option<Arc<Gen>>>,
-    /// The process that made this anonymous store with this handle (0: none).
-    anonymous_creator: u32,
 }
 
 // SAFETY: the root's control block lies in the mapping its `Object` (Send + Sync) keeps
@@ -291,20 +298,25 @@ pub struct Store {
 unsafe impl Send for Store {}
 
 impl Drop for Store {
-    /// The handle that made an anonymous store removes its current generation's name
-    /// when it goes, if no other live process has registered in the store: nothing is
-    /// left in `/dev/shm`. (A generation a surviving child makes later is removed by
-    /// `shmkit gc` once that child is gone too.)
+    /// The last handle of an anonymous store to go (no other live handle uses it, in any
+    /// process) removes its names, the root's and the current generation's: nothing is left
+    /// in `/dev/shm`. (A forked child that exits without dropping its copy leaves the names
+    /// to its parent's handle; `shmkit gc` removes what processes killed left.)
     fn drop(&mut self) {
-        let me = std::process::id();
-        if self.anonymous_creator != me {
+        if self.ctl().anonymous.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let others = self.object().participants().iter().any(|p| p.alive && p.pid != me);
+        // Every handle registers in the root when it is made or first used in a process.
+        let mine = self.object().participant().ok();
+        let others = self.object().participants().iter().any(|p| p.alive && Some(p.id) != mine);
+        if others {
+            return;
+        }
         let gen = self.ctl().gen.0.load(Ordering::Acquire);
-        if !others && gen != 0 {
+        if gen != 0 {
             let _ = segment::unlink(&gen_name(&self.base, gen));
         }
+        let _ = self.object().unlink();
     }
 }
 
@@ -325,7 +337,11 @@ impl Store {
             .ok()
             .filter(|b| segment_name_ok(b))
             .ok_or(OpenError::Corrupt { reason: "the base name is not a valid name" })?;
-        Ok(Self { root, base, cur: RefCell::new(None), anonymous_creator: 0 })
+        let name = root.object().name().map(|n| n.as_str().to_owned()).unwrap_or_default();
+        // Registered from the start: a store is in use while a handle to it lives (its
+        // anonymous creator's drop and `shmkit gc` ask).
+        let _ = root.object().participant();
+        Ok(Self { root, name, base, cur: RefCell::new(None) })
     }
 
     /// Creates the named store `name`.
@@ -336,7 +352,13 @@ impl Store {
         opts: &CreateOptions,
     ) -> Result<Self, DictError> {
         check_base(name)?;
-        let params = RootParams { base: name.to_owned(), hint: hint.max(MIN_ARENA), mode: opts.get_mode() };
+        // The generations' names carry a nonce: a root made again under the same name (or
+        // any object named like a generation) never meets the old one's generations.
+        let params = RootParams {
+            base: format!("{name}.{}", nonce()),
+            hint: check_hint(hint)?,
+            mode: opts.get_mode(),
+        };
         let h = Handle::create_with(layout, name, params, opts)?;
         Ok(Self::wrap(h)?)
     }
@@ -346,12 +368,15 @@ impl Store {
         Ok(Self::wrap(Handle::open_with(layout, name, opts)?)?)
     }
 
-    /// An anonymous store; its generations are named from a unique base.
+    /// An anonymous store: a root under a name nobody else has (so that `shmkit gc` can
+    /// tell its generations in use), inherited by children forked afterwards, removed when
+    /// the handle that made it goes and no other handle uses it.
     pub fn anonymous(layout: RootLayout, hint: u64, opts: &CreateOptions) -> Result<Self, DictError> {
-        let params = RootParams { base: unique_base(), hint: hint.max(MIN_ARENA), mode: opts.get_mode() };
-        let h = Handle::anonymous_with(layout, params, opts)?;
-        let mut store = Self::wrap(h)?;
-        store.anonymous_creator = std::process::id();
+        let name = format!("shmkit-anon-{}-{}", std::process::id(), nonce());
+        let params = RootParams { base: name.clone(), hint: check_hint(hint)?, mode: opts.get_mode() };
+        let h = Handle::create_with(layout, &name, params, opts)?;
+        let store = Self::wrap(h)?;
+        store.ctl().anonymous.store(1, Ordering::Relaxed);
         Ok(store)
     }
 
@@ -370,9 +395,9 @@ impl Store {
     pub fn try_clone(&self) -> Result<Self, OpenError> {
         Ok(Self {
             root: self.root.try_clone()?,
+            name: self.name.clone(),
             base: self.base.clone(),
             cur: RefCell::new(None),
-            anonymous_creator: 0,
         })
     }
 
@@ -397,14 +422,12 @@ impl Store {
         &self.base
     }
 
-    /// The current generation, mapped (`None`: nothing was ever written).
+    /// The current generation, mapped (`None`: nothing was ever written). Opening a
+    /// generation registers this process in it.
     pub fn current(&self) -> Result<Option<Arc<Gen>>, DictError> {
-        self.current_as(true)
-    }
-
-    /// [`current`](Self::current), registering in the generation (so that `shmkit gc`
-    /// keeps it while this process lives) or not (a tool looking on).
-    pub fn current_as(&self, register: bool) -> Result<Option<Arc<Gen>>, DictError> {
+        // Cheap once registered: a process uses the store only as a participant of its root
+        // (a forked child registers on its first call).
+        let _ = self.object().participant();
         for _ in 0..SWITCH_RETRIES {
             let g = self.ctl().gen.0.load(Ordering::Acquire);
             if g == 0 {
@@ -413,20 +436,23 @@ impl Store {
             if let Some(c) = self.cur.borrow().as_ref().filter(|c| c.gen == g) {
                 return Ok(Some(c.clone()));
             }
-            match Handle::open(GenLayout, &gen_name(&self.base, g)) {
+            let name = gen_name(&self.base, g);
+            match Handle::open(GenLayout, &name) {
                 Ok(h) => {
                     let gen = Arc::new(Gen { h, gen: g });
                     if gen.ctl().gen.load(Ordering::Relaxed) != g {
                         return Err(Corrupt("a generation object carries another number").into());
                     }
-                    if register {
-                        let _ = gen.h.object().participant();
-                    }
                     *self.cur.borrow_mut() = Some(gen.clone());
                     return Ok(Some(gen));
                 }
-                // Superseded (and unlinked) since we read the number: look again.
-                Err(OpenError::NotFound { .. }) => continue,
+                // Superseded (and unlinked) since we read the number: look again. Still
+                // current: someone removed it.
+                Err(OpenError::NotFound { .. }) => {
+                    if self.ctl().gen.0.load(Ordering::Acquire) == g {
+                        return Err(DictError::GenerationMissing { name });
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -475,14 +501,27 @@ impl Store {
         let id = self.object().participant().map_err(|_| DictError::NoSlot)?;
         let me = token(id);
         let ctl = self.ctl();
+        if ctl.lock.owner() == me {
+            // An update's closure writing to the same object through this process: it
+            // would wait for itself.
+            return Err(DictError::Reentrant);
+        }
         let strategy = self.root.wait_strategy();
         match ctl.lock.lock_until(me, deadline, strategy, self.object()) {
             None => return Err(DictError::Timeout),
             Some(Acquired::OwnerDied) => self.remove_strays(),
             Some(Acquired::Clean) => {}
         }
+        // Released however the step ends, a panic in a caller's closure included.
+        struct Unlock<'a>(&'a RawLock, u64);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.unlock(self.1);
+            }
+        }
+        let unlock = Unlock(&ctl.lock, me);
         let r = self.write_locked(&mut op);
-        let _ = ctl.lock.unlock(me);
+        drop(unlock);
         if matches!(r, Ok((true, _))) {
             ctl.changed.notify_all();
         }
@@ -567,26 +606,34 @@ impl Store {
         let opts = CreateOptions::new()
             .mode(ctl.mode.load(Ordering::Relaxed))
             .participants(self.object().info().slots);
-        let h = Handle::create_with(GenLayout, &name, (next, cap), &opts)?;
+        let h = Handle::create_with(GenLayout, &name, (next, cap, self.name.as_str()), &opts)?;
         let gen = Arc::new(Gen { h, gen: next });
-        let _ = gen.h.object().participant();
-        let p = gen.parts();
-        // SAFETY: the new arena is ours alone until the switch below.
-        let mut a = unsafe { Appender::new(p.arena, p.cap, START) };
-        let rec = match old {
-            Some(g) => {
-                let (view, commit, rec) = g.committed()?;
-                let root = if rec.root == 0 { 0 } else { copy(&view, &mut a, rec.root, commit)? };
-                Record { root, ..rec }
-            }
-            None => Record::default(),
-        };
-        let at = a.record(&rec).map_err(|_| DictError::TooLarge)?;
-        gen.ctl().commit.store(at, Ordering::Release);
+        let filled = (|| {
+            let p = gen.parts();
+            // SAFETY: the new arena is ours alone until the switch below.
+            let mut a = unsafe { Appender::new(p.arena, p.cap, START) };
+            let rec = match old {
+                Some(g) => {
+                    let (view, commit, rec) = g.committed()?;
+                    let root = if rec.root == 0 { 0 } else { copy(&view, &mut a, rec.root, commit)? };
+                    Record { root, ..rec }
+                }
+                None => Record::default(),
+            };
+            let at = a.record(&rec).map_err(|_| DictError::TooLarge)?;
+            gen.ctl().commit.store(at, Ordering::Release);
+            Ok::<(), DictError>(())
+        })();
+        if let Err(e) = filled {
+            // Never switched to: nothing of it may stay.
+            let _ = gen.h.object().unlink();
+            return Err(e);
+        }
         // The switch.
         ctl.gen.0.store(next, Ordering::Release);
         if let Some(g) = old {
-            let _ = segment::unlink(&gen_name(&self.base, g.gen));
+            // The file we mapped, not whatever the name may name by now.
+            let _ = g.h.object().unlink();
         }
         *self.cur.borrow_mut() = Some(gen);
         Ok(())
@@ -625,21 +672,74 @@ fn segment_name_ok(b: &str) -> bool {
         && b.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
 }
 
+/// The longest name a Dict, List or Namespace takes: room for a nonce and a generation.
+pub const MAX_NAME: usize = MAX_BASE_LEN - 13;
+
 fn check_base(name: &str) -> Result<(), DictError> {
-    if name.len() > MAX_BASE_LEN {
-        return Err(DictError::NameTooLong { len: name.len(), max: MAX_BASE_LEN });
+    if name.len() > MAX_NAME {
+        return Err(DictError::NameTooLong { len: name.len(), max: MAX_NAME });
     }
     Ok(())
 }
 
-/// A base name no other anonymous store has: the pid, the time, a counter.
-fn unique_base() -> String {
+/// The first arena's size, checked: at least [`MIN_ARENA`], at most 1 TiB.
+fn check_hint(hint: u64) -> Result<u64, DictError> {
+    if hint > 1 << 40 {
+        return Err(DictError::Create(CreateError::InvalidSize {
+            size: hint,
+            reason: "a first arena holds at most 1 TiB: give initial_bytes less",
+        }));
+    }
+    Ok(hint.max(MIN_ARENA))
+}
+
+/// Twelve hex digits no other store made now has: the time, the pid and a counter, mixed.
+fn nonce() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    format!(
-        "shmkit-anon-{}-{nanos:x}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mixed = crate::arena::hash(
+        &[nanos.to_le_bytes(), u64::from(std::process::id()).to_le_bytes(), n.to_le_bytes()].concat(),
+    );
+    format!("{:012x}", mixed & 0xffff_ffff_ffff)
+}
+
+/// A name's bytes, eight to a word.
+fn word_of(chunk: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word[..chunk.len()].copy_from_slice(chunk);
+    u64::from_le_bytes(word)
+}
+
+/// Stores `name` into a length word and name words (cut to fit).
+fn store_name(len: &AtomicU64, words: &[AtomicU64], name: &str) {
+    let b = &name.as_bytes()[..name.len().min(words.len() * 8)];
+    len.store(b.len() as u64, Ordering::Relaxed);
+    for (w, chunk) in words.iter().zip(b.chunks(8)) {
+        w.store(word_of(chunk), Ordering::Relaxed);
+    }
+}
+
+/// The root name a generation records, if it is a valid name.
+pub fn root_of(ctl: &GenControl) -> Option<String> {
+    let len =
+        usize::try_from(ctl.root_len.load(Ordering::Relaxed)).ok().filter(|&l| l <= ctl.root.len() * 8)?;
+    let bytes: Vec<u8> =
+        ctl.root.iter().flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes()).take(len).collect();
+    String::from_utf8(bytes).ok().filter(|n| shmkit_core::Name::new(n).is_ok())
+}
+
+/// Whether `shmkit gc` must keep the generation object `obj` whatever its participants:
+/// why, if it is the current generation of a root that exists.
+pub fn keep_generation(obj: &Object) -> Option<String> {
+    let ctl = obj.view::<GenControl>(0).ok()?;
+    let root = root_of(ctl)?;
+    let r = Object::inspect(&root, &shmkit_core::OpenOptions::new()).ok()?;
+    if !matches!(r.kind(), Some(Kind::Dict | Kind::List | Kind::Namespace)) {
+        return None;
+    }
+    let rc = r.view::<RootControl>(0).ok()?;
+    (rc.gen.0.load(Ordering::Acquire) == ctl.gen.load(Ordering::Relaxed))
+        .then(|| format!("the current generation of {root}"))
 }
