@@ -30,6 +30,8 @@ mod error;
 #[cfg(not(shmkit_loom))]
 mod inspect;
 #[cfg(not(shmkit_loom))]
+mod layout;
+#[cfg(not(shmkit_loom))]
 mod list;
 #[cfg(not(shmkit_loom))]
 mod namespace;
