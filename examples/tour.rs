@@ -9,8 +9,9 @@
 //! checked header, kernel-backed liveness of every participant, and futex wake-ups that
 //! cross processes; then the synchronisation primitives: a Lock whose holder is killed,
 //! a Semaphore, an Event and a Barrier; then a Value and an Array; then a Queue with
-//! several producers and consumers, and an SPSC pair; then a duplex Pipe. Each primitive
-//! adds its own stop as it lands.
+//! several producers and consumers, and an SPSC pair; then a duplex Pipe; a message queue;
+//! a Dict updated by four programs and a Listener with an authkey; then processes and
+//! pools. Each primitive adds its own stop as it lands.
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
@@ -20,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use shmkit::segment::UnlinkGuard;
 use shmkit::{
-    spsc, Array, Barrier, BoundedSemaphore, Condition, Connection, CreateOptions, Deadline, Event,
-    EventCount, Expect, GetError, GetTimeoutError, JoinableQueue, Kind, Lock, LockError, MessageError,
+    connection, spsc, Array, Barrier, BoundedSemaphore, Condition, Connection, CreateOptions, Deadline, Dict,
+    Event, EventCount, Expect, GetError, GetTimeoutError, JoinableQueue, Kind, Lock, LockError, MessageError,
     MessageQueue, MessageQueueOptions, Object, OpenError, OpenOptions, PipeOptions, Pool, PoolOptions,
     Process, Queue, RLock, RecvError, Role, Semaphore, Spec, StartMethod, TaskError, TryPutError, Value,
     WaitStrategy,
@@ -69,12 +70,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("echo") => pipe_echo(&args[2]),
         Some("jobs") => jobs_worker(&args[2]),
         Some("mq-producer") => mq_producer(&args[2]),
+        Some("dict-writer") => dict_writer(&args[2]),
+        Some("client") => socket_client(&args[2]),
         _ => {
             parent()?;
             sync_tour()?;
             queue_tour()?;
             pipe_tour()?;
             message_tour()?;
+            manager_tour()?;
             family_tour()?;
             process_tour()?;
             println!("\ntour complete");
@@ -678,5 +682,53 @@ fn message_tour() -> Result<(), Box<dyn std::error::Error>> {
     if after.free != after.chunks {
         return Err(format!("chunks lost: {after:?}").into());
     }
+    Ok(())
+}
+
+/// Another program adding 1 to the dict's `count` a thousand times, atomically.
+fn dict_writer(name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let d: Dict<String, u64> = Dict::open_timeout(name, Duration::from_secs(10))?;
+    for _ in 0..1000 {
+        d.update("count", |n| Some(n.unwrap_or(0) + 1))?;
+    }
+    Ok(())
+}
+
+/// Another program connecting to the tour's listener with the key.
+fn socket_client(path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let opts = connection::Options::new().authkey(b"tour");
+    let c = connection::Client::connect_unix_with(path, &opts)?;
+    c.send_bytes(b"hello from a client")?;
+    Ok(())
+}
+
+fn manager_tour() -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== Dict: Python's Manager().dict(), without a server ==");
+    let name = format!("tour-{}-dict", std::process::id());
+    // Removes the dict's name and its arena's when the tour leaves, however it leaves.
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Dict::<String, u64>::unlink(&self.0);
+        }
+    }
+    let d: Dict<String, u64> = Dict::create(&name)?;
+    let _cleanup = Cleanup(name.clone());
+    let writers = (0..4).map(|_| spawn("dict-writer", &name)).collect::<Result<Vec<_>, _>>()?;
+    for mut w in writers {
+        if !w.wait()?.success() {
+            return Err("a dict writer failed".into());
+        }
+    }
+    println!("4 programs x 1000 updates: count = {}", d.get("count")?.unwrap_or(0));
+
+    println!("\n== Listener and Client: connections by address, with an authkey ==");
+    let path = std::env::temp_dir().join(format!("tour-{}.sock", std::process::id()));
+    let listener = connection::Listener::bind_unix_with(&path, &connection::Options::new().authkey(b"tour"))?;
+    let mut client = spawn("client", &path.display().to_string())?;
+    let conn = listener.accept()?;
+    let m = conn.recv_bytes()?;
+    println!("listener got {:?} from pid {}", String::from_utf8_lossy(&m), client.id());
+    client.wait()?;
     Ok(())
 }
