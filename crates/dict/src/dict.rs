@@ -133,11 +133,12 @@ where
     /// [`update`](Self::update).
     pub fn insert(&self, key: K, value: V) -> Result<Option<V>, DictError> {
         let val = postcard::to_allocvec(&value).map_err(DictError::Encode)?;
-        let mut old = None;
+        let (mut old, mut val) = (None, Some(val));
         self.with_key(&key, |k, h| {
+            // `update_raw` runs this once: the encoding moves in, no copy.
             update_raw(&self.store, k, h, |o| {
                 old = o.map(<[u8]>::to_vec);
-                Ok(Some(val.clone()))
+                Ok(val.take())
             })
         })?;
         old.map(|o| decode(&o)).transpose()

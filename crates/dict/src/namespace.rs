@@ -60,9 +60,10 @@ impl Namespace {
     ///
     /// [`DictError::Encode`], [`DictError::Corrupt`].
     pub fn set<T: Serialize + ?Sized>(&self, field: &str, value: &T) -> Result<(), DictError> {
-        let val = typed::encode(value).map_err(DictError::Encode)?;
+        let mut val = Some(typed::encode(value).map_err(DictError::Encode)?);
         let k = Self::key(field)?;
-        update_raw(&self.store, &k, hash(&k), |_| Ok(Some(val.clone())))
+        // `update_raw` runs this once: the encoding moves in, no copy.
+        update_raw(&self.store, &k, hash(&k), |_| Ok(val.take()))
     }
 
     /// Field `field` as a `T`, if it is set: Python's `ns.x`.
