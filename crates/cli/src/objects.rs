@@ -55,6 +55,7 @@ pub fn body_state(obj: &Object) -> BodyState {
         .or_else(|| shmkit_pipe::inspect(obj))
         .or_else(|| shmkit_mq::inspect(obj))
         .or_else(|| shmkit_dict::inspect(obj))
+        .or_else(|| shmkit_connection::inspect(obj))
         .unwrap_or_default()
 }
 

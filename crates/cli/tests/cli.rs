@@ -429,3 +429,19 @@ fn ls_and_inspect_show_a_dicts_entries_and_generation() {
     ok(&["rm", &p.name("d")]);
     ok(&["rm", &gen]);
 }
+
+#[test]
+fn ls_and_inspect_show_a_listeners_backlog() {
+    let p = Prefix::new("cli-listener");
+    let name = p.name("l");
+    let l =
+        shmkit_connection::Listener::bind_with(&name, &shmkit_connection::Options::new().backlog(3)).unwrap();
+    let table = ok(&["ls", &p.0]);
+    assert!(table.contains("Listener") && table.contains("listening, 0 waiting"), "{table}");
+    let shown = ok(&["inspect", &name]);
+    for want in ["listener", "pid", "alive", "clients waiting", "closed"] {
+        assert!(shown.contains(want), "no {want:?} in {shown}");
+    }
+    drop(l);
+    assert!(!ok(&["ls", &p.0]).contains("Listener"), "the name goes with the listener");
+}

@@ -6,6 +6,9 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use shmkit_core::{Deadline, WaitStrategy};
+use shmkit_pipe::{RecvError, SendError};
+
 use crate::auth::{self, AuthError};
 use crate::error::ConnError;
 use crate::frame::{self, Header};
@@ -65,27 +68,91 @@ impl Stream {
     }
 }
 
+/// What a connection runs over: a socket, or a shared-memory pipe.
+#[derive(Debug)]
+enum Link {
+    Socket(Stream),
+    Shm(shmkit_pipe::Connection),
+}
+
 /// One end of a connection made by a [`Listener`](crate::Listener) or a
-/// [`Client`](crate::Client): Python's `multiprocessing.connection.Connection`, over an
-/// AF_UNIX or TCP socket, speaking its framing exactly, so a Rust program and a Python
-/// program talk.
+/// [`Client`](crate::Client): Python's `multiprocessing.connection.Connection`.
+///
+/// Over an AF_UNIX or TCP socket it speaks Python's framing exactly, so a Rust program
+/// and a Python program talk; over shared memory it is a pipe of two rings, with the
+/// same methods.
 #[derive(Debug)]
 pub struct Connection {
-    stream: Stream,
+    link: Link,
     max_message: u64,
     /// The end of a handshake in progress: every read is bounded by the time left.
     deadline: std::cell::Cell<Option<std::time::Instant>>,
 }
 
+/// The largest message a pipe carries (4 GiB - 1).
+const PIPE_MAX: usize = shmkit_pipe::frame::MAX_LEN;
+
+fn from_send(e: SendError) -> ConnError {
+    match e {
+        SendError::Disconnected => ConnError::Io(io::ErrorKind::BrokenPipe.into()),
+        SendError::TooLarge { len, max } => ConnError::TooLong { len: len as u64, max: max as u64 },
+        SendError::Timeout => ConnError::Timeout,
+        e => ConnError::Io(io::Error::other(e.to_string())),
+    }
+}
+
+fn from_recv(e: RecvError) -> ConnError {
+    match e {
+        RecvError::Disconnected => ConnError::Eof,
+        RecvError::TooLarge { len, max } => ConnError::TooLong { len: len as u64, max: max as u64 },
+        RecvError::Timeout => ConnError::Timeout,
+        RecvError::Corrupt { reason } => ConnError::Io(io::Error::new(io::ErrorKind::InvalidData, reason)),
+        e => ConnError::Io(io::Error::other(e.to_string())),
+    }
+}
+
 impl Connection {
     pub(crate) fn new(stream: Stream) -> Self {
-        Self { stream, max_message: DEFAULT_MAX_MESSAGE, deadline: std::cell::Cell::new(None) }
+        Self {
+            link: Link::Socket(stream),
+            max_message: DEFAULT_MAX_MESSAGE,
+            deadline: std::cell::Cell::new(None),
+        }
+    }
+
+    pub(crate) fn shm(mut pipe: shmkit_pipe::Connection) -> Self {
+        pipe.set_max_send(PIPE_MAX);
+        pipe.set_max_recv(usize::try_from(DEFAULT_MAX_MESSAGE).unwrap_or(PIPE_MAX));
+        Self { link: Link::Shm(pipe), max_message: DEFAULT_MAX_MESSAGE, deadline: std::cell::Cell::new(None) }
+    }
+
+    /// The handshake's deadline, if one runs.
+    fn limit(&self) -> Deadline {
+        self.deadline.get().map_or(Deadline::NEVER, Deadline::at)
     }
 
     /// Sets the largest message this end accepts (a longer one is
     /// [`ConnError::TooLong`]).
     pub fn set_max_message(&mut self, bytes: u64) {
         self.max_message = bytes;
+        if let Link::Shm(p) = &mut self.link {
+            p.set_max_recv(usize::try_from(bytes).unwrap_or(PIPE_MAX));
+        }
+    }
+
+    /// Sets how a shared-memory connection's blocked calls wait: spinning answers
+    /// fastest and burns a core (sockets always sleep in the kernel).
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        if let Link::Shm(p) = &mut self.link {
+            p.set_wait_strategy(strategy);
+        }
+    }
+
+    fn stream(&self) -> Result<&Stream, ConnError> {
+        match &self.link {
+            Link::Socket(s) => Ok(s),
+            Link::Shm(_) => Err(ConnError::Io(io::ErrorKind::Unsupported.into())),
+        }
     }
 
     /// Sends `buf` as one message: Python's `send_bytes`.
@@ -94,22 +161,27 @@ impl Connection {
     ///
     /// [`ConnError::Io`] (the peer is gone: `BrokenPipe`).
     pub fn send_bytes(&self, buf: &[u8]) -> Result<(), ConnError> {
+        let stream = match &self.link {
+            Link::Socket(s) => s,
+            Link::Shm(p) => return p.send_bytes_deadline(buf, self.limit()).map_err(from_send),
+        };
         let (h, n) = frame::encode(buf.len() as u64);
         if buf.len() <= COALESCE {
             // One write, from the stack: no allocation per message.
             let mut one = [0u8; 4 + COALESCE];
             one[..n].copy_from_slice(&h[..n]);
             one[n..n + buf.len()].copy_from_slice(buf);
-            self.stream.write_all(&one[..n + buf.len()])?;
+            stream.write_all(&one[..n + buf.len()])?;
         } else {
-            self.stream.write_all(&h[..n])?;
-            self.stream.write_all(buf)?;
+            stream.write_all(&h[..n])?;
+            stream.write_all(buf)?;
         }
         Ok(())
     }
 
     /// Reads exactly `buf.len()` bytes; `Eof` if the peer closed first.
     fn read_exact(&self, buf: &mut [u8]) -> Result<(), ConnError> {
+        let stream = self.stream()?;
         let mut at = 0;
         while at < buf.len() {
             if let Some(d) = self.deadline.get() {
@@ -119,9 +191,9 @@ impl Connection {
                 if left.is_zero() {
                     return Err(ConnError::Timeout);
                 }
-                self.stream.set_read_timeout(Some(left))?;
+                stream.set_read_timeout(Some(left))?;
             }
-            match self.stream.read(&mut buf[at..]) {
+            match stream.read(&mut buf[at..]) {
                 Ok(0) => return Err(ConnError::Eof),
                 Ok(n) => at += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -150,7 +222,13 @@ impl Connection {
     }
 
     /// Receives one message of at most `max` bytes, growing the buffer only as bytes come.
+    ///
+    /// A shared-memory connection's limit is its pipe's (set by `set_max_message`, and
+    /// by `handshake` while one runs).
     fn recv_max(&self, max: u64) -> Result<Vec<u8>, ConnError> {
+        if let Link::Shm(p) = &self.link {
+            return p.recv_bytes_deadline(self.limit()).map_err(from_recv);
+        }
         let len = usize::try_from(self.recv_len(max)?)
             .map_err(|_| ConnError::Io(io::ErrorKind::OutOfMemory.into()))?;
         let mut out = Vec::new();
@@ -180,6 +258,15 @@ impl Connection {
     /// [`ConnError::BufferTooShort`] (the message is taken all the same, and is in the
     /// error, as Python's), and as [`recv_bytes`](Self::recv_bytes).
     pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, ConnError> {
+        if let Link::Shm(p) = &self.link {
+            return match p.recv_bytes_into(buf) {
+                // The pipe keeps a message too long for `buf`; Python takes it.
+                Err(RecvError::BufferTooShort { .. }) => {
+                    Err(ConnError::BufferTooShort { message: p.recv_bytes().map_err(from_recv)? })
+                }
+                r => r.map_err(from_recv),
+            };
+        }
         let len = self.recv_len(self.max_message)? as usize;
         if len > buf.len() {
             let mut message = Vec::new();
@@ -201,7 +288,12 @@ impl Connection {
     ///
     /// [`ConnError::Io`].
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnError> {
-        Ok(self.stream.readable(timeout)?)
+        match &self.link {
+            Link::Socket(s) => Ok(s.readable(timeout)?),
+            Link::Shm(p) => {
+                p.poll_deadline(timeout.map_or(Deadline::NEVER, Deadline::after)).map_err(from_recv)
+            }
+        }
     }
 
     /// Closes this process's descriptor of the connection, as Python's `close`: the
@@ -214,7 +306,10 @@ impl Connection {
     /// Shuts the connection down for every process that holds it: the peer's next receive
     /// gets EOF at once.
     pub fn shutdown(&self) {
-        self.stream.shutdown();
+        match &self.link {
+            Link::Socket(s) => s.shutdown(),
+            Link::Shm(p) => p.close(),
+        }
     }
 
     /// Sends the serde value `value`, tagged with its type (for a Rust peer's
@@ -263,17 +358,27 @@ impl Connection {
         Ok(())
     }
 
-    /// Runs a handshake with all its reads bounded by `timeout` from now.
-    pub(crate) fn with_timeout<R>(
-        &self,
+    /// Runs a handshake with all its reads (and a pipe's writes) bounded by `timeout`
+    /// from now, and frames capped at [`auth::MAX_FRAME`].
+    pub(crate) fn handshake<R>(
+        &mut self,
         timeout: Duration,
         f: impl FnOnce(&Self) -> Result<R, ConnError>,
     ) -> Result<R, ConnError> {
         self.deadline.set(Some(std::time::Instant::now() + timeout.max(Duration::from_millis(1))));
+        if let Link::Shm(p) = &mut self.link {
+            p.set_max_recv(auth::MAX_FRAME as usize);
+        }
         let r = f(self);
         self.deadline.set(None);
         // The handshake's own error, if any, is the one to report.
-        let reset = self.stream.set_read_timeout(None);
+        let reset = match &mut self.link {
+            Link::Socket(s) => s.set_read_timeout(None),
+            Link::Shm(p) => {
+                p.set_max_recv(usize::try_from(self.max_message).unwrap_or(PIPE_MAX));
+                Ok(())
+            }
+        };
         let r = r?;
         reset?;
         Ok(r)

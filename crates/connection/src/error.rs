@@ -36,6 +36,12 @@ pub enum ConnError {
         /// The message.
         message: Vec<u8>,
     },
+    /// A shared-memory listener could not be made (its name is held by a live process,
+    /// or invalid; a backlog out of range), or a connection's pipe could not.
+    Create(shmkit_core::CreateError),
+    /// What is at a shared-memory listener's name cannot be used (not a listener,
+    /// another user's, corrupt).
+    Open(shmkit_core::OpenError),
     /// A value could not be encoded.
     #[cfg(feature = "serde")]
     Encode(postcard::Error),
@@ -65,6 +71,8 @@ impl fmt::Display for ConnError {
                 "the message has {} bytes, more than the buffer holds; it was taken and is in this error",
                 message.len()
             ),
+            Self::Create(e) => write!(f, "the listener could not be made: {e}"),
+            Self::Open(e) => write!(f, "the listener could not be opened: {e}"),
             #[cfg(feature = "serde")]
             Self::Encode(e) => write!(f, "the value could not be encoded: {e}"),
             #[cfg(feature = "serde")]
@@ -77,6 +85,8 @@ impl std::error::Error for ConnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io(e) => Some(e),
+            Self::Create(e) => Some(e),
+            Self::Open(e) => Some(e),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@ use shmkit_core::Deadline;
 
 use crate::conn::{Connection, Stream};
 use crate::error::ConnError;
+use crate::shm::{self, ShmListener, DEFAULT_BACKLOG};
 
 /// How long a handshake may take unless told otherwise: a peer that connects and then says
 /// nothing never wedges `accept` longer than this.
@@ -22,11 +23,21 @@ pub struct Options {
     authkey: Option<Vec<u8>>,
     allow_legacy: bool,
     timeout: Duration,
+    backlog: u32,
+    mode: u32,
+    allow_foreign: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { authkey: None, allow_legacy: false, timeout: DEFAULT_HANDSHAKE_TIMEOUT }
+        Self {
+            authkey: None,
+            allow_legacy: false,
+            timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            backlog: DEFAULT_BACKLOG,
+            mode: 0o600,
+            allow_foreign: false,
+        }
     }
 }
 
@@ -53,15 +64,61 @@ impl Options {
     /// off then), and how long a TCP connect may take to each address tried. (An AF_UNIX
     /// connect does not wait: it fails at once if nothing listens, and a full backlog makes
     /// it wait in the kernel.)
+    ///
+    /// Over shared memory it bounds all of a connect: the wait for room in a full backlog,
+    /// for the listener's `accept`, and the handshake.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(1));
         self
+    }
+
+    /// How many clients may wait to be accepted by a shared-memory listener (1 to
+    /// [`MAX_BACKLOG`](crate::MAX_BACKLOG); 16 unless told). More clients wait for room, within their timeout.
+    /// Sockets use the kernel's backlog (128).
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// The file mode of what a listener creates: its AF_UNIX socket file, or its
+    /// shared-memory objects (`0o600` unless told: the owner only). Clients of another
+    /// user also need [`allow_foreign`](Self::allow_foreign).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// Whether a client connects to a shared-memory listener that another user owns.
+    pub fn allow_foreign(mut self, allow: bool) -> Self {
+        self.allow_foreign = allow;
+        self
+    }
+
+    pub(crate) fn get_authkey(&self) -> Option<&[u8]> {
+        self.authkey.as_deref()
+    }
+
+    pub(crate) fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub(crate) fn get_backlog(&self) -> u32 {
+        self.backlog
+    }
+
+    pub(crate) fn get_mode(&self) -> u32 {
+        self.mode
+    }
+
+    pub(crate) fn get_allow_foreign(&self) -> bool {
+        self.allow_foreign
     }
 }
 
 enum Socket {
     Unix(UnixListener, Option<SocketFile>),
     Tcp(TcpListener),
+    Shm(Box<ShmListener>),
 }
 
 /// The socket file a listener bound: removed when the listener goes, by the process that
@@ -113,6 +170,28 @@ impl std::fmt::Debug for Listener {
 }
 
 impl Listener {
+    /// Listens at the shared-memory name `name`: clients [`Client::connect`] to it from
+    /// any process of this host. Each accepted connection is a pipe of its own (two
+    /// rings), whose memory goes once both ends are dropped or dead. The name is removed
+    /// when the listener is dropped; a name left by a listener that died is taken over.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Create`]: `AlreadyExists` while a live process holds the name, an
+    /// invalid name, or a backlog out of range (see [`Options::backlog`]).
+    pub fn bind(name: &str) -> Result<Self, ConnError> {
+        Self::bind_with(name, &Options::new())
+    }
+
+    /// [`bind`](Self::bind) with options (authkey, backlog, mode, handshake timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind).
+    pub fn bind_with(name: &str, opts: &Options) -> Result<Self, ConnError> {
+        Ok(Self { socket: Socket::Shm(Box::new(ShmListener::bind(name, opts)?)), opts: opts.clone() })
+    }
+
     /// Listens at the AF_UNIX path `path` (removed again when the listener is dropped).
     ///
     /// # Errors
@@ -132,6 +211,10 @@ impl Listener {
         let l = UnixListener::bind(path)?;
         l.set_nonblocking(true)?;
         let file = SocketFile::new(path)?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(opts.mode))?;
+        }
         Ok(Self { socket: Socket::Unix(l, Some(file)), opts: opts.clone() })
     }
 
@@ -169,6 +252,7 @@ impl Listener {
                 .and_then(|a| a.as_abstract_name().map(|n| format!("@{}", String::from_utf8_lossy(n))))
                 .unwrap_or_default(),
             Socket::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            Socket::Shm(l) => l.name().to_owned(),
         }
     }
 
@@ -176,7 +260,7 @@ impl Listener {
     pub fn tcp_address(&self) -> Option<std::net::SocketAddr> {
         match &self.socket {
             Socket::Tcp(l) => l.local_addr().ok(),
-            Socket::Unix(..) => None,
+            Socket::Unix(..) | Socket::Shm(_) => None,
         }
     }
 
@@ -184,6 +268,7 @@ impl Listener {
     /// block: another thread or process may take the one that woke us).
     fn accept_stream(&self) -> Result<Option<Stream>, ConnError> {
         let got = match &self.socket {
+            Socket::Shm(_) => return Ok(None),
             Socket::Unix(l, _) => l.accept().map(|(s, _)| Stream::Unix(s)),
             Socket::Tcp(l) => l.accept().and_then(|(s, _)| {
                 s.set_nodelay(true)?;
@@ -201,6 +286,7 @@ impl Listener {
         Ok(match &self.socket {
             Socket::Unix(l, _) => shmkit_core::io::wait_readable(l, timeout)?,
             Socket::Tcp(l) => shmkit_core::io::wait_readable(l, timeout)?,
+            Socket::Shm(_) => false,
         })
     }
 
@@ -231,6 +317,9 @@ impl Listener {
     ///
     /// As [`try_accept`](Self::try_accept).
     pub fn accept_timeout(&self, timeout: Option<Duration>) -> Result<Connection, ConnError> {
+        if let Socket::Shm(l) = &self.socket {
+            return l.accept(timeout.map_or(Deadline::NEVER, Deadline::after));
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         let stream = loop {
             if let Some(s) = self.accept_stream()? {
@@ -242,10 +331,10 @@ impl Listener {
             }
         };
         // Accepted sockets block (they do not inherit the listener's O_NONBLOCK).
-        let conn = Connection::new(stream);
+        let mut conn = Connection::new(stream);
         if let Some(key) = &self.opts.authkey {
             let legacy = self.opts.allow_legacy;
-            conn.with_timeout(self.opts.timeout, |c| {
+            conn.handshake(self.opts.timeout, |c| {
                 c.deliver_challenge(key, legacy)?;
                 c.answer_challenge(key, legacy)
             })?;
@@ -281,6 +370,30 @@ impl Drop for Listener {
 pub struct Client;
 
 impl Client {
+    /// Connects to the shared-memory listener `name`: waits for room in its backlog and
+    /// for its `accept`, then runs the handshake, all within the options' timeout (20 s
+    /// unless told).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_with`](Self::connect_with).
+    pub fn connect(name: &str) -> Result<Connection, ConnError> {
+        Self::connect_with(name, &Options::new())
+    }
+
+    /// [`connect`](Self::connect) with options (authkey, timeout).
+    ///
+    /// # Errors
+    ///
+    /// [`ConnError::Io`]: `NotFound` if nothing listens at `name`, `ConnectionRefused`
+    /// if its listener closed or died (found within milliseconds, waiting or not);
+    /// [`ConnError::Timeout`] if the backlog stayed full, or no `accept` came, in time;
+    /// [`ConnError::Open`] for an object that is not a listener (or another user's,
+    /// without [`Options::allow_foreign`]); [`ConnError::Auth`].
+    pub fn connect_with(name: &str, opts: &Options) -> Result<Connection, ConnError> {
+        shm::connect(name, opts)
+    }
+
     /// Connects to the AF_UNIX path `path`.
     ///
     /// # Errors
@@ -330,10 +443,10 @@ impl Client {
     }
 
     /// The client's side of the handshake: answer, then challenge.
-    fn handshake(conn: Connection, opts: &Options) -> Result<Connection, ConnError> {
+    fn handshake(mut conn: Connection, opts: &Options) -> Result<Connection, ConnError> {
         if let Some(key) = &opts.authkey {
             let legacy = opts.allow_legacy;
-            conn.with_timeout(opts.timeout, |c| {
+            conn.handshake(opts.timeout, |c| {
                 c.answer_challenge(key, legacy)?;
                 c.deliver_challenge(key, legacy)
             })?;

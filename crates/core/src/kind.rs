@@ -35,10 +35,12 @@ pub enum Kind {
     Namespace = 19,
     /// One generation of a Dict's, List's or Namespace's arena.
     Generation = 20,
+    /// A Listener's backlog over shared memory: clients ask for connections there.
+    Listener = 21,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 20] = [
+    pub(crate) const ALL: [Kind; 21] = [
         Kind::Bytes,
         Kind::Semaphore,
         Kind::BoundedSemaphore,
@@ -59,6 +61,7 @@ impl Kind {
         Kind::List,
         Kind::Namespace,
         Kind::Generation,
+        Kind::Listener,
     ];
 
     /// The kind with code `code`, if there is one.
@@ -94,6 +97,7 @@ impl Kind {
             Kind::List => "List",
             Kind::Namespace => "Namespace",
             Kind::Generation => "Generation",
+            Kind::Listener => "Listener",
         }
     }
 

@@ -1,0 +1,377 @@
+//! The shared-memory transport: a [`Listener`](crate::Listener) bound to an object name
+//! accepts any number of clients, each connection its own pipe (a pair of rings) that
+//! the listener creates and both sides hold.
+//!
+//! - The listener's object (kind `Listener`) is a [`backlog`]: a control block
+//!   and `backlog` slots where clients ask and the listener answers.
+//! - A connection's pipe is named `<listener>.c<number>` while it is being handed over,
+//!   and its name is removed as soon as the client holds its end (or the hand-over is
+//!   given up), so the pipe's memory goes when both ends are dropped or dead.
+//! - Then the authkey handshake runs over the pipe, as over a socket.
+
+pub mod backlog;
+mod inspect;
+
+pub use inspect::inspect;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use shmkit_core::{
+    CreateError, CreateOptions, Deadline, Expect, Handle, Kind, Layout, Name, Object, OpenError, OpenOptions,
+    Spec, TypeDesc, WaitStrategy,
+};
+use shmkit_pipe::PipeOptions;
+
+use self::backlog::{Answer, Backlog, Control, Settled, Slot, BOUND};
+use crate::conn::Connection;
+use crate::error::ConnError;
+use crate::listener::Options;
+
+/// Where the slots start in the body.
+const SLOTS_AT: usize = 128;
+
+/// The largest backlog.
+pub const MAX_BACKLOG: u32 = 1024;
+
+/// The backlog unless told otherwise.
+pub const DEFAULT_BACKLOG: u32 = 16;
+
+const _: () = assert!(std::mem::size_of::<Control>() <= SLOTS_AT);
+
+/// The layout of a listener's object: the control block, then the slots.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ListenerLayout;
+
+fn body_len(backlog: u32) -> usize {
+    SLOTS_AT + backlog as usize * std::mem::size_of::<Slot>()
+}
+
+impl Layout for ListenerLayout {
+    /// The number of slots.
+    type Params<'a> = u32;
+    /// The number of slots.
+    type Geometry = usize;
+
+    fn spec(&self, &backlog: &u32, participants: u32) -> Result<Spec, CreateError> {
+        if !(1..=MAX_BACKLOG).contains(&backlog) {
+            return Err(CreateError::InvalidSize {
+                size: u64::from(backlog),
+                reason: "a listener's backlog is from 1 to 1024 clients waiting to be accepted",
+            });
+        }
+        Ok(Spec::new(Kind::Listener, body_len(backlog) as u64)
+            .elem(TypeDesc::of::<u64>(), u64::from(backlog))
+            .slots(participants))
+    }
+
+    fn expect(&self) -> Expect {
+        Expect::kind(Kind::Listener)
+    }
+
+    fn init(&self, obj: &Object, backlog: u32) -> Result<(), CreateError> {
+        let ctl = obj.view::<Control>(0).map_err(CreateError::from_layout)?;
+        ctl.backlog.store(backlog, std::sync::atomic::Ordering::Relaxed);
+        let me = obj.participant().map_err(|_| CreateError::ParticipantsFull { slots: obj.info().slots })?;
+        ctl.listener.store(me.to_u64() | BOUND, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    fn check(&self, obj: &Object) -> Result<usize, OpenError> {
+        let info = obj.info();
+        let corrupt = |reason| OpenError::Corrupt { reason };
+        let backlog = u32::try_from(info.elem_count).map_err(|_| corrupt("the backlog is out of range"))?;
+        if !(1..=MAX_BACKLOG).contains(&backlog) || info.body_len != body_len(backlog) as u64 {
+            return Err(corrupt("the body does not match a listener's layout"));
+        }
+        Ok(backlog as usize)
+    }
+}
+
+/// A listener's object (owned, or borrowed by a tool) and its backlog, checked.
+struct Board<O: std::borrow::Borrow<Object> = Object> {
+    obj: O,
+    backlog: usize,
+}
+
+impl Board {
+    fn new(h: Handle<ListenerLayout>) -> Self {
+        let (obj, backlog) = h.into_parts();
+        Self { obj, backlog }
+    }
+}
+
+impl<O: std::borrow::Borrow<Object>> Board<O> {
+    fn backlog(&self) -> Backlog<'_> {
+        // The layout's check proved the control block and `backlog` slots in the body;
+        // these cannot fail.
+        let obj = self.obj.borrow();
+        let ctl = obj.view::<Control>(0).expect("checked layout");
+        let slots = obj.slice::<Slot>(SLOTS_AT, self.backlog).expect("checked layout");
+        Backlog { ctl, slots }
+    }
+
+    fn alive(&self, id: u64) -> bool {
+        self.obj.borrow().is_alive(shmkit_core::ParticipantId::from_u64(id))
+    }
+
+    /// Whether the listener is there: bound, alive and not closed.
+    fn listening(&self) -> bool {
+        let ctl = self.backlog().ctl;
+        let id = ctl.listener.load(std::sync::atomic::Ordering::Acquire);
+        id & BOUND != 0
+            && ctl.closed.load(std::sync::atomic::Ordering::Acquire) == 0
+            && self.alive(id & !BOUND)
+    }
+}
+
+/// The name of connection `conn` of the listener `name`.
+fn pipe_name(name: &str, conn: u64) -> String {
+    format!("{name}.c{conn:016x}")
+}
+
+fn refused(name: &str) -> ConnError {
+    ConnError::Io(std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        format!("the listener at '{name}' closed or died: start it again, then connect"),
+    ))
+}
+
+/// The listening side: the object, the options, and the next connection's number.
+pub(crate) struct ShmListener {
+    board: Board,
+    name: String,
+    pid: u32,
+    opts: Options,
+    /// The next connection's number and where the next scan starts; one accept hands a
+    /// connection over at a time.
+    next: Mutex<(u64, usize)>,
+}
+
+impl ShmListener {
+    pub fn bind(name: &str, opts: &Options) -> Result<Self, ConnError> {
+        // The connections' names must be valid too.
+        Name::new(&pipe_name(name, 0)).map_err(|e| ConnError::Create(CreateError::InvalidName(e)))?;
+        let backlog = opts.get_backlog();
+        let participants = (backlog * 4 + 2).min(shmkit_core::header::MAX_SLOTS);
+        let create = CreateOptions::new()
+            .mode(opts.get_mode())
+            .participants(participants)
+            .unlink_on_drop(true)
+            .replace_abandoned(true);
+        let h = Handle::create_with(ListenerLayout, name, backlog, &create).map_err(ConnError::Create)?;
+        let mut first = [0u8; 8];
+        getrandom::getrandom(&mut first).map_err(|e| ConnError::Io(e.into()))?;
+        Ok(Self {
+            board: Board::new(h),
+            name: name.to_owned(),
+            pid: std::process::id(),
+            opts: opts.clone(),
+            next: Mutex::new((u64::from_ne_bytes(first) >> 1, 0)),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Hands the next connection over, waiting until `deadline` for a client; then runs
+    /// the handshake.
+    pub fn accept(&self, deadline: Deadline) -> Result<Connection, ConnError> {
+        if std::process::id() != self.pid {
+            return Err(ConnError::Io(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "a shared-memory listener accepts in the process that bound it only",
+            )));
+        }
+        let pipe = self.hand_over(deadline)?;
+        let mut conn = Connection::shm(pipe);
+        if let Some(key) = self.opts.get_authkey() {
+            conn.handshake(self.opts.get_timeout(), |c| {
+                c.deliver_challenge(key, false)?;
+                c.answer_challenge(key, false)
+            })?;
+        }
+        Ok(conn)
+    }
+
+    /// Finds a request, offers it a new pipe, and waits for the client to take it.
+    fn hand_over(&self, deadline: Deadline) -> Result<shmkit_pipe::Connection, ConnError> {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let b = self.board.backlog();
+        loop {
+            let found = b
+                .ctl
+                .requests
+                .wait_until(WaitStrategy::Park, deadline, || b.next_request(next.1, |c| self.board.alive(c)));
+            let Some((i, client)) = found else { return Err(ConnError::Timeout) };
+            next.1 = (i + 1) % self.board.backlog;
+            let number = next.0;
+            next.0 = next.0.wrapping_add(1);
+            let name = pipe_name(&self.name, number);
+            let popts = PipeOptions::new()
+                .create_options(CreateOptions::new().mode(self.opts.get_mode()).unlink_on_drop(true));
+            let pipe = shmkit_pipe::Connection::create_with(&name, &popts).map_err(ConnError::Create)?;
+            if !b.offer(i, client, number) {
+                continue; // withdrawn first: dropping `pipe` removes its name
+            }
+            // Until the client takes it, however long it lives; its death ends the wait.
+            let limit = Deadline::after(self.opts.get_timeout());
+            let settled = b.ctl.requests.wait_checked(
+                WaitStrategy::Park,
+                limit,
+                || match b.settle(i, client) {
+                    Settled::Pending => None,
+                    s => Some(s),
+                },
+                || (!self.board.alive(client)).then(|| b.withdraw_offer(i, client)),
+            );
+            let settled = settled.unwrap_or_else(|| b.withdraw_offer(i, client));
+            // Taken or not, the name has done its work.
+            let _ = shmkit_pipe::Connection::unlink(&name);
+            if settled == Settled::Taken {
+                return Ok(pipe);
+            }
+        }
+    }
+}
+
+impl Drop for ShmListener {
+    /// Closes the backlog (waiting clients fail at once); the object's name goes with
+    /// the creator's handle.
+    fn drop(&mut self) {
+        if std::process::id() == self.pid {
+            let ctl = self.board.backlog().ctl;
+            ctl.closed.store(1, std::sync::atomic::Ordering::Release);
+            ctl.answers.notify_all();
+        }
+    }
+}
+
+/// Connects to the shared-memory listener `name`: asks in its backlog, waits for a pipe,
+/// takes it, and runs the handshake, all within the options' timeout.
+pub(crate) fn connect(name: &str, opts: &Options) -> Result<Connection, ConnError> {
+    let deadline = Deadline::after(opts.get_timeout());
+    let oopts = OpenOptions::new().allow_foreign(opts.get_allow_foreign());
+    let board = open_board(name, &oopts, deadline)?;
+    let pipe = take_pipe(&board, name, &oopts, deadline)?;
+    drop(board); // leave the listener's participant slot to the next client
+    let mut conn = Connection::shm(pipe);
+    if let Some(key) = opts.get_authkey() {
+        let left = deadline.remaining().unwrap_or(Duration::ZERO);
+        conn.handshake(left, |c| {
+            c.answer_challenge(key, false)?;
+            c.deliver_challenge(key, false)
+        })?;
+    }
+    Ok(conn)
+}
+
+/// Opens the listener's object. Opening registers this process in its participant table,
+/// which has room for four times the backlog; while it is full (more clients connecting
+/// at once than that), this waits, looking again after 1 ms, then at most every 50 ms.
+fn open_board(name: &str, oopts: &OpenOptions, deadline: Deadline) -> Result<Board, ConnError> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match Handle::open_with(ListenerLayout, name, oopts) {
+            Ok(h) => return Ok(Board::new(h)),
+            Err(OpenError::NotFound { .. }) => {
+                return Err(ConnError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("nothing listens at '{name}': bind a Listener there first"),
+                )))
+            }
+            Err(OpenError::ParticipantsFull { .. }) if !deadline.has_passed() => {
+                std::thread::sleep(deadline.remaining().map_or(pause, |left| left.min(pause)));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(OpenError::ParticipantsFull { .. }) => return Err(ConnError::Timeout),
+            Err(e) => return Err(ConnError::Open(e)),
+        }
+    }
+}
+
+/// What a waiting client finds, each time it looks.
+enum Step {
+    Offered(u64),
+    Lost,
+    Refused,
+}
+
+fn take_pipe(
+    board: &Board,
+    name: &str,
+    oopts: &OpenOptions,
+    deadline: Deadline,
+) -> Result<shmkit_pipe::Connection, ConnError> {
+    let b = board.backlog();
+    let me =
+        board.obj.participant().map_err(|e| ConnError::Io(std::io::Error::other(e.to_string())))?.to_u64();
+    if !backlog::fits(me) {
+        return Err(ConnError::Io(std::io::ErrorKind::InvalidData.into()));
+    }
+    loop {
+        if !board.listening() {
+            return Err(refused(name));
+        }
+        // A place in the backlog: wait while it is full.
+        let i = b
+            .ctl
+            .answers
+            .wait_checked(
+                WaitStrategy::Park,
+                deadline,
+                || b.request(me).map(Ok),
+                || {
+                    if !board.listening() {
+                        return Some(Err(refused(name)));
+                    }
+                    b.reap(|c| board.alive(c));
+                    None
+                },
+            )
+            .ok_or(ConnError::Timeout)??;
+        // The listener's answer.
+        let step = b.ctl.answers.wait_checked(
+            WaitStrategy::Park,
+            deadline,
+            || match b.answer(i, me) {
+                Answer::Waiting => None,
+                Answer::Offered(conn) => Some(Step::Offered(conn)),
+                Answer::Lost => Some(Step::Lost),
+            },
+            || (!board.listening()).then_some(Step::Refused),
+        );
+        let conn = match step {
+            Some(Step::Offered(conn)) => conn,
+            Some(Step::Lost) => continue,
+            Some(Step::Refused) => {
+                b.withdraw(i, me);
+                return Err(refused(name));
+            }
+            None => {
+                b.withdraw(i, me);
+                return Err(ConnError::Timeout);
+            }
+        };
+        let pipe_name = pipe_name(name, conn);
+        match shmkit_pipe::Connection::open_with(&pipe_name, oopts) {
+            Ok(pipe) => {
+                if b.take(i, me) {
+                    let _ = shmkit_pipe::Connection::unlink(&pipe_name);
+                    return Ok(pipe);
+                }
+                // The listener gave up on us first: ask again.
+            }
+            // Gone already: the listener gave up on us first.
+            Err(OpenError::NotFound { .. }) => b.withdraw(i, me),
+            Err(e) => {
+                b.withdraw(i, me);
+                return Err(ConnError::Open(e));
+            }
+        }
+        if deadline.has_passed() {
+            return Err(ConnError::Timeout);
+        }
+    }
+}
