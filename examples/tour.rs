@@ -10,7 +10,8 @@
 //! cross processes; then the synchronisation primitives: a Lock whose holder is killed,
 //! a Semaphore, an Event and a Barrier; then a Value and an Array; then a Queue with
 //! several producers and consumers, and an SPSC pair; then a duplex Pipe; a message queue;
-//! a Dict updated by four programs and a Listener with an authkey; then processes and
+//! a Dict updated by four programs, and Listeners with an authkey, by socket path and by
+//! shared-memory name; then processes and
 //! pools. Each primitive adds its own stop as it lands.
 
 use std::cell::UnsafeCell;
@@ -72,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("mq-producer") => mq_producer(&args[2]),
         Some("dict-writer") => dict_writer(&args[2]),
         Some("client") => socket_client(&args[2]),
+        Some("shm-client") => shm_client(&args[2]),
         _ => {
             parent()?;
             sync_tour()?;
@@ -702,6 +704,21 @@ fn socket_client(path: &str) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Another program connecting to the tour's shared-memory listener by name, with the
+/// key: it sends its pid and checks the answer.
+fn shm_client(name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let opts = connection::Options::new().authkey(b"tour");
+    let c = connection::Client::connect_with(name, &opts)?;
+    let me = std::process::id().to_string();
+    for _ in 0..1000 {
+        c.send_bytes(me.as_bytes())?;
+        if c.recv_bytes()? != me.as_bytes() {
+            return Err("the listener answered another client's message".into());
+        }
+    }
+    Ok(())
+}
+
 fn manager_tour() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== Dict: Python's Manager().dict(), without a server ==");
     let name = format!("tour-{}-dict", std::process::id());
@@ -730,5 +747,37 @@ fn manager_tour() -> Result<(), Box<dyn std::error::Error>> {
     let m = conn.recv_bytes()?;
     println!("listener got {:?} from pid {}", String::from_utf8_lossy(&m), client.id());
     client.wait()?;
+
+    println!("\n== Listener by name: clients over shared memory, one killed while it connects ==");
+    let name = format!("tour-{}-listener", std::process::id());
+    let listener = connection::Listener::bind_with(&name, &connection::Options::new().authkey(b"tour"))?;
+    // A client killed at once: it may die waiting in the backlog, or in the handshake.
+    let mut doomed = spawn("shm-client", &name)?;
+    doomed.kill()?;
+    doomed.wait()?;
+    let clients = (0..4).map(|_| spawn("shm-client", &name)).collect::<Result<Vec<_>, _>>()?;
+    let (mut served, mut refused) = (0, 0);
+    while served < clients.len() {
+        match listener.accept_timeout(Some(Duration::from_secs(20))) {
+            Ok(c) => {
+                served += 1;
+                std::thread::spawn(move || {
+                    while let Ok(m) = c.recv_bytes() {
+                        let _ = c.send_bytes(&m);
+                    }
+                });
+            }
+            Err(connection::ConnError::Timeout) => return Err("a client never came".into()),
+            Err(_) => refused += 1, // the killed one, if it got as far as the handshake
+        }
+    }
+    for mut c in clients {
+        if !c.wait()?.success() {
+            return Err("a shared-memory client failed".into());
+        }
+    }
+    println!(
+        "served {served} clients x 1000 echoes by name ({refused} accepts cut short by the killed client)"
+    );
     Ok(())
 }

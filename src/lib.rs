@@ -281,7 +281,8 @@ pub mod pipe {
 
 /// Python's `multiprocessing.connection`: [`Listener`](connection::Listener),
 /// [`Client`](connection::Client) and their [`Connection`](connection::Connection), with
-/// Python's authkey handshake and framing over AF_UNIX and TCP sockets.
+/// Python's authkey handshake: by shared-memory name (each connection a pipe of its own),
+/// or over AF_UNIX and TCP sockets with Python's framing, so Rust and Python programs talk.
 pub use shmkit_connection as connection;
 pub use shmkit_ctypes::{Array, ArrayChunk, ArrayError, ArrayGuard, AtomicInt, CChar, Value, ValueGuard};
 /// The derives of [`Pod`](trait@Pod) and [`Zeroable`](trait@Zeroable), checked at compile time: a
