@@ -300,3 +300,37 @@ fn bad_names_backlogs_and_objects_are_errors() {
     let _q = shmkit::Queue::<u64>::create(g.name(), 4).unwrap();
     assert!(matches!(Client::connect(g.name()), Err(ConnError::Open(_))));
 }
+
+#[test]
+fn threads_accept_side_by_side_and_each_client_gets_its_own_connection() {
+    let g = NameGuard::new("listener-threads");
+    let l = Arc::new(Listener::bind_with(g.name(), &keyed().backlog(2)).unwrap());
+    let clients: Vec<_> = (0..6u8)
+        .map(|who| {
+            let name = g.name().to_owned();
+            fork(move || {
+                let c = Client::connect_with(&name, &keyed()).unwrap();
+                c.send_bytes(&[who]).unwrap();
+                i32::from(c.recv_bytes().unwrap() != [who, who])
+            })
+        })
+        .collect();
+    let acceptors: Vec<_> = (0..3)
+        .map(|_| {
+            let l = Arc::clone(&l);
+            std::thread::spawn(move || {
+                for _ in 0..2 {
+                    let c = l.accept_timeout(Some(LIMIT)).unwrap();
+                    let m = c.recv_bytes().unwrap();
+                    c.send_bytes(&[m[0], m[0]]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for a in acceptors {
+        a.join().unwrap();
+    }
+    for c in clients {
+        c.join_ok(LIMIT);
+    }
+}

@@ -196,15 +196,21 @@ impl ShmListener {
     }
 
     /// Finds a request, offers it a new pipe, and waits for the client to take it.
+    ///
+    /// Threads of this process may accept at once: they wait for requests side by side,
+    /// and hand connections over one at a time (two offers racing for one request would
+    /// both write its `conn` word).
     fn hand_over(&self, deadline: Deadline) -> Result<shmkit_pipe::Connection, ConnError> {
-        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
         let b = self.board.backlog();
+        let alive = |c| self.board.alive(c);
         loop {
-            let found = b
-                .ctl
-                .requests
-                .wait_until(WaitStrategy::Park, deadline, || b.next_request(next.1, |c| self.board.alive(c)));
-            let Some((i, client)) = found else { return Err(ConnError::Timeout) };
+            let start = self.next.lock().unwrap_or_else(|p| p.into_inner()).1;
+            if b.ctl.requests.wait_until(WaitStrategy::Park, deadline, || b.next_request(start, alive)).is_none() {
+                return Err(ConnError::Timeout);
+            }
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            // Another thread may have answered it meanwhile.
+            let Some((i, client)) = b.next_request(next.1, alive) else { continue };
             next.1 = (i + 1) % self.board.backlog;
             let number = next.0;
             next.0 = next.0.wrapping_add(1);
