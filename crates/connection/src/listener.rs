@@ -138,8 +138,33 @@ impl SocketFile {
 }
 
 /// A server that accepts any number of clients, one after another or several at once:
-/// Python's `multiprocessing.connection.Listener`, speaking its wire protocol, so Python
-/// clients connect to it and Rust clients to Python listeners.
+/// Python's `multiprocessing.connection.Listener`.
+///
+/// - Bound to a shared-memory name ([`bind`](Self::bind)), it hands each client a pipe of
+///   its own; Rust clients only ([`Client::connect`]).
+/// - Bound to a socket ([`bind_unix`](Self::bind_unix), [`bind_abstract`](Self::bind_abstract),
+///   [`bind_tcp`](Self::bind_tcp)), it speaks Python's wire protocol, so Python clients
+///   connect to it and Rust clients to Python listeners.
+///
+/// ```
+/// use shmkit::connection::{Client, Listener, Options};
+///
+/// let name = format!("doc-listener-{}", std::process::id());
+/// let opts = Options::new().authkey(b"secret");
+/// let listener = Listener::bind_with(&name, &opts)?;
+/// let client = std::thread::spawn(move || -> Result<Vec<u8>, shmkit::connection::ConnError> {
+///     let c = Client::connect_with(&name, &opts)?; // any process of this host, by name
+///     c.send_bytes(b"hello")?;
+///     c.recv_bytes()
+/// });
+/// let conn = listener.accept()?;
+/// let hello = conn.recv_bytes()?;
+/// conn.send_bytes(&hello.to_ascii_uppercase())?;
+/// assert_eq!(client.join().unwrap()?, b"HELLO");
+/// # Ok::<(), shmkit::connection::ConnError>(())
+/// ```
+///
+/// The same over a socket file:
 ///
 /// ```
 /// use shmkit::connection::{Client, Listener, Options};

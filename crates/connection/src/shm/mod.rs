@@ -153,7 +153,7 @@ impl ShmListener {
         // The connections' names must be valid too.
         Name::new(&pipe_name(name, 0)).map_err(|e| ConnError::Create(CreateError::InvalidName(e)))?;
         let backlog = opts.get_backlog();
-        let participants = (backlog * 4 + 2).min(shmkit_core::header::MAX_SLOTS);
+        let participants = backlog.saturating_mul(4).saturating_add(2).min(shmkit_core::header::MAX_SLOTS);
         let create = CreateOptions::new()
             .mode(opts.get_mode())
             .participants(participants)
@@ -205,7 +205,11 @@ impl ShmListener {
         let alive = |c| self.board.alive(c);
         loop {
             let start = self.next.lock().unwrap_or_else(|p| p.into_inner()).1;
-            if b.ctl.requests.wait_until(WaitStrategy::Park, deadline, || b.next_request(start, alive)).is_none() {
+            if b.ctl
+                .requests
+                .wait_until(WaitStrategy::Park, deadline, || b.next_request(start, alive))
+                .is_none()
+            {
                 return Err(ConnError::Timeout);
             }
             let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
