@@ -20,6 +20,16 @@ pub(crate) const PYVALUE: &str = "python3 multiprocessing.Value locked += 1";
 pub(crate) const PYQUEUE: &str = "python3 multiprocessing.Queue 8 B ping-pong";
 /// Python's Pipe.
 pub(crate) const PYPIPE: &str = "python3 multiprocessing.Pipe 8 B ping-pong";
+/// Python's `multiprocessing.connection` (the peers of `rows/connection.rs`): a `Client`'s
+/// connection to a `Listener` at an AF_UNIX path. The name holds both `Connection` and
+/// `Listener`, the words the connection rows' names hold, so that either filter selects
+/// it with them.
+pub(crate) const PYCONN_PING: &str =
+    "python3 multiprocessing Listener/Client Connection (AF_UNIX) 8 B ping-pong";
+/// As [`PYCONN_PING`]: a new connection with an authkey, from the `Client` call until
+/// both sides hold it.
+pub(crate) const PYCONN_ACCEPT: &str =
+    "python3 multiprocessing Listener/Client connect+accept+handshake (AF_UNIX)";
 /// The in-process SPSC peer.
 pub(crate) const RTRB: &str = "rtrb SPSC u64 one-way, two threads";
 /// Python's Queue one way (the message queue's small-message peer).

@@ -2,9 +2,17 @@
 #
 #   queue BYTES WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
 #   pipe  BYTES WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#   listener BYTES WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
 #       a child process echoes each BYTES-byte message back through a
-#       multiprocessing.Queue pair (put/get) or a duplex multiprocessing.Pipe
-#       (send_bytes/recv_bytes); prints every round trip in nanoseconds.
+#       multiprocessing.Queue pair (put/get), a duplex multiprocessing.Pipe, or the
+#       connection a multiprocessing.connection.Client in the child made to a Listener
+#       at an AF_UNIX path, without an authkey (send_bytes/recv_bytes); prints every
+#       round trip in nanoseconds.
+#   listener-connect 0 WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
+#       a child process connects to a Listener at an AF_UNIX path with an authkey, one
+#       connection at a time, each closed after; prints, for every connection, the
+#       nanoseconds from the Client call until both sides hold the authenticated
+#       connection (see listener_connect).
 #   process-fork  0 WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
 #   process-spawn 0 WARMUP_NS MEASURE_NS PARENT_CPU CHILD_CPU
 #       start and join a Process that does nothing, under that start method; prints
@@ -22,12 +30,16 @@
 # until the measuring time has passed and at least MIN_SAMPLES were taken (or STRETCH
 # measuring times have passed). A CPU of -1 means "do not pin".
 import os
+import struct
 import sys
+import tempfile
 import time
 import multiprocessing as mp
+from multiprocessing.connection import Client, Listener
 
 MIN_SAMPLES = 1000
 STRETCH = 4
+AUTHKEY = b"shmkit-bench"
 
 
 def pin(cpu):
@@ -51,6 +63,69 @@ def pipe_child(conn, cpu):
         if not msg:
             break
         conn.send_bytes(msg)
+
+
+def listener_child(address, cpu):
+    pin(cpu)
+    conn = Client(address)
+    pipe_child(conn, -1)
+    conn.close()
+
+
+def socket_path():
+    return os.path.join(tempfile.gettempdir(), "shmkit-bench-py-conn-%d" % os.getpid())
+
+
+def connect_child(address, ctl, cpu):
+    # One connection per "go": the clock just before the Client call and just after it
+    # returns, sent back over the control pipe, then the connection closed.
+    pin(cpu)
+    while ctl.recv_bytes() == b"go":
+        called = time.monotonic_ns()
+        conn = Client(address, authkey=AUTHKEY)
+        returned = time.monotonic_ns()
+        ctl.send_bytes(struct.pack("<QQ", called, returned))
+        conn.close()
+
+
+def listener_connect(warmup, measure, child_cpu, ctx):
+    # The listener tells the client to connect, then waits in accept; the sample runs
+    # from the client's call until the later of the two sides holds the authenticated
+    # connection. time.monotonic_ns is CLOCK_MONOTONIC, one clock for both processes.
+    # Closing the connection and the control messages fall outside the sample.
+    address = socket_path()
+    listener = Listener(address, "AF_UNIX", authkey=AUTHKEY)
+    ctl, far = ctx.Pipe()
+    child = ctx.Process(target=connect_child, args=(address, far, child_cpu))
+    child.start()
+
+    def once():
+        ctl.send_bytes(b"go")
+        conn = listener.accept()
+        accepted = time.monotonic_ns()
+        conn.close()
+        called, returned = struct.unpack("<QQ", ctl.recv_bytes())
+        return max(accepted, returned) - called
+
+    samples = each_sample(once, warmup, measure)
+    ctl.send_bytes(b"stop")
+    child.join()
+    listener.close()
+    return samples
+
+
+def each_sample(once, warmup, measure):
+    # As round_trips, keeping the nanoseconds each call of `once` returns.
+    end = time.perf_counter_ns() + warmup
+    while time.perf_counter_ns() < end:
+        once()
+    samples = []
+    start = time.perf_counter_ns()
+    while True:
+        samples.append(once())
+        elapsed = time.perf_counter_ns() - start
+        if elapsed >= measure and (len(samples) >= MIN_SAMPLES or elapsed >= measure * STRETCH):
+            return samples
 
 
 def round_trips(once, warmup, measure):
@@ -102,6 +177,9 @@ def main():
 
         print(" ".join(map(str, round_trips(once, warmup, measure))))
         return
+    if mode == "listener-connect":
+        print(" ".join(map(str, listener_connect(warmup, measure, child_cpu, ctx))))
+        return
     if mode == "pool-apply":
         with ctx.Pool(2) as pool:
             print(" ".join(map(str, round_trips(lambda: pool.apply(abs, (1,)), warmup, measure))))
@@ -129,6 +207,20 @@ def main():
         here, far = ctx.Pipe()
         child = ctx.Process(target=pipe_child, args=(far, child_cpu))
         child.start()
+
+        def once():
+            here.send_bytes(msg)
+            here.recv_bytes()
+
+        samples = round_trips(once, warmup, measure)
+        here.send_bytes(b"")
+    elif mode == "listener":
+        address = socket_path()
+        listener = Listener(address, "AF_UNIX")
+        child = ctx.Process(target=listener_child, args=(address, child_cpu))
+        child.start()
+        here = listener.accept()
+        listener.close()
 
         def once():
             here.send_bytes(msg)

@@ -19,6 +19,9 @@ pub(crate) enum Channel {
     Queue,
     /// A duplex `multiprocessing.Pipe`, `send_bytes` and `recv_bytes`.
     Pipe,
+    /// A `multiprocessing.connection.Listener` at an AF_UNIX path and the `Client` that
+    /// connected to it (no authkey), `send_bytes` and `recv_bytes`.
+    Listener,
 }
 
 /// Round trips of `bytes`-byte messages to a child process that echoes them.
@@ -26,8 +29,16 @@ pub(crate) fn round_trip(channel: Channel, bytes: usize, tm: Timing) -> Result<F
     let mode = match channel {
         Channel::Queue => "queue",
         Channel::Pipe => "pipe",
+        Channel::Listener => "listener",
     };
     samples(mode, bytes, tm)
+}
+
+/// New connections with an authkey to a `multiprocessing.connection.Listener` at an
+/// AF_UNIX path, one at a time from a `Client` in a child process: one sample per
+/// connection, from the client's call until both sides hold it.
+pub(crate) fn listener_connect(tm: Timing) -> Result<Figure, String> {
+    samples("listener-connect", 0, tm)
 }
 
 /// A `multiprocessing.Process` that does nothing, started and joined, under the start

@@ -1,6 +1,7 @@
 //! The rows, one module per family, in the order the table prints them. A row names the
 //! rows it is compared with; those are measured in the same run.
 
+mod connection;
 mod dict;
 mod floor;
 mod mq;
@@ -22,6 +23,7 @@ pub(crate) fn all(b: &mut Bench) {
     mq::rows(b);
     dict::rows(b);
     pipe::rows(b);
+    connection::rows(b);
     sweep::rows(b);
     process::rows(b);
 }
