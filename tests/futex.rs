@@ -56,3 +56,68 @@ fn notify_wakes_a_parked_waiter_in_another_process() {
     child.join_ok(LIMIT);
     assert_eq!(ec.waiters(), 0);
 }
+
+/// Ten million items (two million in a debug build; `.ci/run` runs it in release) through
+/// an event count whose notifier skips its fence (see `shmkit_core::asym`): the consumer parks whenever it catches up, with no periodic re-check
+/// (a lost wake-up would leave it asleep for good), and the producer, after each burst,
+/// waits for the consumer to acknowledge the burst's last item. Each burst ends in a
+/// race between the last notify and a consumer about to sleep; a lost wake-up hangs the
+/// producer's wait, which fails the test.
+#[test]
+fn no_wake_up_is_lost_in_ten_million_items_with_a_consumer_that_parks_often() {
+    const ITEMS: u64 = if cfg!(debug_assertions) { 2_000_000 } else { 10_000_000 };
+    const BURST: u64 = 1024;
+    let shared = Shared::new();
+    // SAFETY: words 8..16 of the shared page are free, 8-aligned, zeroed: a valid, empty
+    // EventCount (two atomics), mapped while `shared` lives.
+    let ec = unsafe { &*(shared.word(8) as *const AtomicU64).cast::<EventCount>() };
+    let (seq, ack, parks) = (shared.word(9), shared.word(10), shared.word(11));
+    let consumer = fork(|| {
+        let mut seen = 0;
+        while seen < ITEMS {
+            let now = seq.load(Ordering::Acquire);
+            if now != seen {
+                if now < seen || now > seen + BURST {
+                    return 2; // an item out of order, or skipped
+                }
+                seen = now;
+                ack.store(seen, Ordering::Release);
+                continue;
+            }
+            let key = ec.prepare_wait();
+            if seq.load(Ordering::Acquire) != seen {
+                ec.cancel_wait();
+            } else {
+                parks.fetch_add(1, Ordering::Relaxed);
+                ec.wait(key, Deadline::never());
+            }
+        }
+        0
+    });
+    let mut rng = common::Rng::new();
+    let start = Instant::now();
+    for i in 1..=ITEMS {
+        seq.store(i, Ordering::Release);
+        ec.notify_all();
+        if i % 64 == 0 && rng.next() % 4 == 0 {
+            // A pause of a few hundred ns now and then, so the consumer parks mid-burst too.
+            for _ in 0..rng.range(0, 400) {
+                std::hint::spin_loop();
+            }
+        }
+        if i % BURST == 0 {
+            while ack.load(Ordering::Acquire) < i {
+                assert!(start.elapsed() < Duration::from_secs(300), "watchdog: item {i} never acknowledged");
+                std::hint::spin_loop();
+            }
+        }
+    }
+    consumer.join_ok(LIMIT);
+    let parks = parks.load(Ordering::Relaxed);
+    let fence_free = shmkit_core::asym::fence_free();
+    eprintln!(
+        "{ITEMS} items, the consumer parked {parks} times, in {:?} (fence-free notify: {fence_free})",
+        start.elapsed()
+    );
+    assert!(parks > ITEMS / BURST / 10, "the consumer parked too seldom to test anything: {parks}");
+}

@@ -10,15 +10,17 @@
 //! else { wait(key, deadline) }          if waiters > 0 { epoch += 1; FUTEX_WAKE }
 //! ```
 //!
-//! Both sides put a `SeqCst` fence between their write and their read, so either the
-//! notifier sees the waiter counted, or the waiter sees the condition. If the notifier
+//! Both sides put a fence between their write and their read, so either the notifier sees
+//! the waiter counted, or the waiter sees the condition. The fences are
+//! [asymmetric](crate::asym): the waiter, about to sleep anyway, pays for both, and a
+//! notify that finds nobody waiting is a plain load, with no locked instruction. If the notifier
 //! bumps the epoch after the waiter read its key, the futex wait sees a changed word and
 //! returns at once.
 
 use std::time::Duration;
 
 use crate::deadline::Deadline;
-use crate::loom::atomic::{fence, AtomicU32, Ordering};
+use crate::loom::atomic::{AtomicU32, Ordering};
 
 /// How a blocking call waits.
 ///
@@ -123,8 +125,9 @@ impl EventCount {
     #[inline]
     pub fn prepare_wait(&self) -> WaitKey {
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        // Orders our count before the caller's condition check (pairs with `notify`).
-        fence(Ordering::SeqCst);
+        // Orders our count before the caller's condition check, here and in every
+        // notifier (pairs with `notify`'s light fence: see `asym`).
+        crate::asym::heavy();
         WaitKey(self.epoch.load(Ordering::SeqCst))
     }
 
@@ -173,8 +176,8 @@ impl EventCount {
     #[inline]
     pub fn notify(&self, n: u32) -> bool {
         // Orders the caller's condition write before our read of the count (pairs with
-        // the fence in `prepare_wait`).
-        fence(Ordering::SeqCst);
+        // the heavy fence in `prepare_wait`: see `asym`).
+        crate::asym::light();
         if self.waiters.load(Ordering::Relaxed) == 0 {
             return false;
         }

@@ -56,6 +56,7 @@
 //! others (unless [`OpenOptions::allow_foreign`] says otherwise): a named file cannot be
 //! sealed, so whoever can write it could also truncate it under our mapping.
 
+pub mod asym;
 pub mod child;
 mod deadline;
 mod error;

@@ -163,6 +163,8 @@ fn install_slow() {
         }
     }
     PID.store(sys::getpid(), Ordering::Relaxed);
+    // Before this process's first notify: its notifiers may then skip their fence.
+    crate::asym::register();
     // If this fails (it cannot on Linux short of ENOMEM), children would keep their
     // parent's locks: liveness would err towards "alive", never towards "dead".
     let _ = sys::at_fork(before_fork, after_fork_in_parent, after_fork_in_child);

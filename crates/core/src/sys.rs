@@ -343,6 +343,22 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, deadline_ns: Option<u6
     }
 }
 
+/// `membarrier(2)`'s `MEMBARRIER_CMD_GLOBAL_EXPEDITED`.
+pub(crate) const MEMBARRIER_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+/// `membarrier(2)`'s `MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`.
+pub(crate) const MEMBARRIER_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+/// `membarrier(cmd, 0)`.
+pub(crate) fn membarrier(cmd: libc::c_int) -> io::Result<()> {
+    // SAFETY: membarrier takes two integers and touches no memory of ours.
+    let ret = unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_uint) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// `FUTEX_WAKE` on a shared word: wakes up to `n` waiters, returns how many woke.
 pub(crate) fn futex_wake(word: &AtomicU32, n: u32) -> u32 {
     let n = n.min(i32::MAX as u32) as libc::c_int;
