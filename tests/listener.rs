@@ -334,3 +334,24 @@ fn threads_accept_side_by_side_and_each_client_gets_its_own_connection() {
         c.join_ok(LIMIT);
     }
 }
+
+#[test]
+fn an_accepted_connection_is_served_by_a_forked_worker_after_the_listener_drops_its_copy() {
+    let g = NameGuard::new("listener-prefork");
+    let l = Listener::bind_with(g.name(), &keyed()).unwrap();
+    let name = g.name().to_owned();
+    let client = fork(move || {
+        let c = Client::connect_with(&name, &keyed()).unwrap();
+        c.send_bytes(b"ping").unwrap();
+        i32::from(c.recv_bytes().unwrap() != b"pong from the worker")
+    });
+    let conn = watchdog(LIMIT, move || l.accept().map(|c| (c, l))).unwrap().0;
+    // Python's pre-forking server: the worker gets the connection, the server closes its copy.
+    let worker = fork(|| {
+        let m = conn.recv_bytes().unwrap();
+        i32::from(m != b"ping" || conn.send_bytes(b"pong from the worker").is_err())
+    });
+    drop(conn);
+    client.join_ok(LIMIT);
+    worker.join_ok(LIMIT);
+}
