@@ -336,7 +336,7 @@ fn threads_accept_side_by_side_and_each_client_gets_its_own_connection() {
 }
 
 #[test]
-fn an_accepted_connection_is_served_by_a_forked_worker_after_the_listener_drops_its_copy() {
+fn an_accepted_connection_is_served_by_a_forked_worker_that_took_it_over() {
     let g = NameGuard::new("listener-prefork");
     let l = Listener::bind_with(g.name(), &keyed()).unwrap();
     let name = g.name().to_owned();
@@ -346,11 +346,16 @@ fn an_accepted_connection_is_served_by_a_forked_worker_after_the_listener_drops_
         i32::from(c.recv_bytes().unwrap() != b"pong from the worker")
     });
     let conn = watchdog(LIMIT, move || l.accept().map(|c| (c, l))).unwrap().0;
-    // Python's pre-forking server: the worker gets the connection, the server closes its copy.
+    // A pre-forking server: the worker takes the connection over with its first call, and
+    // then the server drops its copy.
+    let shared = Shared::new();
     let worker = fork(|| {
+        let _ = conn.poll(Some(Duration::ZERO));
+        shared.signal(0, 1);
         let m = conn.recv_bytes().unwrap();
         i32::from(m != b"ping" || conn.send_bytes(b"pong from the worker").is_err())
     });
+    shared.await_value(0, 1, LIMIT);
     drop(conn);
     client.join_ok(LIMIT);
     worker.join_ok(LIMIT);

@@ -81,6 +81,13 @@ enum Link {
 /// Over an AF_UNIX or TCP socket it speaks Python's framing exactly, so a Rust program
 /// and a Python program talk; over shared memory it is a pipe of two rings, with the
 /// same methods.
+///
+/// **Passing one to a forked worker.** A shared-memory connection belongs to the process
+/// that accepted (or connected) it until a forked child makes a call on it (any call;
+/// `poll(Some(Duration::ZERO))` will do), which takes it over. Until then, that process
+/// dropping its copy, or dying, ends the connection for the peer. So a pre-forking server
+/// lets the worker make its first call before it drops its own copy. (A socket's copy
+/// in a child keeps the connection open by itself.)
 #[derive(Debug)]
 pub struct Connection {
     link: Link,
@@ -368,6 +375,7 @@ impl Connection {
         self.deadline.set(Some(std::time::Instant::now() + timeout.max(Duration::from_millis(1))));
         if let Link::Shm(p) = &mut self.link {
             p.set_max_recv(auth::MAX_FRAME as usize);
+            p.set_wait_strategy(crate::shm::HANDING);
         }
         let r = f(self);
         self.deadline.set(None);
@@ -376,6 +384,7 @@ impl Connection {
             Link::Socket(s) => s.set_read_timeout(None),
             Link::Shm(p) => {
                 p.set_max_recv(usize::try_from(self.max_message).unwrap_or(PIPE_MAX));
+                p.set_wait_strategy(WaitStrategy::default());
                 Ok(())
             }
         };

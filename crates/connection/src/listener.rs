@@ -26,6 +26,7 @@ pub struct Options {
     backlog: u32,
     mode: u32,
     allow_foreign: bool,
+    capacity: usize,
 }
 
 impl Default for Options {
@@ -37,6 +38,7 @@ impl Default for Options {
             backlog: DEFAULT_BACKLOG,
             mode: 0o600,
             allow_foreign: false,
+            capacity: shmkit_pipe::DEFAULT_CAPACITY,
         }
     }
 }
@@ -88,6 +90,15 @@ impl Options {
         self
     }
 
+    /// How many bytes each direction of a shared-memory connection's pipe holds (rounded
+    /// up to a power of two; 256 KiB unless told). Messages of any size stream through;
+    /// a larger ring lets a sender run further ahead, a smaller one makes connections
+    /// cheaper to create.
+    pub fn capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
+    }
+
     /// Whether a client connects to a shared-memory listener that another user owns.
     pub fn allow_foreign(mut self, allow: bool) -> Self {
         self.allow_foreign = allow;
@@ -108,6 +119,10 @@ impl Options {
 
     pub(crate) fn get_mode(&self) -> u32 {
         self.mode
+    }
+
+    pub(crate) fn get_capacity(&self) -> usize {
+        self.capacity
     }
 
     pub(crate) fn get_allow_foreign(&self) -> bool {

@@ -31,6 +31,11 @@ use crate::listener::Options;
 /// Where the slots start in the body.
 const SLOTS_AT: usize = 128;
 
+/// How the two sides wait for each other during a hand-over and a handshake: each
+/// answer comes within microseconds, so a short spin saves a sleep and a wake-up per
+/// step (a sleeping peer is woken, and answers, in tens of microseconds).
+pub(crate) const HANDING: WaitStrategy = WaitStrategy::SpinThenPark { spins: 4096 };
+
 /// The largest backlog.
 pub const MAX_BACKLOG: u32 = 1024;
 
@@ -143,9 +148,35 @@ pub(crate) struct ShmListener {
     name: String,
     pid: u32,
     opts: Options,
-    /// The next connection's number and where the next scan starts; one accept hands a
-    /// connection over at a time.
-    next: Mutex<(u64, usize)>,
+    /// What the next hand-over uses; one accept hands a connection over at a time.
+    next: Mutex<Next>,
+}
+
+/// What the next hand-over uses.
+struct Next {
+    /// The next connection's number.
+    number: u64,
+    /// Where the next scan for a request starts (round the backlog, for fairness).
+    start: usize,
+    /// The next connection's pipe, made while the listener waits for a client: creating
+    /// one (reserving its rings' pages) takes longer than all the rest of a connect.
+    spare: Option<(u64, shmkit_pipe::Connection)>,
+}
+
+impl Next {
+    /// The spare pipe, made now if there is none.
+    fn take_spare(&mut self, listener: &ShmListener) -> Result<(u64, shmkit_pipe::Connection), ConnError> {
+        if let Some(spare) = self.spare.take() {
+            return Ok(spare);
+        }
+        let number = self.number;
+        self.number = self.number.wrapping_add(1);
+        let create = CreateOptions::new().mode(listener.opts.get_mode()).unlink_on_drop(true);
+        let popts = PipeOptions::new().capacity(listener.opts.get_capacity()).create_options(create);
+        let pipe = shmkit_pipe::Connection::create_with(&pipe_name(&listener.name, number), &popts)
+            .map_err(ConnError::Create)?;
+        Ok((number, pipe))
+    }
 }
 
 impl ShmListener {
@@ -167,7 +198,7 @@ impl ShmListener {
             name: name.to_owned(),
             pid: std::process::id(),
             opts: opts.clone(),
-            next: Mutex::new((u64::from_ne_bytes(first) >> 1, 0)),
+            next: Mutex::new(Next { number: u64::from_ne_bytes(first) >> 1, start: 0, spare: None }),
         })
     }
 
@@ -204,7 +235,12 @@ impl ShmListener {
         let b = self.board.backlog();
         let alive = |c| self.board.alive(c);
         loop {
-            let start = self.next.lock().unwrap_or_else(|p| p.into_inner()).1;
+            let start = {
+                let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+                let spare = next.take_spare(self)?;
+                next.spare = Some(spare);
+                next.start
+            };
             if b.ctl
                 .requests
                 .wait_until(WaitStrategy::Park, deadline, || b.next_request(start, alive))
@@ -214,21 +250,19 @@ impl ShmListener {
             }
             let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
             // Another thread may have answered it meanwhile.
-            let Some((i, client)) = b.next_request(next.1, alive) else { continue };
-            next.1 = (i + 1) % self.board.backlog;
-            let number = next.0;
-            next.0 = next.0.wrapping_add(1);
-            let name = pipe_name(&self.name, number);
-            let popts = PipeOptions::new()
-                .create_options(CreateOptions::new().mode(self.opts.get_mode()).unlink_on_drop(true));
-            let pipe = shmkit_pipe::Connection::create_with(&name, &popts).map_err(ConnError::Create)?;
+            let Some((i, client)) = b.next_request(next.start, alive) else { continue };
+            next.start = (i + 1) % self.board.backlog;
+            let (number, pipe) = next.take_spare(self)?;
             if !b.offer(i, client, number) {
-                continue; // withdrawn first: dropping `pipe` removes its name
+                // Withdrawn first; the pipe was never offered: it stays the spare.
+                next.spare = Some((number, pipe));
+                continue;
             }
+            let name = pipe_name(&self.name, number);
             // Until the client takes it, however long it lives; its death ends the wait.
             let limit = Deadline::after(self.opts.get_timeout());
             let settled = b.ctl.requests.wait_checked(
-                WaitStrategy::Park,
+                HANDING,
                 limit,
                 || match b.settle(i, client) {
                     Settled::Pending => None,
@@ -343,7 +377,7 @@ fn take_pipe(
             .ok_or(ConnError::Timeout)??;
         // The listener's answer.
         let step = b.ctl.answers.wait_checked(
-            WaitStrategy::Park,
+            HANDING,
             deadline,
             || match b.answer(i, me) {
                 Answer::Waiting => None,
