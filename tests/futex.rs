@@ -58,13 +58,25 @@ fn notify_wakes_a_parked_waiter_in_another_process() {
 }
 
 /// Ten million items (two million in a debug build; `.ci/run` runs it in release) through
-/// an event count whose notifier skips its fence (see `shmkit_core::asym`): the consumer parks whenever it catches up, with no periodic re-check
+/// an event count whose notifier skips its fence (see `shmkit_core::asym`), twice: kept
+/// asymmetric, and switching modes as the waiter parks often and the notifier finds it
+/// idle. The consumer parks whenever it catches up, with no periodic re-check
 /// (a lost wake-up would leave it asleep for good), and the producer, after each burst,
 /// waits for the consumer to acknowledge the burst's last item. Each burst ends in a
 /// race between the last notify and a consumer about to sleep; a lost wake-up hangs the
 /// producer's wait, which fails the test.
 #[test]
 fn no_wake_up_is_lost_in_ten_million_items_with_a_consumer_that_parks_often() {
+    // First with the event count kept asymmetric (every park pays the waiter's barrier,
+    // every notify skips its fence), then switching modes as it does by itself.
+    for stay in [true, false] {
+        shmkit_core::asym::stay_asymmetric(stay);
+        ten_million_items(stay);
+    }
+    shmkit_core::asym::stay_asymmetric(false);
+}
+
+fn ten_million_items(stay_asymmetric: bool) {
     const ITEMS: u64 = if cfg!(debug_assertions) { 2_000_000 } else { 10_000_000 };
     const BURST: u64 = 1024;
     let shared = Shared::new();
@@ -116,7 +128,7 @@ fn no_wake_up_is_lost_in_ten_million_items_with_a_consumer_that_parks_often() {
     let parks = parks.load(Ordering::Relaxed);
     let fence_free = shmkit_core::asym::fence_free();
     eprintln!(
-        "{ITEMS} items, the consumer parked {parks} times, in {:?} (fence-free notify: {fence_free})",
+        "{ITEMS} items, the consumer parked {parks} times, in {:?} (fence-free notify: {fence_free}; kept asymmetric: {stay_asymmetric})",
         start.elapsed()
     );
     assert!(parks > ITEMS / BURST / 10, "the consumer parked too seldom to test anything: {parks}");

@@ -27,6 +27,27 @@
 //! with a full fence on both sides. Loom cannot express the kernel's half, so its models
 //! run with a full fence on both sides (the symmetric scheme this one is equivalent to).
 //!
+//! **When waiters park often, the fences go back to symmetric.** The waiter's barrier
+//! interrupts every CPU running a registered process, a few microseconds each time:
+//! nothing next to a sleep that comes now and then, but a machine full of processes that
+//! park on every message (many clients on few cores) would spend its time in them. So an
+//! event count's waiter word carries a mode in its top bits:
+//!
+//! - *asymmetric* (0): notifiers use [`light`], waiters [`heavy`];
+//! - *symmetric*: both use a full fence, as before this module;
+//! - *pending*, on the way from the first to the second: notifiers use a full fence,
+//!   waiters still [`heavy`].
+//!
+//! A waiter that parks again within [`OFTEN`] of its thread's last park switches the
+//! count to symmetric: it sets *pending*, runs [`heavy`], then sets *symmetric*. Every
+//! notifier that read *asymmetric* did so before *pending* was set, so that barrier
+//! orders it (the argument above); every waiter that reads *symmetric* (in the same
+//! read-modify-write that counts it) comes after that barrier, and pairs with notifiers
+//! that read *pending* or *symmetric* and fence. A notifier that finds nobody waiting
+//! [`IDLE_NOTIFIES`] times in a row in symmetric mode switches back to asymmetric, in one
+//! step: the mode shares the word with the count, so a notifier that reads the new mode
+//! also reads every waiter counted before the switch.
+//!
 //! **Who is registered.** Every process registers
 //! (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`) when shmkit first attaches an object in it,
 //! or at its first notify, before it ever takes the light path; a registration is kept
@@ -40,6 +61,20 @@
 use std::sync::atomic::{compiler_fence, AtomicU32};
 
 use crate::loom::atomic::{fence, Ordering};
+
+/// The count of an event count's waiter word.
+pub(crate) const COUNT: u32 = (1 << 30) - 1;
+/// Mode: switching to symmetric (notifiers fence; waiters still pay the heavy barrier).
+const PENDING: u32 = 1 << 30;
+/// Mode: symmetric (both sides fence).
+const SYMMETRIC: u32 = 1 << 31;
+
+/// Two parks of one thread closer than this switch their event count to symmetric.
+pub const OFTEN: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Notifies that find nobody waiting, in a row on one thread, before a symmetric count
+/// goes back to asymmetric.
+pub const IDLE_NOTIFIES: u32 = 1 << 16;
 
 /// Not asked yet.
 const UNKNOWN: u32 = 0;
@@ -80,6 +115,88 @@ pub(crate) fn heavy() {
         // alone): the periodic re-check of every wait covers it (see the module doc).
         let _ = crate::sys::membarrier(crate::sys::MEMBARRIER_GLOBAL_EXPEDITED);
     }
+}
+
+/// A notifier's fence before it reads the waiter count in `word`; says whether the count
+/// is in a symmetric mode.
+#[inline]
+pub(crate) fn notifier_fence(word: &crate::loom::atomic::AtomicU32) -> bool {
+    if word.load(Ordering::Relaxed) & (PENDING | SYMMETRIC) != 0 {
+        fence(Ordering::SeqCst);
+        true
+    } else {
+        light();
+        false
+    }
+}
+
+/// A waiter's fence after it counted itself in `word`, which held `before`: switches the
+/// count to symmetric if this thread parks often.
+pub(crate) fn waiter_fence(word: &crate::loom::atomic::AtomicU32, before: u32) {
+    if before & SYMMETRIC != 0 {
+        fence(Ordering::SeqCst);
+        return;
+    }
+    heavy();
+    if parks_often()
+        && word
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
+                (w & (PENDING | SYMMETRIC) == 0).then_some(w | PENDING)
+            })
+            .is_ok()
+    {
+        heavy();
+        let _ = word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
+            (w & PENDING != 0).then_some((w & !PENDING) | SYMMETRIC)
+        });
+    }
+}
+
+/// A notifier found nobody waiting on a count in symmetric mode: after
+/// [`IDLE_NOTIFIES`] in a row on this thread, the count goes back to asymmetric.
+#[cold]
+pub(crate) fn idle_symmetric(word: &crate::loom::atomic::AtomicU32) {
+    if cfg!(shmkit_loom) {
+        return;
+    }
+    let due = IDLE.with(|n| {
+        let v = n.get().wrapping_add(1);
+        n.set(if v >= IDLE_NOTIFIES { 0 } else { v });
+        v >= IDLE_NOTIFIES
+    });
+    if due {
+        let _ = word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
+            (w & SYMMETRIC != 0 && w & PENDING == 0).then_some(w & !SYMMETRIC)
+        });
+    }
+}
+
+thread_local! {
+    /// This thread's last park, monotonic nanoseconds.
+    static LAST_PARK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Notifies in a row that found a symmetric count idle.
+    static IDLE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Set by [`stay_asymmetric`].
+static STAY_ASYMMETRIC: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Keeps every event count this process switches in asymmetric mode, however often its
+/// waiters park (for tests of the asymmetric scheme, and benchmarks of it). Children
+/// forked afterwards inherit the setting.
+pub fn stay_asymmetric(stay: bool) {
+    STAY_ASYMMETRIC.store(stay, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this thread parked within [`OFTEN`] before now (never under loom: its models
+/// stay asymmetric, where both sides are full fences there).
+fn parks_often() -> bool {
+    if cfg!(shmkit_loom) || STAY_ASYMMETRIC.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    let now = crate::sys::monotonic_ns();
+    let last = LAST_PARK.with(|l| l.replace(now));
+    last != 0 && now.saturating_sub(last) < OFTEN.as_nanos() as u64
 }
 
 /// Registers this process for the waiters' barriers, once; says whether it is.

@@ -124,10 +124,10 @@ impl EventCount {
     /// with the key or [`cancel_wait`](Self::cancel_wait).
     #[inline]
     pub fn prepare_wait(&self) -> WaitKey {
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let before = self.waiters.fetch_add(1, Ordering::SeqCst);
         // Orders our count before the caller's condition check, here and in every
-        // notifier (pairs with `notify`'s light fence: see `asym`).
-        crate::asym::heavy();
+        // notifier (pairs with `notify`'s fence: see `asym`).
+        crate::asym::waiter_fence(&self.waiters, before);
         WaitKey(self.epoch.load(Ordering::SeqCst))
     }
 
@@ -176,9 +176,12 @@ impl EventCount {
     #[inline]
     pub fn notify(&self, n: u32) -> bool {
         // Orders the caller's condition write before our read of the count (pairs with
-        // the heavy fence in `prepare_wait`: see `asym`).
-        crate::asym::light();
-        if self.waiters.load(Ordering::Relaxed) == 0 {
+        // the waiter's fence in `prepare_wait`: see `asym`).
+        let symmetric = crate::asym::notifier_fence(&self.waiters);
+        if self.waiters.load(Ordering::Relaxed) & crate::asym::COUNT == 0 {
+            if symmetric {
+                crate::asym::idle_symmetric(&self.waiters);
+            }
             return false;
         }
         self.epoch.fetch_add(1, Ordering::SeqCst);
@@ -199,7 +202,7 @@ impl EventCount {
     /// The number of announced waiters (racy: for display and tests).
     #[inline]
     pub fn waiters(&self) -> u32 {
-        self.waiters.load(Ordering::Relaxed)
+        self.waiters.load(Ordering::Relaxed) & crate::asym::COUNT
     }
 
     /// Waits until `poll` returns `Some`, following `strategy`, or until `deadline`.
