@@ -235,7 +235,7 @@ impl<'a> Run<'a> {
                     want = Some((i, c));
                     break;
                 }
-                State::Requested(c) | State::Offered(c) | State::Taken(c) if !alive(&self.clients, c) => {
+                State::Requested(c) | State::Offered(c) if !alive(&self.clients, c) => {
                     self.states[i] = State::Free;
                 }
                 State::Junk(_) => self.states[i] = State::Free,

@@ -43,7 +43,10 @@
 //!
 //! **Dead parties.** A client's death is seen through its participant id (the kernel
 //! drops its lock): anyone may free `REQUESTED(c)` or `OFFERED(c)` of a dead `c`, the
-//! listener while it scans for requests and while it waits for a take. Clients watch the
+//! listener while it scans for requests and while it waits for a take. `TAKEN(c)` is
+//! freed only by the hand-over that offered it: a client leaves the listener's object as
+//! soon as it has taken, and must not look dead to a second accepting thread then. Clients
+//! watch the
 //! listener's id and the `closed` flag in [`Control`] while they wait, so a listener's
 //! death or close fails their connect within one re-check of their wait.
 //!
@@ -257,13 +260,16 @@ impl Backlog<'_> {
     }
 
     /// Listener: the first request of a live client at or after slot `start` (going
-    /// round); frees what [`reap`](Self::reap) frees on the way, and junk.
+    /// round); frees what [`reap`](Self::reap) frees on the way, and junk. It may run
+    /// while another thread of the listener hands a connection over.
     pub fn next_request(&self, start: usize, alive: impl Fn(u64) -> bool) -> Option<(usize, u64)> {
         let n = self.slots.len();
         for i in (0..n).map(|k| (start + k) % n) {
             match self.state(i) {
                 State::Requested(c) if alive(c) => return Some((i, c)),
-                s @ (State::Requested(c) | State::Offered(c) | State::Taken(c)) if !alive(c) => {
+                // Not `TAKEN`: that is the hand-over's to settle, and a client leaves the
+                // listener's object (and so looks dead here) as soon as it has taken.
+                s @ (State::Requested(c) | State::Offered(c)) if !alive(c) => {
                     self.free(i, s);
                 }
                 s @ State::Junk(_) => {
@@ -397,7 +403,7 @@ mod tests {
         h.slots[2].state.store(State::Offered(9).word(), Ordering::Relaxed);
         assert_eq!(b.next_request(0, |c| c == 9), None);
         assert_eq!(b.state(0), State::Free);
-        assert_eq!(b.state(1), State::Free, "a dead client's taken slot is freed");
+        assert_eq!(b.state(1), State::Taken(u64::MAX >> 2), "a taken slot is left to its hand-over");
         assert_eq!(b.state(2), State::Offered(9), "a live client's offer stays");
         for w in [0, 1, 1 << 62, 2 << 62, 3 << 62, u64::MAX, 0xdead_beef] {
             assert_eq!(State::of(w).word(), w);
