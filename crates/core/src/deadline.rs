@@ -100,6 +100,14 @@ impl From<Instant> for Deadline {
     }
 }
 
+/// A clock for rate limits on hot paths ("at most once a millisecond or so"): nanoseconds
+/// on a monotonic clock that costs a few nanoseconds to read and advances in steps of a
+/// few milliseconds. Not for deadlines.
+#[inline]
+pub fn coarse_clock_ns() -> u64 {
+    crate::sys::monotonic_coarse_ns()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

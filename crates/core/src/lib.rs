@@ -84,7 +84,7 @@ mod sys;
 pub mod typed;
 mod view;
 
-pub use deadline::Deadline;
+pub use deadline::{coarse_clock_ns, Deadline};
 pub use error::{CreateError, NameError, OpenError, RegisterError, UnlinkError};
 pub use event::{EventCount, WaitKey, WaitStrategy, CHECK_SPINS, FIRST_RECHECK, RECHECK_INTERVAL};
 pub use handle::{Handle, InPlace, Layout};

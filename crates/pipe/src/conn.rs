@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shmkit_core::{
     CreateError, Deadline, Handle, Kind, Object, OpenError, OpenOptions, Role, UnlinkError, WaitStrategy,
@@ -20,12 +20,12 @@ use crate::stream::{self, ByteRing};
 struct Tx {
     port: Port<u8>,
     max: usize,
-    /// When this end last asked whether the receiver is alive.
-    probed: Cell<Option<Instant>>,
+    /// When this end last asked whether the receiver is alive (coarse clock, ns).
+    probed: Cell<u64>,
 }
 
 /// How often a sender that finds messages unread asks whether the receiver is alive.
-const PROBE_INTERVAL: Duration = Duration::from_millis(1);
+const PROBE_INTERVAL_NS: u64 = 1_000_000;
 
 /// The receive half of an end: the consumer of one ring.
 struct Rx {
@@ -35,12 +35,13 @@ struct Rx {
 
 impl Tx {
     fn new(port: Port<u8>) -> Self {
-        Self { port, max: DEFAULT_MAX_MESSAGE, probed: Cell::new(None) }
+        Self { port, max: DEFAULT_MAX_MESSAGE, probed: Cell::new(0) }
     }
 
     /// Whether the receiver is gone: closed or dropped (two loads), or dead (a system
-    /// call, made only when earlier messages may lie unread, at most every millisecond:
-    /// a receiver that is seen to keep up is alive).
+    /// call, made only when earlier messages may lie unread, about once a millisecond at
+    /// most, on a clock that costs a few nanoseconds: a receiver that is seen to keep up
+    /// is alive).
     fn receiver_gone(&self) -> bool {
         if self.port.closed() || self.port.peer_dropped() {
             return true;
@@ -48,11 +49,11 @@ impl Tx {
         if self.port.seen_drained() {
             return false;
         }
-        let now = Instant::now();
-        if self.probed.get().is_some_and(|t| now.duration_since(t) < PROBE_INTERVAL) {
+        let now = shmkit_core::coarse_clock_ns();
+        if now.wrapping_sub(self.probed.get()) < PROBE_INTERVAL_NS {
             return false;
         }
-        self.probed.set(Some(now));
+        self.probed.set(now);
         self.port.peer_gone()
     }
 

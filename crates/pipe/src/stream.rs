@@ -74,6 +74,20 @@ pub fn send_deadline<R: ByteRing + ?Sized>(
     // A timed send that fits waits for room for the whole frame, so it never times out
     // half-way.
     let whole = !deadline.is_never() && total <= ring.capacity();
+    if total <= WHOLE && total <= ring.capacity() {
+        // A short frame is put together on the stack and copied in once.
+        let mut one = [0u8; WHOLE];
+        one[..HEADER].copy_from_slice(&header);
+        one[HEADER..HEADER + msg.len()].copy_from_slice(msg);
+        let (pos, n) = ring.reserve(total as u64, total as u64, wait_for(deadline))?;
+        if (n as usize) < total {
+            // Only a peer that rewound the ring's indices gives less than asked for.
+            return Err(Fail::Nothing);
+        }
+        ring.copy_in(pos, &one[..total]);
+        ring.commit(total as u64);
+        return Ok(());
+    }
     while done < total {
         let first = done == 0;
         // At least a header's worth, so that a header is never split.
@@ -118,6 +132,19 @@ fn recv_fail(f: Fail) -> RecvError {
     }
 }
 
+/// How many bytes a receiver asks the ring for along with a header: a frame this long
+/// or shorter that is all there is received with one look at the ring and one release.
+const WHOLE: usize = HEADER + 248;
+
+/// A frame's header, found: its payload length and flags, where it starts, and how many
+/// bytes are readable from there (up to [`WHOLE`]).
+struct Head {
+    len: usize,
+    flags: u32,
+    pos: u64,
+    avail: usize,
+}
+
 /// Waits until `deadline` for the next frame's header, and checks it against the limit
 /// `max`; the frame stays. Its payload length and flags; `None` if nothing came in time.
 ///
@@ -129,8 +156,16 @@ pub fn peek<R: ByteRing + ?Sized>(
     max: usize,
     deadline: Option<Deadline>,
 ) -> Result<Option<(usize, u32)>, RecvError> {
-    let pos = match ring.ready(HEADER as u64, HEADER as u64, deadline) {
-        Ok((pos, _)) => pos,
+    Ok(head(ring, max, deadline)?.map(|h| (h.len, h.flags)))
+}
+
+fn head<R: ByteRing + ?Sized>(
+    ring: &R,
+    max: usize,
+    deadline: Option<Deadline>,
+) -> Result<Option<Head>, RecvError> {
+    let (pos, avail) = match ring.ready(HEADER as u64, WHOLE as u64, deadline) {
+        Ok(found) => found,
         Err(Fail::Nothing | Fail::Timeout) => return Ok(None),
         Err(f) => return Err(recv_fail(f)),
     };
@@ -138,10 +173,31 @@ pub fn peek<R: ByteRing + ?Sized>(
     ring.copy_out(pos, &mut b);
     let frame = Frame::decode(b);
     match frame.check(max) {
-        Ok(len) => Ok(Some((len, frame.flags))),
+        Ok(len) => {
+            let avail = usize::try_from(avail).unwrap_or(WHOLE).min(WHOLE);
+            Ok(Some(Head { len, flags: frame.flags, pos, avail }))
+        }
         Err(Bad::TooLarge { len }) => Err(RecvError::TooLarge { len, max }),
         Err(Bad::UnknownFlags(_)) => Err(RecvError::Corrupt { reason: "a frame header with unknown flags" }),
     }
+}
+
+/// Receives the frame `h` found, as [`take`] does; at once, with one release, if it is
+/// all readable already.
+fn take_head<R: ByteRing + ?Sized>(
+    ring: &R,
+    h: &Head,
+    mut sink: impl FnMut(u64, usize),
+) -> Result<(), RecvError> {
+    let total = HEADER + frame::padded(h.len);
+    if total > h.avail {
+        return take(ring, h.len, sink);
+    }
+    if h.len > 0 {
+        sink(h.pos.wrapping_add(HEADER as u64), h.len);
+    }
+    ring.consume(total as u64);
+    Ok(())
 }
 
 /// Receives the frame of `len` bytes whose header [`peek`] returned, handing its payload
@@ -180,9 +236,9 @@ fn wait_for(deadline: Deadline) -> Option<Deadline> {
     (deadline.is_never() || !deadline.has_passed()).then_some(deadline)
 }
 
-/// The next frame's payload length and flags, once its header is there (until `deadline`).
-fn start<R: ByteRing + ?Sized>(ring: &R, max: usize, deadline: Deadline) -> Result<(usize, u32), RecvError> {
-    match peek(ring, max, wait_for(deadline))? {
+/// The next frame's header, once it is there (until `deadline`).
+fn start<R: ByteRing + ?Sized>(ring: &R, max: usize, deadline: Deadline) -> Result<Head, RecvError> {
+    match head(ring, max, wait_for(deadline))? {
         Some(found) => Ok(found),
         // Without a deadline, only the end of the ring stops the wait.
         None if deadline.is_never() => Err(RecvError::Disconnected),
@@ -223,15 +279,15 @@ pub fn recv_message_deadline<R: ByteRing + ?Sized>(
     max: usize,
     deadline: Deadline,
 ) -> Result<(u32, Vec<u8>), RecvError> {
-    let (len, flags) = start(ring, max, deadline)?;
+    let h = start(ring, max, deadline)?;
     // Grows as the bytes arrive: a forged length costs no more than what was sent.
-    let mut out = Vec::with_capacity(len.min(ring.capacity()));
-    take(ring, len, |pos, n| {
+    let mut out = Vec::with_capacity(h.len.min(ring.capacity()));
+    take_head(ring, &h, |pos, n| {
         let at = out.len();
         out.resize(at + n, 0);
         ring.copy_out(pos, &mut out[at..]);
     })?;
-    Ok((flags, out))
+    Ok((h.flags, out))
 }
 
 /// Receives the next message into `buf`, blocking until it comes; returns its length.
@@ -258,14 +314,14 @@ pub fn recv_bytes_into_deadline<R: ByteRing + ?Sized>(
     buf: &mut [u8],
     deadline: Deadline,
 ) -> Result<usize, RecvError> {
-    let (len, _) = start(ring, max, deadline)?;
-    if buf.len() < len {
-        return Err(RecvError::BufferTooShort { needed: len });
+    let h = start(ring, max, deadline)?;
+    if buf.len() < h.len {
+        return Err(RecvError::BufferTooShort { needed: h.len });
     }
     let mut at = 0;
-    take(ring, len, |pos, n| {
+    take_head(ring, &h, |pos, n| {
         ring.copy_out(pos, &mut buf[at..at + n]);
         at += n;
     })?;
-    Ok(len)
+    Ok(h.len)
 }
