@@ -170,9 +170,10 @@ impl std::fmt::Debug for LockGuard<'_> {
 }
 
 impl Drop for LockGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Only fails if a peer overwrote the owner word: nothing to release then.
-        let _ = state(&self.lock.h).unlock(self.me);
+        let _ = state(&self.lock.h).unlock_held(self.me);
     }
 }
 
@@ -250,6 +251,7 @@ impl Lock {
     /// [`LockError::OwnerDied`] (holding the guard) if the previous owner died holding
     /// it; [`LockError::NoSlot`] if this process cannot become a participant.
     #[doc(alias = "acquire")]
+    #[inline]
     pub fn lock(&self) -> Result<LockGuard<'_>, LockError<LockGuard<'_>>> {
         let me = me(&self.h).map_err(LockError::NoSlot)?;
         loop {

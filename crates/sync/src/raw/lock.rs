@@ -42,6 +42,7 @@ impl RawLock {
 
     /// Takes the lock for `me` (a non-zero token), waiting until `deadline`. An owner that
     /// `live` says is dead is displaced, and the result says so. `None` on time-out.
+    #[inline]
     pub fn lock_until(
         &self,
         me: u64,
@@ -52,6 +53,19 @@ impl RawLock {
         if self.try_lock(me) {
             return Some(Acquired::Clean);
         }
+        self.lock_slow(me, deadline, strategy, live)
+    }
+
+    /// [`lock_until`](Self::lock_until) when the lock was held at the first try.
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(
+        &self,
+        me: u64,
+        deadline: Deadline,
+        strategy: WaitStrategy,
+        live: &impl Liveness,
+    ) -> Option<Acquired> {
         if deadline.has_passed() {
             // A try: no spinning, but a dead owner is still displaced.
             return self.take_from_dead(me, live).then_some(Acquired::OwnerDied);
@@ -84,6 +98,25 @@ impl RawLock {
     #[inline]
     pub fn unlock(&self, me: u64) -> Result<(), NotOwner> {
         self.owner.compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed).map_err(|_| NotOwner)?;
+        self.waiters.notify_one();
+        Ok(())
+    }
+
+    /// Releases the lock that `me` holds (a guard's release): a plain store, no locked
+    /// instruction. Among correct peers nobody else writes the word while `me` holds it:
+    /// a waiter's try needs it free, and a dead owner's lock is taken only from a dead
+    /// process, which `me`, releasing it, is not. A word that does not name `me` (a
+    /// hostile peer's write) is left alone.
+    ///
+    /// # Errors
+    ///
+    /// [`NotOwner`] if the word does not name `me`.
+    #[inline]
+    pub fn unlock_held(&self, me: u64) -> Result<(), NotOwner> {
+        if self.owner.load(Ordering::Relaxed) != me {
+            return Err(NotOwner);
+        }
+        self.owner.store(0, Ordering::Release);
         self.waiters.notify_one();
         Ok(())
     }
