@@ -103,7 +103,7 @@ pub(crate) fn draw(rows: &[Row], path: &Path) -> Result<(), Box<dyn Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figure::{Stats, Sweep};
+    use crate::figure::{Place, Stats, Sweep};
 
     #[test]
     fn labels() {
@@ -117,6 +117,7 @@ mod tests {
         let row = |series: &str, bytes: usize, ns: u64| Row {
             name: format!("{series} {bytes}"),
             figure: Figure::RoundTrip(Stats::from_nanos(vec![ns, ns + 10])),
+            place: Place::Processes,
             versus: Vec::new(),
             sweep: Some(Sweep { series: series.to_owned(), bytes }),
             floor_before: None,

@@ -2,7 +2,7 @@
 //! payload sweep. The leaf every other module builds on; it imports nothing of the crate.
 
 /// Round-trip statistics in nanoseconds, exact (every sample kept and sorted).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stats {
     /// The median.
     pub p50: f64,
@@ -57,17 +57,37 @@ pub enum Figure {
         /// How many items were moved.
         items: u64,
     },
+    /// The row failed: one of its processes died or hung, or it panicked. Why.
+    Failed(String),
 }
 
 impl Figure {
     /// The figure ratios are taken of: the p50 round trip, nanoseconds per operation,
-    /// bytes per second or items per second.
+    /// bytes per second or items per second (NaN for a failed row).
     pub fn headline(&self) -> f64 {
         match self {
             Figure::RoundTrip(s) => s.p50,
             Figure::Throughput { bytes_per_sec, .. } => *bytes_per_sec,
             Figure::PerOp { ns, .. } => *ns,
             Figure::Rate { per_sec, .. } => *per_sec,
+            Figure::Failed(_) => f64::NAN,
+        }
+    }
+
+    /// Whether the row failed.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Figure::Failed(_))
+    }
+
+    /// What the headline is: one-way or round trip (or per operation), p50 or mean.
+    /// `name` is the row's: a rate whose row moves items one way says so.
+    pub(crate) fn measured(&self, name: &str) -> &'static str {
+        match self {
+            Figure::RoundTrip(_) => "round trip, p50",
+            Figure::PerOp { .. } => "per op, mean",
+            Figure::Throughput { .. } | Figure::Rate { .. } if name.contains("one-way") => "one-way, mean",
+            Figure::Throughput { .. } | Figure::Rate { .. } => "rate, mean",
+            Figure::Failed(_) => "",
         }
     }
 
@@ -83,6 +103,30 @@ impl Figure {
             Figure::Throughput { messages, .. } => format!("{messages} messages"),
             Figure::PerOp { ops, .. } => format!("{ops} operations"),
             Figure::Rate { items, .. } => format!("{items} items"),
+            Figure::Failed(why) => format!("FAILED: {why}"),
+        }
+    }
+}
+
+/// Where a row ran: in one process, between two threads of one process, or across
+/// processes (two pinned to two cores, or Python's and the pools' own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Place {
+    /// One thread of one process.
+    OneProcess,
+    /// Two threads of one process, pinned to two cores.
+    Threads,
+    /// Two (or more) processes.
+    Processes,
+}
+
+impl Place {
+    /// `one process`, `threads`, `processes`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Place::OneProcess => "one process",
+            Place::Threads => "threads",
+            Place::Processes => "processes",
         }
     }
 }
@@ -103,6 +147,8 @@ pub struct Row {
     pub name: String,
     /// The figure.
     pub figure: Figure,
+    /// Where it ran.
+    pub place: Place,
     /// The names of the rows this one is compared with (those that ran).
     pub versus: Vec<String>,
     /// The row's point in the payload sweep, if it is one.

@@ -3,15 +3,14 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use shmkit_core::{futex, Deadline, Segment};
 
 use crate::figure::Figure;
-use crate::harness::{round_trip, two_processes, Echo, Endpoint, Timing};
+use crate::harness::{round_trip, timed_batches, two_processes, Echo, Endpoint, Timing};
 
 /// The floor: one cache line in shared memory, both sides spinning on it.
 pub(crate) struct CacheLine {
@@ -166,41 +165,36 @@ pub(crate) fn socket_pair() -> (Stream, Stream) {
 }
 
 /// The child writes `msg`-byte messages into `tx` until the parent, reading `rx`, has
-/// measured for the measuring time and closes its end.
+/// measured for the measuring time (reading the clock once per batch of messages, see
+/// `timed_batches`) and closes its end.
 pub(crate) fn stream_throughput(rx: File, tx: File, msg: usize, tm: Timing) -> Figure {
-    let (rx, tx) = (rx.into_raw_fd(), tx.into_raw_fd());
-    let (bytes, elapsed) = two_processes(
-        || {
-            // SAFETY: after fork each process owns its copies; the child keeps only `tx`.
-            let mut tx = unsafe {
-                libc::close(rx);
-                File::from_raw_fd(tx)
-            };
+    let (reader, writer) = (rx.as_raw_fd(), tx.as_raw_fd());
+    let (messages, elapsed) = two_processes(
+        tm,
+        // The child's closure owns both ends: this process drops its copies with it once
+        // both sides are forked, so the parent's close is the last of the read end's and
+        // the child's write fails (EPIPE) when the parent is done.
+        move || {
+            drop(rx);
+            let mut tx = tx;
             let buf = vec![0x5Au8; msg];
-            // Ends with EPIPE once the parent closes its end.
             while tx.write_all(&buf).is_ok() {}
         },
-        || {
-            // SAFETY: as above; the parent keeps only `rx`.
+        move || {
+            // SAFETY: this process's copies of the two descriptors, inherited at its
+            // fork; nothing else in it uses them. It keeps only the read end.
             let mut rx = unsafe {
-                libc::close(tx);
-                File::from_raw_fd(rx)
+                libc::close(writer);
+                File::from_raw_fd(reader)
             };
             let mut buf = vec![0u8; msg];
-            let start = Instant::now();
-            while start.elapsed() < tm.warmup {
+            timed_batches(tm, || {
                 rx.read_exact(&mut buf).unwrap();
-            }
-            let start = Instant::now();
-            let mut bytes = 0u64;
-            while start.elapsed() < tm.measure {
-                rx.read_exact(&mut buf).unwrap();
-                bytes += msg as u64;
-            }
-            (bytes, start.elapsed())
+                1
+            })
         },
     );
-    Figure::Throughput { bytes_per_sec: bytes as f64 / elapsed.as_secs_f64(), messages: bytes / msg as u64 }
+    Figure::Throughput { bytes_per_sec: (messages * msg as u64) as f64 / elapsed.as_secs_f64(), messages }
 }
 
 /// The floor: a round trip of one cache line between two processes.

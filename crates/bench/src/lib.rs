@@ -1,19 +1,25 @@
 //! shmkit's benchmark suite: every primitive across two real processes, each figure beside
 //! its peers measured in the same run — the floor (one cache line), the kernel (pipe,
-//! socketpair, futex), other crates (`shared_memory` + `raw_sync`, `rtrb`) and Python's
-//! `multiprocessing` — with the ratio.
+//! socketpair, futex), other crates (`shared_memory` + `raw_sync`; `rtrb` and crossbeam's
+//! `ArrayQueue` between two threads) and Python's `multiprocessing` — with the ratio.
 //!
 //! `cargo bench -p shmkit-bench --bench ipc` and the `shmkit bench` command (built with
 //! `--features bench`) both call [`run`], which returns a [`Report`]: one table
 //! ([`Report::print`]) and a chart of round trip against payload size
 //! ([`Report::write_chart`]).
 //!
-//! Method: fork a child, pin parent and child to different cores when there are two, warm
-//! up, then measure. Round trips are timed one by one (one clock read per round trip) for
-//! at least the measuring time; every sample is kept and sorted, so p50/p99/p99.9 are
-//! exact, not bucketed. Throughput moves messages one way for the measuring time. The
-//! Python rows run `python3` when it is on `PATH` (timed by Python itself, the same way),
-//! and are skipped with a note when it is not.
+//! Method: fork two processes, the parent and the child of the row, pinned to different
+//! cores when there are two, warm up, then measure. Round trips are timed one by one (one
+//! clock read per round trip) for at least the measuring time, into a sample buffer
+//! allocated and written through before the timing starts; every sample is kept and
+//! sorted, so p50/p99/p99.9 are exact, not bucketed. One-way rows move items for the
+//! measuring time, reading the clock once per batch of 256 items, never per item, the
+//! in-process peers (two threads) alike. The floor is measured again just before each row
+//! compared with it. Every row says what it measured (one-way or round trip, p50 or mean)
+//! and where (processes, threads, one process). A row whose process dies (a panic, a
+//! signal) or hangs past a generous limit is killed and reported as failed, and the run
+//! goes on. The Python rows run `python3` when it is on `PATH` (timed by Python itself,
+//! the same way), and are skipped with a note when it is not.
 //!
 //! # Examples
 //!
@@ -42,7 +48,7 @@ mod peers;
 mod report;
 mod rows;
 
-pub use figure::{Figure, Row, Stats, Sweep};
+pub use figure::{Figure, Place, Row, Stats, Sweep};
 pub use report::Report;
 
 /// What to run, and how long.

@@ -32,6 +32,8 @@ pub(crate) const PYCONN_ACCEPT: &str =
     "python3 multiprocessing Listener/Client connect+accept+handshake (AF_UNIX)";
 /// The in-process SPSC peer.
 pub(crate) const RTRB: &str = "rtrb SPSC u64 one-way, two threads";
+/// The in-process bounded MPMC peer (of `Queue<u64>`).
+pub(crate) const CROSSBEAM: &str = "crossbeam ArrayQueue u64 one-way (threads)";
 /// Python's Queue one way (the message queue's small-message peer).
 pub(crate) const PYQUEUE_ONE_WAY: &str = "python3 multiprocessing.Queue 16 B one-way";
 /// `Queue<u64>` round trips (rows of `rows/queue.rs`, which spells them out): the message

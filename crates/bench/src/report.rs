@@ -14,6 +14,16 @@ fn short_name<'a>(row: &str, peer: &'a str) -> &'a str {
     }
 }
 
+/// What the `measured` and `where` columns say, printed above the table.
+const LEGEND: [&str; 6] = [
+    "measured: round trip, p50 = each round trip (or start+join, connect+accept) timed on its own, in ns:",
+    "  p50, p99, p99.9 and mean; ratios compare the p50. one-way (or rate), mean = items or bytes over",
+    "  the whole measuring time, the clock read once per batch of 256 items for every row alike; per",
+    "  op, mean = ns per operation over a loop timed as a whole. Ratios of rates: above 1 is faster.",
+    "where: processes = two processes (the parent and a forked child) pinned to two cores; threads =",
+    "  two threads of one process pinned to the same two cores; one process = a single thread.",
+];
+
 /// The table of one run: every row, each beside its peers from the same run.
 #[derive(Clone, Debug)]
 pub struct Report {
@@ -55,7 +65,9 @@ impl Report {
 
     /// Prints the table: each row's p50, p99, p99.9 and mean round trip in nanoseconds
     /// (or ns per operation, MiB/s, millions of items per second) and its ratio to each
-    /// peer; then the sample counts, the cores and the notes.
+    /// peer, beside what the row measured (one-way or round trip, p50 or mean) and where
+    /// (processes, threads, one process); failed rows say why. Then the sample counts,
+    /// the cores and the notes.
     ///
     /// # Errors
     ///
@@ -63,40 +75,38 @@ impl Report {
     pub fn print(&self, out: &mut dyn Write) -> io::Result<()> {
         let w = self.rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0).max(44);
         writeln!(out)?;
+        for line in LEGEND {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(out)?;
         writeln!(
             out,
-            "{:<w$} {:>9} {:>9} {:>9} {:>9} {:>12}  ratio",
-            "round trip (ns) / throughput", "p50", "p99", "p99.9", "mean", "MiB/s, M/s"
+            "{:<w$} {:<15} {:<11} {:>9} {:>9} {:>9} {:>9} {:>12}  ratio",
+            "row", "measured", "where", "p50 ns", "p99", "p99.9", "mean", "MiB/s, M/s"
         )?;
-        writeln!(out, "{}", "-".repeat(w + 74))?;
+        writeln!(out, "{}", "-".repeat(w + 102))?;
         for row in &self.rows {
             let ratio = self.ratios(row);
+            let what =
+                format!("{:<w$} {:<15} {:<11}", row.name, row.figure.measured(&row.name), row.place.label());
+            let blank = "";
             let line = match &row.figure {
                 Figure::RoundTrip(s) => format!(
-                    "{:<w$} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>12}  {ratio}",
-                    row.name, s.p50, s.p99, s.p999, s.mean, ""
+                    "{what} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {blank:>12}  {ratio}",
+                    s.p50, s.p99, s.p999, s.mean
                 ),
                 Figure::Throughput { bytes_per_sec, .. } => format!(
-                    "{:<w$} {:>9} {:>9} {:>9} {:>9} {:>12.0}  {ratio}",
-                    row.name,
-                    "",
-                    "",
-                    "",
-                    "",
+                    "{what} {blank:>9} {blank:>9} {blank:>9} {blank:>9} {:>12.0}  {ratio}",
                     bytes_per_sec / (1024.0 * 1024.0)
                 ),
                 Figure::PerOp { ns, .. } => {
-                    format!("{:<w$} {:>9} {:>9} {:>9} {:>9.1} {:>12}  {ratio}", row.name, "", "", "", ns, "")
+                    format!("{what} {blank:>9} {blank:>9} {blank:>9} {ns:>9.1} {blank:>12}  {ratio}")
                 }
                 Figure::Rate { per_sec, .. } => format!(
-                    "{:<w$} {:>9} {:>9} {:>9} {:>9} {:>10.1} M  {ratio}",
-                    row.name,
-                    "",
-                    "",
-                    "",
-                    "",
+                    "{what} {blank:>9} {blank:>9} {blank:>9} {blank:>9} {:>10.1} M  {ratio}",
                     per_sec / 1e6
                 ),
+                Figure::Failed(why) => format!("{:<w$} FAILED: {why}", row.name),
             };
             writeln!(out, "{}", line.trim_end())?;
         }
@@ -118,6 +128,9 @@ impl Report {
 
     /// The ratio column: this row's headline over each peer's that ran.
     fn ratios(&self, row: &Row) -> String {
+        if row.figure.is_failed() {
+            return String::new();
+        }
         let ratio = |peer: &Row| {
             let name = short_name(&row.name, &peer.name);
             match row.figure.headline() / peer.figure.headline() {
@@ -135,7 +148,7 @@ impl Report {
                 Some(f) if v == FLOOR => {
                     Some(format!("{:.2}x floor measured just before ({f:.0} ns)", row.figure.headline() / f))
                 }
-                _ => self.row(v).map(ratio),
+                _ => self.row(v).filter(|peer| !peer.figure.is_failed()).map(ratio),
             })
             .collect();
         ratios.join("; ")
@@ -156,12 +169,13 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figure::Stats;
+    use crate::figure::{Place, Stats};
 
     fn row(name: &str, p50: u64, versus: &[&str]) -> Row {
         Row {
             name: name.to_owned(),
             figure: Figure::RoundTrip(Stats::from_nanos(vec![p50])),
+            place: Place::Processes,
             versus: versus.iter().map(|v| v.to_string()).collect(),
             sweep: None,
             floor_before: None,
@@ -195,6 +209,7 @@ mod tests {
         let rate = |name: &str, per_sec: f64, versus: &[&str]| Row {
             name: name.to_owned(),
             figure: Figure::Rate { per_sec, items: 1 },
+            place: Place::Threads,
             versus: versus.iter().map(|v| v.to_string()).collect(),
             sweep: None,
             floor_before: None,
@@ -204,6 +219,21 @@ mod tests {
         let report = Report::new(rows, Vec::new(), 2, None);
         assert_eq!(report.ratios(&report.rows()[1]), "50x slower than peer");
         assert_eq!(report.ratios(&report.rows()[2]), "50x peer");
+    }
+
+    #[test]
+    fn failed_rows_say_why_and_give_no_ratio() {
+        let mut failed = row("peer", 100, &[]);
+        failed.figure = Figure::Failed("the child process was killed by signal 9 (SIGKILL)".into());
+        let rows = vec![failed, row("mine", 50, &["peer"])];
+        let report = Report::new(rows, Vec::new(), 2, Some((0, 1)));
+        assert_eq!(report.ratios(&report.rows()[0]), "");
+        assert_eq!(report.ratios(&report.rows()[1]), "");
+        let mut out = Vec::new();
+        report.print(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("FAILED: the child process was killed by signal 9 (SIGKILL)"), "{text}");
+        assert!(text.contains("round trip, p50 processes"), "{text}");
     }
 
     #[test]

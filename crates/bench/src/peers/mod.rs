@@ -1,6 +1,8 @@
 //! Peers from outside shmkit and the kernel: the `shared_memory` + `raw_sync` crates,
-//! `rtrb` between two threads, and Python's `multiprocessing`.
+//! `rtrb` and crossbeam's `ArrayQueue` between two threads, and Python's
+//! `multiprocessing`.
 
+pub(crate) mod crossbeam_threads;
 pub(crate) mod python;
 pub(crate) mod rawsync;
 pub(crate) mod rtrb_threads;

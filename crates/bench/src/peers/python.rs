@@ -2,10 +2,12 @@
 //! `PATH`, timed by Python itself the way the Rust rows are timed (`python.py`).
 
 use std::io::ErrorKind;
-use std::process::Command;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 
-use crate::figure::{Figure, Stats};
-use crate::harness::{cpus, Timing};
+use crate::figure::{Figure, Place, Stats};
+use crate::harness::{cpus, fail, mark, Timing};
 
 const SCRIPT: &str = include_str!("python.py");
 
@@ -146,7 +148,16 @@ pub(crate) fn manager_dict(op: DictOp, keys: usize, tm: Timing) -> Result<Figure
 
 /// Runs `script` (`what`, for messages) with `args`, then the warm-up and measuring times
 /// and the two CPUs to pin to, and returns what it printed.
+///
+/// Python runs in a process group of its own, with its `multiprocessing` children; when it
+/// fails, or is not done within `tm.limit()` (a child of its died and it waits for good),
+/// the group is killed and the row fails. No `python3` on `PATH`: the row is skipped with
+/// a note.
 fn run(script: &str, what: &str, args: &[String], tm: Timing) -> Result<String, String> {
+    // Every script but `value` (one process) runs processes.
+    if what != "value" {
+        mark(Place::Processes);
+    }
     let (parent, child) = match cpus().pair {
         Some((p, c)) => (p as i64, c as i64),
         None => (-1, -1),
@@ -157,15 +168,43 @@ fn run(script: &str, what: &str, args: &[String], tm: Timing) -> Result<String, 
         parent.to_string(),
         child.to_string(),
     ];
-    let out = match Command::new("python3").arg("-c").arg(script).args(args).args(&timing).output() {
-        Ok(out) => out,
+    let mut command = Command::new("python3");
+    command.arg("-c").arg(script).args(args).args(&timing);
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let python = match command.spawn() {
+        Ok(python) => python,
         Err(e) if e.kind() == ErrorKind::NotFound => return Err(NO_PYTHON.to_owned()),
         Err(e) => return Err(format!("python3 could not be started ({e}): the Python rows are skipped")),
+    };
+    let group = python.id() as libc::pid_t;
+    // A thread collects the output (both pipes, so that neither fills) and the status;
+    // this one waits for it, at most the row's limit. It ends before this function
+    // returns: no thread outlives a row (the rows fork).
+    let (tx, rx) = mpsc::channel();
+    let collector = std::thread::spawn(move || {
+        let _ = tx.send(python.wait_with_output());
+    });
+    let out = rx.recv_timeout(tm.limit());
+    if out.is_err() {
+        // SAFETY: plain system call; the group is Python's and its children's, which this
+        // process made (Python is unreaped, so its id names it still).
+        unsafe { libc::killpg(group, libc::SIGKILL) };
+    }
+    let out = out.or_else(|_| rx.recv());
+    let _ = collector.join();
+    let out = match out {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => fail(format!("python3 {what}: reading its output failed ({e})")),
+        Err(_) => fail(format!("python3 {what}: no result from the thread that waited for it")),
     };
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr.lines().last().unwrap_or("").trim();
-        return Err(format!("python3 {what} failed ({}): {last}", out.status));
+        let how = match out.status.signal() {
+            Some(libc::SIGKILL) => format!("killed, not done within {:.0?}", tm.limit()),
+            _ => out.status.to_string(),
+        };
+        fail(format!("python3 {what} failed ({how}): {last}"));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -4,14 +4,16 @@
 //! costs, beside Python's. Every row's name holds `Connection` or `Listener`, and so do
 //! the Python peers' (`-- Connection` and `-- Listener` select a row with its peers).
 //!
-//! - Round trips, without an authkey: the listener is bound before the fork; each process
-//!   makes its own end when it first uses it, the child by connecting, the parent by
-//!   accepting (within the warm-up). The ends cannot be made before the fork: a
-//!   shared-memory connection belongs to the process that connected or accepted, and the
-//!   parent dropping its copy of the child's end (as the harness does after the fork)
-//!   closes the connection.
-//! - Connect+accept+handshake, with an authkey: the listener (this process) and a client
-//!   (a forked child) take turns over a control pipe, so that one connection is made at a
+//! - Round trips, without an authkey: each process makes its own end when it first uses
+//!   it (within the warm-up), the parent by binding the listener and accepting, the child
+//!   by connecting (again until the listener is there). Neither can be made before the
+//!   fork: a shared-memory listener accepts only in the process that bound it, and a
+//!   shared-memory connection belongs to the process that connected or accepted (the
+//!   harness's parent and child are both forked, and this process drops its copy of the
+//!   child's closure once they are).
+//! - Connect+accept+handshake, with an authkey: the listener (the parent, which binds it
+//!   first thing) and a client (the child) take turns over a control pipe, so that one
+//!   connection is made at a
 //!   time, to a listener that is already waiting in `accept`. The child reads the clock
 //!   just before its connect call and just after it returns; the listener just after its
 //!   `accept` returns. One sample per connection: from the connect call until both sides
@@ -31,7 +33,7 @@ use shmkit_core::WaitStrategy;
 use shmkit_pipe::Pipe;
 
 use crate::figure::{Figure, Stats};
-use crate::harness::{round_trip, two_processes, Bench, Endpoint, Timing, STOP};
+use crate::harness::{round_trip, two_processes, Bench, Endpoint, Samples, Timing, STOP};
 use crate::names::{FLOOR, PYCONN_ACCEPT, PYCONN_PING};
 use crate::peers::python::{self, Channel};
 
@@ -106,12 +108,29 @@ impl Address {
         }
         .unwrap_or_else(|e| panic!("connect to {self:?}: {e}"))
     }
+
+    /// As [`connect`](Self::connect), again every millisecond until the listener is
+    /// there, for at most [`CLIENT_LIMIT`].
+    fn connect_when_bound(&self, opts: &Options) -> Connection {
+        let start = Instant::now();
+        loop {
+            let tried = match self {
+                Self::Shm(name) => Client::connect_with(name, opts),
+                Self::Unix(path) => Client::connect_unix_with(path, opts),
+            };
+            match tried {
+                Ok(conn) => return conn,
+                Err(e) if start.elapsed() > CLIENT_LIMIT => panic!("connect to {self:?}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
 }
 
 /// How an end of a ping-pong gets its connection.
 enum Way {
-    /// The listener's `accept` (the parent, which bound it).
-    Accept(Listener),
+    /// The listener's `accept` (the parent, which binds it, and keeps it here).
+    Accept(Address, Option<Listener>),
     /// A client's connect (the child).
     Connect(Address),
 }
@@ -125,20 +144,23 @@ struct ConnPing {
 }
 
 impl ConnPing {
-    /// The parent's end (the listener, bound now, without an authkey) and the child's.
+    /// The parent's end (the listener, bound when first used, without an authkey) and the
+    /// child's.
     fn pair(transport: Transport, strategy: WaitStrategy) -> (Self, Self) {
         let addr = transport.address();
-        let listener = addr.bind(&Options::new());
         let end = |way| Self { way, strategy, conn: None };
-        (end(Way::Accept(listener)), end(Way::Connect(addr)))
+        (end(Way::Accept(addr.clone(), None)), end(Way::Connect(addr)))
     }
 
     fn conn(&mut self) -> &Connection {
-        let (way, strategy) = (&self.way, self.strategy);
+        let (way, strategy) = (&mut self.way, self.strategy);
         self.conn.get_or_insert_with(|| {
             let mut conn = match way {
-                Way::Accept(l) => l.accept_timeout(Some(CLIENT_LIMIT)).expect("accept the child"),
-                Way::Connect(addr) => addr.connect(&Options::new()),
+                Way::Accept(addr, listener) => listener
+                    .insert(addr.bind(&Options::new()))
+                    .accept_timeout(Some(CLIENT_LIMIT))
+                    .expect("accept the child"),
+                Way::Connect(addr) => addr.connect_when_bound(&Options::new()),
             };
             conn.set_wait_strategy(strategy);
             conn
@@ -158,13 +180,14 @@ impl Endpoint for ConnPing {
     }
 }
 
-/// Connections with an authkey, one at a time, from a forked client to this process's
-/// listener: one sample per connection, from the client's connect call until both ends
+/// Connections with an authkey, one at a time, from a forked client (the child) to the
+/// parent's listener: one sample per connection, from the client's connect call until both ends
 /// hold it (see the module's doc).
 fn connect_accept(transport: Transport, tm: Timing) -> Figure {
     let addr = transport.address();
+    let child_addr = addr.clone();
     let opts = Options::new().authkey(AUTHKEY);
-    let listener = addr.bind(&opts);
+    let child_opts = opts.clone();
     // The control pipe: the listener's "connect now" (or STOP), the client's two clock
     // readings back. Both processes read the clock as nanoseconds since `base`: one
     // monotonic clock, whichever process reads it.
@@ -172,6 +195,7 @@ fn connect_accept(transport: Transport, tm: Timing) -> Figure {
     let base = Instant::now();
     let since = move || base.elapsed().as_nanos() as u64;
     let stats = two_processes(
+        tm,
         move || {
             let mut word = [0u8; 8];
             loop {
@@ -180,7 +204,7 @@ fn connect_accept(transport: Transport, tm: Timing) -> Figure {
                     break;
                 }
                 let called = since();
-                let conn = addr.connect(&opts);
+                let conn = child_addr.connect(&child_opts);
                 let returned = since();
                 let mut stamps = [0u8; 16];
                 stamps[..8].copy_from_slice(&called.to_le_bytes());
@@ -190,6 +214,9 @@ fn connect_accept(transport: Transport, tm: Timing) -> Figure {
             }
         },
         move || {
+            // Bound here, before the first "connect now": a shared-memory listener accepts
+            // only in the process that bound it.
+            let listener = addr.bind(&opts);
             let stats = each_sample(tm, || {
                 ctl.send_bytes(&0u64.to_le_bytes()).expect("tell the client to connect");
                 let conn = listener.accept_timeout(Some(CLIENT_LIMIT)).expect("accept the client");
@@ -211,14 +238,14 @@ fn connect_accept(transport: Transport, tm: Timing) -> Figure {
 /// Warms up, then keeps the samples `once` returns (nanoseconds each) until `tm` says it
 /// is done.
 fn each_sample(tm: Timing, mut once: impl FnMut() -> u64) -> Stats {
+    let mut samples = Samples::new();
     let start = Instant::now();
     while start.elapsed() < tm.warmup {
         once();
     }
-    let mut samples = Vec::new();
     let start = Instant::now();
-    while !tm.done(start.elapsed(), samples.len()) {
+    while !tm.done(start.elapsed(), samples.count()) {
         samples.push(once());
     }
-    Stats::from_nanos(samples)
+    samples.stats()
 }

@@ -153,6 +153,7 @@ fn contended_update(tm: Timing) -> Result<Figure, String> {
         BATCH
     };
     let parent = two_processes(
+        tm,
         || {
             let mut n = 0;
             while stop.load() == 0 {
@@ -165,7 +166,7 @@ fn contended_update(tm: Timing) -> Result<Figure, String> {
             while child_ops.load() == 0 {
                 if waiting.elapsed() > CHILD_START {
                     stop.store(1).unwrap();
-                    return Err("dict: the contended update's child made no increment".to_owned());
+                    return None;
                 }
                 std::hint::spin_loop();
             }
@@ -180,10 +181,11 @@ fn contended_update(tm: Timing) -> Result<Figure, String> {
             }
             let (elapsed, ops) = (start.elapsed(), mine + child_ops.load() - ops0);
             stop.store(1).unwrap();
-            Ok((mine, elapsed, ops))
+            Some((mine, elapsed, ops))
         },
     );
-    let (mine, elapsed, ops) = parent?;
+    let (mine, elapsed, ops) =
+        parent.ok_or_else(|| "dict: the contended update's child made no increment".to_owned())?;
     let done = mine + child_ops.load();
     let gained = d.get(&0).unwrap().unwrap_or(0) - before;
     if gained != done {

@@ -3,22 +3,19 @@
 //! the socketpair.
 //!
 //! Every get lands in a buffer allocated before the timing starts (`get_bytes_into`), and
-//! the one-way readers take messages in batches of [`BATCH`], so the clock is read once
-//! per batch.
+//! the clock is read once per batch of messages (see `timed_batches`), the memcpy peers'
+//! too.
 
 use std::time::Duration;
 
 use shmkit_core::WaitStrategy;
 use shmkit_mq::{MessageQueue, MessageQueueOptions};
 
-use crate::harness::{one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
+use crate::harness::{one_way, rate, round_trip, throughput, timed_batches, Bench, Endpoint, Timing, BATCH};
 use crate::names::{
     FLOOR, FUTEX, MEMCPY4M, MEMCPY4M_CYCLING, PYQUEUE, PYQUEUE_ONE_WAY, QUEUE_PARKED, QUEUE_SPIN, SOCK64K,
 };
 use crate::peers::python;
-
-/// Messages a one-way reader takes between two clock reads.
-const BATCH: u64 = 256;
 
 /// The queue's `maxsize` in the one-way rows, Python's too.
 const MAXSIZE: usize = 1024;
@@ -69,19 +66,14 @@ const POOL_FRAMES: usize = 4;
 fn memcpy_4m(tm: Timing, frames: usize) -> (u64, Duration) {
     let src = vec![0x5Au8; FRAME];
     let mut dst = vec![0u8; FRAME * frames];
-    let mut copies = |until: Duration| {
-        let start = std::time::Instant::now();
-        let mut n = 0u64;
-        while start.elapsed() < until {
-            let at = (n as usize % frames) * FRAME;
-            dst[at..at + FRAME].copy_from_slice(std::hint::black_box(&src));
-            std::hint::black_box(&dst);
-            n += 1;
-        }
-        (n, start.elapsed())
-    };
-    let _ = copies(tm.warmup);
-    copies(tm.measure)
+    let mut n = 0usize;
+    timed_batches(tm, || {
+        let at = (n % frames) * FRAME;
+        dst[at..at + FRAME].copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&dst);
+        n += 1;
+        1
+    })
 }
 
 /// 4 MiB messages one way, each written once into a loan (one copy from the writer's

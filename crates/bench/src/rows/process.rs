@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use shmkit_process::{Pool, Process, StartMethod};
 
-use crate::figure::{Figure, Stats};
-use crate::harness::{Bench, Timing};
+use crate::figure::{Figure, Place};
+use crate::harness::{mark, Bench, Samples, Timing};
 use crate::peers::python;
 
 const PY_FORK: &str = "python3 multiprocessing Process start+join (fork)";
@@ -26,22 +26,24 @@ fn identity(x: u64) -> u64 {
     x
 }
 
-/// Samples of `once` (nanoseconds each) for the measuring time, after a warm-up.
+/// Samples of `once` (nanoseconds each) for the measuring time, after a warm-up. The
+/// rows that use it start processes.
 fn each(tm: Timing, mut once: impl FnMut()) -> Figure {
+    mark(Place::Processes);
+    let mut samples = Samples::new();
     let start = Instant::now();
     while start.elapsed() < tm.warmup {
         once();
     }
-    let mut samples = Vec::new();
     let start = Instant::now();
     let mut last = start;
-    while !tm.done(last - start, samples.len()) {
+    while !tm.done(last - start, samples.count()) {
         once();
         let now = Instant::now();
         samples.push((now - last).as_nanos() as u64);
         last = now;
     }
-    Figure::RoundTrip(Stats::from_nanos(samples))
+    Figure::RoundTrip(samples.stats())
 }
 
 fn start_join(method: StartMethod) -> impl FnMut() {
@@ -64,6 +66,7 @@ pub(super) fn rows(b: &mut Bench) {
     });
     b.try_add(PY_MAP, &[], None, |tm| python::pool_map(MAP_ITEMS, tm));
     b.add("Pool(2).map, per item", &[PY_MAP], |_| {
+        mark(Place::Processes);
         let pool = Pool::new(2).expect("a pool");
         let items: Vec<u64> = (0..MAP_ITEMS as u64).collect();
         assert_eq!(pool.map(identity, items.clone()).map(|v| v.len()), Ok(MAP_ITEMS));

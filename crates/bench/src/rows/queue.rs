@@ -1,14 +1,15 @@
 //! Queue and the SPSC pair: round trips beside the floor, the futex, `raw_sync` and
-//! Python's Queue; one-way rates beside rtrb; in-place payloads beside the socketpair.
+//! Python's Queue; one-way rates beside rtrb (and crossbeam's `ArrayQueue`, for
+//! `Queue`), both between two threads; in-place payloads beside the socketpair.
 
 use shmkit_core::WaitStrategy;
 use shmkit_queue::{spsc, Queue};
 
 use crate::figure::Figure;
 use crate::harness::{one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
-use crate::names::{FLOOR, FUTEX, PYQUEUE, RAWSYNC_BUSY, RAWSYNC_EVENT, RTRB, SOCK64K};
+use crate::names::{CROSSBEAM, FLOOR, FUTEX, PYQUEUE, RAWSYNC_BUSY, RAWSYNC_EVENT, RTRB, SOCK64K};
 use crate::peers::python::{self, Channel};
-use crate::peers::rtrb_threads;
+use crate::peers::{crossbeam_threads, rtrb_threads};
 
 pub(super) fn rows(b: &mut Bench) {
     b.try_add(PYQUEUE, &[], None, |tm| python::round_trip(Channel::Queue, 8, tm));
@@ -29,9 +30,10 @@ pub(super) fn rows(b: &mut Bench) {
         round_trip(x, y, tm)
     });
     b.add(RTRB, &[], rtrb_threads::one_way);
+    b.add(CROSSBEAM, &[], crossbeam_threads::one_way);
     b.add("SPSC u64 one-way", &[RTRB], |tm| spsc_one_way(1, tm));
     b.add("SPSC u64 one-way, batches of 64", &[RTRB], |tm| spsc_one_way(64, tm));
-    b.add("Queue<u64> one-way", &[RTRB], queue_one_way);
+    b.add("Queue<u64> one-way", &[RTRB, CROSSBEAM], queue_one_way);
     b.add("SPSC 4 KiB in place one-way", &[SOCK64K], spsc_in_place::<4096>);
     b.add("SPSC 1 MiB in place one-way", &[SOCK64K], spsc_in_place::<{ 1 << 20 }>);
 }

@@ -63,6 +63,7 @@ fn contended_lock(tm: Timing) -> Figure {
         }
     };
     let (ops, elapsed) = two_processes(
+        tm,
         || {
             let mut n = 0;
             spin(&mut n);

@@ -113,6 +113,7 @@ fn contended_fetch_add(tm: Timing) -> Figure {
         n
     };
     let (ops, elapsed) = two_processes(
+        tm,
         || {
             child_ops.store(spin()).unwrap();
         },
