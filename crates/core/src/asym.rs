@@ -9,9 +9,9 @@
 //!
 //! So the two sides are made unequal, as user-space RCU and Folly do:
 //!
-//! - [`light`], on the notifier's path, is a compiler fence only: it keeps the compiler
+//! - `light`, on the notifier's path, is a compiler fence only: it keeps the compiler
 //!   from moving the load above the store, and costs nothing at run time.
-//! - [`heavy`], on the waiter's path (just before it re-checks the condition and sleeps),
+//! - `heavy`, on the waiter's path (just before it re-checks the condition and sleeps),
 //!   is a full fence and then `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`. When that
 //!   returns, every running thread of every process registered for it has executed a
 //!   full memory barrier (the kernel interrupts their CPUs; a thread not running passed
@@ -33,13 +33,13 @@
 //! park on every message (many clients on few cores) would spend its time in them. So an
 //! event count's waiter word carries a mode in its top bits:
 //!
-//! - *asymmetric* (0): notifiers use [`light`], waiters [`heavy`];
+//! - *asymmetric* (0): notifiers use `light`, waiters `heavy`;
 //! - *symmetric*: both use a full fence, as before this module;
 //! - *pending*, on the way from the first to the second: notifiers use a full fence,
-//!   waiters still [`heavy`].
+//!   waiters still `heavy`.
 //!
 //! A waiter that parks again within [`OFTEN`] of its thread's last park switches the
-//! count to symmetric: it sets *pending*, runs [`heavy`], then sets *symmetric*. Every
+//! count to symmetric: it sets *pending*, runs `heavy`, then sets *symmetric*. Every
 //! notifier that read *asymmetric* did so before *pending* was set, so that barrier
 //! orders it (the argument above); every waiter that reads *symmetric* (in the same
 //! read-modify-write that counts it) comes after that barrier, and pairs with notifiers
@@ -52,7 +52,7 @@
 //! (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`) when shmkit first attaches an object in it,
 //! or at its first notify, before it ever takes the light path; a registration is kept
 //! across fork and dropped at exec, and a process started by exec registers again.
-//! Where the kernel refuses (before Linux 4.16, or a seccomp filter), [`light`] is a full
+//! Where the kernel refuses (before Linux 4.16, or a seccomp filter), `light` is a full
 //! fence in that process, which pairs with any waiter. A waiter whose own membarrier call
 //! is refused while its notifiers skip their fence could miss a wake-up; every shmkit wait
 //! also wakes to re-check now and then ([`RECHECK_INTERVAL`](crate::RECHECK_INTERVAL)), so
@@ -86,7 +86,7 @@ const REFUSED: u32 = 2;
 static STATE: AtomicU32 = AtomicU32::new(UNKNOWN);
 
 /// The notifier's side: orders the caller's earlier stores before its later loads, paired
-/// with a waiter's [`heavy`].
+/// with a waiter's `heavy`.
 #[inline]
 pub(crate) fn light() {
     if cfg!(shmkit_loom) || STATE.load(Ordering::Relaxed) != REGISTERED {
