@@ -80,10 +80,10 @@ fn ten_million_items(stay_asymmetric: bool) {
     const ITEMS: u64 = if cfg!(debug_assertions) { 2_000_000 } else { 10_000_000 };
     const BURST: u64 = 1024;
     let shared = Shared::new();
-    // SAFETY: words 8..16 of the shared page are free, 8-aligned, zeroed: a valid, empty
-    // EventCount (two atomics), mapped while `shared` lives.
+    // SAFETY: word 8 of the shared page (bytes 64..72) is free, 8-aligned, zeroed: a valid,
+    // empty EventCount (two atomics), mapped while `shared` lives.
     let ec = unsafe { &*(shared.word(8) as *const AtomicU64).cast::<EventCount>() };
-    let (seq, ack, parks) = (shared.word(9), shared.word(10), shared.word(11));
+    let (seq, ack, parks, switches) = (shared.word(9), shared.word(10), shared.word(11), shared.word(12));
     let consumer = fork(|| {
         let mut seen = 0;
         while seen < ITEMS {
@@ -104,6 +104,7 @@ fn ten_million_items(stay_asymmetric: bool) {
                 ec.wait(key, Deadline::never());
             }
         }
+        switches.store(shmkit_core::asym::switches(), Ordering::Relaxed);
         0
     });
     let mut rng = common::Rng::new();
@@ -132,4 +133,7 @@ fn ten_million_items(stay_asymmetric: bool) {
         start.elapsed()
     );
     assert!(parks > ITEMS / BURST / 10, "the consumer parked too seldom to test anything: {parks}");
+    // Kept asymmetric, no switch; left to itself, a consumer parking this often switches.
+    let switches = switches.load(Ordering::Relaxed);
+    assert_eq!(switches > 0, !stay_asymmetric, "{switches} switches to symmetric mode");
 }

@@ -54,9 +54,14 @@
 //! across fork and dropped at exec, and a process started by exec registers again.
 //! Where the kernel refuses (before Linux 4.16, or a seccomp filter), `light` is a full
 //! fence in that process, which pairs with any waiter. A waiter whose own membarrier call
-//! is refused while its notifiers skip their fence could miss a wake-up; every shmkit wait
-//! also wakes to re-check now and then ([`RECHECK_INTERVAL`](crate::RECHECK_INTERVAL)), so
-//! that would cost a delay, never a hang.
+//! is refused (a seccomp filter on that process alone) while its notifiers skip their
+//! fence could miss a wake-up, and starts no switch to symmetric. Every blocking call of
+//! shmkit's wakes to re-check now and then
+//! ([`RECHECK_INTERVAL`](crate::RECHECK_INTERVAL)), so there that costs a delay; a bare
+//! [`EventCount::wait`](crate::EventCount::wait) without a deadline could sleep on.
+//!
+//! **Registering** may wait for the kernel (an RCU grace period, milliseconds) in a
+//! process with many threads; it is done once, when shmkit first attaches an object.
 
 use std::sync::atomic::{compiler_fence, AtomicU32};
 
@@ -107,20 +112,27 @@ fn light_slow() {
 }
 
 /// The waiter's side: a full fence here, and one on every running thread of every
-/// registered process.
-pub(crate) fn heavy() {
+/// registered process. Says whether the second part was done (under loom, where
+/// notifiers fence fully, it need not be).
+pub(crate) fn heavy() -> bool {
     fence(Ordering::SeqCst);
-    if !cfg!(shmkit_loom) && STATE.load(Ordering::Relaxed) != REFUSED {
-        // Refused here though allowed elsewhere (a seccomp filter on this process
-        // alone): the periodic re-check of every wait covers it (see the module doc).
-        let _ = crate::sys::membarrier(crate::sys::MEMBARRIER_GLOBAL_EXPEDITED);
+    if cfg!(shmkit_loom) {
+        return true;
     }
+    // Refused here though allowed elsewhere (a seccomp filter on this process alone, or
+    // one installed after registering): see the module doc.
+    !cfg!(miri)
+        && STATE.load(Ordering::Relaxed) != REFUSED
+        && crate::sys::membarrier(crate::sys::MEMBARRIER_GLOBAL_EXPEDITED).is_ok()
 }
 
 /// A notifier's fence before it reads the waiter count in `word`; says whether the count
 /// is in a symmetric mode.
 #[inline]
 pub(crate) fn notifier_fence(word: &crate::loom::atomic::AtomicU32) -> bool {
+    // First of all: the caller's stores stay above the mode's load too, not only above
+    // the count's (the barrier of a switch to symmetric may land anywhere after them).
+    compiler_fence(Ordering::SeqCst);
     if word.load(Ordering::Relaxed) & (PENDING | SYMMETRIC) != 0 {
         fence(Ordering::SeqCst);
         true
@@ -131,29 +143,48 @@ pub(crate) fn notifier_fence(word: &crate::loom::atomic::AtomicU32) -> bool {
 }
 
 /// A waiter's fence after it counted itself in `word`, which held `before`: switches the
-/// count to symmetric if this thread parks often.
+/// count to symmetric if this thread parks often, or finishes a switch another waiter
+/// began (and may have died in).
 pub(crate) fn waiter_fence(word: &crate::loom::atomic::AtomicU32, before: u32) {
     if before & SYMMETRIC != 0 {
         fence(Ordering::SeqCst);
         return;
     }
-    heavy();
-    if parks_often()
-        && word
-            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
-                (w & (PENDING | SYMMETRIC) == 0).then_some(w | PENDING)
-            })
-            .is_ok()
-    {
-        heavy();
+    if !heavy() {
+        // Without our barrier, no switch may rest on it.
+        return;
+    }
+    // Our barrier came after `before` was read: if that showed the switch pending, it
+    // orders every notifier that read the count asymmetric, and the switch can be
+    // finished. Else this thread may begin one, with a barrier of its own.
+    let begun = before & PENDING != 0
+        || (parks_often()
+            && word
+                .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
+                    (w & (PENDING | SYMMETRIC) == 0).then_some(w | PENDING)
+                })
+                .is_ok()
+            && heavy());
+    if begun {
+        SWITCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
             (w & PENDING != 0).then_some((w & !PENDING) | SYMMETRIC)
         });
     }
 }
 
+/// Switches to symmetric mode this process made or finished (for tests).
+static SWITCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many switches to symmetric mode this process made or finished (for tests and
+/// tools).
+pub fn switches() -> u64 {
+    SWITCHES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A notifier found nobody waiting on a count in symmetric mode: after
-/// [`IDLE_NOTIFIES`] in a row on this thread, the count goes back to asymmetric.
+/// [`IDLE_NOTIFIES`] in a row on this thread (a notify that finds a waiter starts the
+/// count again), the count goes back to asymmetric, if nobody waits then.
 #[cold]
 pub(crate) fn idle_symmetric(word: &crate::loom::atomic::AtomicU32) {
     if cfg!(shmkit_loom) {
@@ -166,8 +197,15 @@ pub(crate) fn idle_symmetric(word: &crate::loom::atomic::AtomicU32) {
     });
     if due {
         let _ = word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
-            (w & SYMMETRIC != 0 && w & PENDING == 0).then_some(w & !SYMMETRIC)
+            (w & SYMMETRIC != 0 && w & (PENDING | COUNT) == 0).then_some(w & !SYMMETRIC)
         });
+    }
+}
+
+/// A notifier found a waiter on a count in symmetric mode: the idle streak starts again.
+pub(crate) fn busy_symmetric() {
+    if !cfg!(shmkit_loom) {
+        IDLE.with(|n| n.set(0));
     }
 }
 
@@ -206,7 +244,8 @@ pub(crate) fn register() -> bool {
         REFUSED => return false,
         _ => {}
     }
-    let ok = crate::sys::membarrier(crate::sys::MEMBARRIER_REGISTER_GLOBAL_EXPEDITED).is_ok();
+    // Miri has no membarrier: there, as on a kernel that refuses, both sides fence.
+    let ok = !cfg!(miri) && crate::sys::membarrier(crate::sys::MEMBARRIER_REGISTER_GLOBAL_EXPEDITED).is_ok();
     STATE.store(if ok { REGISTERED } else { REFUSED }, Ordering::Relaxed);
     ok
 }

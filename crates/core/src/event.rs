@@ -184,6 +184,9 @@ impl EventCount {
             }
             return false;
         }
+        if symmetric {
+            crate::asym::busy_symmetric();
+        }
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.wake(n);
         true
