@@ -166,7 +166,8 @@ fn messages_of_every_size_and_pythons_methods_over_shared_memory() {
     for _ in 0..4 {
         c.send_bytes(&c.recv_bytes().unwrap()).unwrap();
     }
-    assert!(!c.poll(Some(Duration::ZERO)).unwrap() || c.poll(Some(Duration::ZERO)).unwrap());
+    // The client now waits for us: nothing to read.
+    assert!(!c.poll(Some(Duration::ZERO)).unwrap());
     c.send_bytes(b"abc").unwrap();
     c.send_bytes(b"too long").unwrap();
     assert!(c.poll(Some(LIMIT)).unwrap());
@@ -259,7 +260,17 @@ fn a_full_backlog_makes_connect_wait_then_time_out() {
     let name = g.name().to_owned();
     // The first client holds the only place, waiting for an accept.
     let first = fork(move || i32::from(Client::connect(&name).and_then(|c| c.send_bytes(b"first")).is_err()));
-    std::thread::sleep(Duration::from_millis(50));
+    let name = g.name().to_owned();
+    watchdog(LIMIT, move || {
+        let opts = shmkit::OpenOptions::new();
+        while !shmkit_core::Object::inspect(&name, &opts)
+            .ok()
+            .and_then(|o| shmkit::connection::inspect(&o))
+            .is_some_and(|s| s.fields.iter().any(|(k, v)| k == "clients waiting" && v.to_string() == "1"))
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
     let timeout = Duration::from_millis(200);
     let start = Instant::now();
     let r = Client::connect_with(g.name(), &Options::new().timeout(timeout));
@@ -295,6 +306,10 @@ fn bad_names_backlogs_and_objects_are_errors() {
     for backlog in [0, shmkit::connection::MAX_BACKLOG + 1] {
         let r = Listener::bind_with(g.name(), &Options::new().backlog(backlog));
         assert!(matches!(r, Err(ConnError::Create(_))), "backlog {backlog}: {r:?}");
+    }
+    for capacity in [0, (1 << 30) + 1] {
+        let r = Listener::bind_with(g.name(), &Options::new().capacity(capacity));
+        assert!(matches!(r, Err(ConnError::Create(_))), "capacity {capacity}: {r:?}");
     }
     // A queue is not a listener.
     let _q = shmkit::Queue::<u64>::create(g.name(), 4).unwrap();

@@ -242,7 +242,7 @@ impl<'a> Run<'a> {
                 _ => {}
             }
         }
-        let got = self.b.next_request(start, |c| alive(&self.clients, c));
+        let got = self.b.next_request(start, |c| alive(&self.clients, c), |_| false);
         assert_eq!(got, want, "next_request from slot {start}");
         if let Some((i, c)) = got {
             assert!(alive(&self.clients, c), "next_request returned dead client {c}");
@@ -298,13 +298,15 @@ impl<'a> Run<'a> {
     fn reap(&mut self) {
         let mut want = 0;
         for s in &mut self.states {
-            if matches!(*s, State::Requested(c) | State::Offered(c) if !alive(&self.clients, c)) {
+            if matches!(*s, State::Requested(c) | State::Offered(c) if !alive(&self.clients, c))
+                || matches!(*s, State::Junk(_))
+            {
                 *s = State::Free;
                 want += 1;
             }
         }
         let got = self.b.reap(|c| alive(&self.clients, c));
-        assert_eq!(got, want, "reap frees the dead clients' requests and offers");
+        assert_eq!(got, want, "reap frees the dead clients' requests and offers, and junk");
         for i in 0..self.n() {
             let s = self.b.state(i);
             let dead = matches!(s, State::Requested(c) | State::Offered(c) if !alive(&self.clients, c));

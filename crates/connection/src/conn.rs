@@ -158,7 +158,10 @@ impl Connection {
     fn stream(&self) -> Result<&Stream, ConnError> {
         match &self.link {
             Link::Socket(s) => Ok(s),
-            Link::Shm(_) => Err(ConnError::Io(io::ErrorKind::Unsupported.into())),
+            Link::Shm(_) => Err(ConnError::Io(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a shared-memory connection has no socket",
+            ))),
         }
     }
 
@@ -372,7 +375,8 @@ impl Connection {
         timeout: Duration,
         f: impl FnOnce(&Self) -> Result<R, ConnError>,
     ) -> Result<R, ConnError> {
-        self.deadline.set(Some(std::time::Instant::now() + timeout.max(Duration::from_millis(1))));
+        let now = std::time::Instant::now();
+        self.deadline.set(now.checked_add(timeout.max(Duration::from_millis(1))));
         if let Link::Shm(p) = &mut self.link {
             p.set_max_recv(auth::MAX_FRAME as usize);
             p.set_wait_strategy(crate::shm::HANDING);

@@ -37,7 +37,7 @@ pub enum ConnError {
         message: Vec<u8>,
     },
     /// A shared-memory listener could not be made (its name is held by a live process,
-    /// or invalid; a backlog out of range), or a connection's pipe could not.
+    /// or invalid; a backlog or a ring capacity out of range).
     Create(shmkit_core::CreateError),
     /// What is at a shared-memory listener's name cannot be used (not a listener,
     /// another user's, corrupt).

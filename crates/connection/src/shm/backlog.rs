@@ -51,7 +51,8 @@
 //! death or close fails their connect within one re-check of their wait.
 //!
 //! **Hostile words.** A peer may write anything here. A word with an unknown shape is
-//! junk: the listener's scan resets it to `FREE`. Slot indexes are bounded by the array
+//! junk: the listener's scan resets it to `FREE`, and an offer or take in a slot no
+//! hand-over of the listener's is in is a forgery, freed by the next hand-over. Slot indexes are bounded by the array
 //! the layout checked; a state naming a client that does not exist is a dead client.
 
 use shmkit_core::loom::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -248,37 +249,57 @@ impl Backlog<'_> {
         freed
     }
 
-    /// Frees the slots of dead clients (`alive` says who lives) and junk words; returns
-    /// how many it freed. Anyone may call it.
+    /// Frees slot `i` if it holds a dead client's request or offer (`alive` says who
+    /// lives), or junk; says whether it did.
+    fn reclaim(&self, i: usize, alive: &impl Fn(u64) -> bool) -> bool {
+        match self.state(i) {
+            // Not `TAKEN`: that is the hand-over's to settle (see `sweep`), and a client
+            // leaves the listener's object (and so looks dead) as soon as it has taken.
+            s @ (State::Requested(c) | State::Offered(c)) if !alive(c) => self.free(i, s),
+            s @ State::Junk(_) => self.free(i, s),
+            _ => false,
+        }
+    }
+
+    /// Frees the slots of dead clients and junk words; returns how many it freed. Anyone
+    /// may call it.
     pub fn reap(&self, alive: impl Fn(u64) -> bool) -> usize {
-        (0..self.slots.len())
-            .filter(|&i| match self.state(i) {
-                s @ (State::Requested(c) | State::Offered(c)) if !alive(c) => self.free(i, s),
-                _ => false,
-            })
-            .count()
+        (0..self.slots.len()).filter(|&i| self.reclaim(i, &alive)).count()
     }
 
     /// Listener: the first request of a live client at or after slot `start` (going
-    /// round); frees what [`reap`](Self::reap) frees on the way, and junk. It may run
-    /// while another thread of the listener hands a connection over.
-    pub fn next_request(&self, start: usize, alive: impl Fn(u64) -> bool) -> Option<(usize, u64)> {
+    /// round), skipping the slots `busy` says a hand-over of this listener is in; frees
+    /// what [`reap`](Self::reap) frees on the way. It may run while another thread of the
+    /// listener hands a connection over.
+    pub fn next_request(
+        &self,
+        start: usize,
+        alive: impl Fn(u64) -> bool,
+        busy: impl Fn(usize) -> bool,
+    ) -> Option<(usize, u64)> {
         let n = self.slots.len();
-        for i in (0..n).map(|k| (start + k) % n) {
+        (0..n).map(|k| (start + k) % n).filter(|&i| !busy(i)).find_map(|i| {
+            self.reclaim(i, &alive);
             match self.state(i) {
-                State::Requested(c) if alive(c) => return Some((i, c)),
-                // Not `TAKEN`: that is the hand-over's to settle, and a client leaves the
-                // listener's object (and so looks dead here) as soon as it has taken.
-                s @ (State::Requested(c) | State::Offered(c)) if !alive(c) => {
-                    self.free(i, s);
-                }
-                s @ State::Junk(_) => {
-                    self.free(i, s);
-                }
-                _ => {}
+                State::Requested(c) if alive(c) => Some((i, c)),
+                _ => None,
             }
-        }
-        None
+        })
+    }
+
+    /// Listener, while no other thread of it can begin a hand-over: frees every offer and
+    /// take in a slot that no hand-over of its is in (`busy`), which only a peer that
+    /// writes the backlog can have left there. Returns how many it freed.
+    pub fn sweep(&self, busy: impl Fn(usize) -> bool) -> usize {
+        (0..self.slots.len())
+            .filter(|&i| {
+                !busy(i)
+                    && match self.state(i) {
+                        s @ (State::Offered(_) | State::Taken(_)) => self.free(i, s),
+                        _ => false,
+                    }
+            })
+            .count()
     }
 
     /// Listener: offers connection `conn` to client `c` in slot `i`; `false` if `c`
@@ -344,7 +365,7 @@ mod tests {
         let b = h.backlog();
         let i = b.request(7).unwrap();
         assert_eq!(b.answer(i, 7), Answer::Waiting);
-        assert_eq!(b.next_request(0, |_| true), Some((i, 7)));
+        assert_eq!(b.next_request(0, |_| true, |_| false), Some((i, 7)));
         assert!(b.offer(i, 7, 99));
         assert_eq!(b.answer(i, 7), Answer::Offered(99));
         assert_eq!(b.answer(i, 8), Answer::Lost);
@@ -366,7 +387,9 @@ mod tests {
         assert_eq!(b.request(3), Some(i));
         // A dead client's request is freed by a reap, and not offered.
         assert_eq!(b.reap(|c| c != 2), 1);
-        assert_eq!(b.next_request(0, |c| c != 2), Some((i, 3)));
+        assert_eq!(b.next_request(0, |c| c != 2, |_| false), Some((i, 3)));
+        // A slot a hand-over is in is skipped.
+        assert_eq!(b.next_request(0, |c| c != 2, |j| j == i), None);
     }
 
     #[test]
@@ -401,10 +424,14 @@ mod tests {
         h.slots[0].state.store(5, Ordering::Relaxed); // tag 0, not zero
         h.slots[1].state.store(u64::MAX, Ordering::Relaxed); // a taken state, all ones
         h.slots[2].state.store(State::Offered(9).word(), Ordering::Relaxed);
-        assert_eq!(b.next_request(0, |c| c == 9), None);
+        assert_eq!(b.next_request(0, |c| c == 9, |_| false), None);
         assert_eq!(b.state(0), State::Free);
         assert_eq!(b.state(1), State::Taken(u64::MAX >> 2), "a taken slot is left to its hand-over");
         assert_eq!(b.state(2), State::Offered(9), "a live client's offer stays");
+        // With no hand-over in them, offers and takes are a peer's forgeries.
+        assert_eq!(b.sweep(|i| i == 2), 1);
+        assert_eq!(b.state(1), State::Free);
+        assert_eq!(b.state(2), State::Offered(9), "a slot a hand-over is in is left alone");
         for w in [0, 1, 1 << 62, 2 << 62, 3 << 62, u64::MAX, 0xdead_beef] {
             assert_eq!(State::of(w).word(), w);
         }
@@ -434,7 +461,7 @@ mod loom_tests {
                 })
             };
             let b = h.backlog();
-            let (j, c) = b.next_request(0, |_| true).unwrap();
+            let (j, c) = b.next_request(0, |_| true, |_| false).unwrap();
             assert_eq!((j, c), (i, 1));
             assert!(b.offer(i, 1, 42));
             let settled = loop {

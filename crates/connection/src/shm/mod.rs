@@ -4,9 +4,11 @@
 //!
 //! - The listener's object (kind `Listener`) is a [`backlog`]: a control block
 //!   and `backlog` slots where clients ask and the listener answers.
-//! - A connection's pipe is named `<listener>.c<number>` while it is being handed over,
-//!   and its name is removed as soon as the client holds its end (or the hand-over is
-//!   given up), so the pipe's memory goes when both ends are dropped or dead.
+//! - A connection's pipe is named `<listener>.c<number>` from when the listener makes it
+//!   (the next one is made while the listener waits for a client) until the client holds
+//!   its end, or the hand-over is given up; then its name is removed, so the pipe's memory
+//!   goes when both ends are dropped or dead. A listener killed while it waits leaves that
+//!   name behind, for `shmkit gc`.
 //! - Then the authkey handshake runs over the pipe, as over a socket.
 
 pub mod backlog;
@@ -148,8 +150,11 @@ pub(crate) struct ShmListener {
     name: String,
     pid: u32,
     opts: Options,
-    /// What the next hand-over uses; one accept hands a connection over at a time.
+    /// What the next hand-over uses; one accept offers a connection at a time.
     next: Mutex<Next>,
+    /// The slots a hand-over of this listener is in (offered, waiting for the take): set
+    /// and cleared under `next`'s lock, read without it by threads waiting for requests.
+    busy: Box<[std::sync::atomic::AtomicBool]>,
 }
 
 /// What the next hand-over uses.
@@ -173,16 +178,24 @@ impl Next {
         self.number = self.number.wrapping_add(1);
         let create = CreateOptions::new().mode(listener.opts.get_mode()).unlink_on_drop(true);
         let popts = PipeOptions::new().capacity(listener.opts.get_capacity()).create_options(create);
-        let pipe = shmkit_pipe::Connection::create_with(&pipe_name(&listener.name, number), &popts)
-            .map_err(ConnError::Create)?;
+        let pipe = shmkit_pipe::Connection::create_with(&pipe_name(&listener.name, number), &popts).map_err(
+            |e| ConnError::Io(std::io::Error::other(format!("a connection's pipe could not be made: {e}"))),
+        )?;
         Ok((number, pipe))
     }
 }
 
 impl ShmListener {
     pub fn bind(name: &str, opts: &Options) -> Result<Self, ConnError> {
-        // The connections' names must be valid too.
+        // The connections' names must be valid too, and their rings possible.
         Name::new(&pipe_name(name, 0)).map_err(|e| ConnError::Create(CreateError::InvalidName(e)))?;
+        let capacity = opts.get_capacity();
+        if capacity == 0 || capacity > shmkit_pipe::MAX_CAPACITY {
+            return Err(ConnError::Create(CreateError::InvalidSize {
+                size: capacity as u64,
+                reason: "a connection's rings hold from 1 byte to 1 GiB (Options::capacity)",
+            }));
+        }
         let backlog = opts.get_backlog();
         let participants = backlog.saturating_mul(4).saturating_add(2).min(shmkit_core::header::MAX_SLOTS);
         let create = CreateOptions::new()
@@ -199,6 +212,7 @@ impl ShmListener {
             pid: std::process::id(),
             opts: opts.clone(),
             next: Mutex::new(Next { number: u64::from_ne_bytes(first) >> 1, start: 0, spare: None }),
+            busy: (0..backlog).map(|_| std::sync::atomic::AtomicBool::new(false)).collect(),
         })
     }
 
@@ -215,10 +229,11 @@ impl ShmListener {
                 "a shared-memory listener accepts in the process that bound it only",
             )));
         }
-        let pipe = self.hand_over(deadline)?;
+        let (pipe, limit) = self.hand_over(deadline)?;
         let mut conn = Connection::shm(pipe);
         if let Some(key) = self.opts.get_authkey() {
-            conn.handshake(self.opts.get_timeout(), |c| {
+            // What is left of the time the client was given from the offer on.
+            conn.handshake(limit.remaining().unwrap_or(Duration::ZERO), |c| {
                 c.deliver_challenge(key, false)?;
                 c.answer_challenge(key, false)
             })?;
@@ -226,55 +241,77 @@ impl ShmListener {
         Ok(conn)
     }
 
-    /// Finds a request, offers it a new pipe, and waits for the client to take it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Next> {
+        self.next.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Finds a request, offers it a new pipe, and waits for the client to take it;
+    /// returns the pipe and the limit of the hand-over and handshake together
+    /// (`Options::timeout` from the offer).
     ///
-    /// Threads of this process may accept at once: they wait for requests side by side,
-    /// and hand connections over one at a time (two offers racing for one request would
-    /// both write its `conn` word).
-    fn hand_over(&self, deadline: Deadline) -> Result<shmkit_pipe::Connection, ConnError> {
+    /// Threads of this process may accept at once. They wait for requests side by side,
+    /// and offer under a lock, each in a slot no other hand-over is in: two offers in one
+    /// slot would both write its `conn` word, and a client that withdrew and asked again
+    /// in the slot would otherwise be answered twice. The wait for the take is outside the
+    /// lock, so one slow client delays no other accept.
+    fn hand_over(&self, deadline: Deadline) -> Result<(shmkit_pipe::Connection, Deadline), ConnError> {
         let b = self.board.backlog();
         let alive = |c| self.board.alive(c);
+        let busy = |i: usize| self.busy.get(i).is_none_or(|b| b.load(std::sync::atomic::Ordering::Acquire));
         loop {
             let start = {
-                let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+                let mut next = self.lock();
                 let spare = next.take_spare(self)?;
                 next.spare = Some(spare);
                 next.start
             };
-            if b.ctl
+            let found = b
+                .ctl
                 .requests
-                .wait_until(WaitStrategy::Park, deadline, || b.next_request(start, alive))
-                .is_none()
-            {
+                .wait_until(WaitStrategy::Park, deadline, || b.next_request(start, alive, busy));
+            if found.is_none() {
                 return Err(ConnError::Timeout);
             }
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            // Another thread may have answered it meanwhile.
-            let Some((i, client)) = b.next_request(next.start, alive) else { continue };
-            next.start = (i + 1) % self.board.backlog;
-            let (number, pipe) = next.take_spare(self)?;
-            if !b.offer(i, client, number) {
-                // Withdrawn first; the pipe was never offered: it stays the spare.
-                next.spare = Some((number, pipe));
-                continue;
-            }
-            let name = pipe_name(&self.name, number);
+            let (i, client, number, pipe) = {
+                let mut next = self.lock();
+                b.sweep(busy);
+                // Another thread may have answered it meanwhile.
+                let Some((i, client)) = b.next_request(next.start, alive, busy) else { continue };
+                next.start = (i + 1) % self.board.backlog;
+                let (number, pipe) = next.take_spare(self)?;
+                if !b.offer(i, client, number) {
+                    // Withdrawn first; the pipe was never offered: it stays the spare.
+                    next.spare = Some((number, pipe));
+                    continue;
+                }
+                self.busy[i].store(true, std::sync::atomic::Ordering::Release);
+                (i, client, number, pipe)
+            };
             // Until the client takes it, however long it lives; its death ends the wait.
             let limit = Deadline::after(self.opts.get_timeout());
-            let settled = b.ctl.requests.wait_checked(
-                HANDING,
-                limit,
-                || match b.settle(i, client) {
-                    Settled::Pending => None,
-                    s => Some(s),
-                },
-                || (!self.board.alive(client)).then(|| b.withdraw_offer(i, client)),
-            );
-            let settled = settled.unwrap_or_else(|| b.withdraw_offer(i, client));
+            let settled = b
+                .ctl
+                .requests
+                .wait_checked(
+                    HANDING,
+                    limit,
+                    || match b.settle(i, client) {
+                        Settled::Pending => None,
+                        s => Some(s),
+                    },
+                    || (!self.board.alive(client)).then(|| b.withdraw_offer(i, client)),
+                )
+                .unwrap_or_else(|| b.withdraw_offer(i, client));
+            {
+                let _next = self.lock();
+                self.busy[i].store(false, std::sync::atomic::Ordering::Release);
+            }
+            // A request made in the slot meanwhile was skipped by the other accepts.
+            b.ctl.requests.notify_all();
             // Taken or not, the name has done its work.
-            let _ = shmkit_pipe::Connection::unlink(&name);
+            let _ = shmkit_pipe::Connection::unlink(&pipe_name(&self.name, number));
             if settled == Settled::Taken {
-                return Ok(pipe);
+                return Ok((pipe, limit));
             }
         }
     }
@@ -296,7 +333,11 @@ impl Drop for ShmListener {
 /// takes it, and runs the handshake, all within the options' timeout.
 pub(crate) fn connect(name: &str, opts: &Options) -> Result<Connection, ConnError> {
     let deadline = Deadline::after(opts.get_timeout());
-    let oopts = OpenOptions::new().allow_foreign(opts.get_allow_foreign());
+    // An object still being made (or left half-made) is waited for within the deadline
+    // only.
+    let oopts = OpenOptions::new()
+        .allow_foreign(opts.get_allow_foreign())
+        .ready_timeout(deadline.remaining().unwrap_or(Duration::ZERO));
     let board = open_board(name, &oopts, deadline)?;
     let pipe = take_pipe(&board, name, &oopts, deadline)?;
     drop(board); // leave the listener's participant slot to the next client
@@ -352,7 +393,10 @@ fn take_pipe(
     let me =
         board.obj.participant().map_err(|e| ConnError::Io(std::io::Error::other(e.to_string())))?.to_u64();
     if !backlog::fits(me) {
-        return Err(ConnError::Io(std::io::ErrorKind::InvalidData.into()));
+        return Err(ConnError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the listener's participant table is larger than a backlog slot can name",
+        )));
     }
     loop {
         if !board.listening() {
@@ -411,7 +455,9 @@ fn take_pipe(
             Err(OpenError::NotFound { .. }) => b.withdraw(i, me),
             Err(e) => {
                 b.withdraw(i, me);
-                return Err(ConnError::Open(e));
+                return Err(ConnError::Io(std::io::Error::other(format!(
+                    "the connection's pipe could not be opened: {e}"
+                ))));
             }
         }
         if deadline.has_passed() {
