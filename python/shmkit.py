@@ -45,7 +45,7 @@ import types
 from multiprocessing import resource_tracker, shared_memory
 
 MAGIC = int.from_bytes(b"SHMKIT\0\x01", "little")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STATE_READY = 1
 KIND_VALUE, KIND_ARRAY = 9, 10
 HEADER = struct.Struct("<QIIIIQQQQQIIQIIQQQ")
@@ -235,7 +235,8 @@ class _Object:
         if not a.cas8(self._owner, ctypes.byref(cur), 0, _SEQ_CST, _SEQ_CST):
             raise ShmkitError("this process does not hold the lock")
         a.fence(_SEQ_CST)
-        if a.load4(self._addr(self.body + 12), _RELAXED):
+        # The waiter count is the low 30 bits; the top two are Rust's fence mode.
+        if a.load4(self._addr(self.body + 12), _RELAXED) & 0x3FFFFFFF:
             a.fetch_add4(self._addr(self.body + 8), 1, _SEQ_CST)
             if _SYS_FUTEX is not None:
                 _LIBC.syscall(_SYS_FUTEX, ctypes.c_void_p(self._addr(self.body + 8)), _FUTEX_WAKE, 1)

@@ -35,8 +35,10 @@ pub use crate::kind::{Kind, KindCode, TypeDesc, TypeName};
 /// The magic number that starts every shmkit object.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMKIT\0\x01");
 
-/// The format version this library writes and accepts.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this library writes and accepts. Version 2: an event count's waiter
+/// word carries the fence mode in its top two bits (see [`asym`](crate::asym)), and its
+/// notifiers may skip their fence, which a version-1 waiter does not expect.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `state` while the creator is building the object.
 pub const STATE_INIT: u32 = 0;
