@@ -9,7 +9,7 @@ pub(crate) const FUTEX: &str = "futex ping-pong (both always sleep)";
 /// The kernel's throughput peer.
 pub(crate) const SOCK64K: &str = "socketpair 64 KiB one-way";
 /// The in-process peer of the uncontended primitives.
-pub(crate) const CAS: &str = "bare atomic CAS pair (in-process)";
+pub(crate) const CAS: &str = "bare atomic CAS pair, uncontended (in-process)";
 /// The card's crates, spinning.
 pub(crate) const RAWSYNC_BUSY: &str = "shared_memory+raw_sync BusyEvent ping-pong (spin)";
 /// The card's crates, sleeping.
