@@ -2,7 +2,6 @@
 //! `rtrb` and crossbeam's `ArrayQueue` between two threads, and Python's
 //! `multiprocessing`.
 
-pub(crate) mod crossbeam_threads;
 pub(crate) mod python;
 pub(crate) mod rawsync;
-pub(crate) mod rtrb_threads;
+pub(crate) mod threads;

@@ -9,7 +9,7 @@ use crate::figure::Figure;
 use crate::harness::{one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
 use crate::names::{CROSSBEAM, FLOOR, FUTEX, PYQUEUE, RAWSYNC_BUSY, RAWSYNC_EVENT, RTRB, SOCK64K};
 use crate::peers::python::{self, Channel};
-use crate::peers::{crossbeam_threads, rtrb_threads};
+use crate::peers::threads;
 
 pub(super) fn rows(b: &mut Bench) {
     b.try_add(PYQUEUE, &[], None, |tm| python::round_trip(Channel::Queue, 8, tm));
@@ -29,8 +29,8 @@ pub(super) fn rows(b: &mut Bench) {
         let (x, y) = SpscPing::pair(WaitStrategy::Park);
         round_trip(x, y, tm)
     });
-    b.add(RTRB, &[], rtrb_threads::one_way);
-    b.add(CROSSBEAM, &[], crossbeam_threads::one_way);
+    b.add(RTRB, &[], threads::rtrb_one_way);
+    b.add(CROSSBEAM, &[], threads::crossbeam_one_way);
     b.add("SPSC u64 one-way", &[RTRB], |tm| spsc_one_way(1, tm));
     b.add("SPSC u64 one-way, batches of 64", &[RTRB], |tm| spsc_one_way(64, tm));
     b.add("Queue<u64> one-way", &[RTRB, CROSSBEAM], queue_one_way);
