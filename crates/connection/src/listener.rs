@@ -352,6 +352,9 @@ impl Listener {
     }
 
     /// [`accept`](Self::accept), waiting at most `timeout` for a client (`None`: for ever).
+    /// A client found in time is then given up to [`Options::timeout`] for the handshake
+    /// (over shared memory: for taking its connection and the handshake together), which
+    /// may end after `timeout`.
     ///
     /// # Errors
     ///

@@ -165,11 +165,14 @@ pub(crate) fn waiter_fence(word: &crate::loom::atomic::AtomicU32, before: u32) {
                 })
                 .is_ok()
             && heavy());
-    if begun {
+    if begun
+        && word
+            .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
+                (w & PENDING != 0).then_some((w & !PENDING) | SYMMETRIC)
+            })
+            .is_ok()
+    {
         SWITCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _ = word.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |w| {
-            (w & PENDING != 0).then_some((w & !PENDING) | SYMMETRIC)
-        });
     }
 }
 

@@ -206,13 +206,15 @@ impl ShmListener {
         let h = Handle::create_with(ListenerLayout, name, backlog, &create).map_err(ConnError::Create)?;
         let mut first = [0u8; 8];
         getrandom::getrandom(&mut first).map_err(|e| ConnError::Io(e.into()))?;
+        let board = Board::new(h);
+        let board_backlog = board.backlog;
         Ok(Self {
-            board: Board::new(h),
+            board,
             name: name.to_owned(),
             pid: std::process::id(),
             opts: opts.clone(),
             next: Mutex::new(Next { number: u64::from_ne_bytes(first) >> 1, start: 0, spare: None }),
-            busy: (0..backlog).map(|_| std::sync::atomic::AtomicBool::new(false)).collect(),
+            busy: (0..board_backlog).map(|_| std::sync::atomic::AtomicBool::new(false)).collect(),
         })
     }
 
@@ -233,7 +235,7 @@ impl ShmListener {
         let mut conn = Connection::shm(pipe);
         if let Some(key) = self.opts.get_authkey() {
             // What is left of the time the client was given from the offer on.
-            conn.handshake(limit.remaining().unwrap_or(Duration::ZERO), |c| {
+            conn.handshake(limit.remaining().unwrap_or(Duration::MAX), |c| {
                 c.deliver_challenge(key, false)?;
                 c.answer_challenge(key, false)
             })?;
@@ -258,9 +260,17 @@ impl ShmListener {
         let b = self.board.backlog();
         let alive = |c| self.board.alive(c);
         let busy = |i: usize| self.busy.get(i).is_none_or(|b| b.load(std::sync::atomic::Ordering::Acquire));
+        let mut first = true;
         loop {
+            // The first pass looks once even at a deadline passed (a `try_accept`); a pass
+            // after a hand-over that came to nothing does not begin past it.
+            if !std::mem::take(&mut first) && deadline.has_passed() {
+                return Err(ConnError::Timeout);
+            }
             let start = {
                 let mut next = self.lock();
+                // Forgeries filling the backlog would keep every request out.
+                b.sweep(busy);
                 let spare = next.take_spare(self)?;
                 next.spare = Some(spare);
                 next.start
@@ -287,6 +297,7 @@ impl ShmListener {
                 self.busy[i].store(true, std::sync::atomic::Ordering::Release);
                 (i, client, number, pipe)
             };
+            let done = Done { listener: self, slot: i };
             // Until the client takes it, however long it lives; its death ends the wait.
             let limit = Deadline::after(self.opts.get_timeout());
             let settled = b
@@ -302,18 +313,34 @@ impl ShmListener {
                     || (!self.board.alive(client)).then(|| b.withdraw_offer(i, client)),
                 )
                 .unwrap_or_else(|| b.withdraw_offer(i, client));
-            {
-                let _next = self.lock();
-                self.busy[i].store(false, std::sync::atomic::Ordering::Release);
-            }
-            // A request made in the slot meanwhile was skipped by the other accepts.
-            b.ctl.requests.notify_all();
+            drop(done);
             // Taken or not, the name has done its work.
             let _ = shmkit_pipe::Connection::unlink(&pipe_name(&self.name, number));
             if settled == Settled::Taken {
                 return Ok((pipe, limit));
             }
         }
+    }
+}
+
+/// The end of a hand-over in slot `slot`, however it ends (even by a panic): the slot is
+/// no longer busy, and the other accepts, which skipped a request made there meanwhile,
+/// look again.
+struct Done<'a> {
+    listener: &'a ShmListener,
+    slot: usize,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        let l = self.listener;
+        {
+            let _next = l.lock();
+            if let Some(b) = l.busy.get(self.slot) {
+                b.store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+        l.board.backlog().ctl.requests.notify_all();
     }
 }
 
@@ -337,13 +364,13 @@ pub(crate) fn connect(name: &str, opts: &Options) -> Result<Connection, ConnErro
     // only.
     let oopts = OpenOptions::new()
         .allow_foreign(opts.get_allow_foreign())
-        .ready_timeout(deadline.remaining().unwrap_or(Duration::ZERO));
+        .ready_timeout(deadline.remaining().unwrap_or(Duration::MAX));
     let board = open_board(name, &oopts, deadline)?;
     let pipe = take_pipe(&board, name, &oopts, deadline)?;
     drop(board); // leave the listener's participant slot to the next client
     let mut conn = Connection::shm(pipe);
     if let Some(key) = opts.get_authkey() {
-        let left = deadline.remaining().unwrap_or(Duration::ZERO);
+        let left = deadline.remaining().unwrap_or(Duration::MAX);
         conn.handshake(left, |c| {
             c.answer_challenge(key, false)?;
             c.deliver_challenge(key, false)
