@@ -100,7 +100,7 @@ fn ten_million_items(stay_asymmetric: bool) {
             }
             let key = ec.prepare_wait();
             if seq.load(Ordering::Acquire) != seen {
-                ec.cancel_wait();
+                ec.cancel_wait(key);
             } else {
                 parks.fetch_add(1, Ordering::Relaxed);
                 ec.wait(key, Deadline::never());

@@ -6,7 +6,7 @@
 //! ```text
 //! waiter                              notifier
 //! key = prepare_wait()  (waiters += 1) make the condition true
-//! if condition { cancel_wait() }      notify_all():
+//! if condition { cancel_wait(key) }   notify_all():
 //! else { wait(key, deadline) }          if waiters > 0 { epoch += 1; FUTEX_WAKE }
 //! ```
 //!
@@ -67,9 +67,12 @@ pub const RECHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// The first re-check interval of a parked waiter (see [`RECHECK_INTERVAL`]).
 pub const FIRST_RECHECK: Duration = Duration::from_millis(1);
 
-/// A ticket from [`EventCount::prepare_wait`], to pass to [`EventCount::wait`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use = "pass the key to `wait`, or call `cancel_wait`"]
+/// A ticket from [`EventCount::prepare_wait`], to pass to [`EventCount::wait`] or
+/// [`EventCount::cancel_wait`], once: neither `Copy` nor `Clone`, so that every counted
+/// waiter is withdrawn exactly once (a count off by one would hide a waiter from its
+/// notifiers for good).
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "pass the key to `wait`, or to `cancel_wait`"]
 pub struct WaitKey(u32);
 
 /// A waiter count plus an epoch, in shared memory: sleeps on the epoch with a futex, and
@@ -131,9 +134,11 @@ impl EventCount {
         WaitKey(self.epoch.load(Ordering::SeqCst))
     }
 
-    /// Withdraws a waiter announced by [`prepare_wait`](Self::prepare_wait).
+    /// Withdraws the waiter announced by the [`prepare_wait`](Self::prepare_wait) that
+    /// gave `key`.
     #[inline]
-    pub fn cancel_wait(&self) {
+    pub fn cancel_wait(&self, key: WaitKey) {
+        let _ = key;
         self.waiters.fetch_sub(1, Ordering::Release);
     }
 
@@ -262,11 +267,11 @@ impl EventCount {
         loop {
             let key = self.prepare_wait();
             if let Some(v) = poll().or_else(&mut check) {
-                self.cancel_wait();
+                self.cancel_wait(key);
                 return Some(v);
             }
             if deadline.has_passed() {
-                self.cancel_wait();
+                self.cancel_wait(key);
                 return None;
             }
             self.wait(key, park_until(deadline, interval));

@@ -73,7 +73,7 @@ impl RawCondition {
         // holder cannot be missed.
         let key = self.waiters.prepare_wait();
         if let Err(e) = lock.unlock(me) {
-            self.waiters.cancel_wait();
+            self.waiters.cancel_wait(key);
             return Err(e);
         }
         let notified = self.waiters.wait(key, deadline);
