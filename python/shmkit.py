@@ -45,7 +45,7 @@ import types
 from multiprocessing import resource_tracker, shared_memory
 
 MAGIC = int.from_bytes(b"SHMKIT\0\x01", "little")
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 STATE_READY = 1
 KIND_VALUE, KIND_ARRAY = 9, 10
 HEADER = struct.Struct("<QIIIIQQQQQIIQIIQQQ")

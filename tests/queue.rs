@@ -37,6 +37,32 @@ fn queue_by_name_is_fifo_across_processes() {
     assert!(matches!(q.try_get(), Err(TryGetError::Empty)));
 }
 
+/// Elements of a cache line or more have the wide slot layout: every byte of each 1 KiB
+/// value crosses intact and in order, laps after laps of a small ring, with a producer and
+/// a consumer in different processes, and a handle opened by name agrees on the layout.
+#[test]
+fn wide_elements_cross_processes_intact() {
+    const N: u64 = 20_000;
+    let g = NameGuard::new("q-wide");
+    let q = Queue::<[u64; 128]>::create(g.name(), 8).unwrap();
+    let name = g.name().to_string();
+    let child = fork(move || {
+        let q = Queue::<[u64; 128]>::open(&name).unwrap();
+        for i in 0..N {
+            let v: [u64; 128] = std::array::from_fn(|k| mix(i * 128 + k as u64));
+            q.put(v).unwrap();
+        }
+        0
+    });
+    watchdog(LIMIT, move || {
+        for i in 0..N {
+            let v = q.get_timeout(LIMIT).unwrap();
+            assert!(v.iter().enumerate().all(|(k, &x)| x == mix(i * 128 + k as u64)), "item {i} garbled");
+        }
+    });
+    child.join_ok(LIMIT);
+}
+
 #[test]
 fn full_empty_close_and_bad_input_are_errors() {
     let q = Queue::<u32>::anonymous(2).unwrap();

@@ -5,7 +5,7 @@ use shmkit_core::loom::atomic::{AtomicBool, AtomicU64, Ordering};
 use shmkit_core::loom::cell::UnsafeCell;
 
 use crate::lamport;
-use crate::ring::{self, Intent, Line, Peers, Ring, Slot};
+use crate::ring::{self, Intent, Line, Line64, Peers, Ring, Slot, WideSlot};
 
 /// An MPMC ring on the heap.
 pub struct HeapRing<T> {
@@ -13,8 +13,10 @@ pub struct HeapRing<T> {
     pub ctl: Box<ring::Control>,
     /// The intent words.
     pub intents: Vec<Intent>,
-    /// The slots.
+    /// The slots (none when `T` is wide, see [`ring::is_wide`]).
     pub slots: Vec<Slot<T>>,
+    /// The wide slots (none when `T` is not).
+    pub wide: Vec<WideSlot<T>>,
     /// Which participants are alive.
     pub alive: Vec<AtomicBool>,
 }
@@ -25,8 +27,11 @@ impl<T: bytemuck::Pod> HeapRing<T> {
         let r = Self {
             ctl: Box::default(),
             intents: (0..participants).map(|_| Intent(Line(AtomicU64::new(0)))).collect(),
-            slots: (0..cap)
+            slots: (0..if ring::is_wide::<T>() { 0 } else { cap })
                 .map(|_| Slot { seq: AtomicU64::new(0), value: UnsafeCell::new(T::zeroed()) })
+                .collect(),
+            wide: (0..if ring::is_wide::<T>() { cap } else { 0 })
+                .map(|_| WideSlot { seq: Line64(AtomicU64::new(0)), value: UnsafeCell::new(T::zeroed()) })
                 .collect(),
             alive: (0..participants).map(|_| AtomicBool::new(true)).collect(),
         };
@@ -36,7 +41,11 @@ impl<T: bytemuck::Pod> HeapRing<T> {
 
     /// The ring's view.
     pub fn ring(&self) -> Ring<'_, T> {
-        Ring::new(&self.ctl, &self.intents, &self.slots)
+        if ring::is_wide::<T>() {
+            Ring::new_wide(&self.ctl, &self.intents, &self.wide)
+        } else {
+            Ring::new(&self.ctl, &self.intents, &self.slots)
+        }
     }
 
     /// Marks participant `who` dead.

@@ -10,7 +10,7 @@ use shmkit_core::{
     CreateError, CreateOptions, Expect, InPlace, Kind, Layout, Object, OpenError, Spec, TypeDesc,
 };
 
-use crate::ring::{Control, Intent, Slot};
+use crate::ring::{self, Control, Intent, Ring, Slot, WideSlot};
 
 // SAFETY: `#[repr(C)]` lines of atomics and event counts (AtomicU32/AtomicU64 only, with
 // u32 padding), aligned to 128: any bit pattern is valid, peers write them concurrently.
@@ -128,7 +128,7 @@ struct Offsets {
 fn offsets<T>(participants: u32, capacity: usize) -> Option<Offsets> {
     let intents = std::mem::size_of::<Control>();
     let slots = intents.checked_add((participants as usize).checked_mul(std::mem::size_of::<Intent>())?)?;
-    let len = slots.checked_add(capacity.checked_mul(std::mem::size_of::<Slot<T>>())?)?;
+    let len = slots.checked_add(capacity.checked_mul(ring::slot_size::<T>())?)?;
     Some(Offsets { intents, slots, len })
 }
 
@@ -151,17 +151,52 @@ impl<T> RingLayout<T> {
     }
 }
 
+/// Where a queue's slots start, in the layout `T`'s size picks ([`ring::is_wide`]).
+#[derive(Debug)]
+pub(crate) enum Slots<T> {
+    Packed(NonNull<Slot<T>>),
+    Wide(NonNull<WideSlot<T>>),
+}
+
 /// Where a queue's parts are in its body, checked when attaching.
 #[derive(Debug)]
 pub(crate) struct RingParts<T> {
     pub ctl: NonNull<Control>,
     pub intents: NonNull<Intent>,
     pub participants: usize,
-    pub slots: NonNull<Slot<T>>,
+    pub slots: Slots<T>,
     pub capacity: usize,
     /// The most items held at once when below the capacity, else 0 (read once).
     pub limit: u64,
     pub report_no_consumers: bool,
+}
+
+impl<T: Pod> RingParts<T> {
+    /// The ring these parts make.
+    ///
+    /// # Safety
+    ///
+    /// The parts are those [`RingLayout::check`] proved inside a body that stays mapped
+    /// while the view is used.
+    #[inline]
+    pub unsafe fn ring(&self) -> Ring<'_, T> {
+        // SAFETY: (the caller's promise) the control block, `participants` intents and
+        // `capacity` slots lie in the mapping. All are made of atomics or (the values) of
+        // `UnsafeCell<T: Pod>`, valid for any bits and for writes by other processes.
+        unsafe {
+            let ctl = self.ctl.as_ref();
+            let intents = std::slice::from_raw_parts(self.intents.as_ptr(), self.participants);
+            let ring = match self.slots {
+                Slots::Packed(p) => {
+                    Ring::new(ctl, intents, std::slice::from_raw_parts(p.as_ptr(), self.capacity))
+                }
+                Slots::Wide(p) => {
+                    Ring::new_wide(ctl, intents, std::slice::from_raw_parts(p.as_ptr(), self.capacity))
+                }
+            };
+            ring.with_limit(self.limit)
+        }
+    }
 }
 
 impl<T: Pod> Layout for RingLayout<T> {
@@ -193,13 +228,10 @@ impl<T: Pod> Layout for RingLayout<T> {
         let limit = u32::try_from(shape.capacity).ok().filter(|&c| !(c as usize).is_power_of_two() && c > 1);
         ctl.misc.0.limit.store(limit.unwrap_or(0), Ordering::Relaxed);
         let parts = self.check(obj).map_err(CreateError::from_layout)?;
-        // SAFETY: `check` proved `capacity` slots from `parts.slots` inside the body;
-        // nobody else sees the body yet, and zero is a valid `Slot<T>` (an atomic and a
-        // Pod), so a shared slice of them is sound.
-        let slots = unsafe { std::slice::from_raw_parts(parts.slots.as_ptr(), parts.capacity) };
-        for (i, s) in slots.iter().enumerate() {
-            s.seq.store(i as u64, Ordering::Relaxed);
-        }
+        // SAFETY: `check` proved the control block, intents and `capacity` slots inside
+        // the body; nobody else sees the body yet, and zero is a valid slot (atomics and
+        // a Pod).
+        unsafe { parts.ring() }.init();
         Ok(())
     }
 
@@ -219,7 +251,11 @@ impl<T: Pod> Layout for RingLayout<T> {
             ctl: NonNull::from(obj.view::<Control>(0)?),
             intents: NonNull::from(obj.slice::<Intent>(o.intents, participants)?).cast::<Intent>(),
             participants,
-            slots: obj.region::<Slot<T>>(o.slots, capacity)?,
+            slots: if ring::is_wide::<T>() {
+                Slots::Wide(obj.region::<WideSlot<T>>(o.slots, capacity)?)
+            } else {
+                Slots::Packed(obj.region::<Slot<T>>(o.slots, capacity)?)
+            },
             capacity,
             limit: u64::from(obj.view::<Control>(0)?.misc.0.limit.load(Ordering::Relaxed)),
             report_no_consumers: info.flags & FLAG_REPORT_NO_CONSUMERS != 0,

@@ -235,19 +235,9 @@ impl<T: Pod> Queue<T> {
 
     #[inline]
     pub(crate) fn ring(&self) -> Ring<'_, T> {
-        let p = self.h.geometry();
-        // SAFETY: `RingLayout::check` proved the control block, `participants` intents and
-        // `capacity` slots inside the body, mapped while `self.h` lives. All three are
-        // made of atomics, or (the values) of `UnsafeCell<T: Pod>`, valid for any bits
-        // and for writes by other processes.
-        unsafe {
-            Ring::new(
-                p.ctl.as_ref(),
-                std::slice::from_raw_parts(p.intents.as_ptr(), p.participants),
-                std::slice::from_raw_parts(p.slots.as_ptr(), p.capacity),
-            )
-            .with_limit(p.limit)
-        }
+        // SAFETY: the geometry is what `RingLayout::check` proved, in the body mapped
+        // while `self.h` lives.
+        unsafe { self.h.geometry().ring() }
     }
 
     /// This handle's participant slot; a new registration (the first use in a forked

@@ -114,7 +114,7 @@ fn intent(pos: u64, side: u64) -> u64 {
     (pos << 2) | side
 }
 
-/// One slot: its sequence and the value.
+/// One slot of an element smaller than a cache line: its sequence, then the value.
 #[repr(C)]
 pub struct Slot<T> {
     /// See the module documentation.
@@ -129,6 +129,53 @@ impl<T> fmt::Debug for Slot<T> {
     }
 }
 
+/// A 64-byte cache line holding one value.
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+pub struct Line64<T>(pub T);
+
+/// One slot of an element of a cache line or more ([`is_wide`]): the sequence on a line
+/// of its own, the value from the next line on. A value of whole lines then fills them
+/// exactly, and no sequence shares a line with a value, its own or another slot's: a
+/// consumer reading one slot's last line does not take the line the producer of the
+/// next slot is writing.
+#[repr(C)]
+pub struct WideSlot<T> {
+    /// As [`Slot::seq`].
+    pub seq: Line64<AtomicU64>,
+    /// As [`Slot::value`].
+    pub value: UnsafeCell<T>,
+}
+
+impl<T> fmt::Debug for WideSlot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WideSlot").field("seq", &self.seq.0).finish_non_exhaustive()
+    }
+}
+
+/// Whether a ring of `T` uses [`WideSlot`]s: for elements of 64 bytes or more. The
+/// choice follows from `T`'s size alone, which every handle checks when it attaches, so
+/// all handles of one queue agree on it.
+#[inline]
+pub const fn is_wide<T>() -> bool {
+    std::mem::size_of::<T>() >= 64
+}
+
+/// The bytes one slot of `T` takes.
+pub const fn slot_size<T>() -> usize {
+    if is_wide::<T>() {
+        std::mem::size_of::<WideSlot<T>>()
+    } else {
+        std::mem::size_of::<Slot<T>>()
+    }
+}
+
+/// A slot's two parts, wherever its layout puts them.
+struct SlotRef<'a, T> {
+    seq: &'a AtomicU64,
+    value: &'a UnsafeCell<T>,
+}
+
 /// Which participant slots are held by live processes.
 pub trait Peers {
     /// Whether the process in participant slot `slot` is alive.
@@ -141,8 +188,11 @@ pub struct Ring<'a, T> {
     pub ctl: &'a Control,
     /// One intent word per participant slot.
     pub intents: &'a [Intent],
-    /// The slots; a power of two of them.
+    /// The slots of an element smaller than a line; a power of two of them, or none
+    /// when the ring uses [`wide`](Self::wide) slots ([`is_wide`]).
     pub slots: &'a [Slot<T>],
+    /// The slots of an element of a line or more; a power of two of them, or none.
+    pub wide: &'a [WideSlot<T>],
     /// The most items held at once, below the capacity; 0 for the capacity.
     limit: u64,
 }
@@ -155,10 +205,18 @@ impl<T> Clone for Ring<'_, T> {
 impl<T> Copy for Ring<'_, T> {}
 
 impl<'a, T: bytemuck::Pod> Ring<'a, T> {
-    /// A view; `slots.len()` must be a power of two (the caller checked it).
+    /// A view of a ring of small elements (`!is_wide::<T>()`); `slots.len()` must be a
+    /// power of two (the caller checked it).
     pub fn new(ctl: &'a Control, intents: &'a [Intent], slots: &'a [Slot<T>]) -> Self {
-        debug_assert!(slots.len().is_power_of_two());
-        Self { ctl, intents, slots, limit: 0 }
+        debug_assert!(slots.len().is_power_of_two() && !is_wide::<T>());
+        Self { ctl, intents, slots, wide: &[], limit: 0 }
+    }
+
+    /// A view of a ring of wide elements ([`is_wide`]); `slots.len()` must be a power
+    /// of two.
+    pub fn new_wide(ctl: &'a Control, intents: &'a [Intent], slots: &'a [WideSlot<T>]) -> Self {
+        debug_assert!(slots.len().is_power_of_two() && is_wide::<T>());
+        Self { ctl, intents, slots: &[], wide: slots, limit: 0 }
     }
 
     /// The same view, holding at most `limit` items (0, or at least the capacity: all
@@ -180,20 +238,29 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
 
     /// Writes the initial sequences (a fresh ring is all zero otherwise).
     pub fn init(&self) {
-        for (i, s) in self.slots.iter().enumerate() {
-            s.seq.store(i as u64, Ordering::Relaxed);
+        for i in 0..self.cap() {
+            self.slot(i).seq.store(i, Ordering::Relaxed);
         }
     }
 
     #[inline]
     fn cap(&self) -> u64 {
-        self.slots.len() as u64
+        // One of the two is empty.
+        (self.slots.len() | self.wide.len()) as u64
     }
 
     #[inline]
-    fn slot(&self, pos: u64) -> &'a Slot<T> {
-        // The length is a power of two: the mask keeps any position in bounds.
-        &self.slots[(pos & (self.cap() - 1)) as usize]
+    fn slot(&self, pos: u64) -> SlotRef<'a, T> {
+        // The length is a power of two: the mask keeps any position in bounds. `is_wide`
+        // is a constant, so each ring's code has one branch only.
+        let i = (pos & (self.cap() - 1)) as usize;
+        if is_wide::<T>() {
+            let s = &self.wide[i];
+            SlotRef { seq: &s.seq.0, value: &s.value }
+        } else {
+            let s = &self.slots[i];
+            SlotRef { seq: &s.seq, value: &s.value }
+        }
     }
 
     #[inline]

@@ -33,6 +33,29 @@ mod heap {
     }
 
     #[test]
+    fn wide_elements_get_a_line_for_the_sequence_and_whole_lines_for_the_value() {
+        use crate::ring::{is_wide, slot_size, WideSlot};
+        assert!(!is_wide::<u64>() && !is_wide::<[u8; 63]>() && is_wide::<[u8; 64]>());
+        assert_eq!(slot_size::<u64>(), 16);
+        assert_eq!(slot_size::<[u8; 1024]>(), 64 + 1024);
+        assert_eq!(std::mem::offset_of!(WideSlot<[u8; 1024]>, value), 64);
+        assert_eq!(slot_size::<[u8; 100]>() % 64, 0, "the next slot's sequence starts a line");
+
+        let h = HeapRing::<[u64; 16]>::new(4, 2);
+        assert!(h.slots.is_empty() && h.wide.len() == 4);
+        for lap in 0..3u64 {
+            for i in 0..4 {
+                assert!(h.put(0, [lap * 10 + i; 16]));
+            }
+            assert!(!h.put(0, [99; 16]), "full at the capacity");
+            for i in 0..4 {
+                assert_eq!(h.get(1), Some([lap * 10 + i; 16]));
+            }
+            assert_eq!(h.get(1), None);
+        }
+    }
+
+    #[test]
     fn a_dead_producers_claim_is_waited_for_while_alive_then_skipped() {
         let h = HeapRing::<u32>::new(4, 3);
         let r = h.ring();
