@@ -121,6 +121,7 @@ mod tests {
             versus: Vec::new(),
             sweep: Some(Sweep { series: series.to_owned(), bytes }),
             floor_before: None,
+            round: 0,
         };
         let rows = vec![
             row("alpha", 8, 300),

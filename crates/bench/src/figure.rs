@@ -157,6 +157,9 @@ pub struct Row {
     /// row. Machines (virtual ones above all) change speed during a run, so the ratio to
     /// the floor is taken against this adjacent figure.
     pub floor_before: Option<f64>,
+    /// The round it ran in (0 unless the run had several, see
+    /// [`Options::rounds`](crate::Options::rounds)).
+    pub round: usize,
 }
 
 /// `8 B`, `4 KiB`, `1 MiB`.

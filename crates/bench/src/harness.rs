@@ -598,6 +598,8 @@ pub(crate) struct Bench {
     floor: fn(Timing) -> Figure,
     rows: Vec<Row>,
     notes: Vec<String>,
+    /// The round now running.
+    round: usize,
     /// The affinity and SIGPIPE disposition to restore when the run ends.
     saved_affinity: Option<Vec<usize>>,
     saved_sigpipe: libc::sighandler_t,
@@ -618,6 +620,7 @@ impl Bench {
             floor,
             rows: Vec::new(),
             notes: Vec::new(),
+            round: 0,
             saved_affinity: child::allowed_cpus().ok(),
             saved_sigpipe,
         }
@@ -673,7 +676,16 @@ impl Bench {
             versus: versus.iter().map(|v| v.to_string()).collect(),
             sweep,
             floor_before,
+            round: self.round,
         });
+    }
+
+    /// Starts round `round`: the rows added from now on belong to it.
+    pub fn start_round(&mut self, round: usize) {
+        if round > 0 {
+            eprintln!("round {} ...", round + 1);
+        }
+        self.round = round;
     }
 
     /// Prints `note` to standard error and keeps it for the report, once.

@@ -18,7 +18,9 @@
 //! compared with it. Every row says what it measured (one-way or round trip, p50 or mean)
 //! and where (processes, threads, one process). A row whose process dies (a panic, a
 //! signal) or hangs past a generous limit is killed and reported as failed, and the run
-//! goes on. The Python rows run `python3` when it is on `PATH` (timed by Python itself,
+//! goes on. `--rounds N` runs the whole selection N times over, so that every row meets its
+//! peers in each round; the report then gives each row's median round and the median of
+//! its per-round ratios, with their range. The Python rows run `python3` when it is on `PATH` (timed by Python itself,
 //! the same way), and are skipped with a note when it is not.
 //!
 //! # Examples
@@ -62,11 +64,16 @@ pub struct Options {
     /// Where the caller writes the chart ([`Report::write_chart`]); [`run`] does not read
     /// it.
     pub chart: Option<PathBuf>,
+    /// How many times to run the selected rows, one whole pass after another (0 and 1:
+    /// once). Each row then meets its peers in every round, so a machine that changes
+    /// speed part-way through cannot favour one: the report gives each row's median round
+    /// and the median of its per-round ratios, with their range.
+    pub rounds: usize,
 }
 
 impl Options {
     /// Options from command-line arguments (without the program name): `--quick`,
-    /// `--chart PATH` (or `--chart=PATH`), and the first argument that is not a flag as
+    /// `--chart PATH` (or `--chart=PATH`), `--rounds N` (or `--rounds=N`), and the first argument that is not a flag as
     /// the filter. Other flags, such as the `--bench` that cargo passes, are ignored.
     ///
     /// # Examples
@@ -89,6 +96,10 @@ impl Options {
                 opts.chart = args.next().map(PathBuf::from);
             } else if let Some(path) = arg.strip_prefix("--chart=") {
                 opts.chart = Some(PathBuf::from(path));
+            } else if arg == "--rounds" {
+                opts.rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            } else if let Some(n) = arg.strip_prefix("--rounds=") {
+                opts.rounds = n.parse().unwrap_or(1);
             } else if arg.starts_with('-') {
                 // cargo's `--bench`, and anything else that is not ours.
             } else if opts.filter.is_none() {
@@ -109,7 +120,10 @@ impl Options {
 pub fn run(opts: &Options) -> Report {
     let timing = harness::Timing::new(opts.quick);
     let mut bench = harness::Bench::new(opts.filter.clone(), timing, kernel::floor);
-    rows::all(&mut bench);
+    for round in 0..opts.rounds.max(1) {
+        bench.start_round(round);
+        rows::all(&mut bench);
+    }
     let out = bench.finish();
     Report::new(out.rows, out.notes, out.cpus.count, out.cpus.pair)
 }
@@ -127,13 +141,18 @@ mod tests {
         assert_eq!(parse(&[]), Options::default());
         assert_eq!(parse(&["--bench"]), Options::default());
         let o = parse(&["--chart", "out.svg", "sweep", "other", "--quick"]);
-        assert_eq!(o, Options { quick: true, filter: Some("sweep".into()), chart: Some("out.svg".into()) });
+        assert_eq!(
+            o,
+            Options { quick: true, filter: Some("sweep".into()), chart: Some("out.svg".into()), rounds: 0 }
+        );
+        assert_eq!(parse(&["--rounds", "3"]).rounds, 3);
+        assert_eq!(parse(&["--rounds=5", "x"]).rounds, 5);
         assert_eq!(parse(&["--chart=a.svg"]).chart, Some(PathBuf::from("a.svg")));
     }
 
     #[test]
     fn runs_the_selected_rows_across_two_processes() {
-        let opts = Options { quick: true, filter: Some("floor".into()), chart: None };
+        let opts = Options { quick: true, filter: Some("floor".into()), ..Options::default() };
         let report = run(&opts);
         assert_eq!(report.rows().len(), 1, "{:?}", report.rows());
         let Figure::RoundTrip(stats) = &report.rows()[0].figure else { panic!("not a round trip") };

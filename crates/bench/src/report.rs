@@ -43,14 +43,34 @@ impl Report {
         Self { rows, notes, cpus, pinned }
     }
 
-    /// The rows, in the order they ran.
+    /// Every row of every round, in the order they ran.
     pub fn rows(&self) -> &[Row] {
         &self.rows
     }
 
-    /// The row named `name`.
+    /// How many rounds ran.
+    pub fn rounds(&self) -> usize {
+        self.rows.iter().map(|r| r.round + 1).max().unwrap_or(1)
+    }
+
+    /// The row named `name`: with several rounds, its median round's (by the headline
+    /// figure; a failed round only if every round failed).
     pub fn row(&self, name: &str) -> Option<&Row> {
-        self.rows.iter().find(|r| r.name == name)
+        let all: Vec<&Row> = self.rows.iter().filter(|r| r.name == name).collect();
+        let mut ok: Vec<&Row> = all.iter().copied().filter(|r| !r.figure.is_failed()).collect();
+        ok.sort_by(|a, b| a.figure.headline().total_cmp(&b.figure.headline()));
+        ok.get(ok.len() / 2).or(all.first()).copied()
+    }
+
+    /// One row per name, in the order they first ran: each its median round's.
+    fn summary(&self) -> Vec<&Row> {
+        let mut seen = std::collections::HashSet::new();
+        self.rows.iter().filter(|r| seen.insert(r.name.as_str())).filter_map(|r| self.row(&r.name)).collect()
+    }
+
+    /// The row `name` of round `round`, unless it failed.
+    fn in_round(&self, name: &str, round: usize) -> Option<&Row> {
+        self.rows.iter().find(|r| r.name == name && r.round == round && !r.figure.is_failed())
     }
 
     /// What was skipped and why (e.g. no `python3`).
@@ -85,7 +105,8 @@ impl Report {
             "row", "measured", "where", "p50 ns", "p99", "p99.9", "mean", "MiB/s, M/s"
         )?;
         writeln!(out, "{}", "-".repeat(w + 102))?;
-        for row in &self.rows {
+        let summary = self.summary();
+        for &row in &summary {
             let ratio = self.ratios(row);
             let what =
                 format!("{:<w$} {:<15} {:<11}", row.name, row.figure.measured(&row.name), row.place.label());
@@ -111,7 +132,15 @@ impl Report {
             writeln!(out, "{}", line.trim_end())?;
         }
         writeln!(out)?;
-        for row in &self.rows {
+        let rounds = self.rounds();
+        if rounds > 1 {
+            writeln!(
+                out,
+                "{rounds} rounds, each running every row in turn: figures are each row's median round, \
+                 ratios the median of the per-round ratios [lowest-highest]"
+            )?;
+        }
+        for &row in &summary {
             writeln!(out, "  {}: {}", row.name, row.figure.count())?;
         }
         match self.pinned {
@@ -126,29 +155,37 @@ impl Report {
         Ok(())
     }
 
-    /// The ratio column: this row's headline over each peer's that ran.
+    /// The ratio column: this row's headline over each peer's that ran, in the same round
+    /// (with several rounds, the median ratio and the range).
     fn ratios(&self, row: &Row) -> String {
         if row.figure.is_failed() {
             return String::new();
         }
-        let ratio = |peer: &Row| {
-            let name = short_name(&row.name, &peer.name);
-            match row.figure.headline() / peer.figure.headline() {
-                // A tenth of a peer's rate is slower, a tenth of its time faster.
-                r if r < 0.1 && row.figure.is_speed() => format!("{:.0}x slower than {name}", 1.0 / r),
-                r if r < 0.1 => format!("{:.0}x faster than {name}", 1.0 / r),
-                r if r > 10.0 && row.figure.is_speed() => format!("{r:.0}x {name}"),
-                r => format!("{r:.2}x {name}"),
-            }
-        };
+        let speed = row.figure.is_speed();
         let ratios: Vec<String> = row
             .versus
             .iter()
-            .filter_map(|v| match row.floor_before {
-                Some(f) if v == FLOOR => {
-                    Some(format!("{:.2}x floor measured just before ({f:.0} ns)", row.figure.headline() / f))
-                }
-                _ => self.row(v).filter(|peer| !peer.figure.is_failed()).map(ratio),
+            .filter_map(|v| {
+                let per_round: Vec<f64> = (0..self.rounds())
+                    .filter_map(|round| {
+                        let mine = if round == row.round { row } else { self.in_round(&row.name, round)? };
+                        let peer = match mine.floor_before {
+                            Some(f) if v == FLOOR => f,
+                            _ => self.in_round(v, round)?.figure.headline(),
+                        };
+                        Some(mine.figure.headline() / peer)
+                    })
+                    .collect();
+                let text = match row.floor_before {
+                    Some(f) if v == FLOOR => {
+                        format!("{:.2}x floor measured just before ({f:.0} ns)", median(&per_round)?)
+                    }
+                    _ => ratio_text(median(&per_round)?, speed, short_name(&row.name, v)),
+                };
+                Some(match spread(&per_round) {
+                    Some((lo, hi)) => format!("{text} [{lo:.2}-{hi:.2}]"),
+                    None => text,
+                })
             })
             .collect();
         ratios.join("; ")
@@ -162,8 +199,36 @@ impl Report {
     /// When no sweep row ran (see [`has_sweep`](Self::has_sweep)), or drawing or writing
     /// the file fails.
     pub fn write_chart(&self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-        crate::chart::draw(&self.rows, path)
+        let rows: Vec<Row> = self.summary().into_iter().cloned().collect();
+        crate::chart::draw(&rows, path)
     }
+}
+
+/// How a ratio reads: a tenth of a peer's rate is slower, a tenth of its time faster.
+fn ratio_text(r: f64, speed: bool, name: &str) -> String {
+    match r {
+        r if r < 0.1 && speed => format!("{:.0}x slower than {name}", 1.0 / r),
+        r if r < 0.1 => format!("{:.0}x faster than {name}", 1.0 / r),
+        r if r > 10.0 && speed => format!("{r:.0}x {name}"),
+        r => format!("{r:.2}x {name}"),
+    }
+}
+
+/// The median of `xs` (the upper one of an even count), if any.
+fn median(xs: &[f64]) -> Option<f64> {
+    let mut xs = xs.to_vec();
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied()
+}
+
+/// The lowest and highest of `xs`, when there are two or more.
+fn spread(xs: &[f64]) -> Option<(f64, f64)> {
+    (xs.len() > 1).then(|| {
+        (
+            xs.iter().copied().fold(f64::INFINITY, f64::min),
+            xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -179,6 +244,7 @@ mod tests {
             versus: versus.iter().map(|v| v.to_string()).collect(),
             sweep: None,
             floor_before: None,
+            round: 0,
         }
     }
 
@@ -205,6 +271,32 @@ mod tests {
     }
 
     #[test]
+    fn rounds_pair_each_row_with_its_peer_of_the_same_round() {
+        let in_round =
+            |name: &str, p50: u64, versus: &[&str], round: usize| Row { round, ..row(name, p50, versus) };
+        // The machine is twice as fast in round 1: per round the row is 0.5x, 0.5x and
+        // 0.6x its peer, though across rounds it would look 0.25x or 1.2x.
+        let rows = vec![
+            in_round("peer", 200, &[], 0),
+            in_round("mine", 100, &["peer"], 0),
+            in_round("peer", 100, &[], 1),
+            in_round("mine", 50, &["peer"], 1),
+            in_round("peer", 200, &[], 2),
+            in_round("mine", 120, &["peer"], 2),
+        ];
+        let report = Report::new(rows, Vec::new(), 2, None);
+        assert_eq!(report.rounds(), 3);
+        let mine = report.row("mine").unwrap();
+        assert_eq!((mine.round, mine.figure.headline()), (0, 100.0), "the median round's figure");
+        assert_eq!(report.ratios(mine), "0.50x peer [0.50-0.60]");
+        let mut out = Vec::new();
+        report.print(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("0.50x peer [0.50-0.60]").count(), 1, "one line per row: {text}");
+        assert!(text.contains("3 rounds"), "{text}");
+    }
+
+    #[test]
     fn rates_far_below_a_peer_are_slower() {
         let rate = |name: &str, per_sec: f64, versus: &[&str]| Row {
             name: name.to_owned(),
@@ -213,6 +305,7 @@ mod tests {
             versus: versus.iter().map(|v| v.to_string()).collect(),
             sweep: None,
             floor_before: None,
+            round: 0,
         };
         let rows =
             vec![rate("peer", 1000.0, &[]), rate("low", 20.0, &["peer"]), rate("high", 50_000.0, &["peer"])];

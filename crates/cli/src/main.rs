@@ -89,6 +89,10 @@ enum Command {
         /// Also write the chart of round trip against payload size to this SVG file.
         #[arg(long, value_name = "FILE")]
         chart: Option<std::path::PathBuf>,
+        /// Run the selected rows this many times, one pass after another, and report each
+        /// row's median round and its median ratio to each peer of the same round.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        rounds: u16,
         /// Run only the rows whose name contains this.
         filter: Option<String>,
     },
@@ -113,7 +117,7 @@ fn main() -> ExitCode {
         Command::Inspect { name, json } => inspect(&name, json),
         Command::Rm { names, force } => rm(&names, force),
         Command::Gc { dry_run, grace, prefix } => gc(dry_run, grace, prefix.as_deref()),
-        Command::Bench { quick, chart, filter } => bench(quick, chart, filter),
+        Command::Bench { quick, chart, rounds, filter } => bench(quick, chart, rounds.into(), filter),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -473,7 +477,12 @@ fn judge(listing: segment::Listing, dry_run: bool, grace: Duration) -> Result<Ve
 
 /// Without the `bench` feature the suite and its peers are not linked: say how to get it.
 #[cfg(not(feature = "bench"))]
-fn bench(_quick: bool, _chart: Option<std::path::PathBuf>, _filter: Option<String>) -> Result<(), Failure> {
+fn bench(
+    _quick: bool,
+    _chart: Option<std::path::PathBuf>,
+    _rounds: usize,
+    _filter: Option<String>,
+) -> Result<(), Failure> {
     Err(Failure(
         "this shmkit was built without the benchmark suite: install it with `--features bench` \
          (in a checkout of shmkit: `cargo install --path crates/cli --features bench`), \
@@ -483,8 +492,13 @@ fn bench(_quick: bool, _chart: Option<std::path::PathBuf>, _filter: Option<Strin
 }
 
 #[cfg(feature = "bench")]
-fn bench(quick: bool, chart: Option<std::path::PathBuf>, filter: Option<String>) -> Result<(), Failure> {
-    let opts = shmkit_bench::Options { quick, filter, chart };
+fn bench(
+    quick: bool,
+    chart: Option<std::path::PathBuf>,
+    rounds: usize,
+    filter: Option<String>,
+) -> Result<(), Failure> {
+    let opts = shmkit_bench::Options { quick, filter, chart, rounds };
     let report = shmkit_bench::run(&opts);
     if report.rows().is_empty() {
         return Err(Failure(format!(
