@@ -40,6 +40,7 @@ static INSTALL: AtomicU64 = AtomicU64::new(0);
 
 const INSTALLED: u64 = 1;
 
+#[inline]
 fn is_installed() -> bool {
     INSTALL.load(Ordering::Acquire) == INSTALLED
 }
@@ -176,6 +177,7 @@ fn install_slow() {
 
 /// The fork generation of this process: equal in a parent and in its objects'
 /// registrations, different in a forked child.
+#[inline]
 pub fn fork_generation() -> u32 {
     install();
     FORK_GENERATION.load(Ordering::Acquire)

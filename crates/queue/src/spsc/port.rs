@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytemuck::Pod;
 use shmkit_core::loom::atomic::{AtomicU64, Ordering};
 use shmkit_core::loom::cell::UnsafeCell;
-use shmkit_core::process::{current_pid, forks_made};
+use shmkit_core::process::{current_pid, fork_generation, forks_made};
 use shmkit_core::{Deadline, InPlace, Object, OpenError, ParticipantId, Role, WaitStrategy};
 
 use crate::api::Wait;
@@ -63,6 +63,9 @@ struct Holding {
     token: u64,
     pid: u32,
     forks: u32,
+    /// The fork generation in which `token` was found to be this process's
+    /// ([`u32::MAX`] before the first use): while it is current, no other check is needed.
+    generation: u32,
 }
 
 /// One end of an SPSC ring that lies in an object: the building block of [`Producer`](crate::spsc::Producer),
@@ -118,7 +121,12 @@ impl<T: Pod> Port<T> {
             side,
             strategy: WaitStrategy::default(),
             cursor: Cell::new(Cursor::default()),
-            known: Cell::new(Holding { token: 0, pid: current_pid(), forks: forks_made() }),
+            known: Cell::new(Holding {
+                token: 0,
+                pid: current_pid(),
+                forks: forks_made(),
+                generation: u32::MAX,
+            }),
             ring_index,
             _t: PhantomData,
         };
@@ -337,7 +345,12 @@ impl<T: Pod> Port<T> {
             Side::Producer => ring.producer_cursor(),
             Side::Consumer => ring.consumer_cursor(),
         });
-        self.known.set(Holding { token: me, pid: current_pid(), forks: forks_made() });
+        self.known.set(Holding {
+            token: me,
+            pid: current_pid(),
+            forks: forks_made(),
+            generation: fork_generation(),
+        });
     }
 
     fn holder_alive(&self, word: u64) -> bool {
@@ -458,9 +471,47 @@ impl<T: Pod> Port<T> {
         r.unwrap_or(Err(Fail::Timeout))
     }
 
+    /// Whether this process held the end when it last looked, and has not forked since
+    /// (two loads): then [`me`](Self::me) has nothing to do.
+    #[inline]
+    fn held_now(&self) -> bool {
+        self.known.get().generation == fork_generation()
+    }
+
+    /// The fast path of a one-slot [`reserve`](Self::reserve): the end is held here, the
+    /// ring is open, and the view of `head` shows room (the cached one, else one fresh
+    /// load, as [`Lamport::writable`] does). `None`: take the general path.
+    #[inline]
+    fn room_now(&self) -> Option<u64> {
+        if !self.held_now() || self.closed() {
+            return None;
+        }
+        let mut c = self.cursor.get();
+        let n = self.ring().writable(&mut c, 1);
+        self.cursor.set(c);
+        (n == 1).then_some(c.own)
+    }
+
+    /// The fast path of a one-slot [`ready`](Self::ready): the end is held here and the
+    /// view of `tail` shows an item (the cached one, else one fresh load). `None`: take
+    /// the general path.
+    #[inline]
+    fn item_now(&self) -> Option<u64> {
+        if !self.held_now() {
+            return None;
+        }
+        let mut c = self.cursor.get();
+        let n = self.ring().readable(&mut c, 1);
+        self.cursor.set(c);
+        (n == 1).then_some(c.own)
+    }
+
     #[inline]
     pub(crate) fn put_inner<R>(&self, wait: Wait, f: impl FnOnce(&mut T) -> R) -> Result<R, Fail> {
-        let (pos, _) = self.reserve(1, 1, wait.deadline())?;
+        let pos = match self.room_now() {
+            Some(pos) => pos,
+            None => self.reserve(1, 1, wait.deadline())?.0,
+        };
         let r = self.ring().write(pos, f);
         self.commit(1);
         Ok(r)
@@ -484,7 +535,10 @@ impl<T: Pod> Port<T> {
 
     #[inline]
     pub(crate) fn get_inner<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R, Fail> {
-        let (pos, _) = self.ready(1, 1, wait.deadline())?;
+        let pos = match self.item_now() {
+            Some(pos) => pos,
+            None => self.ready(1, 1, wait.deadline())?.0,
+        };
         let r = self.ring().read(pos, f);
         self.consume(1);
         Ok(r)
@@ -518,7 +572,7 @@ impl<T: Pod> Drop for Port<T> {
         // Only the process that holds the end (or would take it on first use) lets it go,
         // not a forked child that never used its copy; and only if it forked no child
         // since (that child may be about to take the end over: its death will tell).
-        let Holding { token: me, pid, forks } = self.known.get();
+        let Holding { token: me, pid, forks, .. } = self.known.get();
         if pid == current_pid() && forks == forks_made() {
             let _ = self.word(self.side).compare_exchange(me, GONE, Ordering::AcqRel, Ordering::Relaxed);
             let misc = &self.ring().ctl.misc.0;
