@@ -151,20 +151,15 @@ impl<T> RingLayout<T> {
     }
 }
 
-/// Where a queue's slots start, in the layout `T`'s size picks ([`ring::is_wide`]).
-#[derive(Debug)]
-pub(crate) enum Slots<T> {
-    Packed(NonNull<Slot<T>>),
-    Wide(NonNull<WideSlot<T>>),
-}
-
 /// Where a queue's parts are in its body, checked when attaching.
 #[derive(Debug)]
 pub(crate) struct RingParts<T> {
     pub ctl: NonNull<Control>,
     pub intents: NonNull<Intent>,
     pub participants: usize,
-    pub slots: Slots<T>,
+    /// The slots in the layout `T`'s size picks ([`ring::is_wide`]): `capacity` of them
+    /// in one of the two, none (a dangling pointer) in the other.
+    pub slots: (NonNull<Slot<T>>, NonNull<WideSlot<T>>),
     pub capacity: usize,
     /// The most items held at once when below the capacity, else 0 (read once).
     pub limit: u64,
@@ -180,21 +175,20 @@ impl<T: Pod> RingParts<T> {
     /// while the view is used.
     #[inline]
     pub unsafe fn ring(&self) -> Ring<'_, T> {
+        // No branch here: this runs several times in every put and get.
+        let (packed, wide) = if ring::is_wide::<T>() { (0, self.capacity) } else { (self.capacity, 0) };
         // SAFETY: (the caller's promise) the control block, `participants` intents and
         // `capacity` slots lie in the mapping. All are made of atomics or (the values) of
-        // `UnsafeCell<T: Pod>`, valid for any bits and for writes by other processes.
+        // `UnsafeCell<T: Pod>`, valid for any bits and for writes by other processes. The
+        // unused layout's pointer is dangling and aligned, for an empty slice.
         unsafe {
-            let ctl = self.ctl.as_ref();
-            let intents = std::slice::from_raw_parts(self.intents.as_ptr(), self.participants);
-            let ring = match self.slots {
-                Slots::Packed(p) => {
-                    Ring::new(ctl, intents, std::slice::from_raw_parts(p.as_ptr(), self.capacity))
-                }
-                Slots::Wide(p) => {
-                    Ring::new_wide(ctl, intents, std::slice::from_raw_parts(p.as_ptr(), self.capacity))
-                }
-            };
-            ring.with_limit(self.limit)
+            Ring::from_parts(
+                self.ctl.as_ref(),
+                std::slice::from_raw_parts(self.intents.as_ptr(), self.participants),
+                std::slice::from_raw_parts(self.slots.0.as_ptr(), packed),
+                std::slice::from_raw_parts(self.slots.1.as_ptr(), wide),
+                self.limit,
+            )
         }
     }
 }
@@ -252,12 +246,15 @@ impl<T: Pod> Layout for RingLayout<T> {
             intents: NonNull::from(obj.slice::<Intent>(o.intents, participants)?).cast::<Intent>(),
             participants,
             slots: if ring::is_wide::<T>() {
-                Slots::Wide(obj.region::<WideSlot<T>>(o.slots, capacity)?)
+                (NonNull::dangling(), obj.region::<WideSlot<T>>(o.slots, capacity)?)
             } else {
-                Slots::Packed(obj.region::<Slot<T>>(o.slots, capacity)?)
+                (obj.region::<Slot<T>>(o.slots, capacity)?, NonNull::dangling())
             },
             capacity,
-            limit: u64::from(obj.view::<Control>(0)?.misc.0.limit.load(Ordering::Relaxed)),
+            // As `Ring::with_limit` takes it: 0 for none, or below the capacity.
+            limit: Some(u64::from(obj.view::<Control>(0)?.misc.0.limit.load(Ordering::Relaxed)))
+                .filter(|&l| l < capacity as u64)
+                .unwrap_or(0),
             report_no_consumers: info.flags & FLAG_REPORT_NO_CONSUMERS != 0,
         })
     }

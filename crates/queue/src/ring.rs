@@ -219,6 +219,25 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
         Self { ctl, intents, slots: &[], wide: slots, limit: 0 }
     }
 
+    /// A view from its parts, as [`new`](Self::new) or [`new_wide`](Self::new_wide) and
+    /// [`with_limit`](Self::with_limit) make it: the slots in `slots` or in `wide`
+    /// (whichever [`is_wide`] picks), the other empty, and `limit` 0 or below the
+    /// capacity.
+    #[inline]
+    pub fn from_parts(
+        ctl: &'a Control,
+        intents: &'a [Intent],
+        slots: &'a [Slot<T>],
+        wide: &'a [WideSlot<T>],
+        limit: u64,
+    ) -> Self {
+        debug_assert!(if is_wide::<T>() { slots.is_empty() } else { wide.is_empty() });
+        debug_assert!(
+            (slots.len() | wide.len()).is_power_of_two() && limit < (slots.len() | wide.len()) as u64
+        );
+        Self { ctl, intents, slots, wide, limit }
+    }
+
     /// The same view, holding at most `limit` items (0, or at least the capacity: all
     /// of them). A producer then compares its position with the consumers' before it
     /// claims: one more load, of `head`'s line, on every put.
