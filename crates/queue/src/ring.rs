@@ -170,6 +170,21 @@ pub const fn slot_size<T>() -> usize {
     }
 }
 
+/// Asks the core to bring `word`'s cache line in, ready to be written, without waiting
+/// for it: a hint with no effect on what the program computes.
+#[inline]
+fn prefetch_for_write<P>(at: *const P) {
+    #[cfg(all(target_arch = "x86_64", not(shmkit_loom), not(miri)))]
+    // SAFETY: a prefetch reads nothing the program sees and never faults, whatever the
+    // address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+        _mm_prefetch::<_MM_HINT_ET0>(at.cast::<i8>());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(shmkit_loom), not(miri))))]
+    let _ = at;
+}
+
 /// A slot's two parts, wherever its layout puts them.
 struct SlotRef<'a, T> {
     seq: &'a AtomicU64,
@@ -364,6 +379,10 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
         if let Some(mine) = self.intent_of(me) {
             mine.store(0, Ordering::Release);
         }
+        // The next claim reads the next slot's sequence, which the consumer that released
+        // it wrote last: fetch its line now, while this thread goes on (to wait for a
+        // reply, say), rather than stall on it in that claim.
+        prefetch_for_write(self.slot(pos.wrapping_add(1)).seq);
     }
 
     /// Claims the next position to consume, as participant `me`; `None` if nothing is
@@ -385,7 +404,13 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => return Some(pos),
+                    Ok(_) => {
+                        // The release writes this sequence: own its line by then, so
+                        // that the store does not hold up this thread's next locked
+                        // instruction (a claim on another queue, say).
+                        prefetch_for_write(self.slot(pos).seq);
+                        return Some(pos);
+                    }
                     Err(now) => pos = now,
                 }
             } else if dif < 0 {

@@ -6,10 +6,16 @@ use shmkit_core::WaitStrategy;
 use shmkit_queue::{spsc, Queue};
 
 use crate::figure::Figure;
-use crate::harness::{one_way, rate, round_trip, throughput, Bench, Endpoint, Timing};
+use crate::harness::{
+    one_way, rate, round_trip, round_trip_bytes, throughput, Bench, Echo, Endpoint, Timing,
+};
 use crate::names::{CROSSBEAM, FLOOR, FUTEX, PYQUEUE, RAWSYNC_BUSY, RAWSYNC_EVENT, RTRB, SOCK64K};
 use crate::peers::python::{self, Channel};
 use crate::peers::threads;
+use crate::rows::sweep::QueueEcho;
+
+/// The SPSC peer of the `Queue<[u8; 1024]>` row.
+const SPSC_1K: &str = "SPSC [u8; 1024] ping-pong, copy in/out (spin)";
 
 pub(super) fn rows(b: &mut Bench) {
     b.try_add(PYQUEUE, &[], None, |tm| python::round_trip(Channel::Queue, 8, tm));
@@ -24,6 +30,16 @@ pub(super) fn rows(b: &mut Bench) {
     b.add("Queue<u64> ping-pong (parked)", &[FUTEX, RAWSYNC_EVENT, PYQUEUE], |tm| {
         let (x, y) = QueuePing::pair(WaitStrategy::Park);
         round_trip(x, y, tm)
+    });
+    // A payload of whole cache lines, copied in and out of the slot in place: the MPMC
+    // ring's slot layout against the SPSC ring's bare array.
+    b.add(SPSC_1K, &[FLOOR], |tm| {
+        let (x, y) = SpscEcho::<1024>::pair();
+        round_trip_bytes(x, y, 1024, tm)
+    });
+    b.add("Queue<[u8; 1024]> ping-pong, copy in/out (spin)", &[SPSC_1K], |tm| {
+        let (x, y) = QueueEcho::<1024>::pair();
+        round_trip_bytes(x, y, 1024, tm)
     });
     b.add("SPSC u64 ping-pong (parked)", &[FUTEX], |tm| {
         let (x, y) = SpscPing::pair(WaitStrategy::Park);
@@ -90,6 +106,36 @@ impl Endpoint for SpscPing {
 
     fn recv(&mut self) -> u64 {
         self.rx.get().unwrap()
+    }
+}
+
+/// Messages through two SPSC pairs of `[u8; N]`, copied into the slot and out of it in
+/// place, as [`QueueEcho`] does through two queues.
+struct SpscEcho<const N: usize> {
+    tx: spsc::Producer<[u8; N]>,
+    rx: spsc::Consumer<[u8; N]>,
+}
+
+impl<const N: usize> SpscEcho<N> {
+    fn pair() -> (Self, Self) {
+        let capacity = (256 * 1024 / N).clamp(4, 64);
+        let (mut ta, mut ra) = spsc::channel::<[u8; N]>(capacity).unwrap();
+        let (mut tb, mut rb) = spsc::channel::<[u8; N]>(capacity).unwrap();
+        ta.set_wait_strategy(WaitStrategy::Spin);
+        ra.set_wait_strategy(WaitStrategy::Spin);
+        tb.set_wait_strategy(WaitStrategy::Spin);
+        rb.set_wait_strategy(WaitStrategy::Spin);
+        (Self { tx: ta, rx: rb }, Self { tx: tb, rx: ra })
+    }
+}
+
+impl<const N: usize> Echo for SpscEcho<N> {
+    fn send(&mut self, msg: &[u8]) {
+        self.tx.put_with(|slot| slot.copy_from_slice(msg)).unwrap();
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) {
+        self.rx.get_with(|m| buf.copy_from_slice(m)).unwrap();
     }
 }
 

@@ -70,13 +70,13 @@ fn queue_round_trip(n: usize, tm: Timing) -> Figure {
 
 /// Messages through two `Queue<[u8; N]>`, written into the slot and copied out of it in
 /// place (`put_with`, `get_with`): one copy in, one copy out, as a socket.
-struct QueueEcho<const N: usize> {
+pub(super) struct QueueEcho<const N: usize> {
     tx: Queue<[u8; N]>,
     rx: Queue<[u8; N]>,
 }
 
 impl<const N: usize> QueueEcho<N> {
-    fn pair() -> (Self, Self) {
+    pub(super) fn pair() -> (Self, Self) {
         // A few slots are plenty for a ping-pong; keep the largest queues to a few MiB.
         let capacity = (256 * 1024 / N).clamp(4, 64);
         let mut a = Queue::<[u8; N]>::anonymous(capacity).unwrap();
