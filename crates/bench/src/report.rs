@@ -183,7 +183,7 @@ impl Report {
                     _ => ratio_text(median(&per_round)?, speed, short_name(&row.name, v)),
                 };
                 Some(match spread(&per_round) {
-                    Some((lo, hi)) => format!("{text} [{lo:.2}-{hi:.2}]"),
+                    Some((lo, hi)) => format!("{text} [{}]", range_text(lo, hi, median(&per_round)?, speed)),
                     None => text,
                 })
             })
@@ -211,6 +211,17 @@ fn ratio_text(r: f64, speed: bool, name: &str) -> String {
         r if r < 0.1 => format!("{:.0}x faster than {name}", 1.0 / r),
         r if r > 10.0 && speed => format!("{r:.0}x {name}"),
         r => format!("{r:.2}x {name}"),
+    }
+}
+
+/// The range of a ratio over the rounds, in the form its median is printed in: as
+/// `lo-hi`, or, where the median reads "N x faster" (or slower), as the same inverse.
+fn range_text(lo: f64, hi: f64, median: f64, speed: bool) -> String {
+    if median < 0.1 {
+        let precise = |v: f64| if v < 10.0 { format!("{v:.2}") } else { format!("{v:.0}") };
+        format!("{}-{}{}", precise(1.0 / hi), precise(1.0 / lo), if speed { "x slower" } else { "x faster" })
+    } else {
+        format!("{lo:.2}-{hi:.2}")
     }
 }
 
@@ -289,6 +300,18 @@ mod tests {
         let mine = report.row("mine").unwrap();
         assert_eq!((mine.round, mine.figure.headline()), (0, 100.0), "the median round's figure");
         assert_eq!(report.ratios(mine), "0.50x peer [0.50-0.60]");
+        let far = Report::new(
+            vec![
+                in_round("peer", 1000, &[], 0),
+                in_round("fast", 10, &["peer"], 0),
+                in_round("peer", 1000, &[], 1),
+                in_round("fast", 20, &["peer"], 1),
+            ],
+            Vec::new(),
+            2,
+            None,
+        );
+        assert_eq!(far.ratios(far.row("fast").unwrap()), "50x faster than peer [50-100x faster]");
         let mut out = Vec::new();
         report.print(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
