@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 use shmkit_core::loom::atomic::Ordering;
+use shmkit_core::process::fork_generation;
 use shmkit_core::{
-    CreateError, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError, Role, UnlinkError,
-    WaitStrategy,
+    CreateError, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError, ParticipantId, Role,
+    UnlinkError, WaitStrategy,
 };
 
 use crate::error::Fail;
@@ -122,6 +123,9 @@ pub struct Queue<T: Pod> {
     h: Handle<RingLayout<T>>,
     /// The participant id this handle last cleared the intent of.
     known: Cell<u64>,
+    /// The fork generation in which `known` was found to be this process's id
+    /// ([`u32::MAX`] before the first use): while it is current, `known` is.
+    known_in: Cell<u32>,
     /// `PRODUCES | CONSUMES`: what this handle has done.
     sides: Cell<u8>,
 }
@@ -154,7 +158,7 @@ impl<T: Pod> Queue<T> {
     /// Wraps a checked handle, and takes over this participant slot now: a dead
     /// predecessor's intent goes.
     pub(crate) fn wrap(h: Handle<RingLayout<T>>) -> Self {
-        let q = Self { h, known: Cell::new(0), sides: Cell::new(0) };
+        let q = Self { h, known: Cell::new(0), known_in: Cell::new(u32::MAX), sides: Cell::new(0) };
         let _ = q.me();
         q
     }
@@ -244,11 +248,22 @@ impl<T: Pod> Queue<T> {
     /// child) first clears what a dead predecessor left in the slot's intent.
     #[inline]
     pub(crate) fn me(&self) -> Result<u32, Fail> {
+        // The registration changes only in a forked child (a new fork generation).
+        if self.known_in.get() == fork_generation() {
+            return Ok(ParticipantId::from_u64(self.known.get()).slot);
+        }
+        self.me_slow()
+    }
+
+    #[cold]
+    fn me_slow(&self) -> Result<u32, Fail> {
+        let generation = fork_generation();
         let id = self.h.object().participant().map_err(|_| Fail::NoSlot)?;
         if id.to_u64() != self.known.get() {
             self.ring().forget(id.slot);
             self.known.set(id.to_u64());
         }
+        self.known_in.set(generation);
         Ok(id.slot)
     }
 
