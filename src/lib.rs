@@ -306,3 +306,7 @@ pub use shmkit_sync::{
     raw, Barrier, BarrierError, BoundedSemaphore, Condition, ConditionGuard, Event, Lock, LockError,
     LockGuard, NotOwner, RLock, RLockGuard, ReleaseError, Semaphore, TryLockError,
 };
+/// The bridge onto Zenoh: export a local queue or pipe to a key expression, import a key
+/// expression into a local queue, so that one program spans hosts (the `zenoh` feature).
+#[cfg(feature = "zenoh")]
+pub use shmkit_zenoh as zenoh;

@@ -7,7 +7,11 @@
 //! shmkit rm NAME... [--force]     remove objects by name
 //! shmkit gc [--dry-run] [PREFIX]  remove every object no live process uses
 //! shmkit bench [--quick] [WORD]   run the benchmark suite and print its table
+//! shmkit bridge export NAME KEYEXPR [--connect E] [--listen E]   a local queue or pipe onto Zenoh
+//! shmkit bridge import KEYEXPR NAME [--connect E] [--listen E]   Zenoh into a local queue
 //! ```
+//!
+//! `bridge` needs Zenoh, which is linked only with the `zenoh` feature (see `bridge.rs`).
 //!
 //! `bench` needs the benchmark suite, which is linked only with the `bench` feature
 //! (`cargo install --path crates/cli --features bench`); without it the subcommand says
@@ -29,6 +33,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use shmkit_core::{segment, Object, OpenError};
 
+mod bridge;
 mod objects;
 
 use objects::{age, body_json, counts, elem_type, participant_json, show_age, show_size, Entry};
@@ -96,6 +101,12 @@ enum Command {
         /// Run only the rows whose name contains this.
         filter: Option<String>,
     },
+    /// Carry a local queue or pipe to other hosts over Zenoh, or Zenoh samples into a
+    /// local queue (needs the `zenoh` feature).
+    Bridge {
+        #[command(subcommand)]
+        command: bridge::BridgeCommand,
+    },
 }
 
 /// A one-line error for the user.
@@ -118,6 +129,7 @@ fn main() -> ExitCode {
         Command::Rm { names, force } => rm(&names, force),
         Command::Gc { dry_run, grace, prefix } => gc(dry_run, grace, prefix.as_deref()),
         Command::Bench { quick, chart, rounds, filter } => bench(quick, chart, rounds.into(), filter),
+        Command::Bridge { command } => bridge::run(command).map_err(Failure),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,8 @@ mod queue;
 mod sweep;
 mod sync;
 mod value;
+#[cfg(feature = "zenoh")]
+mod zenoh;
 
 use crate::harness::Bench;
 
@@ -26,4 +28,6 @@ pub(crate) fn all(b: &mut Bench) {
     connection::rows(b);
     sweep::rows(b);
     process::rows(b);
+    #[cfg(feature = "zenoh")]
+    zenoh::rows(b);
 }

@@ -1,0 +1,418 @@
+//! The importer: every sample received on a key expression is put into a local queue.
+//!
+//! # The loop
+//!
+//! One Zenoh subscriber per importer, delivering into a bounded channel (256 samples),
+//! and one thread that takes each sample in the order it came and puts its payload into
+//! the local queue, as the [`Backpressure`] policy says when the queue is full:
+//!
+//! - [`Backpressure::Block`] (the default) waits for room. The channel fills, then Zenoh
+//!   stops reading from the link, and a `Block` exporter waits in its publish: nothing
+//!   is dropped, the slowest consumer sets the pace.
+//! - [`Backpressure::DropOldest`] takes the oldest message out of the local queue to
+//!   make room (counted in `dropped_oldest`), as a ring buffer of the latest messages.
+//! - [`Backpressure::DropNewest`] drops the incoming message (counted in
+//!   `dropped_newest`).
+//!
+//! Each sample's stamp (exporter id, sequence number; see the exporter) puts it in its
+//! source's order. A sample ahead of the next number due waits (at most 65 536 per
+//! source) until the hole before it fills; a hole that sees no progress for 300 ms is
+//! counted in `gaps` (messages lost upstream) and the samples behind it go on. This keeps
+//! a source's order across an exporter's restart, when the dead bridge's last samples,
+//! still in the old connection's buffers, can reach Zenoh after the new bridge's first.
+//! A sample whose place was already given up is delivered late (counted in
+//! `out_of_order`, and taken out of `gaps`).
+//!
+//! # Crashes
+//!
+//! A killed importer loses the samples in its channel and the one it was putting (the
+//! local queue itself stays intact: it is only used through its crash-safe calls). A
+//! restarted importer starts its per-source numbering afresh, so it does not count what
+//! came while it was down; its counters, in its state object, go on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use shmkit_core::Deadline;
+use zenoh::handlers::FifoChannel;
+use zenoh::Wait;
+
+use crate::error::BridgeError;
+use crate::local::{PutFail, Target};
+use crate::session::Session;
+use crate::state::{import as w, State};
+
+/// How long one wait lasts before the loop looks at its stop flag again.
+const POLL: Duration = Duration::from_millis(100);
+/// Samples held between Zenoh and the importer's thread.
+const CHANNEL: usize = 256;
+/// How long a hole in a source's numbering may go without a sample filling it before
+/// its messages are counted as lost and the ones that came after it are delivered.
+const HOLE_WAIT: Duration = Duration::from_millis(300);
+/// How often the loop looks at holes while samples wait behind one.
+const HOLE_POLL: Duration = Duration::from_millis(20);
+/// The most samples held behind a hole, per source.
+const MAX_STASH: usize = 65_536;
+/// How many times `DropOldest` makes room for one message before it drops that one.
+const MAX_EVICTIONS: u32 = 1000;
+
+/// What an importer does with a message when the local queue is full.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Wait for room (the default); Zenoh then pushes back on the exporter.
+    #[default]
+    Block,
+    /// Take the oldest message out of the local queue and drop it, then put.
+    DropOldest,
+    /// Drop the incoming message.
+    DropNewest,
+}
+
+/// Options of [`import`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    state: Option<String>,
+    backpressure: Backpressure,
+}
+
+impl ImportOptions {
+    /// Anonymous state, [`Backpressure::Block`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the importer's counters in the named shared-memory object `name` (made if
+    /// missing), readable from any process with [`ImportStats::read`]. Without it the
+    /// counters end with the importer.
+    pub fn state(mut self, name: impl Into<String>) -> Self {
+        self.state = Some(name.into());
+        self
+    }
+
+    /// What to do when the local queue is full (default [`Backpressure::Block`]).
+    pub fn backpressure(mut self, policy: Backpressure) -> Self {
+        self.backpressure = policy;
+        self
+    }
+}
+
+/// An importer's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportStats {
+    /// Samples received from Zenoh.
+    pub received: u64,
+    /// Messages put into the local queue.
+    pub put: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Messages taken out of the full local queue to make room ([`Backpressure::DropOldest`]).
+    pub dropped_oldest: u64,
+    /// Incoming messages dropped because the local queue was full ([`Backpressure::DropNewest`]).
+    pub dropped_newest: u64,
+    /// Messages missing from an exporter's numbering: lost upstream.
+    pub gaps: u64,
+    /// Samples numbered at or below one already seen from the same exporter.
+    pub out_of_order: u64,
+    /// Samples that cannot be an item of the local queue (dropped).
+    pub malformed: u64,
+    /// Samples without an exporter's stamp (delivered, not checked).
+    pub unstamped: u64,
+}
+
+impl ImportStats {
+    /// Reads the counters of the importer whose state object is `name`, from any process.
+    ///
+    /// # Errors
+    ///
+    /// [`BridgeError::State`] if there is no such object.
+    pub fn read(name: &str) -> Result<Self, BridgeError> {
+        Ok(Self::of(&State::open(name)?))
+    }
+
+    /// Everything dropped on this side: by a policy, or as malformed.
+    pub fn drops(&self) -> u64 {
+        self.dropped_oldest + self.dropped_newest + self.malformed
+    }
+
+    fn of(s: &State) -> Self {
+        Self {
+            received: s.get(w::RECEIVED),
+            put: s.get(w::PUT),
+            bytes: s.get(w::BYTES),
+            dropped_oldest: s.get(w::DROPPED_OLDEST),
+            dropped_newest: s.get(w::DROPPED_NEWEST),
+            gaps: s.get(w::GAPS),
+            out_of_order: s.get(w::OUT_OF_ORDER),
+            malformed: s.get(w::MALFORMED),
+            unstamped: s.get(w::UNSTAMPED),
+        }
+    }
+}
+
+/// A running importer: see [`import`]. Dropping it stops it.
+pub struct Importer {
+    stop: Arc<AtomicBool>,
+    state: Arc<State>,
+    thread: Option<JoinHandle<Result<(), BridgeError>>>,
+}
+
+impl std::fmt::Debug for Importer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Importer").field("stats", &self.stats()).finish()
+    }
+}
+
+/// Puts every sample received on the key expression `key` into `target`, from a thread
+/// of its own, until the target ends (closed, or its readers gone), the importer is
+/// stopped, or the session closes. The subscriber is declared before this returns.
+///
+/// # Examples
+///
+/// ```no_run
+/// use shmkit_mq::MessageQueue;
+/// use shmkit_zenoh::{import, Backpressure, ImportOptions, Session, SessionConfig};
+///
+/// // Host B: samples of "shmkit/jobs" go into the local queue "jobs".
+/// let session = Session::open(&SessionConfig::peer().connect("tcp/10.0.0.1:7447"))?;
+/// let jobs = MessageQueue::open_or_create("jobs", 1000)?;
+/// let opts = ImportOptions::new().backpressure(Backpressure::DropOldest);
+/// let importer = import(&session, "shmkit/jobs", jobs, &opts)?;
+/// std::thread::sleep(std::time::Duration::from_secs(60));
+/// println!("{:?}", importer.stop()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`BridgeError::KeyExpr`], [`BridgeError::Declare`], [`BridgeError::State`].
+pub fn import<T: Target>(
+    session: &Session,
+    key: &str,
+    mut target: T,
+    opts: &ImportOptions,
+) -> Result<Importer, BridgeError> {
+    let ke = zenoh::key_expr::KeyExpr::try_from(key.to_owned())
+        .map_err(|e| BridgeError::KeyExpr { key: key.to_owned(), reason: e.to_string() })?;
+    let state = Arc::new(State::named_or_anonymous(opts.state.as_deref())?);
+    let subscriber = session
+        .inner
+        .declare_subscriber(ke)
+        .with(FifoChannel::new(CHANNEL))
+        .wait()
+        .map_err(|e| BridgeError::Declare { key: key.to_owned(), reason: e.to_string() })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (st, stp, policy) = (state.clone(), stop.clone(), opts.backpressure);
+    let thread = std::thread::Builder::new()
+        .name("shmkit-zenoh-import".into())
+        .spawn(move || {
+            let mut sources: HashMap<u64, Order> = HashMap::new();
+            loop {
+                if stp.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let waiting = sources.values().any(|o| !o.stash.is_empty());
+                let sample = match subscriber.recv_timeout(if waiting { HOLE_POLL } else { POLL }) {
+                    Ok(s) => s,
+                    // The session closed.
+                    Err(_) => return Ok(()),
+                };
+                let mut ready: Vec<Vec<u8>> = Vec::new();
+                if let Some(sample) = sample {
+                    let payload = sample.payload().to_bytes().into_owned();
+                    st.add(w::RECEIVED, 1);
+                    st.add(w::BYTES, payload.len() as u64);
+                    match sample.attachment().map(|a| a.to_bytes()) {
+                        Some(stamp) if stamp.len() == 16 => {
+                            let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
+                            let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
+                            sources
+                                .entry(source)
+                                .or_insert_with(|| Order::new(seq))
+                                .offer(seq, payload, &st, &mut ready);
+                        }
+                        _ => {
+                            st.add(w::UNSTAMPED, 1);
+                            ready.push(payload);
+                        }
+                    }
+                }
+                for o in sources.values_mut() {
+                    o.give_up_if_stale(&st, &mut ready);
+                }
+                for msg in ready {
+                    match deliver(&mut target, &msg, policy, &st, &stp) {
+                        Ok(()) => {}
+                        Err(PutFail::Ended) => return Ok(()),
+                        Err(PutFail::Failed(e)) => return Err(BridgeError::Local(e)),
+                        Err(PutFail::Malformed | PutFail::Full) => {}
+                    }
+                }
+            }
+        })
+        .map_err(|e| BridgeError::Local(format!("could not start the importer's thread: {e}")))?;
+    Ok(Importer { stop, state, thread: Some(thread) })
+}
+
+/// One source's numbering: the next number due, and the samples that came ahead of it.
+struct Order {
+    expected: u64,
+    stash: BTreeMap<u64, Vec<u8>>,
+    /// When the hole before the stash last saw progress.
+    since: Instant,
+}
+
+impl Order {
+    fn new(first: u64) -> Self {
+        Self { expected: first, stash: BTreeMap::new(), since: Instant::now() }
+    }
+
+    /// Takes sample `seq`: hands on, in order, every message now due.
+    fn offer(&mut self, seq: u64, msg: Vec<u8>, st: &State, ready: &mut Vec<Vec<u8>>) {
+        if seq < self.expected {
+            // Its place was given up as lost (or it came twice): deliver it late rather
+            // than lose it, and take it out of the gaps.
+            st.add(w::OUT_OF_ORDER, 1);
+            if st.get(w::GAPS) > 0 {
+                st.sub_one(w::GAPS);
+            }
+            ready.push(msg);
+            return;
+        }
+        if seq > self.expected {
+            if self.stash.is_empty() {
+                self.since = Instant::now();
+            }
+            self.stash.insert(seq, msg);
+            if self.stash.len() > MAX_STASH {
+                self.skip_hole(st, ready);
+            }
+            return;
+        }
+        ready.push(msg);
+        self.expected += 1;
+        self.since = Instant::now();
+        self.drain(ready);
+    }
+
+    fn drain(&mut self, ready: &mut Vec<Vec<u8>>) {
+        while let Some(msg) = self.stash.remove(&self.expected) {
+            ready.push(msg);
+            self.expected += 1;
+        }
+    }
+
+    /// The hole before the stash is lost: count it, and hand on what waited behind it.
+    fn skip_hole(&mut self, st: &State, ready: &mut Vec<Vec<u8>>) {
+        if let Some(&first) = self.stash.keys().next() {
+            st.add(w::GAPS, first - self.expected);
+            self.expected = first;
+            self.since = Instant::now();
+            self.drain(ready);
+        }
+    }
+
+    fn give_up_if_stale(&mut self, st: &State, ready: &mut Vec<Vec<u8>>) {
+        if !self.stash.is_empty() && self.since.elapsed() >= HOLE_WAIT {
+            self.skip_hole(st, ready);
+        }
+    }
+}
+
+/// Puts one message as `policy` says, counting what it drops.
+fn deliver<T: Target>(
+    target: &mut T,
+    msg: &[u8],
+    policy: Backpressure,
+    st: &State,
+    stop: &AtomicBool,
+) -> Result<(), PutFail> {
+    let counted = |r: Result<(), PutFail>| {
+        match &r {
+            Ok(()) => st.add(w::PUT, 1),
+            Err(PutFail::Malformed) => st.add(w::MALFORMED, 1),
+            Err(_) => {}
+        }
+        r
+    };
+    match policy {
+        Backpressure::Block => loop {
+            match target.put(msg, Deadline::after(POLL)) {
+                Err(PutFail::Full) if !stop.load(Ordering::Relaxed) => continue,
+                Err(PutFail::Full) => return Err(PutFail::Ended),
+                r => return counted(r),
+            }
+        },
+        Backpressure::DropNewest => match target.put(msg, Deadline::now()) {
+            Err(PutFail::Full) => {
+                st.add(w::DROPPED_NEWEST, 1);
+                Ok(())
+            }
+            r => counted(r),
+        },
+        Backpressure::DropOldest => {
+            for _ in 0..MAX_EVICTIONS {
+                match target.put(msg, Deadline::now()) {
+                    Err(PutFail::Full) => {
+                        if target.discard_oldest()? {
+                            st.add(w::DROPPED_OLDEST, 1);
+                        }
+                    }
+                    r => return counted(r),
+                }
+            }
+            // Others keep filling the queue faster than room is made: drop this one.
+            st.add(w::DROPPED_NEWEST, 1);
+            Ok(())
+        }
+    }
+}
+
+impl Importer {
+    /// The counters now.
+    pub fn stats(&self) -> ImportStats {
+        ImportStats::of(&self.state)
+    }
+
+    /// Whether the importer's thread has ended (the target ended, the session closed, or
+    /// it failed).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits until the target ends or the session closes, then returns the counters.
+    ///
+    /// # Errors
+    ///
+    /// [`BridgeError::Local`], [`BridgeError::Panicked`].
+    pub fn join(mut self) -> Result<ImportStats, BridgeError> {
+        self.finish()
+    }
+
+    /// Stops the importer (within about 100 ms) and returns the counters. Samples still
+    /// in its channel are not delivered.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join).
+    pub fn stop(mut self) -> Result<ImportStats, BridgeError> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<ImportStats, BridgeError> {
+        if let Some(t) = self.thread.take() {
+            t.join().map_err(|_| BridgeError::Panicked)??;
+        }
+        Ok(self.stats())
+    }
+}
+
+impl Drop for Importer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.finish();
+    }
+}

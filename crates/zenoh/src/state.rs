@@ -1,0 +1,126 @@
+//! A bridge's counters, kept in a small shared-memory [`Array<u64>`] of its own so that
+//! they outlive the bridge's process: a restarted exporter learns from them what the
+//! crash cost and continues its numbering, and any process (a test, `shmkit inspect`)
+//! can read them while the bridge runs.
+//!
+//! Every counter is changed with one atomic add or store (no lock), so a bridge killed at
+//! any point leaves them readable; what a kill between two of them means is written at
+//! the exporter's and importer's loops.
+
+use shmkit_ctypes::Array;
+
+use crate::error::BridgeError;
+
+/// The number of words in a state object.
+pub(crate) const WORDS: usize = 16;
+
+/// The words of an exporter's state object.
+pub(crate) mod export {
+    /// A random id, chosen when the state is made, that marks this exporter's samples.
+    pub const SOURCE: usize = 0;
+    /// Messages taken from the local object (the next message's sequence number).
+    pub const TAKEN: usize = 1;
+    /// Messages handed to Zenoh.
+    pub const PUBLISHED: usize = 2;
+    /// 1 while a take from the local object is under way.
+    pub const TAKING: usize = 3;
+    /// Payload bytes handed to Zenoh.
+    pub const BYTES: usize = 4;
+    /// Over all restarts: messages taken but not handed to Zenoh when a bridge died.
+    pub const CRASH_UNPUBLISHED: usize = 5;
+    /// Over all restarts: bridges that died during a take (each may have lost one message
+    /// inside the local object's `get`).
+    pub const CRASH_MID_TAKE: usize = 6;
+    /// Times a bridge attached to this state after another had used it.
+    pub const RESTARTS: usize = 7;
+}
+
+/// The words of an importer's state object.
+pub(crate) mod import {
+    /// Samples received from Zenoh.
+    pub const RECEIVED: usize = 0;
+    /// Messages put into the local queue.
+    pub const PUT: usize = 1;
+    /// Payload bytes received.
+    pub const BYTES: usize = 2;
+    /// Messages taken out of the full local queue to make room (`DropOldest`).
+    pub const DROPPED_OLDEST: usize = 3;
+    /// Incoming messages dropped because the local queue was full (`DropNewest`).
+    pub const DROPPED_NEWEST: usize = 4;
+    /// Messages missing from a source's numbering (lost upstream, e.g. by a crash).
+    pub const GAPS: usize = 5;
+    /// Samples whose number was at or below one already seen from the same source.
+    pub const OUT_OF_ORDER: usize = 6;
+    /// Samples that cannot be an item of the local queue (a Pod item of another size).
+    pub const MALFORMED: usize = 7;
+    /// Samples without a shmkit sequence stamp (published by something else than an
+    /// exporter); delivered all the same.
+    pub const UNSTAMPED: usize = 8;
+}
+
+/// A state object: named (it outlives the bridge) or anonymous (it ends with it).
+pub(crate) struct State {
+    words: Array<u64>,
+    /// Whether the object existed before this bridge opened it.
+    pub opened: bool,
+}
+
+impl State {
+    pub fn named_or_anonymous(name: Option<&str>) -> Result<Self, BridgeError> {
+        let fail =
+            |reason: String| BridgeError::State { name: name.unwrap_or("(anonymous)").to_owned(), reason };
+        match name {
+            None => Ok(Self {
+                words: Array::anonymous_zeroed(WORDS).map_err(|e| fail(e.to_string()))?,
+                opened: false,
+            }),
+            Some(n) => match Array::<u64>::create_zeroed(n, WORDS) {
+                Ok(words) => Ok(Self { words, opened: false }),
+                Err(shmkit_core::CreateError::AlreadyExists { .. }) => {
+                    let words = Array::<u64>::open(n).map_err(|e| fail(e.to_string()))?;
+                    if words.len() != WORDS {
+                        return Err(fail(format!("it has {} words, a bridge's has {WORDS}", words.len())));
+                    }
+                    Ok(Self { words, opened: true })
+                }
+                Err(e) => Err(fail(e.to_string())),
+            },
+        }
+    }
+
+    /// Opens a named state object only to read it.
+    pub fn open(name: &str) -> Result<Self, BridgeError> {
+        let words = Array::<u64>::open(name)
+            .map_err(|e| BridgeError::State { name: name.to_owned(), reason: e.to_string() })?;
+        Ok(Self { words, opened: true })
+    }
+
+    pub fn get(&self, word: usize) -> u64 {
+        // `WORDS` words, checked at open: in range.
+        self.words.fetch_add(word, 0).unwrap_or(0)
+    }
+
+    pub fn add(&self, word: usize, n: u64) {
+        let _ = self.words.fetch_add(word, n);
+    }
+
+    pub fn sub_one(&self, word: usize) {
+        let _ = self.words.fetch_sub(word, 1);
+    }
+
+    pub fn store(&self, word: usize, v: u64) {
+        let _ = self.words.swap(word, v);
+    }
+}
+
+/// A random 64-bit number, not zero (std's per-process random hash keys, mixed with the
+/// time and the pid).
+pub(crate) fn random_nonzero() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    h.write_u128(nanos);
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}

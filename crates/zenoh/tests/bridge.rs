@@ -1,0 +1,314 @@
+//! The bridge across real processes: producers → local queue → exporter → Zenoh (two
+//! sessions in two processes, each with its own loopback endpoint, multicast scouting
+//! off) → importer → local queue → consumer (this test). The exporter and importer run
+//! as helper processes (this test binary run again in a role), so that they can be
+//! killed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use shmkit_mq::{MessageQueue, MessageQueueOptions};
+use shmkit_pipe::{Receiver, Sender};
+use shmkit_queue::Queue;
+use shmkit_zenoh::{
+    export, import, Backpressure, ExportOptions, ExportStats, ImportOptions, ImportStats, Session,
+    SessionConfig,
+};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The helpers' entry: does nothing in a normal test run.
+#[test]
+fn helper_main() {
+    let Ok(role) = std::env::var(ROLE) else { return };
+    let args: Vec<&str> = role.split(' ').collect();
+    let code = match args[0] {
+        "export" => run_export(&args[1..]),
+        "import" => run_import(&args[1..]),
+        "produce" => run_produce(&args[1..]),
+        other => panic!("unknown helper role {other}"),
+    };
+    std::process::exit(code);
+}
+
+fn session(listen: &str, connect: &str) -> Session {
+    let mut cfg = SessionConfig::peer().listen(listen).multicast_scouting(false);
+    if connect != "-" {
+        cfg = cfg.connect(connect);
+    }
+    Session::open(&cfg).expect("open the Zenoh session")
+}
+
+/// `export KIND NAME KEY LISTEN CONNECT STATE`: exports until the source ends.
+fn run_export(a: &[&str]) -> i32 {
+    let (kind, name, key, listen, connect, state) = (a[0], a[1], a[2], a[3], a[4], a[5]);
+    let s = session(listen, connect);
+    let opts = ExportOptions::new().state(state);
+    let ex = match kind {
+        "mq" => export(&s, MessageQueue::open(name).unwrap(), key, &opts),
+        "queue" => export(&s, Queue::<u64>::open(name).unwrap(), key, &opts),
+        "pipe" => export(&s, Receiver::open(name).unwrap(), key, &opts),
+        _ => unreachable!(),
+    }
+    .unwrap();
+    let r = ex.recovered();
+    println!("ready unpublished={} mid_take={} next_seq={}", r.unpublished, r.mid_take, r.next_seq);
+    ex.join().unwrap();
+    // Let Zenoh send what it holds before the process ends.
+    std::thread::sleep(Duration::from_millis(500));
+    0
+}
+
+/// `import KIND NAME KEY LISTEN CONNECT STATE POLICY`: imports until killed.
+fn run_import(a: &[&str]) -> i32 {
+    let (kind, name, key, listen, connect, state, policy) = (a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+    let s = session(listen, connect);
+    let policy = match policy {
+        "block" => Backpressure::Block,
+        "drop-oldest" => Backpressure::DropOldest,
+        "drop-newest" => Backpressure::DropNewest,
+        _ => unreachable!(),
+    };
+    let opts = ImportOptions::new().state(state).backpressure(policy);
+    let im = match kind {
+        "mq" => import(&s, key, MessageQueue::open(name).unwrap(), &opts),
+        "queue" => import(&s, key, Queue::<u64>::open(name).unwrap(), &opts),
+        _ => unreachable!(),
+    }
+    .unwrap();
+    println!("ready");
+    im.join().unwrap();
+    0
+}
+
+/// `produce NAME PRODUCER COUNT MAX_LEN`: puts COUNT checked messages into a message queue.
+fn run_produce(a: &[&str]) -> i32 {
+    let q = MessageQueue::open(a[0]).unwrap();
+    let producer: u32 = a[1].parse().unwrap();
+    let count: u32 = a[2].parse().unwrap();
+    let max_len: usize = a[3].parse().unwrap();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ u64::from(producer + 1));
+    for seq in 0..count {
+        q.put_bytes(&message(producer, seq, &mut rng, max_len)).unwrap();
+    }
+    0
+}
+
+/// An importer on its own endpoint, then an exporter on its own that connects to it.
+struct Bridge {
+    _importer: Helper,
+    exporter: Helper,
+    import_listen: String,
+}
+
+impl Bridge {
+    fn start(
+        kind_in: &str,
+        source: &str,
+        kind_out: &str,
+        target: &str,
+        key: &str,
+        states: [&str; 2],
+        policy: &str,
+    ) -> Self {
+        let import_listen = free_endpoint();
+        let mut importer =
+            Helper::spawn("import", &[kind_out, target, key, &import_listen, "-", states[1], policy]);
+        importer.line("ready", LIMIT);
+        let mut exporter = Self::exporter(kind_in, source, key, &import_listen, states[0]);
+        exporter.line("ready", LIMIT);
+        Self { _importer: importer, exporter, import_listen }
+    }
+
+    fn exporter(kind: &str, source: &str, key: &str, connect: &str, state: &str) -> Helper {
+        Helper::spawn("export", &[kind, source, key, &free_endpoint(), connect, state])
+    }
+}
+
+fn big_mq(name: &str, maxsize: usize) -> MessageQueue {
+    MessageQueue::create_with(name, maxsize, &MessageQueueOptions::new().pool_bytes(8 << 20)).unwrap()
+}
+
+/// 100 000 messages of random sizes (16 to 2 064 bytes) from four producer processes,
+/// across the bridge: every one arrives, intact (checksum), in its producer's order,
+/// and the importer counts no gap and no drop.
+#[test]
+fn end_to_end_100k_random_sizes_in_order() {
+    const PRODUCERS: u32 = 4;
+    const EACH: u32 = 25_000;
+    let (src, dst) = (NameGuard::new("src"), NameGuard::new("dst"));
+    let (est, ist) = (NameGuard::new("est"), NameGuard::new("ist"));
+    let _source = big_mq(src.name(), 1000);
+    let target = big_mq(dst.name(), 1000);
+    let key = unique_key("e2e");
+    let _bridge = Bridge::start("mq", src.name(), "mq", dst.name(), &key, [est.name(), ist.name()], "block");
+    let producers: Vec<Helper> = (0..PRODUCERS)
+        .map(|p| Helper::spawn("produce", &[src.name(), &p.to_string(), &EACH.to_string(), "2048"]))
+        .collect();
+    let mut next = vec![0u32; PRODUCERS as usize];
+    for _ in 0..PRODUCERS * EACH {
+        let m = target.get_bytes_timeout(LIMIT).expect("watchdog: a message within the limit");
+        let (p, seq) = check(&m);
+        assert_eq!(seq, next[p as usize], "producer {p}'s messages out of order");
+        next[p as usize] += 1;
+    }
+    assert!(next.iter().all(|&n| n == EACH));
+    drop(producers);
+    let stats = ImportStats::read(ist.name()).unwrap();
+    assert_eq!((stats.received, stats.put, stats.gaps, stats.out_of_order), (100_000, 100_000, 0, 0));
+    assert_eq!(stats.drops(), 0);
+    let ex = ExportStats::read(est.name()).unwrap();
+    assert_eq!((ex.taken, ex.published), (100_000, 100_000));
+}
+
+/// The exporter is SIGKILLed mid-stream and restarted on the same state: the local
+/// objects still work, the restarted exporter reports what it knows was lost and goes on
+/// numbering, the importer counts the gap, and the loss is at most the messages in flight
+/// at the kill; every message that arrives is intact and in its producer's order.
+#[test]
+fn exporter_sigkilled_mid_stream_and_restarted() {
+    const PRODUCERS: u32 = 2;
+    const EACH: u32 = 10_000;
+    let (src, dst) = (NameGuard::new("ksrc"), NameGuard::new("kdst"));
+    let (est, ist) = (NameGuard::new("kest"), NameGuard::new("kist"));
+    let source = big_mq(src.name(), 200);
+    let target = big_mq(dst.name(), 200);
+    let key = unique_key("kill");
+    let mut bridge =
+        Bridge::start("mq", src.name(), "mq", dst.name(), &key, [est.name(), ist.name()], "block");
+    let _producers: Vec<Helper> = (0..PRODUCERS)
+        .map(|p| Helper::spawn("produce", &[src.name(), &p.to_string(), &EACH.to_string(), "512"]))
+        .collect();
+    let mut got = Vec::new();
+    while got.len() < 3000 {
+        got.push(check(&target.get_bytes_timeout(LIMIT).expect("watchdog: a message before the kill")));
+    }
+    bridge.exporter.kill();
+    let at_kill = ExportStats::read(est.name()).unwrap();
+    let received_at_kill = ImportStats::read(ist.name()).unwrap().received;
+    let in_flight = at_kill.taken - received_at_kill;
+
+    // The local source is intact: it still takes puts and gives gets.
+    assert!(!source.is_closed());
+    let mut restarted = Bridge::exporter("mq", src.name(), &key, &bridge.import_listen, est.name());
+    let line = restarted.line("ready", LIMIT);
+    let field = |k: &str| -> u64 {
+        line.split(' ').find_map(|f| f.strip_prefix(k)).and_then(|v| v.parse().ok()).unwrap()
+    };
+    let (unpublished, mid_take, next_seq) = (field("unpublished="), field("mid_take="), field("next_seq="));
+    assert_eq!(
+        unpublished,
+        at_kill.taken - at_kill.published,
+        "the restarted exporter reports what it knows"
+    );
+    assert_eq!(next_seq, at_kill.taken, "the numbering goes on");
+
+    // Everything else arrives: wait until nothing more comes for a while.
+    while let Ok(m) = target.get_bytes_timeout(Duration::from_secs(3)) {
+        got.push(check(&m));
+    }
+    let total = u64::from(PRODUCERS * EACH);
+    let missing = total - got.len() as u64;
+    let stats = ImportStats::read(ist.name()).unwrap();
+    assert!(source.is_empty(), "the restarted exporter drained the source");
+    let mut next = vec![0u32; PRODUCERS as usize];
+    for (i, &(p, seq)) in got.iter().enumerate() {
+        assert!(
+            seq >= next[p as usize],
+            "producer {p}'s messages out of order or twice: #{i} is {seq}, after {}; around: {:?}",
+            next[p as usize] - 1,
+            &got[i.saturating_sub(8)..(i + 8).min(got.len())]
+        );
+        next[p as usize] = seq + 1;
+    }
+    eprintln!(
+        "killed with {in_flight} in flight (taken {}, published {}); {missing} missing; gaps {}; reported {unpublished}+{mid_take}",
+        at_kill.taken, at_kill.published, stats.gaps
+    );
+    assert!(stats.gaps >= unpublished, "the importer sees at least what the exporter reports");
+    assert!(missing >= stats.gaps && missing <= stats.gaps + mid_take, "every loss is counted");
+    assert!(missing <= in_flight + mid_take, "the loss is bounded by what was in flight");
+    assert_eq!(stats.out_of_order, 0);
+    let ex = ExportStats::read(est.name()).unwrap();
+    assert_eq!((ex.restarts, ex.crash_unpublished), (1, unpublished));
+}
+
+/// `DropNewest`: a full target keeps the first messages; the rest are dropped, counted.
+#[test]
+fn backpressure_drop_newest_keeps_the_first() {
+    let (src, dst) = (NameGuard::new("nsrc"), NameGuard::new("ndst"));
+    let (est, ist) = (NameGuard::new("nest"), NameGuard::new("nist"));
+    let source = big_mq(src.name(), 100);
+    let target = big_mq(dst.name(), 10);
+    let key = unique_key("newest");
+    let _bridge =
+        Bridge::start("mq", src.name(), "mq", dst.name(), &key, [est.name(), ist.name()], "drop-newest");
+    for i in 0u32..50 {
+        source.put_bytes(&i.to_le_bytes()).unwrap();
+    }
+    wait_until("50 samples received", LIMIT, || ImportStats::read(ist.name()).unwrap().received == 50);
+    let stats = ImportStats::read(ist.name()).unwrap();
+    assert_eq!((stats.put, stats.dropped_newest, stats.dropped_oldest), (10, 40, 0));
+    let kept: Vec<u32> = (0..10)
+        .map(|_| u32::from_le_bytes(target.try_get_bytes().unwrap()[..].try_into().unwrap()))
+        .collect();
+    assert_eq!(kept, (0..10).collect::<Vec<_>>());
+    assert!(target.is_empty());
+}
+
+/// `DropOldest`, on Pod queues of u64: a full target keeps the latest messages; the
+/// oldest are taken out, counted.
+#[test]
+fn backpressure_drop_oldest_keeps_the_latest() {
+    let (src, dst) = (NameGuard::new("osrc"), NameGuard::new("odst"));
+    let (est, ist) = (NameGuard::new("oest"), NameGuard::new("oist"));
+    let source = Queue::<u64>::create(src.name(), 100).unwrap();
+    let target = Queue::<u64>::create(dst.name(), 10).unwrap();
+    let key = unique_key("oldest");
+    let _bridge = Bridge::start(
+        "queue",
+        src.name(),
+        "queue",
+        dst.name(),
+        &key,
+        [est.name(), ist.name()],
+        "drop-oldest",
+    );
+    for i in 0u64..50 {
+        source.put(i).unwrap();
+    }
+    wait_until("50 samples received", LIMIT, || ImportStats::read(ist.name()).unwrap().received == 50);
+    let stats = ImportStats::read(ist.name()).unwrap();
+    assert_eq!((stats.put, stats.dropped_oldest, stats.dropped_newest), (50, 40, 0));
+    let kept: Vec<u64> = (0..10).map(|_| target.try_get().unwrap()).collect();
+    assert_eq!(kept, (40..50).collect::<Vec<_>>());
+    assert!(target.is_empty());
+}
+
+/// `Block`, from a simplex pipe: a full target holds the bridge back (nothing more is put
+/// while nobody reads); once read, every message comes, in order, none dropped.
+#[test]
+fn backpressure_block_waits_and_loses_nothing() {
+    let (src, dst) = (NameGuard::new("bsrc"), NameGuard::new("bdst"));
+    let (est, ist) = (NameGuard::new("best"), NameGuard::new("bist"));
+    let sender = Sender::create(src.name()).unwrap();
+    let target = big_mq(dst.name(), 10);
+    let key = unique_key("block");
+    let _bridge =
+        Bridge::start("pipe", src.name(), "mq", dst.name(), &key, [est.name(), ist.name()], "block");
+    for i in 0u32..50 {
+        sender.send_bytes(&i.to_le_bytes()).unwrap();
+    }
+    wait_until("the target full", LIMIT, || target.is_full());
+    std::thread::sleep(Duration::from_millis(300));
+    let stats = ImportStats::read(ist.name()).unwrap();
+    assert_eq!((stats.put, stats.drops()), (10, 0), "a full target holds the importer back");
+    let got: Vec<u32> = (0..50)
+        .map(|_| u32::from_le_bytes(target.get_bytes_timeout(LIMIT).unwrap()[..].try_into().unwrap()))
+        .collect();
+    assert_eq!(got, (0..50).collect::<Vec<_>>());
+    let stats = ImportStats::read(ist.name()).unwrap();
+    assert_eq!((stats.put, stats.drops(), stats.gaps), (50, 0, 0));
+}
