@@ -2,13 +2,14 @@
 //!
 //! # The loop
 //!
-//! One Zenoh subscriber per importer, delivering into a bounded channel (256 samples),
-//! and one thread that takes each sample in the order it came and puts its payload into
-//! the local queue, as the [`Backpressure`] policy says when the queue is full:
+//! One Zenoh subscriber per importer. Each sample is put into the local queue in Zenoh's
+//! own callback, in the order it came (no hand-off to another thread: that would cost a
+//! wake-up per message), as the [`Backpressure`] policy says when the queue is full:
 //!
-//! - [`Backpressure::Block`] (the default) waits for room. The channel fills, then Zenoh
-//!   stops reading from the link, and a `Block` exporter waits in its publish: nothing
-//!   is dropped, the slowest consumer sets the pace.
+//! - [`Backpressure::Block`] (the default) waits for room, in the callback: Zenoh stops
+//!   reading from the link, and a `Block` exporter waits in its publish. Nothing is
+//!   dropped; the slowest consumer sets the pace. (Other subscriptions of the same
+//!   session wait too: give a bridge a session of its own.)
 //! - [`Backpressure::DropOldest`] takes the oldest message out of the local queue to
 //!   make room (counted in `dropped_oldest`), as a ring buffer of the latest messages.
 //! - [`Backpressure::DropNewest`] drops the incoming message (counted in
@@ -17,7 +18,8 @@
 //! Each sample's stamp (exporter id, sequence number; see the exporter) puts it in its
 //! source's order. A sample ahead of the next number due waits (at most 65 536 per
 //! source) until the hole before it fills; a hole that sees no progress for 300 ms is
-//! counted in `gaps` (messages lost upstream) and the samples behind it go on. This keeps
+//! counted in `gaps` (messages lost upstream) and the samples behind it go on (a thread
+//! of the importer's looks for stale holes every 20 ms while no sample comes). This keeps
 //! a source's order across an exporter's restart, when the dead bridge's last samples,
 //! still in the old connection's buffers, can reach Zenoh after the new bridge's first.
 //! A sample whose place was already given up is delivered late (counted in
@@ -25,19 +27,19 @@
 //!
 //! # Crashes
 //!
-//! A killed importer loses the samples in its channel and the one it was putting (the
-//! local queue itself stays intact: it is only used through its crash-safe calls). A
+//! A killed importer loses the samples waiting behind a hole and the one it was putting
+//! (the local queue itself stays intact: it is only used through its crash-safe calls). A
 //! restarted importer starts its per-source numbering afresh, so it does not count what
 //! came while it was down; its counters, in its state object, go on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use shmkit_core::Deadline;
-use zenoh::handlers::FifoChannel;
+use zenoh::sample::Sample;
 use zenoh::Wait;
 
 use crate::error::BridgeError;
@@ -47,8 +49,6 @@ use crate::state::{import as w, State};
 
 /// How long one wait lasts before the loop looks at its stop flag again.
 const POLL: Duration = Duration::from_millis(100);
-/// Samples held between Zenoh and the importer's thread.
-const CHANNEL: usize = 256;
 /// How long a hole in a source's numbering may go without a sample filling it before
 /// its messages are counted as lost and the ones that came after it are delivered.
 const HOLE_WAIT: Duration = Duration::from_millis(300);
@@ -154,9 +154,21 @@ impl ImportStats {
 
 /// A running importer: see [`import`]. Dropping it stops it.
 pub struct Importer {
-    stop: Arc<AtomicBool>,
+    shared: Arc<dyn Stop>,
     state: Arc<State>,
+    subscriber: Option<zenoh::pubsub::Subscriber<()>>,
     thread: Option<JoinHandle<Result<(), BridgeError>>>,
+}
+
+/// The importer's stop flag, whatever its target's type.
+trait Stop: Send + Sync {
+    fn stop(&self);
+}
+
+impl<T: Send> Stop for Shared<T> {
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Importer {
@@ -165,8 +177,8 @@ impl std::fmt::Debug for Importer {
     }
 }
 
-/// Puts every sample received on the key expression `key` into `target`, from a thread
-/// of its own, until the target ends (closed, or its readers gone), the importer is
+/// Puts every sample received on the key expression `key` into `target`, in Zenoh's
+/// callback as it arrives, until the target ends (closed, or its readers gone), the importer is
 /// stopped, or the session closes. The subscriber is declared before this returns.
 ///
 /// # Examples
@@ -191,69 +203,140 @@ impl std::fmt::Debug for Importer {
 pub fn import<T: Target>(
     session: &Session,
     key: &str,
-    mut target: T,
+    target: T,
     opts: &ImportOptions,
 ) -> Result<Importer, BridgeError> {
     let ke = zenoh::key_expr::KeyExpr::try_from(key.to_owned())
         .map_err(|e| BridgeError::KeyExpr { key: key.to_owned(), reason: e.to_string() })?;
     let state = Arc::new(State::named_or_anonymous(opts.state.as_deref())?);
+    let shared = Arc::new(Shared {
+        inner: Mutex::new(Inner { target, sources: HashMap::new(), outcome: None }),
+        st: state.clone(),
+        stop: AtomicBool::new(false),
+        done: AtomicBool::new(false),
+        policy: opts.backpressure,
+    });
+    let (sh, gone) = (shared.clone(), CallbackGone(shared.clone()));
     let subscriber = session
         .inner
         .declare_subscriber(ke)
-        .with(FifoChannel::new(CHANNEL))
+        .callback(move |sample: Sample| {
+            // Dropped with the callback: tells the keeper the subscription is over.
+            let _ = &gone;
+            sh.on_sample(&sample);
+        })
         .wait()
         .map_err(|e| BridgeError::Declare { key: key.to_owned(), reason: e.to_string() })?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (st, stp, policy) = (state.clone(), stop.clone(), opts.backpressure);
+    let keeper = shared.clone();
     let thread = std::thread::Builder::new()
         .name("shmkit-zenoh-import".into())
-        .spawn(move || {
-            let mut sources: HashMap<u64, Order> = HashMap::new();
-            loop {
-                if stp.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
-                let waiting = sources.values().any(|o| !o.stash.is_empty());
-                let sample = match subscriber.recv_timeout(if waiting { HOLE_POLL } else { POLL }) {
-                    Ok(s) => s,
-                    // The session closed.
-                    Err(_) => return Ok(()),
-                };
-                let mut ready: Vec<Vec<u8>> = Vec::new();
-                if let Some(sample) = sample {
-                    let payload = sample.payload().to_bytes().into_owned();
-                    st.add(w::RECEIVED, 1);
-                    st.add(w::BYTES, payload.len() as u64);
-                    match sample.attachment().map(|a| a.to_bytes()) {
-                        Some(stamp) if stamp.len() == 16 => {
-                            let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
-                            let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
-                            sources
-                                .entry(source)
-                                .or_insert_with(|| Order::new(seq))
-                                .offer(seq, payload, &st, &mut ready);
-                        }
-                        _ => {
-                            st.add(w::UNSTAMPED, 1);
-                            ready.push(payload);
-                        }
-                    }
-                }
-                for o in sources.values_mut() {
-                    o.give_up_if_stale(&st, &mut ready);
-                }
-                for msg in ready {
-                    match deliver(&mut target, &msg, policy, &st, &stp) {
-                        Ok(()) => {}
-                        Err(PutFail::Ended) => return Ok(()),
-                        Err(PutFail::Failed(e)) => return Err(BridgeError::Local(e)),
-                        Err(PutFail::Malformed | PutFail::Full) => {}
-                    }
-                }
-            }
-        })
+        .spawn(move || keeper.keep())
         .map_err(|e| BridgeError::Local(format!("could not start the importer's thread: {e}")))?;
-    Ok(Importer { stop, state, thread: Some(thread) })
+    Ok(Importer { shared, state, subscriber: Some(subscriber), thread: Some(thread) })
+}
+
+/// What Zenoh's callback and the importer's thread share.
+struct Shared<T> {
+    inner: Mutex<Inner<T>>,
+    st: Arc<State>,
+    /// Set by `stop` (or a drop): deliver nothing more.
+    stop: AtomicBool,
+    /// Set when the target ended or failed, or the subscription is over: the thread
+    /// returns.
+    done: AtomicBool,
+    policy: Backpressure,
+}
+
+/// What one delivery at a time holds.
+struct Inner<T> {
+    target: T,
+    sources: HashMap<u64, Order>,
+    /// How the importer ended, once it has: the target ended, or failed.
+    outcome: Option<Result<(), BridgeError>>,
+}
+
+/// Lives in Zenoh's callback: when the subscription ends (undeclared, or its session
+/// closed), the callback is dropped and this tells the importer's thread.
+struct CallbackGone<T>(Arc<Shared<T>>);
+
+impl<T> Drop for CallbackGone<T> {
+    fn drop(&mut self) {
+        self.0.done.store(true, Ordering::Release);
+    }
+}
+
+impl<T: Target> Shared<T> {
+    /// One sample, in the thread Zenoh calls back on: numbered into its source's order,
+    /// and every message now due put into the target. With [`Backpressure::Block`] this
+    /// waits for room, so that Zenoh stops reading from the link and pushes back.
+    fn on_sample(&self, sample: &Sample) {
+        if self.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let payload = sample.payload().to_bytes().into_owned();
+        let st = &self.st;
+        st.add(w::RECEIVED, 1);
+        st.add(w::BYTES, payload.len() as u64);
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.outcome.is_some() {
+            return;
+        }
+        let mut ready: Vec<Vec<u8>> = Vec::new();
+        match sample.attachment().map(|a| a.to_bytes()) {
+            Some(stamp) if stamp.len() == 16 => {
+                let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
+                let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
+                inner
+                    .sources
+                    .entry(source)
+                    .or_insert_with(|| Order::new(seq))
+                    .offer(seq, payload, st, &mut ready);
+            }
+            _ => {
+                st.add(w::UNSTAMPED, 1);
+                ready.push(payload);
+            }
+        }
+        self.deliver_all(&mut inner, ready);
+    }
+
+    /// Puts `ready`, and whatever stale holes let through, into the target.
+    fn deliver_all(&self, inner: &mut Inner<T>, mut ready: Vec<Vec<u8>>) {
+        for o in inner.sources.values_mut() {
+            o.give_up_if_stale(&self.st, &mut ready);
+        }
+        for msg in ready {
+            let end = match deliver(&mut inner.target, &msg, self.policy, &self.st, &self.stop) {
+                Ok(()) | Err(PutFail::Malformed | PutFail::Full) => continue,
+                Err(PutFail::Ended) => Ok(()),
+                Err(PutFail::Failed(e)) => Err(BridgeError::Local(e)),
+            };
+            inner.outcome = Some(end);
+            self.done.store(true, Ordering::Release);
+            return;
+        }
+    }
+
+    /// The importer's thread: gives up on stale holes while no sample comes, until the
+    /// importer is stopped, its target ends, or the subscription is over.
+    fn keep(&self) -> Result<(), BridgeError> {
+        loop {
+            std::thread::sleep(HOLE_POLL);
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(outcome) = inner.outcome.take() {
+                return outcome;
+            }
+            if self.done.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            if inner.sources.values().any(|o| !o.stash.is_empty()) {
+                self.deliver_all(&mut inner, Vec::new());
+            }
+        }
+    }
 }
 
 /// One source's numbering: the next number due, and the samples that came ahead of it.
@@ -391,20 +474,23 @@ impl Importer {
         self.finish()
     }
 
-    /// Stops the importer (within about 100 ms) and returns the counters. Samples still
-    /// in its channel are not delivered.
+    /// Stops the importer (within about 100 ms) and returns the counters. Samples that
+    /// come after the stop, or wait behind a hole, are not delivered.
     ///
     /// # Errors
     ///
     /// As [`join`](Self::join).
     pub fn stop(mut self) -> Result<ImportStats, BridgeError> {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop();
         self.finish()
     }
 
     fn finish(&mut self) -> Result<ImportStats, BridgeError> {
         if let Some(t) = self.thread.take() {
-            t.join().map_err(|_| BridgeError::Panicked)??;
+            let r = t.join().map_err(|_| BridgeError::Panicked);
+            // No more samples: Zenoh drops the callback (and what it holds).
+            drop(self.subscriber.take());
+            r??;
         }
         Ok(self.stats())
     }
@@ -412,7 +498,7 @@ impl Importer {
 
 impl Drop for Importer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop();
         let _ = self.finish();
     }
 }

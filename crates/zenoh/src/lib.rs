@@ -53,8 +53,8 @@
 //!   message, counted in [`ImportStats`].
 //! - **Crashes.** A killed bridge costs at most the messages in flight: for an exporter,
 //!   the one message it had taken and not handed to Zenoh, possibly one inside the local
-//!   object's `get`, and what was in Zenoh's send queue; for an importer, the samples in
-//!   its channel (256) and the one it was putting. Every sample carries its exporter's id
+//!   object's `get`, and what was in Zenoh's send queue; for an importer, the one it was
+//!   putting and those waiting behind a hole in the numbering. Every sample carries its exporter's id
 //!   and a sequence number; an exporter restarted on the same state object
 //!   ([`ExportOptions::state`]) reports what it knows was lost ([`Exporter::recovered`])
 //!   and continues the numbering, and the importer counts every missing number as a gap
@@ -65,7 +65,8 @@
 //!
 //! The session is configured explicitly ([`SessionConfig`]): peer mode, the given
 //! endpoints, multicast scouting off unless asked for. Only Zenoh's TCP transport is
-//! compiled in. The bridge uses Zenoh's blocking API on threads of its own; no async
+//! compiled in. The bridge uses Zenoh's blocking API, on threads of its own and (the
+//! importer's puts) in Zenoh's callbacks; no async
 //! runtime appears in this crate's API, and Zenoh's errors are carried as text in
 //! [`BridgeError`].
 
