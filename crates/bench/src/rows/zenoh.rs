@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use shmkit_core::Segment;
+use shmkit_core::{Segment, WaitStrategy};
 use shmkit_mq::MessageQueue;
 use shmkit_zenoh::{
     export, import, ExportOptions, Exporter, ImportOptions, Importer, Session, SessionConfig,
@@ -98,8 +98,9 @@ pub(super) fn rows(b: &mut Bench) {
                 tm,
                 || {
                     let s = session(&ep, true);
-                    let q = MessageQueue::anonymous(1024).unwrap();
-                    let _ex = export(&s, q.try_clone().unwrap(), "bench/ow", &ExportOptions::new()).unwrap();
+                    let q = parked(MessageQueue::anonymous(1024).unwrap());
+                    let _ex = export(&s, parked(q.try_clone().unwrap()), "bench/ow", &ExportOptions::new())
+                        .unwrap();
                     while !stop.is_set() {
                         let _ = q.put_bytes_timeout(&[0x5A; 1024], Duration::from_millis(50));
                     }
@@ -107,9 +108,10 @@ pub(super) fn rows(b: &mut Bench) {
                 || {
                     let (_, _, q) = sink.get_or_insert_with(|| {
                         let s = session(&ep, false);
-                        let q = MessageQueue::anonymous(1024).unwrap();
+                        let q = parked(MessageQueue::anonymous(1024).unwrap());
                         let im =
-                            import(&s, "bench/ow", q.try_clone().unwrap(), &ImportOptions::new()).unwrap();
+                            import(&s, "bench/ow", parked(q.try_clone().unwrap()), &ImportOptions::new())
+                                .unwrap();
                         (s, im, q)
                     });
                     q.get_bytes_into(&mut buf).unwrap();
@@ -119,6 +121,14 @@ pub(super) fn rows(b: &mut Bench) {
             ))
         },
     );
+}
+
+/// `q`, waiting without spinning: each process of a bridge row runs on one core, with
+/// Zenoh's threads and the bridge's beside the row's own, so a spinning wait only takes
+/// the core from the thread it waits for (Zenoh's own receive parks the same way).
+fn parked(mut q: MessageQueue) -> MessageQueue {
+    q.set_wait_strategy(WaitStrategy::Park);
+    q
 }
 
 /// A loopback endpoint on a port free a moment ago: the child listens, the parent
@@ -263,10 +273,11 @@ impl Bridged {
         self.live.get_or_insert_with(|| {
             let s = session(&ep, child);
             let (out, inn) = if child { ("bench/pong", "bench/ping") } else { ("bench/ping", "bench/pong") };
-            let (tx, rx) = (MessageQueue::anonymous(64).unwrap(), MessageQueue::anonymous(64).unwrap());
-            let im = import(&s, inn, rx.try_clone().unwrap(), &ImportOptions::new())
+            let (tx, rx) =
+                (parked(MessageQueue::anonymous(64).unwrap()), parked(MessageQueue::anonymous(64).unwrap()));
+            let im = import(&s, inn, parked(rx.try_clone().unwrap()), &ImportOptions::new())
                 .unwrap_or_else(|e| fail(e.to_string()));
-            let ex = export(&s, tx.try_clone().unwrap(), out, &ExportOptions::new())
+            let ex = export(&s, parked(tx.try_clone().unwrap()), out, &ExportOptions::new())
                 .unwrap_or_else(|e| fail(e.to_string()));
             (s, ex, im, tx, rx)
         })
