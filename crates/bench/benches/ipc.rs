@@ -3,8 +3,8 @@
 //! `cargo bench -p shmkit-bench --bench ipc` prints one table and writes the
 //! payload-sweep chart to `shmkit-bench.svg` in the target directory (`target/`, or
 //! `CARGO_TARGET_DIR` when it is set). Arguments after `--`: a word runs only the rows
-//! whose name contains it, `--quick` shortens every row, `--chart PATH` writes the chart
-//! there instead.
+//! whose name contains it, `--quick` shortens every row, `--rounds N` runs the selection N
+//! times over (see `Options::rounds`), `--chart PATH` writes the chart there instead.
 
 use std::path::PathBuf;
 
