@@ -421,6 +421,24 @@ fn spsc_ends_are_exclusive_and_survive_a_dead_producer() {
     assert_eq!(r.3.get_timeout(LIMIT), Ok(3));
 }
 
+/// An anonymous pair's producer end used first in a forked child, then (the child gone)
+/// in the parent that made it: the parent takes the end over from where the child left
+/// the ring, so nothing is overwritten and the consumer reads every item in order.
+#[test]
+fn spsc_end_used_by_a_child_then_by_its_parent_carries_on_from_the_child() {
+    let (tx, rx) = spsc::channel::<u64>(8).unwrap();
+    let child = fork(|| {
+        for i in 1..=3 {
+            tx.put(i).unwrap();
+        }
+        0
+    });
+    child.join_ok(LIMIT);
+    tx.put(4).unwrap();
+    let got = watchdog(LIMIT, move || (1..=4).map(|_| rx.get_timeout(LIMIT)).collect::<Vec<_>>());
+    assert_eq!(got, vec![Ok(1), Ok(2), Ok(3), Ok(4)]);
+}
+
 #[test]
 fn spsc_parked_consumer_is_woken_by_a_put_in_another_process() {
     let (tx, mut rx) = spsc::channel::<u64>(4).unwrap();

@@ -349,7 +349,8 @@ impl<T: Pod> Port<T> {
             token: me,
             pid: current_pid(),
             forks: forks_made(),
-            generation: fork_generation(),
+            // Token 0 holds nothing: the first use must still take the end.
+            generation: if me == 0 { u32::MAX } else { fork_generation() },
         });
     }
 
