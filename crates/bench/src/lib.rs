@@ -97,7 +97,14 @@ impl Options {
             } else if let Some(path) = arg.strip_prefix("--chart=") {
                 opts.chart = Some(PathBuf::from(path));
             } else if arg == "--rounds" {
-                opts.rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+                // A word that is not a number is the filter, not the count.
+                if let Some(n) = args.next() {
+                    match n.parse() {
+                        Ok(n) => opts.rounds = n,
+                        Err(_) if opts.filter.is_none() && !n.starts_with('-') => opts.filter = Some(n),
+                        Err(_) => {}
+                    }
+                }
             } else if let Some(n) = arg.strip_prefix("--rounds=") {
                 opts.rounds = n.parse().unwrap_or(1);
             } else if arg.starts_with('-') {
@@ -147,6 +154,8 @@ mod tests {
         );
         assert_eq!(parse(&["--rounds", "3"]).rounds, 3);
         assert_eq!(parse(&["--rounds=5", "x"]).rounds, 5);
+        let o = parse(&["--rounds", "sweep"]);
+        assert_eq!((o.rounds, o.filter.as_deref()), (0, Some("sweep")));
         assert_eq!(parse(&["--chart=a.svg"]).chart, Some(PathBuf::from("a.svg")));
     }
 

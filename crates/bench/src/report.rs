@@ -215,9 +215,10 @@ fn ratio_text(r: f64, speed: bool, name: &str) -> String {
 }
 
 /// The range of a ratio over the rounds, in the form its median is printed in: as
-/// `lo-hi`, or, where the median reads "N x faster" (or slower), as the same inverse.
+/// `lo-hi`, or, where the median reads "N x faster" (or slower) or the low end would
+/// round to nothing, as the same inverse.
 fn range_text(lo: f64, hi: f64, median: f64, speed: bool) -> String {
-    if median < 0.1 {
+    if median < 0.1 || lo < 0.01 {
         let precise = |v: f64| if v < 10.0 { format!("{v:.2}") } else { format!("{v:.0}") };
         format!("{}-{}{}", precise(1.0 / hi), precise(1.0 / lo), if speed { "x slower" } else { "x faster" })
     } else {

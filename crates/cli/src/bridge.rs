@@ -140,7 +140,8 @@ mod with_zenoh {
                     r.mid_take,
                     r.next_seq
                 );
-                let mut progress = Progress::new();
+                let at_start = ex.stats();
+                let mut progress = Progress::new(at_start.published, at_start.bytes);
                 while !ex.is_finished() {
                     std::thread::sleep(Duration::from_millis(100));
                     let st = ex.stats();
@@ -169,7 +170,8 @@ mod with_zenoh {
                     .state(state.unwrap_or_else(|| format!("{name}.zimport")));
                 let im = import(&s, &keyexpr, q, &opts)?;
                 println!("importing {keyexpr} into {name}");
-                let mut progress = Progress::new();
+                let at_start = im.stats();
+                let mut progress = Progress::new(at_start.received, at_start.bytes);
                 while !im.is_finished() {
                     std::thread::sleep(Duration::from_millis(100));
                     let st: ImportStats = im.stats();
@@ -198,8 +200,10 @@ mod with_zenoh {
     }
 
     impl Progress {
-        fn new() -> Self {
-            Self { tty: std::io::stderr().is_terminal(), last: Instant::now(), msgs: 0, bytes: 0 }
+        /// Rates from the counters as they are now (a state object kept from an earlier
+        /// run already counts that run's messages).
+        fn new(msgs: u64, bytes: u64) -> Self {
+            Self { tty: std::io::stderr().is_terminal(), last: Instant::now(), msgs, bytes }
         }
 
         fn show(&mut self, msgs: u64, bytes: u64, drops: u64) {
@@ -208,8 +212,9 @@ mod with_zenoh {
                 return;
             }
             let secs = dt.as_secs_f64();
-            let rate = (msgs - self.msgs) as f64 / secs;
-            let byte_rate = (bytes - self.bytes) as f64 / secs;
+            // The counters are in shared memory: never trust them to only grow.
+            let rate = msgs.saturating_sub(self.msgs) as f64 / secs;
+            let byte_rate = bytes.saturating_sub(self.bytes) as f64 / secs;
             eprint!(
                 "\r{rate:>12.0} messages/s {:>10.1} MiB/s  {drops} drops  {msgs} in all ",
                 byte_rate / 1048576.0

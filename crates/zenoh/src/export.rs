@@ -236,7 +236,12 @@ pub fn export<S: Source>(
                     return Ok(());
                 }
                 if wait_match && (!matched || checked.elapsed() >= MATCH_EVERY) {
-                    matched = publisher.matching_status().wait().map(|m| m.matching()).unwrap_or(false);
+                    // An error here is a closed session: nothing will ever match again.
+                    matched = publisher
+                        .matching_status()
+                        .wait()
+                        .map_err(|e| BridgeError::Publish(e.to_string()))?
+                        .matching();
                     checked = Instant::now();
                     if !matched {
                         std::thread::sleep(Duration::from_millis(5));

@@ -278,7 +278,9 @@ impl<T: Target> Shared<T> {
         st.add(w::RECEIVED, 1);
         st.add(w::BYTES, payload.len() as u64);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.outcome.is_some() {
+        // Stopped, or ended (the keeper may have taken the outcome already) while this
+        // callback waited for the lock: deliver nothing more.
+        if self.stop.load(Ordering::Relaxed) || self.done.load(Ordering::Acquire) {
             return;
         }
         let mut ready: Vec<Vec<u8>> = Vec::new();
@@ -322,14 +324,14 @@ impl<T: Target> Shared<T> {
     fn keep(&self) -> Result<(), BridgeError> {
         loop {
             std::thread::sleep(HOLE_POLL);
-            if self.stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
+            // (A callback holding the lock while it waits for room sees a stop within
+            // `POLL`.)
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            // How the target ended comes first, even if a stop came after it.
             if let Some(outcome) = inner.outcome.take() {
                 return outcome;
             }
-            if self.done.load(Ordering::Acquire) {
+            if self.stop.load(Ordering::Relaxed) || self.done.load(Ordering::Acquire) {
                 return Ok(());
             }
             if inner.sources.values().any(|o| !o.stash.is_empty()) {
@@ -488,8 +490,11 @@ impl Importer {
     fn finish(&mut self) -> Result<ImportStats, BridgeError> {
         if let Some(t) = self.thread.take() {
             let r = t.join().map_err(|_| BridgeError::Panicked);
-            // No more samples: Zenoh drops the callback (and what it holds).
-            drop(self.subscriber.take());
+            // No more samples, and none being put: undeclaring waits for a running
+            // callback (which sees the stop within `POLL`), so the counters are final.
+            if let Some(sub) = self.subscriber.take() {
+                let _ = sub.undeclare().wait();
+            }
             r??;
         }
         Ok(self.stats())
