@@ -312,3 +312,36 @@ fn backpressure_block_waits_and_loses_nothing() {
     let stats = ImportStats::read(ist.name()).unwrap();
     assert_eq!((stats.put, stats.drops(), stats.gaps), (50, 0, 0));
 }
+
+/// An importer (here, across the link from an exporter process) whose target is closed
+/// ends with the next sample: `join` returns, nothing more is put, and samples that come
+/// after are not delivered into the closed queue.
+#[test]
+fn importer_ends_when_its_target_closes() {
+    let (src, dst, est, ist) =
+        (NameGuard::new("csrc"), NameGuard::new("cdst"), NameGuard::new("cest"), NameGuard::new("cist"));
+    let source = big_mq(src.name(), 100);
+    let target = big_mq(dst.name(), 100);
+    let key = unique_key("close");
+    let listen = free_endpoint();
+    let s = session(&listen, "-");
+    let im =
+        import(&s, &key, MessageQueue::open(dst.name()).unwrap(), &ImportOptions::new().state(ist.name()))
+            .unwrap();
+    let mut exporter = Bridge::exporter("mq", src.name(), &key, &listen, est.name());
+    exporter.line("ready", LIMIT);
+    for i in 0u32..10 {
+        source.put_bytes(&i.to_le_bytes()).unwrap();
+    }
+    wait_until("10 messages put", LIMIT, || im.stats().put == 10);
+    assert!(!im.is_finished());
+    target.close();
+    for i in 10u32..15 {
+        source.put_bytes(&i.to_le_bytes()).unwrap();
+    }
+    wait_until("the importer to end", LIMIT, || im.is_finished());
+    let stats = im.join().unwrap();
+    assert_eq!(stats.put, 10, "nothing put after the close: {stats:?}");
+    assert!(stats.received >= 11, "the sample that found the queue closed was received: {stats:?}");
+    exporter.kill();
+}
