@@ -15,8 +15,26 @@ const PARTICIPANTS: usize = 64;
 /// An item in the model: a value, or a hole left by a producer that died.
 type Entry = Option<u16>;
 
-fn mpmc(cap: usize, ops: &[u8]) {
-    let h = HeapRing::<u16>::new(cap, PARTICIPANTS);
+/// An element of the ring under test, made from the model's value: `u16` in the packed
+/// slot layout, or a whole cache line of copies in the wide one.
+trait Item: bytemuck::Pod + PartialEq + std::fmt::Debug {
+    fn of(v: u16) -> Self;
+}
+
+impl Item for u16 {
+    fn of(v: u16) -> Self {
+        v
+    }
+}
+
+impl Item for [u16; 32] {
+    fn of(v: u16) -> Self {
+        [v; 32]
+    }
+}
+
+fn mpmc<T: Item>(cap: usize, ops: &[u8]) {
+    let h = HeapRing::<T>::new(cap, PARTICIPANTS);
     let r = h.ring();
     let mut model: VecDeque<Entry> = VecDeque::new();
     // Slots read by a consumer that died, not yet given back.
@@ -28,12 +46,12 @@ fn mpmc(cap: usize, ops: &[u8]) {
             0 | 1 => {
                 // Put: a full ring (items, holes and dead readers' slots) is refused,
                 // unless a dead reader's slot can be given back.
-                let mut put = h.put(PRODUCER, value);
+                let mut put = h.put(PRODUCER, T::of(value));
                 if !put && unreleased > 0 {
                     assert!(r.put_blocked());
                     assert!(r.repair_put(&h), "a dead reader's slot must come back");
                     unreleased -= 1;
-                    put = h.put(PRODUCER, value);
+                    put = h.put(PRODUCER, T::of(value));
                 }
                 assert_eq!(put, model.len() + unreleased < cap);
                 if put {
@@ -48,7 +66,7 @@ fn mpmc(cap: usize, ops: &[u8]) {
                     assert!(r.repair_get(CONSUMER, &h), "a dead producer's hole must be skipped");
                     model.pop_front();
                 }
-                assert_eq!(h.get(CONSUMER), model.pop_front().flatten());
+                assert_eq!(h.get(CONSUMER), model.pop_front().flatten().map(T::of));
             }
             4 if (next_victim as usize) < PARTICIPANTS => {
                 // A producer claims and dies.
@@ -111,7 +129,12 @@ fuzz_target!(|data: &[u8]| {
     let Some((&shape, ops)) = data.split_first() else { return };
     let cap = 2usize << (shape % 5);
     if shape & 0x80 == 0 {
-        mpmc(cap, ops);
+        // The wide slot layout (elements of a cache line or more) on one shape in two.
+        if shape & 0x40 == 0 {
+            mpmc::<u16>(cap, ops);
+        } else {
+            mpmc::<[u16; 32]>(cap, ops);
+        }
     } else {
         spsc(cap / 2, ops);
     }
