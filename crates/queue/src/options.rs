@@ -177,10 +177,9 @@ impl<T: Pod> RingParts<T> {
     pub unsafe fn ring(&self) -> Ring<'_, T> {
         // No branch here: this runs several times in every put and get.
         let (packed, wide) = if ring::is_wide::<T>() { (0, self.capacity) } else { (self.capacity, 0) };
-        // SAFETY: (the caller's promise) the control block, `participants` intents and
-        // `capacity` slots lie in the mapping. All are made of atomics or (the values) of
-        // `UnsafeCell<T: Pod>`, valid for any bits and for writes by other processes. The
-        // unused layout's pointer is dangling and aligned, for an empty slice.
+        // SAFETY: the caller promises the control block, intents and slots in the mapping;
+        // atomics and `UnsafeCell<T: Pod>` take any bits and peers' writes. The unused
+        // layout's pointer is dangling and aligned, for an empty slice.
         unsafe {
             Ring::from_parts(
                 self.ctl.as_ref(),
