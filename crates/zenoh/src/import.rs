@@ -273,7 +273,9 @@ impl<T: Target> Shared<T> {
         if self.stop.load(Ordering::Relaxed) {
             return;
         }
-        let payload = sample.payload().to_bytes().into_owned();
+        // Borrowed when Zenoh holds the payload in one piece: a message delivered in its
+        // turn is put straight from it, with no copy of its own.
+        let payload = sample.payload().to_bytes();
         let st = &self.st;
         st.add(w::RECEIVED, 1);
         st.add(w::BYTES, payload.len() as u64);
@@ -284,20 +286,23 @@ impl<T: Target> Shared<T> {
             return;
         }
         let mut ready: Vec<Vec<u8>> = Vec::new();
-        match sample.attachment().map(|a| a.to_bytes()) {
+        let in_turn = match sample.attachment().map(|a| a.to_bytes()) {
             Some(stamp) if stamp.len() == 16 => {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
                 let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
-                inner
-                    .sources
-                    .entry(source)
-                    .or_insert_with(|| Order::new(seq))
-                    .offer(seq, payload, st, &mut ready);
+                let order = inner.sources.entry(source).or_insert_with(|| Order::new(seq));
+                order.in_turn(seq) || {
+                    order.offer(seq, payload.to_vec(), st, &mut ready);
+                    false
+                }
             }
             _ => {
                 st.add(w::UNSTAMPED, 1);
-                ready.push(payload);
+                true
             }
+        };
+        if in_turn && !self.deliver_one(&mut inner, &payload) {
+            return;
         }
         self.deliver_all(&mut inner, ready);
     }
@@ -308,15 +313,23 @@ impl<T: Target> Shared<T> {
             o.give_up_if_stale(&self.st, &mut ready);
         }
         for msg in ready {
-            let end = match deliver(&mut inner.target, &msg, self.policy, &self.st, &self.stop) {
-                Ok(()) | Err(PutFail::Malformed | PutFail::Full) => continue,
-                Err(PutFail::Ended) => Ok(()),
-                Err(PutFail::Failed(e)) => Err(BridgeError::Local(e)),
-            };
-            inner.outcome = Some(end);
-            self.done.store(true, Ordering::Release);
-            return;
+            if !self.deliver_one(inner, &msg) {
+                return;
+            }
         }
+    }
+
+    /// Puts one message into the target; `false` once the target has ended (or failed),
+    /// which is recorded for the keeper.
+    fn deliver_one(&self, inner: &mut Inner<T>, msg: &[u8]) -> bool {
+        let end = match deliver(&mut inner.target, msg, self.policy, &self.st, &self.stop) {
+            Ok(()) | Err(PutFail::Malformed | PutFail::Full) => return true,
+            Err(PutFail::Ended) => Ok(()),
+            Err(PutFail::Failed(e)) => Err(BridgeError::Local(e)),
+        };
+        inner.outcome = Some(end);
+        self.done.store(true, Ordering::Release);
+        false
     }
 
     /// The importer's thread: gives up on stale holes while no sample comes, until the
@@ -352,6 +365,17 @@ struct Order {
 impl Order {
     fn new(first: u64) -> Self {
         Self { expected: first, stash: BTreeMap::new(), since: Instant::now() }
+    }
+
+    /// Whether sample `seq` is the one due with nothing waiting: then it is counted as
+    /// handed on, and the caller delivers it.
+    fn in_turn(&mut self, seq: u64) -> bool {
+        if seq != self.expected || !self.stash.is_empty() {
+            return false;
+        }
+        self.expected += 1;
+        self.since = Instant::now();
+        true
     }
 
     /// Takes sample `seq`: hands on, in order, every message now due.
