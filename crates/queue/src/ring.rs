@@ -185,6 +185,28 @@ fn prefetch_for_write<P>(at: *const P) {
     let _ = at;
 }
 
+/// Asks the core to bring the first lines of `value` in for reading, without waiting for
+/// them (at most [`PREFETCH_MAX`] bytes): a hint, as [`prefetch_for_write`].
+#[inline]
+fn prefetch_value<T>(value: &UnsafeCell<T>) {
+    #[cfg(all(target_arch = "x86_64", not(shmkit_loom), not(miri)))]
+    {
+        let at = (value as *const UnsafeCell<T>).cast::<i8>();
+        for line in (0..std::mem::size_of::<T>().min(PREFETCH_MAX)).step_by(64) {
+            // SAFETY: a prefetch reads nothing the program sees and never faults, whatever
+            // the address.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.wrapping_add(line))
+            };
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(shmkit_loom), not(miri))))]
+    let _ = value;
+}
+
+/// The most bytes of a value [`prefetch_value`] asks for.
+const PREFETCH_MAX: usize = 4096;
+
 /// A slot's two parts, wherever its layout puts them.
 struct SlotRef<'a, T> {
     seq: &'a AtomicU64,
@@ -397,6 +419,12 @@ impl<'a, T: bytemuck::Pod> Ring<'a, T> {
             let seq = self.slot(pos).seq.load(Ordering::Acquire);
             let dif = seq.wrapping_sub(pos.wrapping_add(1)) as i64;
             if dif == 0 {
+                // The claim below is a locked instruction, which no later load may pass:
+                // start fetching a value of whole lines now, so that they travel while the
+                // claim is made instead of after it (a small value came with its sequence).
+                if is_wide::<T>() {
+                    prefetch_value(self.slot(pos).value);
+                }
                 mine.store(intent(pos, CONSUMING), Ordering::Release);
                 match self.ctl.head.0.compare_exchange_weak(
                     pos,
