@@ -170,7 +170,7 @@ pub const fn slot_size<T>() -> usize {
     }
 }
 
-/// Asks the core to bring `word`'s cache line in, ready to be written, without waiting
+/// Asks the core to bring the cache line at `at` in, ready to be written, without waiting
 /// for it: a hint with no effect on what the program computes.
 #[inline]
 fn prefetch_for_write<P>(at: *const P) {
