@@ -277,7 +277,7 @@ pub fn export<S: Source>(
                 stamp[8..].copy_from_slice(&seq.to_le_bytes());
                 publisher
                     .put(ZBytes::from(msg))
-                    .attachment(ZBytes::from(stamp.to_vec()))
+                    .attachment(ZBytes::from(stamp))
                     .wait()
                     .map_err(|e| BridgeError::Publish(e.to_string()))?;
                 st.add(w::BYTES, len);
