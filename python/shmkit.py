@@ -23,7 +23,7 @@ The layout (see crates/core/src/header.rs and crates/ctypes/src/block.rs):
     header  0..128   magic, version, kind, state, slots, total size, body offset, ...
     table   128..    one 16-byte entry per participant slot: state, role, pid, generation
     body    +0       lock owner (u64; 0 free, else 1<<63 | slot<<32 | generation)
-            +8       lock event count: epoch (u32, the futex word), waiters (u32)
+            +8       lock event count: epoch (u32, the futex word), waiter word (u32)
             +16      Array: sequence (u64; odd while a write is in flight)
                      Value: version (u64; its low bit names the published copy)
             +24      recovered (u32)
@@ -45,7 +45,7 @@ import types
 from multiprocessing import resource_tracker, shared_memory
 
 MAGIC = int.from_bytes(b"SHMKIT\0\x01", "little")
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 STATE_READY = 1
 KIND_VALUE, KIND_ARRAY = 9, 10
 HEADER = struct.Struct("<QIIIIQQQQQIIQIIQQQ")
@@ -235,7 +235,9 @@ class _Object:
         if not a.cas8(self._owner, ctypes.byref(cur), 0, _SEQ_CST, _SEQ_CST):
             raise ShmkitError("this process does not hold the lock")
         a.fence(_SEQ_CST)
-        # The waiter count is the low 30 bits; the top two are Rust's fence mode.
+        # The waiter word: the count in the low 29 bits, bit 29 set by a waiter about to
+        # sleep, the top two Rust's fence mode. Waking whenever the count or the bit is
+        # nonzero wakes at least as often as Rust does (which wakes only with the bit set).
         if a.load4(self._addr(self.body + 12), _RELAXED) & 0x3FFFFFFF:
             a.fetch_add4(self._addr(self.body + 8), 1, _SEQ_CST)
             if _SYS_FUTEX is not None:

@@ -60,11 +60,12 @@ fn notify_wakes_a_parked_waiter_in_another_process() {
 /// Ten million items (two million in a debug build; `.ci/run` runs it in release) through
 /// an event count whose notifier skips its fence (see `shmkit_core::asym`), twice: kept
 /// asymmetric, and switching modes as the waiter parks often and the notifier finds it
-/// idle. The consumer parks whenever it catches up, with no periodic re-check
-/// (a lost wake-up would leave it asleep for good), and the producer, after each burst,
-/// waits for the consumer to acknowledge the burst's last item. Each burst ends in a
-/// race between the last notify and a consumer about to sleep; a lost wake-up hangs the
-/// producer's wait, which fails the test.
+/// idle. The consumer parks whenever it catches up, with no re-check of its own, and the
+/// producer, after each burst, waits for the consumer to acknowledge the burst's last
+/// item. Each burst ends in a race between the last notify and a consumer about to sleep.
+/// A lost wake-up leaves the consumer asleep until its sleep times out by itself
+/// (`RECHECK_INTERVAL`) and finds the epoch moved: the consumer counts those, and the
+/// test fails on any.
 #[test]
 fn no_wake_up_is_lost_in_ten_million_items_with_a_consumer_that_parks_often() {
     // First with the event count kept asymmetric (every park pays the waiter's barrier,
@@ -84,6 +85,7 @@ fn ten_million_items(stay_asymmetric: bool) {
     // empty EventCount (two atomics), mapped while `shared` lives.
     let ec = unsafe { &*(shared.word(8) as *const AtomicU64).cast::<EventCount>() };
     let (seq, ack, parks, switches) = (shared.word(9), shared.word(10), shared.word(11), shared.word(12));
+    let missed = shared.word(13);
     let consumer = fork(|| {
         // Switches made by this process before the fork (another test's parks) are not ours.
         let before = shmkit_core::asym::switches();
@@ -107,6 +109,7 @@ fn ten_million_items(stay_asymmetric: bool) {
             }
         }
         switches.store(shmkit_core::asym::switches() - before, Ordering::Relaxed);
+        missed.store(EventCount::missed_wakeups(), Ordering::Relaxed);
         0
     });
     let mut rng = common::Rng::new();
@@ -135,6 +138,9 @@ fn ten_million_items(stay_asymmetric: bool) {
         start.elapsed()
     );
     assert!(parks > ITEMS / BURST / 10, "the consumer parked too seldom to test anything: {parks}");
+    // A sleep ends on its own after a while (`RECHECK_INTERVAL`): a lost wake-up shows as
+    // one that ended so and found the epoch moved.
+    assert_eq!(missed.load(Ordering::Relaxed), 0, "sleeps that missed their wake-up");
     // Kept asymmetric, no switch; left to itself, a consumer parking this often switches.
     let switches = switches.load(Ordering::Relaxed);
     // (Where the kernel refuses membarrier, no switch is ever made.)

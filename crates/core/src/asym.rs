@@ -68,7 +68,10 @@ use std::sync::atomic::{compiler_fence, AtomicU32};
 use crate::loom::atomic::{fence, Ordering};
 
 /// The count of an event count's waiter word.
-pub(crate) const COUNT: u32 = (1 << 30) - 1;
+pub(crate) const COUNT: u32 = (1 << 29) - 1;
+/// Set in an event count's waiter word by a waiter about to sleep in the kernel (see
+/// [`EventCount`](crate::EventCount)); not part of the count, nor of the mode.
+pub(crate) const SLEEPING: u32 = 1 << 29;
 /// Mode: switching to symmetric (notifiers fence; waiters still pay the heavy barrier).
 const PENDING: u32 = 1 << 30;
 /// Mode: symmetric (both sides fence).

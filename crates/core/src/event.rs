@@ -4,10 +4,14 @@
 //! wake-ups, and keeps notifiers off the kernel unless someone actually sleeps:
 //!
 //! ```text
-//! waiter                              notifier
-//! key = prepare_wait()  (waiters += 1) make the condition true
-//! if condition { cancel_wait(key) }   notify_all():
-//! else { wait(key, deadline) }          if waiters > 0 { epoch += 1; FUTEX_WAKE }
+//! waiter                                notifier
+//! key = prepare_wait()   (waiters += 1) make the condition true
+//! if condition { cancel_wait(key) }     notify(n):
+//! else { wait(key, deadline):             if waiters > 0 {
+//!     SLEEPING = 1                            epoch += 1
+//!     FUTEX_WAIT(epoch == key) }              if SLEEPING {
+//!                                               if count <= n { SLEEPING = 0; epoch += 1 }
+//!                                               FUTEX_WAKE(n) } }
 //! ```
 //!
 //! Both sides put a fence between their write and their read, so either the notifier sees
@@ -16,11 +20,46 @@
 //! notify that finds nobody waiting is a plain load, with no locked instruction. If the notifier
 //! bumps the epoch after the waiter read its key, the futex wait sees a changed word and
 //! returns at once.
+//!
+//! **One wake-up per sleep, not one per notify.** A waiter is counted from `prepare_wait`
+//! until it has woken *and run*. A notifier that woke it, and then the next notifier, and
+//! the next, would all find it counted and each make a `FUTEX_WAKE` that finds nobody in
+//! the kernel, until the woken thread gets a core: on a busy core, a system call per
+//! message for nothing. So a waiter sets a `SLEEPING` bit in the waiter word each time
+//! just before it enters the kernel, and a notifier enters the kernel only when the bit is
+//! set. A notifier that will wake every counted waiter (`n` at least the count) clears the
+//! bit, and the notifiers after it, until someone sleeps again, only bump the epoch. A
+//! notifier that may leave sleepers behind (`notify_one` with two counted) leaves the bit
+//! set for the next.
+//!
+//! Why no wake-up is lost. Every write to the waiter word is a read-modify-write, so each
+//! one reads the one before it. A waiter reads its key, then sets the bit, then the
+//! kernel reads the epoch; a notifier bumps the epoch, then reads the word.
+//!
+//! - If the notifier's read comes first in the word's order, the waiter's bit-setting
+//!   reads from it (or from a later one), so the waiter's futex sees the bump and does not
+//!   sleep.
+//! - Else the notifier finds the bit set, unless another notifier cleared it since. A
+//!   notifier clears the bit (a compare-and-swap on the whole word, so a waiter counted
+//!   since its read makes it read again) only when it wakes every counted waiter, and it
+//!   bumps the epoch *again* after the swap and before its `FUTEX_WAKE`. A waiter whose
+//!   bit it cleared had read its key before setting the bit, hence before that second
+//!   bump: its futex sees the bump, or it is in the kernel's queue before the wake.
+//! - A waiter woken with the epoch still at its key (by a notifier from before its key)
+//!   sets the bit again before it goes back to sleep.
+//!
+//! What it costs. A waiter that times out leaves the bit set: the next notifier makes one
+//! wake-up for nobody. With more waiters counted than a notifier wakes (a dead waiter,
+//! counted for good, beside a live one), every `notify_one` enters the kernel, as every
+//! notify did before this scheme. A notifier killed between clearing the bit and its
+//! wake-up leaves its sleepers unwoken and the bit clear: so no sleep lasts longer than
+//! [`RECHECK_INTERVAL`], after which a sleeper that finds the epoch moved returns (and is
+//! counted in [`EventCount::missed_wakeups`]).
 
 use std::time::Duration;
 
 use crate::deadline::Deadline;
-use crate::loom::atomic::{AtomicU32, Ordering};
+use crate::loom::atomic::{fence, AtomicU32, Ordering};
 
 /// How a blocking call waits.
 ///
@@ -147,20 +186,65 @@ impl EventCount {
     /// Withdraws the waiter either way.
     #[cold]
     pub fn wait(&self, key: WaitKey, deadline: Deadline) -> bool {
-        let notified = self.sleep(key, deadline);
+        let notified = self.sleep(key.0, deadline);
         self.waiters.fetch_sub(1, Ordering::Release);
         notified
     }
 
-    #[cfg(not(shmkit_loom))]
-    fn sleep(&self, key: WaitKey, deadline: Deadline) -> bool {
-        crate::futex::wait_while(&self.epoch, key.0, deadline)
+    /// Sleeps in the kernel while the epoch is `key`, until `deadline`; whether it moved.
+    /// Each sleep lasts at most [`RECHECK_INTERVAL`]: a notifier killed between clearing
+    /// the `SLEEPING` bit and its wake-up (see the module doc) costs its sleepers that
+    /// long, not their whole wait.
+    fn sleep(&self, key: u32, deadline: Deadline) -> bool {
+        loop {
+            // Every time into the kernel, tells notifiers first that one may sleep there
+            // (see the module doc). Again after a wake-up that left the epoch as it was:
+            // that was a notifier from before our key, which may have cleared the bit, and
+            // the next notifier must not find it clear while we sleep on.
+            self.waiters.fetch_or(crate::asym::SLEEPING, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let woken = self.futex_wait(key, recheck_by(deadline));
+            if self.epoch.load(Ordering::SeqCst) != key {
+                if !woken {
+                    // The epoch moved and no wake-up came: one was lost (or is a moment
+                    // late). Counted for the tests that look for lost wake-ups.
+                    MISSED_WAKEUPS.with(|m| m.set(m.get() + 1));
+                }
+                return true;
+            }
+            if deadline.has_passed() {
+                return false;
+            }
+        }
     }
 
-    /// Under loom, deadlines are not modelled: the wait ends only on a notify.
+    /// How many times this thread, asleep in an event count, found the epoch moved when
+    /// its sleep timed out: a notify whose wake-up never came (its notifier killed between
+    /// clearing the bit and waking), or came a moment after the time-out. For tests that
+    /// look for lost wake-ups.
+    pub fn missed_wakeups() -> u64 {
+        MISSED_WAKEUPS.with(std::cell::Cell::get)
+    }
+
+    /// One futex wait while the epoch is `expected`, until `deadline`; `false` if it
+    /// timed out.
+    #[cfg(not(shmkit_loom))]
+    fn futex_wait(&self, expected: u32, deadline: Deadline) -> bool {
+        match crate::futex::wait(&self.epoch, expected, deadline) {
+            crate::futex::WaitResult::TimedOut => false,
+            // Without a working futex, poll gently instead of spinning on the error.
+            crate::futex::WaitResult::Failed => {
+                std::thread::sleep(Duration::from_millis(1));
+                true
+            }
+            _ => true,
+        }
+    }
+
+    /// Under loom, deadlines are not modelled: the wait ends only on a wake-up.
     #[cfg(shmkit_loom)]
-    fn sleep(&self, key: WaitKey, _deadline: Deadline) -> bool {
-        self.sim.wait_while(&self.epoch, key.0);
+    fn futex_wait(&self, expected: u32, _deadline: Deadline) -> bool {
+        self.sim.wait(&self.epoch, expected);
         true
     }
 
@@ -193,6 +277,35 @@ impl EventCount {
             crate::asym::busy_symmetric();
         }
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        // Into the kernel only if someone may sleep there (see the module doc). A
+        // read-modify-write, not a load: it reads the latest word, and a waiter's `SLEEPING`
+        // that comes after it in the word's order reads from it, so that waiter's futex
+        // sees the new epoch (the pairing holds with acquire and release alone).
+        let mut w = self.waiters.fetch_or(0, Ordering::SeqCst);
+        loop {
+            if w & crate::asym::SLEEPING == 0 {
+                return true;
+            }
+            if w & crate::asym::COUNT > n {
+                // Some may sleep on after this wake: the bit stays for the next notifier.
+                break;
+            }
+            match self.waiters.compare_exchange_weak(
+                w,
+                w & !crate::asym::SLEEPING,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    // A waiter whose bit this cleared may have read its key after our
+                    // first bump, and not be in the kernel yet: this bump comes after its
+                    // key (see the module doc), so its futex sees it or our wake finds it.
+                    self.epoch.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+                Err(now) => w = now,
+            }
+        }
         self.wake(n);
         true
     }
@@ -203,8 +316,8 @@ impl EventCount {
     }
 
     #[cfg(shmkit_loom)]
-    fn wake(&self, _n: u32) {
-        self.sim.wake_all();
+    fn wake(&self, n: u32) {
+        self.sim.wake(n);
     }
 
     /// The number of announced waiters (racy: for display and tests).
@@ -280,6 +393,23 @@ impl EventCount {
     }
 }
 
+thread_local! {
+    /// This thread's sleeps that found the epoch moved when they timed out (see
+    /// [`EventCount::missed_wakeups`]).
+    static MISSED_WAKEUPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The end of one sleep towards `deadline`: at most [`RECHECK_INTERVAL`] away.
+#[cfg(not(shmkit_loom))]
+fn recheck_by(deadline: Deadline) -> Deadline {
+    deadline.min(Deadline::after(RECHECK_INTERVAL))
+}
+
+#[cfg(shmkit_loom)]
+fn recheck_by(deadline: Deadline) -> Deadline {
+    deadline
+}
+
 /// How many spins pass between two calls of the slow check in
 /// [`EventCount::wait_checked`] (a system call, typically).
 pub const CHECK_SPINS: u32 = 1024;
@@ -302,24 +432,40 @@ mod sim {
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::sync::{Condvar, Mutex};
 
-    /// A model of a futex: `wait_while` checks the word and sleeps atomically with respect
-    /// to `wake_all`, which is what the kernel guarantees.
+    /// A model of a futex: `wait` checks the word and sleeps atomically with respect
+    /// to `wake`, which is what the kernel guarantees, and `wake(n)` wakes the `n` oldest
+    /// sleepers (the others sleep on, whatever the word holds now), as the kernel does.
     #[derive(Debug, Default)]
     pub(super) struct Futex {
-        lock: Mutex<()>,
+        lock: Mutex<Queue>,
         cv: Condvar,
     }
 
+    /// Sleepers in order of arrival: those numbered below `woken` may leave, those from
+    /// `woken` to `next` sleep.
+    #[derive(Debug, Default)]
+    struct Queue {
+        next: u32,
+        woken: u32,
+    }
+
     impl Futex {
-        pub(super) fn wait_while(&self, word: &AtomicU32, expected: u32) {
-            let mut guard = self.lock.lock().unwrap();
-            while word.load(Ordering::SeqCst) == expected {
-                guard = self.cv.wait(guard).unwrap();
+        /// Returns at once if `word` is not `expected`; else sleeps until woken.
+        pub(super) fn wait(&self, word: &AtomicU32, expected: u32) {
+            let mut q = self.lock.lock().unwrap();
+            if word.load(Ordering::SeqCst) != expected {
+                return;
+            }
+            let me = q.next;
+            q.next += 1;
+            while q.woken <= me {
+                q = self.cv.wait(q).unwrap();
             }
         }
 
-        pub(super) fn wake_all(&self) {
-            let _guard = self.lock.lock().unwrap();
+        pub(super) fn wake(&self, n: u32) {
+            let mut q = self.lock.lock().unwrap();
+            q.woken = q.woken.saturating_add(n).min(q.next);
             self.cv.notify_all();
         }
     }
@@ -349,20 +495,107 @@ mod tests {
         let ec = Arc::new(EventCount::new());
         let flag = Arc::new(AtomicBool::new(false));
         let (ec2, flag2) = (ec.clone(), flag.clone());
-        let waiter = std::thread::spawn(move || {
-            ec2.wait_until(WaitStrategy::Park, Deadline::after(Duration::from_secs(30)), || {
-                flag2.load(Ordering::Acquire).then_some(())
-            })
-        });
-        while ec.waiters() == 0 {
-            std::thread::yield_now();
-        }
+        let waiter = std::thread::spawn(move || sleep_until(&ec2, &flag2));
+        until_one_sleeps(&ec);
         let before = wake_syscalls();
         flag.store(true, Ordering::Release);
         assert!(ec.notify_all());
         assert_eq!(wake_syscalls(), before + 1);
-        assert_eq!(waiter.join().unwrap(), Some(()));
+        assert!(waiter.join().unwrap(), "woken, not timed out");
         assert_eq!(ec.waiters(), 0);
+    }
+
+    /// Waits for `flag` with the bare protocol, which re-checks no condition on its own;
+    /// `true` if it was woken every time it slept, `false` if a sleep ended on a time-out
+    /// that found the epoch moved (a lost wake-up), or on the 30 s deadline.
+    fn sleep_until(ec: &EventCount, flag: &AtomicBool) -> bool {
+        let missed = EventCount::missed_wakeups();
+        loop {
+            let key = ec.prepare_wait();
+            if flag.load(Ordering::Acquire) {
+                ec.cancel_wait(key);
+                return EventCount::missed_wakeups() == missed;
+            }
+            if !ec.wait(key, Deadline::after(Duration::from_secs(30))) {
+                return false;
+            }
+        }
+    }
+
+    /// Until a counted waiter has set the `SLEEPING` bit (the bit alone may be left by
+    /// one gone).
+    fn until_one_sleeps(ec: &EventCount) {
+        while ec.waiters.load(Ordering::SeqCst) & crate::asym::SLEEPING == 0 || ec.waiters() == 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_woken_waiter_costs_later_notifies_no_syscall_until_one_sleeps_again() {
+        let ec = Arc::new(EventCount::new());
+        // Its first flag, when it may sleep again, its second flag.
+        let flags = Arc::new([AtomicBool::new(false), AtomicBool::new(false), AtomicBool::new(false)]);
+        let (ec2, flags2) = (ec.clone(), flags.clone());
+        let sleeper = std::thread::spawn(move || {
+            let first = sleep_until(&ec2, &flags2[0]);
+            while !flags2[1].load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            first && sleep_until(&ec2, &flags2[2])
+        });
+        until_one_sleeps(&ec);
+        // A waiter counted but not asleep (as a woken one is until it runs), all along.
+        let held = ec.prepare_wait();
+        let before = wake_syscalls();
+        flags[0].store(true, Ordering::Release);
+        for _ in 0..1000 {
+            assert!(ec.notify_all());
+        }
+        assert_eq!(wake_syscalls(), before + 1, "one wake-up for the one sleep");
+        // It sleeps again, on its second flag: the next notify wakes it.
+        flags[1].store(true, Ordering::Release);
+        until_one_sleeps(&ec);
+        flags[2].store(true, Ordering::Release);
+        assert!(ec.notify_all());
+        assert_eq!(wake_syscalls(), before + 2);
+        assert!(sleeper.join().unwrap(), "woken, not timed out");
+        ec.cancel_wait(held);
+        assert_eq!(ec.waiters(), 0);
+    }
+
+    #[test]
+    fn notify_one_twice_wakes_each_of_two_sleepers() {
+        let ec = Arc::new(EventCount::new());
+        let tokens = Arc::new(AtomicU32::new(0));
+        let (done_tx, done) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let (ec, tokens, done_tx) = (ec.clone(), tokens.clone(), done_tx.clone());
+            // The bare protocol: only a notify, or a sleep's periodic time-out (counted as a
+            // missed wake-up when the epoch moved), wakes a sleeper.
+            std::thread::spawn(move || loop {
+                let key = ec.prepare_wait();
+                if tokens.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(1)).is_ok() {
+                    ec.cancel_wait(key);
+                    let _ = done_tx.send(EventCount::missed_wakeups());
+                    return;
+                }
+                ec.wait(key, Deadline::never());
+            });
+        }
+        while ec.waiters() < 2 || ec.waiters.load(Ordering::SeqCst) & crate::asym::SLEEPING == 0 {
+            std::thread::yield_now();
+        }
+        // Both in the kernel, most likely.
+        std::thread::sleep(Duration::from_millis(20));
+        for _ in 0..2 {
+            tokens.fetch_add(1, Ordering::Release);
+            ec.notify_one();
+        }
+        for _ in 0..2 {
+            let missed =
+                done.recv_timeout(Duration::from_secs(20)).expect("watchdog: a sleeper never returned");
+            assert_eq!(missed, 0, "a sleeper was not woken, and found the epoch moved on its time-out");
+        }
     }
 
     #[test]
@@ -410,6 +643,69 @@ mod loom_tests {
             flag.store(true, Ordering::Release);
             ec.notify_all();
             assert_eq!(waiter.join().unwrap(), Some(()));
+        });
+    }
+
+    /// One waiter for two notifiers: the first one's wake-up can reach the waiter after
+    /// the waiter read its key (the epoch that notifier made), and the waiter sleeps on;
+    /// the second must still find it asleep and wake it.
+    #[test]
+    fn loom_a_late_wake_up_does_not_hide_the_sleeper_from_the_next() {
+        loom::model(|| {
+            let ec = Arc::new(EventCount::new());
+            let count = Arc::new(AtomicU32::new(0));
+            let notifiers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (ec, count) = (ec.clone(), count.clone());
+                    loom::thread::spawn(move || {
+                        count.fetch_add(1, Ordering::Release);
+                        ec.notify_all();
+                    })
+                })
+                .collect();
+            let got = ec.wait_until(WaitStrategy::Park, Deadline::never(), || {
+                (count.load(Ordering::Acquire) >= 2).then_some(())
+            });
+            assert_eq!(got, Some(()));
+            for n in notifiers {
+                n.join().unwrap();
+            }
+        });
+    }
+
+    /// Two waiters each take a token, two notifiers each add one and `notify_one`, with
+    /// nothing else to wake them: both wake (the wake-up of the first cannot swallow the
+    /// second's).
+    #[test]
+    fn loom_notify_one_per_token() {
+        loom::model(|| {
+            let ec = Arc::new(EventCount::new());
+            let tokens = Arc::new(AtomicU32::new(0));
+            let take = |tokens: &AtomicU32| {
+                tokens
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| t.checked_sub(1))
+                    .is_ok()
+                    .then_some(())
+            };
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let (ec, tokens) = (ec.clone(), tokens.clone());
+                    loom::thread::spawn(move || {
+                        ec.wait_until(WaitStrategy::Park, Deadline::never(), || take(&tokens))
+                    })
+                })
+                .collect();
+            let (ec2, tokens2) = (ec.clone(), tokens.clone());
+            let notifier = loom::thread::spawn(move || {
+                tokens2.fetch_add(1, Ordering::Release);
+                ec2.notify_one();
+            });
+            tokens.fetch_add(1, Ordering::Release);
+            ec.notify_one();
+            notifier.join().unwrap();
+            for w in waiters {
+                assert_eq!(w.join().unwrap(), Some(()));
+            }
         });
     }
 

@@ -39,8 +39,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMKIT\0\x01");
 /// word carries the fence mode in its top two bits (see [`asym`](crate::asym)), and its
 /// notifiers may skip their fence, which a version-1 waiter does not expect. Version 3: a
 /// queue of elements of 64 bytes or more gives each slot's sequence a cache line of its
-/// own and starts the value on the next.
-pub const FORMAT_VERSION: u32 = 3;
+/// own and starts the value on the next. Version 4: a waiter sets a bit in the waiter word
+/// before it sleeps, and notifiers enter the kernel only when it is set (see
+/// [`EventCount`](crate::EventCount)), which a version-3 waiter does not do.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// `state` while the creator is building the object.
 pub const STATE_INIT: u32 = 0;
