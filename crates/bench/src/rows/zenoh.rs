@@ -284,6 +284,21 @@ impl Bridged {
     }
 }
 
+impl Drop for Bridged {
+    /// Hands on what is still queued before the session goes: closing the local queue
+    /// lets the exporter publish the rest (the parent's last message, the child's signal
+    /// to stop, may still be there) and end; closing the session then sends what Zenoh
+    /// still holds.
+    fn drop(&mut self) {
+        if let Some((session, exporter, importer, tx, _rx)) = self.live.take() {
+            tx.close();
+            let _ = exporter.join();
+            drop(importer);
+            drop(session);
+        }
+    }
+}
+
 impl Echo for Bridged {
     fn send(&mut self, msg: &[u8]) {
         self.live().3.put_bytes(msg).unwrap();
