@@ -38,6 +38,10 @@ impl Deadline {
         Self::NEVER
     }
 
+    /// A deadline that has passed, for non-blocking attempts, made without reading the
+    /// clock (which [`now`](Self::now) reads).
+    pub const PASSED: Deadline = Deadline { ns: 0 };
+
     /// Now: a deadline that has already passed, for non-blocking attempts.
     pub fn now() -> Self {
         Self { ns: sys::monotonic_ns() }

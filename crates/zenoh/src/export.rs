@@ -9,7 +9,7 @@
 //! 1. While no subscriber matches the key (and [`ExportOptions::wait_for_importer`] is
 //!    on, the default), take nothing: messages wait in the local object, which pushes
 //!    back on its producers when full.
-//! 2. Mark `TAKING`, take one message (waiting at most 100 ms, to see a stop), `TAKEN += 1`
+//! 2. Mark `TAKING`, take one message (waiting at most 50 ms, to see a stop), `TAKEN += 1`
 //!    (its old value is the message's sequence number), clear `TAKING`.
 //! 3. Publish it with a 16-byte attachment: the exporter's source id and the sequence
 //!    number, both little-endian u64. With `Block`, this waits while Zenoh's queue to
@@ -33,7 +33,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shmkit_core::Deadline;
 use zenoh::bytes::ZBytes;
@@ -45,10 +45,11 @@ use crate::local::{Source, TakeError};
 use crate::session::Session;
 use crate::state::{self, export as w, State};
 
-/// How long one take waits before the loop looks at its stop flag again.
-const POLL: Duration = Duration::from_millis(100);
-/// How often a running exporter asks Zenoh whether a subscriber still matches.
-const MATCH_EVERY: Duration = Duration::from_millis(50);
+/// How long one take waits before the loop looks at its stop flag again, and how often a
+/// running exporter asks Zenoh whether a subscriber still matches.
+const TICK: Duration = Duration::from_millis(50);
+/// How many messages pass between two looks at the clock while messages keep coming.
+const TICK_CHECK: u32 = 64;
 
 /// What Zenoh does with a sample when its queue towards a subscriber is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -230,29 +231,43 @@ pub fn export<S: Source>(
         .spawn(move || {
             let source_id = st.get(w::SOURCE);
             let mut matched = !wait_match;
-            let mut checked = Instant::now();
+            // The end of this tick: a take waits at most until then, and the match is
+            // looked at again once it has passed. The clock is read once per tick (and
+            // looked at once per `TICK_CHECK` messages), never per message.
+            let mut tick = Deadline::after(TICK);
+            let mut since_look: u32 = 0;
             loop {
                 if stp.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                if wait_match && (!matched || checked.elapsed() >= MATCH_EVERY) {
+                since_look += 1;
+                if since_look >= TICK_CHECK && tick.has_passed() {
+                    since_look = 0;
+                    tick = Deadline::after(TICK);
+                    if wait_match {
+                        matched = false;
+                    }
+                }
+                if !matched {
                     // An error here is a closed session: nothing will ever match again.
                     matched = publisher
                         .matching_status()
                         .wait()
                         .map_err(|e| BridgeError::Publish(e.to_string()))?
                         .matching();
-                    checked = Instant::now();
                     if !matched {
                         std::thread::sleep(Duration::from_millis(5));
                         continue;
                     }
                 }
                 st.store(w::TAKING, 1);
-                let msg = match source.take(Deadline::after(POLL)) {
+                let msg = match source.take(tick) {
                     Ok(msg) => msg,
                     Err(TakeError::Timeout) => {
                         st.store(w::TAKING, 0);
+                        // Idle (or the tick had passed): a new tick, and a look at the match.
+                        since_look = TICK_CHECK;
+                        tick = Deadline::PASSED;
                         continue;
                     }
                     Err(TakeError::Ended) => {
@@ -264,13 +279,10 @@ pub fn export<S: Source>(
                         return Err(BridgeError::Local(e));
                     }
                 };
-                let seq = {
-                    // Taken: from here a kill is counted as `TAKEN - PUBLISHED`.
-                    let seq = st.get(w::TAKEN);
-                    st.add(w::TAKEN, 1);
-                    st.store(w::TAKING, 0);
-                    seq
-                };
+                // Taken: from here a kill is counted as `TAKEN - PUBLISHED`. The old count
+                // is the message's sequence number.
+                let seq = st.add(w::TAKEN, 1);
+                st.store(w::TAKING, 0);
                 let len = msg.len() as u64;
                 let mut stamp = [0u8; 16];
                 stamp[..8].copy_from_slice(&source_id.to_le_bytes());
@@ -331,7 +343,7 @@ impl Exporter {
         self.finish()
     }
 
-    /// Stops the exporter (within about 100 ms, or when a blocked publish returns) and
+    /// Stops the exporter (within about 50 ms, or when a blocked publish returns) and
     /// returns the counters. No message is lost by a stop: one is taken only when it will
     /// be published.
     ///

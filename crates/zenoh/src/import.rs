@@ -440,21 +440,29 @@ fn deliver<T: Target>(
 ) -> Result<(), PutFail> {
     let counted = |r: Result<(), PutFail>| {
         match &r {
-            Ok(()) => st.add(w::PUT, 1),
-            Err(PutFail::Malformed) => st.add(w::MALFORMED, 1),
+            Ok(()) => {
+                st.add(w::PUT, 1);
+            }
+            Err(PutFail::Malformed) => {
+                st.add(w::MALFORMED, 1);
+            }
             Err(_) => {}
         }
         r
     };
     match policy {
-        Backpressure::Block => loop {
-            match target.put(msg, Deadline::after(POLL)) {
-                Err(PutFail::Full) if !stop.load(Ordering::Relaxed) => continue,
-                Err(PutFail::Full) => return Err(PutFail::Ended),
-                r => return counted(r),
+        Backpressure::Block => {
+            // At once if there is room (no clock read), else in waits of `POLL`.
+            let mut deadline = Deadline::PASSED;
+            loop {
+                match target.put(msg, deadline) {
+                    Err(PutFail::Full) if !stop.load(Ordering::Relaxed) => deadline = Deadline::after(POLL),
+                    Err(PutFail::Full) => return Err(PutFail::Ended),
+                    r => return counted(r),
+                }
             }
-        },
-        Backpressure::DropNewest => match target.put(msg, Deadline::now()) {
+        }
+        Backpressure::DropNewest => match target.put(msg, Deadline::PASSED) {
             Err(PutFail::Full) => {
                 st.add(w::DROPPED_NEWEST, 1);
                 Ok(())
@@ -463,7 +471,7 @@ fn deliver<T: Target>(
         },
         Backpressure::DropOldest => {
             for _ in 0..MAX_EVICTIONS {
-                match target.put(msg, Deadline::now()) {
+                match target.put(msg, Deadline::PASSED) {
                     Err(PutFail::Full) => {
                         if target.discard_oldest()? {
                             st.add(w::DROPPED_OLDEST, 1);

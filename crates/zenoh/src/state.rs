@@ -100,8 +100,9 @@ impl State {
         self.words.fetch_add(word, 0).unwrap_or(0)
     }
 
-    pub fn add(&self, word: usize, n: u64) {
-        let _ = self.words.fetch_add(word, n);
+    /// Adds `n` to `word`; its old value.
+    pub fn add(&self, word: usize, n: u64) -> u64 {
+        self.words.fetch_add(word, n).unwrap_or(0)
     }
 
     pub fn sub_one(&self, word: usize) {
