@@ -38,8 +38,8 @@ impl Deadline {
         Self::NEVER
     }
 
-    /// A deadline that has passed, for non-blocking attempts, made without reading the
-    /// clock (which [`now`](Self::now) reads).
+    /// A deadline that has passed, for non-blocking attempts, made and checked without
+    /// reading the clock (which [`now`](Self::now) reads).
     pub const PASSED: Deadline = Deadline { ns: 0 };
 
     /// Now: a deadline that has already passed, for non-blocking attempts.
@@ -71,7 +71,7 @@ impl Deadline {
 
     /// Whether the deadline has passed.
     pub fn has_passed(&self) -> bool {
-        !self.is_never() && sys::monotonic_ns() >= self.ns
+        self.ns == 0 || (!self.is_never() && sys::monotonic_ns() >= self.ns)
     }
 
     /// The time left: `None` for never, zero once passed.

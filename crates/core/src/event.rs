@@ -54,7 +54,9 @@
 //! notify did before this scheme. A notifier killed between clearing the bit and its
 //! wake-up leaves its sleepers unwoken and the bit clear: so no sleep lasts longer than
 //! [`RECHECK_INTERVAL`], after which a sleeper that finds the epoch moved returns (and is
-//! counted in [`EventCount::missed_wakeups`]).
+//! counted in [`EventCount::missed_wakeups`]). The same holds for a sleeper that a
+//! `notify_one` did not choose: it returns within that interval, to check its condition
+//! again, where before it slept on.
 
 use std::time::Duration;
 
@@ -182,8 +184,10 @@ impl EventCount {
     }
 
     /// Sleeps until a notify after `key` was taken, or `deadline`. Returns `true` if
-    /// notified, `false` on time-out. Signals and spurious wake-ups are absorbed.
-    /// Withdraws the waiter either way.
+    /// notified, `false` on time-out. Signals and spurious wake-ups are absorbed. A waiter
+    /// that a `notify_one` did not choose (another was woken) may also return `true`,
+    /// within [`RECHECK_INTERVAL`]: check the condition again. Withdraws the waiter either
+    /// way.
     #[cold]
     pub fn wait(&self, key: WaitKey, deadline: Deadline) -> bool {
         let notified = self.sleep(key.0, deadline);
@@ -194,7 +198,8 @@ impl EventCount {
     /// Sleeps in the kernel while the epoch is `key`, until `deadline`; whether it moved.
     /// Each sleep lasts at most [`RECHECK_INTERVAL`]: a notifier killed between clearing
     /// the `SLEEPING` bit and its wake-up (see the module doc) costs its sleepers that
-    /// long, not their whole wait.
+    /// long, not their whole wait. (So does a `notify_one` that woke another: the epoch
+    /// moved, and this one returns.)
     fn sleep(&self, key: u32, deadline: Deadline) -> bool {
         loop {
             // Every time into the kernel, tells notifiers first that one may sleep there
@@ -203,7 +208,7 @@ impl EventCount {
             // the next notifier must not find it clear while we sleep on.
             self.waiters.fetch_or(crate::asym::SLEEPING, Ordering::SeqCst);
             fence(Ordering::SeqCst);
-            let woken = self.futex_wait(key, recheck_by(deadline));
+            let woken = self.futex_wait(key, park_until(deadline, RECHECK_INTERVAL));
             if self.epoch.load(Ordering::SeqCst) != key {
                 if !woken {
                     // The epoch moved and no wake-up came: one was lost (or is a moment
@@ -220,8 +225,9 @@ impl EventCount {
 
     /// How many times this thread, asleep in an event count, found the epoch moved when
     /// its sleep timed out: a notify whose wake-up never came (its notifier killed between
-    /// clearing the bit and waking), or came a moment after the time-out. For tests that
-    /// look for lost wake-ups.
+    /// clearing the bit and waking), one that came a moment after the time-out, or a
+    /// `notify_one` that woke another waiter. For tests that look for lost wake-ups with
+    /// `notify_all`, or with one waiter.
     pub fn missed_wakeups() -> u64 {
         MISSED_WAKEUPS.with(std::cell::Cell::get)
     }
@@ -397,17 +403,6 @@ thread_local! {
     /// This thread's sleeps that found the epoch moved when they timed out (see
     /// [`EventCount::missed_wakeups`]).
     static MISSED_WAKEUPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// The end of one sleep towards `deadline`: at most [`RECHECK_INTERVAL`] away.
-#[cfg(not(shmkit_loom))]
-fn recheck_by(deadline: Deadline) -> Deadline {
-    deadline.min(Deadline::after(RECHECK_INTERVAL))
-}
-
-#[cfg(shmkit_loom)]
-fn recheck_by(deadline: Deadline) -> Deadline {
-    deadline
 }
 
 /// How many spins pass between two calls of the slow check in

@@ -241,11 +241,13 @@ pub fn export<S: Source>(
                     return Ok(());
                 }
                 since_look += 1;
-                if since_look >= TICK_CHECK && tick.has_passed() {
+                if since_look >= TICK_CHECK {
                     since_look = 0;
-                    tick = Deadline::after(TICK);
-                    if wait_match {
-                        matched = false;
+                    if tick.has_passed() {
+                        tick = Deadline::after(TICK);
+                        if wait_match {
+                            matched = false;
+                        }
                     }
                 }
                 if !matched {
@@ -256,6 +258,11 @@ pub fn export<S: Source>(
                         .map_err(|e| BridgeError::Publish(e.to_string()))?
                         .matching();
                     if !matched {
+                        // Nothing is taken without a subscriber, but a source that has
+                        // ended (closed and empty) ends the exporter all the same.
+                        if source.has_ended() {
+                            return Ok(());
+                        }
                         std::thread::sleep(Duration::from_millis(5));
                         continue;
                     }

@@ -48,6 +48,13 @@ pub trait Source: Send + 'static {
     ///
     /// As [`TakeError`].
     fn take(&mut self, deadline: Deadline) -> Result<Vec<u8>, TakeError>;
+
+    /// Whether the source has ended with nothing left in it (closed and empty): no
+    /// message will come. An exporter with no subscriber looks at this instead of taking.
+    /// By default `false` (the pipe cannot tell without taking).
+    fn has_ended(&mut self) -> bool {
+        false
+    }
 }
 
 /// A local queue an importer puts messages into. Implemented for [`MessageQueue`] and
@@ -75,6 +82,10 @@ impl Source for MessageQueue {
             MessageError::Closed => TakeError::Ended,
             other => TakeError::Failed(other.to_string()),
         })
+    }
+
+    fn has_ended(&mut self) -> bool {
+        self.is_closed() && self.is_empty()
     }
 }
 
@@ -105,6 +116,10 @@ impl<T: Pod + Send> Source for Queue<T> {
             Err(GetTimeoutError::Disconnected) => Err(TakeError::Ended),
             Err(e @ GetTimeoutError::NoSlot) => Err(TakeError::Failed(e.to_string())),
         }
+    }
+
+    fn has_ended(&mut self) -> bool {
+        self.is_closed() && self.is_empty()
     }
 }
 

@@ -345,3 +345,23 @@ fn importer_ends_when_its_target_closes() {
     assert!(stats.received >= 11, "the sample that found the queue closed was received: {stats:?}");
     exporter.kill();
 }
+
+/// An exporter with no subscriber takes nothing, but a source closed and empty ends it:
+/// its `join` returns, and a message still queued keeps it waiting for a subscriber.
+#[test]
+fn exporter_without_a_subscriber_ends_when_its_source_ends() {
+    let src = NameGuard::new("usrc");
+    let source = big_mq(src.name(), 100);
+    let s = session(&free_endpoint(), "-");
+    let ex =
+        export(&s, MessageQueue::open(src.name()).unwrap(), &unique_key("unmatched"), &ExportOptions::new())
+            .unwrap();
+    source.put_bytes(b"kept").unwrap();
+    source.close();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!ex.is_finished(), "a message is still queued: the exporter waits for a subscriber");
+    assert_eq!(source.get_bytes().unwrap(), b"kept", "not taken without a subscriber");
+    wait_until("the exporter to end", LIMIT, || ex.is_finished());
+    let stats = ex.join().unwrap();
+    assert_eq!(stats.taken, 0, "{stats:?}");
+}

@@ -285,14 +285,19 @@ impl Bridged {
 }
 
 impl Drop for Bridged {
-    /// Hands on what is still queued before the session goes: closing the local queue
-    /// lets the exporter publish the rest (the parent's last message, the child's signal
-    /// to stop, may still be there) and end; closing the session then sends what Zenoh
-    /// still holds.
+    /// Hands on what is still queued before the session goes: the exporter publishes the
+    /// rest of the local queue (the parent's last message, the child's signal to stop,
+    /// may still be there; a second at most), and closing the session then sends what
+    /// Zenoh still holds.
     fn drop(&mut self) {
         if let Some((session, exporter, importer, tx, _rx)) = self.live.take() {
             tx.close();
-            let _ = exporter.join();
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            while !tx.is_empty() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // Stopping waits for a publish under way.
+            let _ = exporter.stop();
             drop(importer);
             drop(session);
         }
