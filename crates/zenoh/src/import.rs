@@ -358,7 +358,8 @@ impl<T: Target> Shared<T> {
 struct Order {
     expected: u64,
     stash: BTreeMap<u64, Vec<u8>>,
-    /// When the hole before the stash last saw progress.
+    /// When the hole before the stash last saw progress (set when a sample is first
+    /// stashed, and on each progress while the stash is not empty: read only then).
     since: Instant,
 }
 
@@ -373,8 +374,8 @@ impl Order {
         if seq != self.expected || !self.stash.is_empty() {
             return false;
         }
+        // No clock read: `since` means nothing while the stash is empty.
         self.expected += 1;
-        self.since = Instant::now();
         true
     }
 
