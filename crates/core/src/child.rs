@@ -1,6 +1,6 @@
 //! Child processes: the calls behind `shmkit-process`, the benchmarks and the tests
 //! (fork, re-executing this program, waiting, signals, dying with the parent, pinning to
-//! a CPU). The system calls themselves are in `sys.rs`.
+//! a CPU, asking for short time slices). The system calls themselves are in `sys.rs`.
 //!
 //! Waiting for a child comes in the four forms every blocking call in shmkit has:
 //! [`wait`], [`try_wait`], [`wait_timeout`] and [`wait_deadline`]. The timed forms sleep
@@ -310,6 +310,67 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     set_allowed_cpus(&[cpu])
 }
 
+/// The shortest time slice the kernel grants on request (it clamps a request to 0.1 ms
+/// to 100 ms).
+pub const MIN_TIME_SLICE: Duration = Duration::from_micros(100);
+
+/// Asks the kernel to schedule the calling thread in time slices of about `slice`
+/// (`sched_setattr`'s `sched_runtime`, taken by the fair scheduler since Linux 6.12), for
+/// a thread that runs in short bursts: a shorter slice gives the thread an earlier
+/// deadline, so that it runs sooner once woken and is not preempted by a thread it wakes
+/// before its burst is done. The kernel clamps the request to [`MIN_TIME_SLICE`] to
+/// 100 ms. The thread's policy and nice value are kept. Threads and processes it creates
+/// afterwards start with the default slice (the request sets `SCHED_RESET_ON_FORK`, which
+/// for a fair-policy thread also starts them at nice 0 if its own nice is below 0).
+///
+/// Returns the slice the thread now has, or `None` if nothing changed: the thread is not
+/// under `SCHED_OTHER` or `SCHED_BATCH` (real-time and idle threads are left alone), or
+/// the kernel is older than 6.12 and takes no slice requests.
+///
+/// # Errors
+///
+/// The system call's error (`ENOSYS` before Linux 3.14; `EPERM` if a security policy
+/// forbids it).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use shmkit_core::child;
+///
+/// std::thread::spawn(|| {
+///     if let Some(slice) = child::request_time_slice(Duration::from_micros(10))? {
+///         assert_eq!(slice, child::MIN_TIME_SLICE); // clamped
+///     }
+///     Ok::<(), std::io::Error>(())
+/// })
+/// .join()
+/// .unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn request_time_slice(slice: Duration) -> io::Result<Option<Duration>> {
+    let mut attr = sys::sched_getattr()?;
+    if attr.policy != libc::SCHED_OTHER as u32 && attr.policy != libc::SCHED_BATCH as u32 {
+        return Ok(None);
+    }
+    // Not inherited: a runtime that starts its threads from this one gets the default.
+    attr.flags = sys::SCHED_FLAG_RESET_ON_FORK;
+    attr.runtime = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX).max(1);
+    sys::sched_setattr(attr)?;
+    time_slice()
+}
+
+/// The calling thread's time slice as the kernel reports it: the kernel's default, or what
+/// [`request_time_slice`] asked for. `None` on kernels older than 6.12, which report none.
+///
+/// # Errors
+///
+/// The system call's error (`ENOSYS` before Linux 3.14).
+pub fn time_slice() -> io::Result<Option<Duration>> {
+    let attr = sys::sched_getattr()?;
+    Ok((attr.runtime != 0).then(|| Duration::from_nanos(attr.runtime)))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
@@ -363,6 +424,53 @@ mod tests {
         // SAFETY: the child only returns a number.
         let pid = unsafe { fork_without_flush(|| 0) }.unwrap();
         assert_eq!(wait_deadline(pid, Deadline::never()).unwrap(), Some(Exit::Code(0)));
+    }
+
+    /// Runs `f` on a thread of its own, whose scheduling it may change for good.
+    fn on_own_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(f).join().unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sched_setattr")]
+    fn a_time_slice_request_is_clamped_and_read_back() {
+        on_own_thread(|| {
+            let default = time_slice().unwrap();
+            let Some(slice) = request_time_slice(Duration::from_micros(10)).unwrap() else {
+                eprintln!("this kernel takes no time-slice requests (before Linux 6.12): nothing to check");
+                return;
+            };
+            assert_eq!(slice, MIN_TIME_SLICE, "below the minimum: clamped");
+            assert_eq!(request_time_slice(Duration::from_millis(2)).unwrap(), Some(Duration::from_millis(2)));
+            assert_eq!(time_slice().unwrap(), Some(Duration::from_millis(2)));
+            // A thread it creates starts with the default.
+            assert!(default.is_some_and(|d| d > MIN_TIME_SLICE), "{default:?}");
+            std::thread::spawn(move || assert_eq!(time_slice().unwrap(), default)).join().unwrap();
+        });
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri has no sched_setattr")]
+    fn a_time_slice_request_keeps_policy_and_nice() {
+        on_own_thread(|| {
+            // A batch thread with nice 3 (raising one's own nice needs no privilege).
+            let mut attr = sys::sched_getattr().unwrap();
+            attr.policy = libc::SCHED_BATCH as u32;
+            attr.nice = 3;
+            sys::sched_setattr(attr).unwrap();
+            let slice = request_time_slice(MIN_TIME_SLICE).unwrap();
+            let after = sys::sched_getattr().unwrap();
+            assert_eq!((after.policy, after.nice), (libc::SCHED_BATCH as u32, 3), "{after:?}");
+            assert!(slice.is_none() || slice == Some(MIN_TIME_SLICE), "{slice:?}");
+        });
+        on_own_thread(|| {
+            // An idle-policy thread is left alone.
+            let mut attr = sys::sched_getattr().unwrap();
+            attr.policy = libc::SCHED_IDLE as u32;
+            sys::sched_setattr(attr).unwrap();
+            assert_eq!(request_time_slice(MIN_TIME_SLICE).unwrap(), None);
+            assert_eq!(sys::sched_getattr().unwrap().policy, libc::SCHED_IDLE as u32);
+        });
     }
 
     #[test]

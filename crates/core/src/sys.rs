@@ -542,6 +542,53 @@ pub(crate) fn set_affinity(cpus: &[usize]) -> io::Result<()> {
     cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) }).map(drop)
 }
 
+/// `struct sched_attr` as the kernel reads and writes it (`SCHED_ATTR_SIZE_VER0`, the
+/// first 48 bytes; later fields are optional for both calls).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SchedAttr {
+    size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    priority: u32,
+    /// For the fair policies (Linux 6.12), the time slice asked for, in ns; 0: the
+    /// default.
+    pub runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+/// `SCHED_FLAG_RESET_ON_FORK`: threads and processes the thread creates start with the
+/// default scheduling (for a fair-policy thread: the default slice, and nice 0 if its own
+/// is below 0).
+pub(crate) const SCHED_FLAG_RESET_ON_FORK: u64 = 0x01;
+
+/// `sched_getattr(0, ..)`: the calling thread's policy, nice and time slice.
+pub(crate) fn sched_getattr() -> io::Result<SchedAttr> {
+    let mut attr = SchedAttr::default();
+    let size = std::mem::size_of::<SchedAttr>() as libc::c_uint;
+    // SAFETY: `attr` is a valid, writable `sched_attr` of the size passed; the kernel
+    // writes at most that many bytes.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr as *mut SchedAttr, size, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(attr)
+}
+
+/// `sched_setattr(0, attr, 0)` for the calling thread.
+pub(crate) fn sched_setattr(mut attr: SchedAttr) -> io::Result<()> {
+    attr.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `attr` is a valid `sched_attr` whose `size` field gives its size; the kernel
+    // only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when process `pid` ends
 /// (Linux 5.3).
 pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
