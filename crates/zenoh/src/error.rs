@@ -42,6 +42,13 @@ pub enum BridgeError {
         /// Why.
         reason: String,
     },
+    /// Another live bridge uses the state object: one bridge at a time per state object.
+    InUse {
+        /// The state object's name.
+        name: String,
+        /// The other bridge's process (for display; liveness was checked by its lock).
+        pid: u32,
+    },
     /// The local queue or pipe failed with something other than being full, empty or
     /// closed.
     Local(String),
@@ -79,6 +86,11 @@ impl fmt::Display for BridgeError {
                 f,
                 "the bridge's state object {name:?} could not be made or opened: {reason}; if it was left by \
                  another program, remove it (`shmkit rm {name}`) or give the bridge another state name"
+            ),
+            Self::InUse { name, pid } => write!(
+                f,
+                "the bridge's state object {name:?} is in use by another bridge (process {pid}): one bridge at \
+                 a time per state object; stop that bridge, or give this one another state name"
             ),
             Self::Local(e) => write!(f, "the local queue or pipe failed: {e}"),
             Self::Panicked => f.write_str("the bridge's thread panicked: this is a bug, please report it"),

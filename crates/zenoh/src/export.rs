@@ -91,7 +91,8 @@ impl ExportOptions {
 
     /// Keeps the exporter's counters in the named shared-memory object `name` (made if
     /// missing, an `Array<u64>`), so that a restarted exporter reports what the crash cost
-    /// and continues the numbering. One exporter at a time per state name. Without it the
+    /// and continues the numbering. One bridge at a time per state name: [`export`] fails
+    /// with [`BridgeError::InUse`] while another live bridge has it. Without it the
     /// counters end with the exporter.
     pub fn state(mut self, name: impl Into<String>) -> Self {
         self.state = Some(name.into());
@@ -210,7 +211,8 @@ impl std::fmt::Debug for Exporter {
 ///
 /// # Errors
 ///
-/// [`BridgeError::KeyExpr`], [`BridgeError::Declare`], [`BridgeError::State`].
+/// [`BridgeError::KeyExpr`], [`BridgeError::Declare`], [`BridgeError::State`],
+/// [`BridgeError::InUse`].
 pub fn export<S: Source>(
     session: &Session,
     mut source: S,

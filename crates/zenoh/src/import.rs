@@ -85,8 +85,9 @@ impl ImportOptions {
     }
 
     /// Keeps the importer's counters in the named shared-memory object `name` (made if
-    /// missing), readable from any process with [`ImportStats::read`]. Without it the
-    /// counters end with the importer.
+    /// missing), readable from any process with [`ImportStats::read`]. One bridge at a
+    /// time per state name: [`import`] fails with [`BridgeError::InUse`] while another live
+    /// bridge has it. Without it the counters end with the importer.
     pub fn state(mut self, name: impl Into<String>) -> Self {
         self.state = Some(name.into());
         self
@@ -199,7 +200,8 @@ impl std::fmt::Debug for Importer {
 ///
 /// # Errors
 ///
-/// [`BridgeError::KeyExpr`], [`BridgeError::Declare`], [`BridgeError::State`].
+/// [`BridgeError::KeyExpr`], [`BridgeError::Declare`], [`BridgeError::State`],
+/// [`BridgeError::InUse`].
 pub fn import<T: Target>(
     session: &Session,
     key: &str,

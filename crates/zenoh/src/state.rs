@@ -6,13 +6,25 @@
 //! Every counter is changed with one atomic add or store (no lock), so a bridge killed at
 //! any point leaves them readable; what a kill between two of them means is written at
 //! the exporter's and importer's loops.
+//!
+//! One bridge at a time uses a named state object: its last word, [`OWNER`], holds the
+//! participant id of the bridge's handle to it. A second bridge that finds a live owner
+//! there gets [`BridgeError::InUse`]; one that finds a dead owner (a bridge that stopped
+//! and dropped its handle, or was killed: either way its liveness lock is gone) takes the
+//! state over, which is how a restarted bridge reattaches. Two exporters on one state would number
+//! their samples from the same counter, and each would book the other's messages in
+//! flight as lost by a crash.
 
+use shmkit_core::ParticipantId;
 use shmkit_ctypes::Array;
 
 use crate::error::BridgeError;
 
 /// The number of words in a state object.
 pub(crate) const WORDS: usize = 16;
+
+/// The word that holds the participant id of the bridge using the state (0: none).
+pub(crate) const OWNER: usize = WORDS - 1;
 
 /// The words of an exporter's state object.
 pub(crate) mod export {
@@ -66,25 +78,45 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The state of a bridge: anonymous, or the named object (made if missing), claimed
+    /// for this bridge: its handle's participant id goes into [`OWNER`], and stays
+    /// alive (its liveness lock held) until the `State` is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`BridgeError::InUse`] if a live bridge uses it; [`BridgeError::State`] if it
+    /// cannot be made, opened or claimed, or is not a bridge's.
     pub fn named_or_anonymous(name: Option<&str>) -> Result<Self, BridgeError> {
-        let fail =
-            |reason: String| BridgeError::State { name: name.unwrap_or("(anonymous)").to_owned(), reason };
-        match name {
-            None => Ok(Self {
-                words: Array::anonymous_zeroed(WORDS).map_err(|e| fail(e.to_string()))?,
-                opened: false,
-            }),
-            Some(n) => match Array::<u64>::create_zeroed(n, WORDS) {
-                Ok(words) => Ok(Self { words, opened: false }),
-                Err(shmkit_core::CreateError::AlreadyExists { .. }) => {
-                    let words = Array::<u64>::open(n).map_err(|e| fail(e.to_string()))?;
-                    if words.len() != WORDS {
-                        return Err(fail(format!("it has {} words, a bridge's has {WORDS}", words.len())));
-                    }
-                    Ok(Self { words, opened: true })
+        let Some(name) = name else {
+            let words = Array::anonymous_zeroed(WORDS)
+                .map_err(|e| BridgeError::State { name: "(anonymous)".into(), reason: e.to_string() })?;
+            return Ok(Self { words, opened: false });
+        };
+        let fail = |reason: String| BridgeError::State { name: name.to_owned(), reason };
+        let (words, opened) = match Array::<u64>::create_zeroed(name, WORDS) {
+            Ok(words) => (words, false),
+            Err(shmkit_core::CreateError::AlreadyExists { .. }) => {
+                let words = Array::<u64>::open(name).map_err(|e| fail(e.to_string()))?;
+                if words.len() != WORDS {
+                    return Err(fail(format!("it has {} words, a bridge's has {WORDS}", words.len())));
                 }
-                Err(e) => Err(fail(e.to_string())),
-            },
+                (words, true)
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        // Claim it: a live owner keeps it; a dead one (or none) is replaced.
+        let me = words.object().participant().map_err(|e| fail(e.to_string()))?.to_u64();
+        let mut seen = words.fetch_add(OWNER, 0).map_err(|e| fail(e.to_string()))?;
+        loop {
+            let other = ParticipantId::from_u64(seen);
+            if seen != 0 && seen != me && words.object().is_alive(other) {
+                let pid = words.object().participants().iter().find(|p| p.id == other).map_or(0, |p| p.pid);
+                return Err(BridgeError::InUse { name: name.to_owned(), pid });
+            }
+            match words.compare_exchange(OWNER, seen, me).map_err(|e| fail(e.to_string()))? {
+                Ok(_) => return Ok(Self { words, opened }),
+                Err(now) => seen = now,
+            }
         }
     }
 

@@ -13,8 +13,8 @@ use shmkit_mq::{MessageQueue, MessageQueueOptions};
 use shmkit_pipe::{Receiver, Sender};
 use shmkit_queue::Queue;
 use shmkit_zenoh::{
-    export, import, Backpressure, ExportOptions, ExportStats, ImportOptions, ImportStats, Session,
-    SessionConfig,
+    export, import, Backpressure, BridgeError, ExportOptions, ExportStats, ImportOptions, ImportStats,
+    Session, SessionConfig,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -364,4 +364,48 @@ fn exporter_without_a_subscriber_ends_when_its_source_ends() {
     wait_until("the exporter to end", LIMIT, || ex.is_finished());
     let stats = ex.join().unwrap();
     assert_eq!(stats.taken, 0, "{stats:?}");
+}
+
+/// One bridge at a time per state object: a second exporter or importer on a state that a
+/// live bridge uses is refused, naming that bridge's process; once it is gone (killed, or
+/// stopped), the state is free again, and a killed owner's state is taken over.
+#[test]
+fn a_second_bridge_on_a_live_state_is_refused() {
+    let (src, est, ist) = (NameGuard::new("osrc"), NameGuard::new("oest"), NameGuard::new("oist"));
+    let source = big_mq(src.name(), 16);
+    let key = unique_key("owner");
+    let s = session(&free_endpoint(), "-");
+    let opts = ExportOptions::new().state(est.name());
+
+    // A live exporter in another process holds the state.
+    let mut first = Bridge::exporter("mq", src.name(), &key, "-", est.name());
+    first.line("ready", LIMIT);
+    match export(&s, source.try_clone().unwrap(), &key, &opts) {
+        Err(BridgeError::InUse { name, pid }) => assert_eq!((name.as_str(), pid), (est.name(), first.pid())),
+        other => panic!("a second exporter on a live state: {other:?}"),
+    }
+    // Killed, it no longer holds it: the next exporter takes the state over.
+    first.kill();
+    let second =
+        export(&s, source.try_clone().unwrap(), &key, &opts).expect("the state of a killed exporter");
+    assert_eq!(ExportStats::read(est.name()).unwrap().restarts, 1);
+    // In one process, too: a live handle holds the state; once stopped, it is free.
+    assert!(matches!(export(&s, source.try_clone().unwrap(), &key, &opts), Err(BridgeError::InUse { .. })));
+    second.stop().unwrap();
+    let third =
+        export(&s, source.try_clone().unwrap(), &key, &opts).expect("the state of a stopped exporter");
+    assert_eq!(third.recovered().at_most_lost(), 0, "a clean stop costs nothing");
+    drop(third);
+
+    // The same for importers.
+    let tgt = NameGuard::new("otgt");
+    let target = big_mq(tgt.name(), 16);
+    let iopts = ImportOptions::new().state(ist.name());
+    let im = import(&s, &key, target.try_clone().unwrap(), &iopts).unwrap();
+    match import(&s, &key, target.try_clone().unwrap(), &iopts) {
+        Err(BridgeError::InUse { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("a second importer on a live state: {other:?}"),
+    }
+    drop(im);
+    import(&s, &key, target.try_clone().unwrap(), &iopts).expect("the state of a dropped importer");
 }
