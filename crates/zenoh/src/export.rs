@@ -8,7 +8,9 @@
 //!
 //! 1. While no subscriber matches the key (and [`ExportOptions::wait_for_importer`] is
 //!    on, the default), take nothing: messages wait in the local object, which pushes
-//!    back on its producers when full.
+//!    back on its producers when full. Zenoh's matching listener tells the exporter as
+//!    soon as the last subscriber goes (an importer stopped, or its link broken by a
+//!    crash), so that it stops taking then, not at its next look.
 //! 2. Mark `TAKING`, take one message (waiting at most 50 ms, to see a stop), `TAKEN += 1`
 //!    (its old value is the message's sequence number), clear `TAKING`.
 //! 3. Publish it with a 16-byte attachment: the exporter's source id and the sequence
@@ -36,7 +38,7 @@
 //! message as a gap. The local object is only ever used through its own crash-safe
 //! calls, so a kill leaves it intact for the restarted bridge.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -51,8 +53,8 @@ use crate::local::{Source, TakeError};
 use crate::session::Session;
 use crate::state::{self, export as w, State};
 
-/// How long one take waits before the loop looks at its stop flag again, and how often a
-/// running exporter asks Zenoh whether a subscriber still matches.
+/// How long one take waits before the loop looks at its stop flag again, and how often an
+/// exporter without a subscriber asks Zenoh whether its session is still open.
 const TICK: Duration = Duration::from_millis(50);
 /// How many messages pass between two looks at the clock while messages keep coming.
 const TICK_CHECK: u32 = 64;
@@ -232,18 +234,35 @@ pub fn export<S: Source>(
         })
         .wait()
         .map_err(|e| BridgeError::Declare { key: key.to_owned(), reason: e.to_string() })?;
+    let declare_failed =
+        |e: zenoh::Error| BridgeError::Declare { key: key.to_owned(), reason: e.to_string() };
+    let matching = Arc::new(Matching(AtomicU8::new(Matching::UNKNOWN)));
+    let listener = if opts.wait_for_importer {
+        let m = matching.clone();
+        let listener = publisher
+            .matching_listener()
+            .callback(move |s| m.set(s.matching()))
+            .wait()
+            .map_err(declare_failed)?;
+        // The listener may have spoken already: then it knows better.
+        matching.init(publisher.matching_status().wait().map_err(declare_failed)?.matching());
+        Some(listener)
+    } else {
+        matching.set(true);
+        None
+    };
     let stop = Arc::new(AtomicBool::new(false));
-    let (st, stp, wait_match) = (state.clone(), stop.clone(), opts.wait_for_importer);
+    let (st, stp) = (state.clone(), stop.clone());
     let thread = std::thread::Builder::new()
         .name("shmkit-zenoh-export".into())
         .spawn(move || {
             // A hint: a kernel that takes no slice request (or refuses it) changes nothing.
             let _ = child::request_time_slice(child::MIN_TIME_SLICE);
+            let _listener = listener;
             let source_id = st.get(w::SOURCE);
-            let mut matched = !wait_match;
-            // The end of this tick: a take waits at most until then, and the match is
-            // looked at again once it has passed. The clock is read once per tick (and
-            // looked at once per `TICK_CHECK` messages), never per message.
+            // The end of this tick: a take waits at most until then, to see a stop. The
+            // clock is read once per tick (and looked at once per `TICK_CHECK` messages),
+            // never per message.
             let mut tick = Deadline::after(TICK);
             let mut since_look: u32 = 0;
             loop {
@@ -255,34 +274,30 @@ pub fn export<S: Source>(
                     since_look = 0;
                     if tick.has_passed() {
                         tick = Deadline::after(TICK);
-                        if wait_match {
-                            matched = false;
-                        }
                     }
                 }
-                if !matched {
-                    // An error here is a closed session: nothing will ever match again.
-                    matched = publisher
-                        .matching_status()
-                        .wait()
-                        .map_err(|e| BridgeError::Publish(e.to_string()))?
-                        .matching();
-                    if !matched {
-                        // Nothing is taken without a subscriber, but a source that has
-                        // ended (closed and empty) ends the exporter all the same.
-                        if source.has_ended() {
-                            return Ok(());
-                        }
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
+                if !matching.yes() {
+                    // Nothing is taken without a subscriber, but a source that has ended
+                    // (closed and empty) ends the exporter all the same, and so does a
+                    // closed session (an error here: nothing will ever match again).
+                    if source.has_ended() {
+                        return Ok(());
                     }
+                    if since_look == 0 {
+                        publisher
+                            .matching_status()
+                            .wait()
+                            .map_err(|e| BridgeError::Publish(e.to_string()))?;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
                 }
                 st.store(w::TAKING, 1);
                 let msg = match source.take(tick) {
                     Ok(msg) => msg,
                     Err(TakeError::Timeout) => {
                         st.store(w::TAKING, 0);
-                        // Idle (or the tick had passed): a new tick, and a look at the match.
+                        // Idle (or the tick had passed): a new tick.
                         since_look = TICK_CHECK;
                         tick = Deadline::PASSED;
                         continue;
@@ -315,6 +330,30 @@ pub fn export<S: Source>(
         })
         .map_err(|e| BridgeError::Local(format!("could not start the exporter's thread: {e}")))?;
     Ok(Exporter { stop, state, recovered, thread: Some(thread) })
+}
+
+/// Whether a subscriber matches the exporter's key, as Zenoh's matching listener last
+/// said ([`Matching::UNKNOWN`] until it, or the first look, says).
+struct Matching(AtomicU8);
+
+impl Matching {
+    const NO: u8 = 0;
+    const YES: u8 = 1;
+    const UNKNOWN: u8 = 2;
+
+    fn set(&self, yes: bool) {
+        self.0.store(if yes { Self::YES } else { Self::NO }, Ordering::Release);
+    }
+
+    /// The first look's answer, unless the listener has answered since.
+    fn init(&self, yes: bool) {
+        let v = if yes { Self::YES } else { Self::NO };
+        let _ = self.0.compare_exchange(Self::UNKNOWN, v, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    fn yes(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::YES
+    }
 }
 
 /// Reads what a previous bridge left in `state`, books it, and sets the state for this one.
