@@ -169,8 +169,15 @@ mod with_zenoh {
                     .backpressure(policy)
                     .state(state.unwrap_or_else(|| format!("{name}.zimport")));
                 let im = import(&s, &keyexpr, q, &opts)?;
-                println!("importing {keyexpr} into {name}");
                 let at_start = im.stats();
+                if at_start.restarts == 0 {
+                    println!("importing {keyexpr} into {name}");
+                } else {
+                    println!(
+                        "importing {keyexpr} into {name}, resuming where the previous importer stopped: what its \
+                         sources sent meanwhile and never arrived is counted as lost upstream"
+                    );
+                }
                 let mut progress = Progress::new(at_start.received, at_start.bytes);
                 while !im.is_finished() {
                     std::thread::sleep(Duration::from_millis(100));
@@ -180,11 +187,12 @@ mod with_zenoh {
                 let st = im.join()?;
                 progress.end();
                 println!(
-                    "{name} ended: {} received, {} put, {} dropped, {} lost upstream",
+                    "{name} ended: {} received, {} put, {} dropped, {} lost upstream ({} while no importer ran)",
                     st.received,
                     st.put,
                     st.drops(),
-                    st.gaps
+                    st.gaps,
+                    st.missed_while_down
                 );
                 Ok(())
             }

@@ -28,9 +28,15 @@
 //! # Crashes
 //!
 //! A killed importer loses the samples waiting behind a hole and the one it was putting
-//! (the local queue itself stays intact: it is only used through its crash-safe calls). A
-//! restarted importer starts its per-source numbering afresh, so it does not count what
-//! came while it was down; its counters, in its state object, go on.
+//! (the local queue itself stays intact: it is only used through its crash-safe calls),
+//! and whatever its sources publish until Zenoh tells them the subscriber is gone. Its
+//! state object keeps, for up to two sources, the next number due, written after each
+//! delivery. A restarted importer on that state picks the numbering up where it was:
+//! when such a source's next sample comes, every number it skipped is counted in `gaps`
+//! and in `missed_while_down`. A kill between a delivery and the write after it counts
+//! that one delivered message as missed too: the count errs towards "lost", never
+//! towards "delivered". A source the state keeps no resume point for starts afresh, and
+//! what it lost while the importer was down goes uncounted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,6 +127,11 @@ pub struct ImportStats {
     pub malformed: u64,
     /// Samples without an exporter's stamp (delivered, not checked).
     pub unstamped: u64,
+    /// Times an importer attached to this state after another had used it.
+    pub restarts: u64,
+    /// Over all restarts, messages a restarted importer found missing from a source it
+    /// had before (also in `gaps`): lost while no importer ran, or in flight at a crash.
+    pub missed_while_down: u64,
 }
 
 impl ImportStats {
@@ -149,6 +160,8 @@ impl ImportStats {
             out_of_order: s.get(w::OUT_OF_ORDER),
             malformed: s.get(w::MALFORMED),
             unstamped: s.get(w::UNSTAMPED),
+            restarts: s.get(w::RESTARTS),
+            missed_while_down: s.get(w::MISSED_WHILE_DOWN),
         }
     }
 }
@@ -211,8 +224,9 @@ pub fn import<T: Target>(
     let ke = zenoh::key_expr::KeyExpr::try_from(key.to_owned())
         .map_err(|e| BridgeError::KeyExpr { key: key.to_owned(), reason: e.to_string() })?;
     let state = Arc::new(State::named_or_anonymous(opts.state.as_deref())?);
+    let resume = resume_points(&state);
     let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner { target, sources: HashMap::new(), outcome: None }),
+        inner: Mutex::new(Inner { target, sources: HashMap::new(), resume, outcome: None }),
         st: state.clone(),
         stop: AtomicBool::new(false),
         done: AtomicBool::new(false),
@@ -253,6 +267,9 @@ struct Shared<T> {
 struct Inner<T> {
     target: T,
     sources: HashMap<u64, Order>,
+    /// The next number due from each source a previous importer on this state had, until
+    /// the source's first sample comes.
+    resume: HashMap<u64, u64>,
     /// How the importer ended, once it has: the target ended, or failed.
     outcome: Option<Result<(), BridgeError>>,
 }
@@ -288,36 +305,54 @@ impl<T: Target> Shared<T> {
             return;
         }
         let mut ready: Vec<Vec<u8>> = Vec::new();
-        let in_turn = match sample.attachment().map(|a| a.to_bytes()) {
+        let (in_turn, source) = match sample.attachment().map(|a| a.to_bytes()) {
             Some(stamp) if stamp.len() == 16 => {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
                 let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
-                let order = inner.sources.entry(source).or_insert_with(|| Order::new(seq));
-                order.in_turn(seq) || {
+                let Inner { sources, resume, .. } = &mut *inner;
+                let slot =
+                    if sources.contains_key(&source) { None } else { resume_slot(st, source, sources) };
+                let order = sources
+                    .entry(source)
+                    .or_insert_with(|| Order::first(source, seq, resume.remove(&source), slot, st));
+                let in_turn = order.in_turn(seq) || {
                     order.offer(seq, payload.to_vec(), st, &mut ready);
                     false
-                }
+                };
+                (in_turn, Some(source))
             }
             _ => {
                 st.add(w::UNSTAMPED, 1);
-                true
+                (true, None)
             }
         };
-        if in_turn && !self.deliver_one(&mut inner, &payload) {
-            return;
+        if in_turn {
+            if !self.deliver_one(&mut inner, &payload) {
+                return;
+            }
+            if let Some(order) = source.and_then(|s| inner.sources.get(&s)) {
+                order.save(st);
+            }
         }
         self.deliver_all(&mut inner, ready);
     }
 
-    /// Puts `ready`, and whatever stale holes let through, into the target.
+    /// Puts `ready`, and whatever stale holes let through, into the target; then writes
+    /// every source's resume point.
     fn deliver_all(&self, inner: &mut Inner<T>, mut ready: Vec<Vec<u8>>) {
         for o in inner.sources.values_mut() {
             o.give_up_if_stale(&self.st, &mut ready);
+        }
+        if ready.is_empty() {
+            return;
         }
         for msg in ready {
             if !self.deliver_one(inner, &msg) {
                 return;
             }
+        }
+        for o in inner.sources.values() {
+            o.save(&self.st);
         }
     }
 
@@ -359,6 +394,8 @@ impl<T: Target> Shared<T> {
 /// One source's numbering: the next number due, and the samples that came ahead of it.
 struct Order {
     expected: u64,
+    /// The state's pair of words that keeps this source's resume point, if it has one.
+    slot: Option<usize>,
     stash: BTreeMap<u64, Vec<u8>>,
     /// When the hole before the stash last saw progress (set when a sample is first
     /// stashed, and on each progress while the stash is not empty: read only then).
@@ -366,8 +403,37 @@ struct Order {
 }
 
 impl Order {
-    fn new(first: u64) -> Self {
-        Self { expected: first, stash: BTreeMap::new(), since: Instant::now() }
+    /// The numbering of `source`, whose first sample here is number `seq`: it starts
+    /// there, or, for a source a previous importer had (`resumed`: its next number due),
+    /// where that importer stopped, with every number skipped since counted as lost. Its
+    /// resume point goes into the state's pair `slot`, if it has one.
+    fn first(source: u64, seq: u64, resumed: Option<u64>, slot: Option<usize>, st: &State) -> Self {
+        let expected = match resumed {
+            Some(next) if seq > next => {
+                st.add(w::GAPS, seq - next);
+                st.add(w::MISSED_WHILE_DOWN, seq - next);
+                seq
+            }
+            // Number `seq` or earlier ones were already due then: late, or sent again.
+            Some(next) => next,
+            None => seq,
+        };
+        let order = Self { expected, slot, stash: BTreeMap::new(), since: Instant::now() };
+        if let Some(i) = order.slot {
+            // Freed first, so that a kill in between leaves no pair of this id and an old
+            // number.
+            st.store(w::RESUME + 2 * i, 0);
+            st.store(w::RESUME + 2 * i + 1, expected);
+            st.store(w::RESUME + 2 * i, source);
+        }
+        order
+    }
+
+    /// Writes the next number due into this source's resume point.
+    fn save(&self, st: &State) {
+        if let Some(i) = self.slot {
+            st.store(w::RESUME + 2 * i + 1, self.expected);
+        }
     }
 
     /// Whether sample `seq` is the one due with nothing waiting: then it is counted as
@@ -431,6 +497,30 @@ impl Order {
             self.skip_hole(st, ready);
         }
     }
+}
+
+/// The resume points a previous importer on this state left (and one more restart
+/// booked, if there was one).
+fn resume_points(st: &State) -> HashMap<u64, u64> {
+    if !st.opened {
+        return HashMap::new();
+    }
+    st.add(w::RESTARTS, 1);
+    (0..w::RESUME_SLOTS)
+        .map(|i| (st.get(w::RESUME + 2 * i), st.get(w::RESUME + 2 * i + 1)))
+        .filter(|&(source, _)| source != 0)
+        .collect()
+}
+
+/// A pair of words for `source`'s resume point: its own, else a free one, else one whose
+/// source this importer has not seen (left by a previous one); `None` if every pair
+/// belongs to a source this importer has.
+fn resume_slot(st: &State, source: u64, seen: &HashMap<u64, Order>) -> Option<usize> {
+    let held: Vec<u64> = (0..w::RESUME_SLOTS).map(|i| st.get(w::RESUME + 2 * i)).collect();
+    held.iter()
+        .position(|&s| s == source)
+        .or_else(|| held.iter().position(|&s| s == 0))
+        .or_else(|| held.iter().position(|s| !seen.contains_key(s)))
 }
 
 /// Puts one message as `policy` says, counting what it drops.

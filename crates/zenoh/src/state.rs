@@ -26,6 +26,8 @@ pub(crate) const WORDS: usize = 16;
 /// The word that holds the participant id of the bridge using the state (0: none).
 pub(crate) const OWNER: usize = WORDS - 1;
 
+const _: () = assert!(import::RESUME + 2 * import::RESUME_SLOTS <= OWNER);
+
 /// The words of an exporter's state object.
 pub(crate) mod export {
     /// A random id, chosen when the state is made, that marks this exporter's samples.
@@ -68,6 +70,16 @@ pub(crate) mod import {
     /// Samples without a shmkit sequence stamp (published by something else than an
     /// exporter); delivered all the same.
     pub const UNSTAMPED: usize = 8;
+    /// Times an importer attached to this state after another had used it.
+    pub const RESTARTS: usize = 9;
+    /// Messages a restarted importer found missing when a source it had before came back
+    /// (counted in `GAPS` too): lost while no importer ran, or in flight at a crash.
+    pub const MISSED_WHILE_DOWN: usize = 10;
+    /// The first of [`RESUME_SLOTS`] pairs of words: a source's id (0: a free pair), then
+    /// the next number due from it, written after each delivery.
+    pub const RESUME: usize = 11;
+    /// How many sources an importer keeps resume points for.
+    pub const RESUME_SLOTS: usize = 2;
 }
 
 /// A state object: named (it outlives the bridge) or anonymous (it ends with it).
