@@ -226,7 +226,13 @@ pub fn import<T: Target>(
     let state = Arc::new(State::named_or_anonymous(opts.state.as_deref())?);
     let resume = resume_points(&state);
     let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner { target, sources: HashMap::new(), resume, outcome: None }),
+        inner: Mutex::new(Inner {
+            target,
+            sources: HashMap::new(),
+            resume,
+            slotted: Vec::new(),
+            outcome: None,
+        }),
         st: state.clone(),
         stop: AtomicBool::new(false),
         done: AtomicBool::new(false),
@@ -270,6 +276,8 @@ struct Inner<T> {
     /// The next number due from each source a previous importer on this state had, until
     /// the source's first sample comes.
     resume: HashMap<u64, u64>,
+    /// The sources that hold a resume point in the state.
+    slotted: Vec<u64>,
     /// How the importer ended, once it has: the target ended, or failed.
     outcome: Option<Result<(), BridgeError>>,
 }
@@ -309,12 +317,11 @@ impl<T: Target> Shared<T> {
             Some(stamp) if stamp.len() == 16 => {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
                 let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
-                let Inner { sources, resume, .. } = &mut *inner;
-                let slot =
-                    if sources.contains_key(&source) { None } else { resume_slot(st, source, sources) };
-                let order = sources
-                    .entry(source)
-                    .or_insert_with(|| Order::first(source, seq, resume.remove(&source), slot, st));
+                let Inner { sources, resume, slotted, .. } = &mut *inner;
+                let order = sources.entry(source).or_insert_with(|| {
+                    let slot = resume_slot(st, source, slotted);
+                    Order::first(source, seq, resume.remove(&source), slot, st)
+                });
                 let in_turn = order.in_turn(seq) || {
                     order.offer(seq, payload.to_vec(), st, &mut ready);
                     false
@@ -512,15 +519,18 @@ fn resume_points(st: &State) -> HashMap<u64, u64> {
         .collect()
 }
 
-/// A pair of words for `source`'s resume point: its own, else a free one, else one whose
-/// source this importer has not seen (left by a previous one); `None` if every pair
-/// belongs to a source this importer has.
-fn resume_slot(st: &State, source: u64, seen: &HashMap<u64, Order>) -> Option<usize> {
+/// A pair of words for `source`'s resume point, booked in `slotted`: its own, else a free
+/// one, else one whose source holds no resume point of this importer's (a previous
+/// one's); `None` if every pair belongs to a source of this importer's.
+fn resume_slot(st: &State, source: u64, slotted: &mut Vec<u64>) -> Option<usize> {
     let held: Vec<u64> = (0..w::RESUME_SLOTS).map(|i| st.get(w::RESUME + 2 * i)).collect();
-    held.iter()
+    let i = held
+        .iter()
         .position(|&s| s == source)
         .or_else(|| held.iter().position(|&s| s == 0))
-        .or_else(|| held.iter().position(|s| !seen.contains_key(s)))
+        .or_else(|| held.iter().position(|s| !slotted.contains(s)))?;
+    slotted.push(source);
+    Some(i)
 }
 
 /// Puts one message as `policy` says, counting what it drops.
