@@ -38,7 +38,7 @@
 //! message as a gap. The local object is only ever used through its own crash-safe
 //! calls, so a kill leaves it intact for the restarted bridge.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -53,10 +53,10 @@ use crate::local::{Source, TakeError};
 use crate::session::Session;
 use crate::state::{self, export as w, State};
 
-/// How long one take waits before the loop looks at its stop flag again, and how often an
-/// exporter without a subscriber asks Zenoh whether its session is still open.
+/// How long one take waits before the loop looks at its stop flag again.
 const TICK: Duration = Duration::from_millis(50);
-/// How many messages pass between two looks at the clock while messages keep coming.
+/// How many messages pass between two looks at the clock (and at whether the session is
+/// still open) while messages keep coming.
 const TICK_CHECK: u32 = 64;
 
 /// What Zenoh does with a sample when its queue towards a subscriber is full.
@@ -194,7 +194,8 @@ impl std::fmt::Debug for Exporter {
 /// Publishes every message taken from `source` on the key expression `key`, from a thread
 /// of its own, until the source ends (closed and empty, or its writers gone), the
 /// exporter is stopped, or Zenoh fails. One publisher per exporter, samples in the order
-/// taken: a subscriber gets them in that order (per key, per exporter).
+/// taken: a subscriber gets them in that order (per key, per exporter). The exporter
+/// holds a handle to `session`, which stays open while it runs.
 ///
 /// # Examples
 ///
@@ -234,23 +235,22 @@ pub fn export<S: Source>(
         })
         .wait()
         .map_err(|e| BridgeError::Declare { key: key.to_owned(), reason: e.to_string() })?;
-    let declare_failed =
-        |e: zenoh::Error| BridgeError::Declare { key: key.to_owned(), reason: e.to_string() };
-    let matching = Arc::new(Matching(AtomicU8::new(Matching::UNKNOWN)));
+    // Zenoh calls the listener at once if a subscriber matches already, then on each
+    // change: it is the flag's only writer.
+    let matching = Arc::new(AtomicBool::new(!opts.wait_for_importer));
     let listener = if opts.wait_for_importer {
         let m = matching.clone();
         let listener = publisher
             .matching_listener()
-            .callback(move |s| m.set(s.matching()))
+            .callback(move |s| m.store(s.matching(), Ordering::Release))
             .wait()
-            .map_err(declare_failed)?;
-        // The listener may have spoken already: then it knows better.
-        matching.init(publisher.matching_status().wait().map_err(declare_failed)?.matching());
+            .map_err(|e| BridgeError::Declare { key: key.to_owned(), reason: e.to_string() })?;
         Some(listener)
     } else {
-        matching.set(true);
         None
     };
+    // The exporter keeps the session open while it runs.
+    let zsession = session.inner.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let (st, stp) = (state.clone(), stop.clone());
     let thread = std::thread::Builder::new()
@@ -259,6 +259,7 @@ pub fn export<S: Source>(
             // A hint: a kernel that takes no slice request (or refuses it) changes nothing.
             let _ = child::request_time_slice(child::MIN_TIME_SLICE);
             let _listener = listener;
+            let closed = || BridgeError::Publish("the session was closed".into());
             let source_id = st.get(w::SOURCE);
             // The end of this tick: a take waits at most until then, to see a stop. The
             // clock is read once per tick (and looked at once per `TICK_CHECK` messages),
@@ -275,19 +276,19 @@ pub fn export<S: Source>(
                     if tick.has_passed() {
                         tick = Deadline::after(TICK);
                     }
+                    if zsession.is_closed() {
+                        return Err(closed());
+                    }
                 }
-                if !matching.yes() {
+                if !matching.load(Ordering::Acquire) {
                     // Nothing is taken without a subscriber, but a source that has ended
                     // (closed and empty) ends the exporter all the same, and so does a
-                    // closed session (an error here: nothing will ever match again).
+                    // closed session: nothing will ever match again.
                     if source.has_ended() {
                         return Ok(());
                     }
-                    if since_look == 0 {
-                        publisher
-                            .matching_status()
-                            .wait()
-                            .map_err(|e| BridgeError::Publish(e.to_string()))?;
+                    if zsession.is_closed() {
+                        return Err(closed());
                     }
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
@@ -330,30 +331,6 @@ pub fn export<S: Source>(
         })
         .map_err(|e| BridgeError::Local(format!("could not start the exporter's thread: {e}")))?;
     Ok(Exporter { stop, state, recovered, thread: Some(thread) })
-}
-
-/// Whether a subscriber matches the exporter's key, as Zenoh's matching listener last
-/// said ([`Matching::UNKNOWN`] until it, or the first look, says).
-struct Matching(AtomicU8);
-
-impl Matching {
-    const NO: u8 = 0;
-    const YES: u8 = 1;
-    const UNKNOWN: u8 = 2;
-
-    fn set(&self, yes: bool) {
-        self.0.store(if yes { Self::YES } else { Self::NO }, Ordering::Release);
-    }
-
-    /// The first look's answer, unless the listener has answered since.
-    fn init(&self, yes: bool) {
-        let v = if yes { Self::YES } else { Self::NO };
-        let _ = self.0.compare_exchange(Self::UNKNOWN, v, Ordering::AcqRel, Ordering::Acquire);
-    }
-
-    fn yes(&self) -> bool {
-        self.0.load(Ordering::Acquire) == Self::YES
-    }
 }
 
 /// Reads what a previous bridge left in `state`, books it, and sets the state for this one.
