@@ -350,7 +350,10 @@ pub const MIN_TIME_SLICE: Duration = Duration::from_micros(100);
 /// ```
 pub fn request_time_slice(slice: Duration) -> io::Result<Option<Duration>> {
     let mut attr = sys::sched_getattr()?;
-    if attr.policy != libc::SCHED_OTHER as u32 && attr.policy != libc::SCHED_BATCH as u32 {
+    // A kernel that reports no slice (before 6.12) takes no request either: leave the
+    // thread as it is.
+    let fair = attr.policy == libc::SCHED_OTHER as u32 || attr.policy == libc::SCHED_BATCH as u32;
+    if !fair || attr.runtime == 0 {
         return Ok(None);
     }
     // Not inherited: a runtime that starts its threads from this one gets the default.

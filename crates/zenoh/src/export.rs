@@ -335,7 +335,7 @@ pub fn export<S: Source>(
 
 /// Reads what a previous bridge left in `state`, books it, and sets the state for this one.
 fn recover(state: &State) -> Recovered {
-    if !state.opened || state.get(w::SOURCE) == 0 {
+    if !state.used_before || state.get(w::SOURCE) == 0 {
         state.store(w::SOURCE, state::random_nonzero());
         return Recovered::default();
     }

@@ -30,15 +30,18 @@
 //! A killed importer loses the samples waiting behind a hole and the one it was putting
 //! (the local queue itself stays intact: it is only used through its crash-safe calls),
 //! and whatever its sources publish until Zenoh tells them the subscriber is gone. Its
-//! state object keeps, for up to two sources, the next number due, written after each
-//! delivery. A restarted importer on that state picks the numbering up where it was:
-//! when such a source's next sample comes, every number it skipped is counted in `gaps`
-//! and in `missed_while_down`. A kill between a delivery and the write after it counts
-//! that one delivered message as missed too: the count errs towards "lost", never
-//! towards "delivered". A source the state keeps no resume point for starts afresh, and
-//! what it lost while the importer was down goes uncounted.
+//! state object keeps, for up to two sources, a resume point: every number below it has
+//! been put or counted in `gaps`. It is written after each put (a hole given up on moves
+//! it with the message put last before the hole, so that the hole is never counted
+//! twice). A restarted importer on that state picks the numbering up there: when such a
+//! source's next sample comes, every number it skipped is counted in `gaps` and in
+//! `missed_while_down`. A kill between a put and the write after it counts that one
+//! message as missed too: the count errs towards "lost", by at most one, never towards
+//! "delivered". A source the state keeps no resume point for starts afresh, and what it
+//! lost while the importer was down goes uncounted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -312,7 +315,7 @@ impl<T: Target> Shared<T> {
         if self.stop.load(Ordering::Relaxed) || self.done.load(Ordering::Acquire) {
             return;
         }
-        let mut ready: Vec<Vec<u8>> = Vec::new();
+        let mut ready: Vec<Ready> = Vec::new();
         let (in_turn, source) = match sample.attachment().map(|a| a.to_bytes()) {
             Some(stamp) if stamp.len() == 16 => {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
@@ -337,29 +340,27 @@ impl<T: Target> Shared<T> {
             if !self.deliver_one(&mut inner, &payload) {
                 return;
             }
-            if let Some(order) = source.and_then(|s| inner.sources.get(&s)) {
-                order.save(st);
+            if let Some(Order { slot: Some(slot), expected, .. }) = source.and_then(|s| inner.sources.get(&s))
+            {
+                save(st, *slot, *expected);
             }
         }
         self.deliver_all(&mut inner, ready);
     }
 
-    /// Puts `ready`, and whatever stale holes let through, into the target; then writes
-    /// every source's resume point.
-    fn deliver_all(&self, inner: &mut Inner<T>, mut ready: Vec<Vec<u8>>) {
+    /// Puts `ready`, and whatever stale holes let through, into the target, writing each
+    /// message's resume point once it is put.
+    fn deliver_all(&self, inner: &mut Inner<T>, mut ready: Vec<Ready>) {
         for o in inner.sources.values_mut() {
             o.give_up_if_stale(&self.st, &mut ready);
         }
-        if ready.is_empty() {
-            return;
-        }
-        for msg in ready {
-            if !self.deliver_one(inner, &msg) {
+        for r in ready {
+            if !self.deliver_one(inner, &r.msg) {
                 return;
             }
-        }
-        for o in inner.sources.values() {
-            o.save(&self.st);
+            if let Some((slot, next)) = r.save {
+                save(&self.st, slot, next);
+            }
         }
     }
 
@@ -398,11 +399,26 @@ impl<T: Target> Shared<T> {
     }
 }
 
+/// A message due, to be put: with, for a source that has a resume point, the pair of
+/// words and the number to write there once it is put.
+struct Ready {
+    msg: Vec<u8>,
+    save: Option<(usize, u64)>,
+}
+
+/// Writes `next` as the resume point in the state's pair `slot`: every number below it,
+/// from the source the pair is for, has been put or counted in `GAPS`.
+fn save(st: &State, slot: usize, next: u64) {
+    st.store(w::RESUME + 2 * slot + 1, next);
+}
+
 /// One source's numbering: the next number due, and the samples that came ahead of it.
 struct Order {
     expected: u64,
     /// The state's pair of words that keeps this source's resume point, if it has one.
     slot: Option<usize>,
+    /// The numbers a restart counted as missed (delivered late, one is taken out again).
+    missed: Range<u64>,
     stash: BTreeMap<u64, Vec<u8>>,
     /// When the hole before the stash last saw progress (set when a sample is first
     /// stashed, and on each progress while the stash is not empty: read only then).
@@ -415,32 +431,30 @@ impl Order {
     /// where that importer stopped, with every number skipped since counted as lost. Its
     /// resume point goes into the state's pair `slot`, if it has one.
     fn first(source: u64, seq: u64, resumed: Option<u64>, slot: Option<usize>, st: &State) -> Self {
-        let expected = match resumed {
+        let missed = match resumed {
             Some(next) if seq > next => {
                 st.add(w::GAPS, seq - next);
                 st.add(w::MISSED_WHILE_DOWN, seq - next);
-                seq
+                next..seq
             }
-            // Number `seq` or earlier ones were already due then: late, or sent again.
-            Some(next) => next,
-            None => seq,
+            // Not ahead of where the previous importer stopped: a numbering that started
+            // again. Nothing to count.
+            _ => seq..seq,
         };
-        let order = Self { expected, slot, stash: BTreeMap::new(), since: Instant::now() };
+        let order = Self { expected: seq, slot, missed, stash: BTreeMap::new(), since: Instant::now() };
         if let Some(i) = order.slot {
             // Freed first, so that a kill in between leaves no pair of this id and an old
             // number.
             st.store(w::RESUME + 2 * i, 0);
-            st.store(w::RESUME + 2 * i + 1, expected);
+            st.store(w::RESUME + 2 * i + 1, seq);
             st.store(w::RESUME + 2 * i, source);
         }
         order
     }
 
-    /// Writes the next number due into this source's resume point.
-    fn save(&self, st: &State) {
-        if let Some(i) = self.slot {
-            st.store(w::RESUME + 2 * i + 1, self.expected);
-        }
+    /// A message due, with the resume point to write once it is put: `next`.
+    fn ready(&self, msg: Vec<u8>, next: u64) -> Ready {
+        Ready { msg, save: self.slot.map(|slot| (slot, next)) }
     }
 
     /// Whether sample `seq` is the one due with nothing waiting: then it is counted as
@@ -455,15 +469,18 @@ impl Order {
     }
 
     /// Takes sample `seq`: hands on, in order, every message now due.
-    fn offer(&mut self, seq: u64, msg: Vec<u8>, st: &State, ready: &mut Vec<Vec<u8>>) {
+    fn offer(&mut self, seq: u64, msg: Vec<u8>, st: &State, ready: &mut Vec<Ready>) {
         if seq < self.expected {
             // Its place was given up as lost (or it came twice): deliver it late rather
-            // than lose it, and take it out of the gaps.
+            // than lose it, and take it out of the gaps. The resume point stays.
             st.add(w::OUT_OF_ORDER, 1);
             if st.get(w::GAPS) > 0 {
                 st.sub_one(w::GAPS);
             }
-            ready.push(msg);
+            if self.missed.contains(&seq) && st.get(w::MISSED_WHILE_DOWN) > 0 {
+                st.sub_one(w::MISSED_WHILE_DOWN);
+            }
+            ready.push(Ready { msg, save: None });
             return;
         }
         if seq > self.expected {
@@ -476,30 +493,42 @@ impl Order {
             }
             return;
         }
-        ready.push(msg);
         self.expected += 1;
+        ready.push(self.ready(msg, self.expected));
         self.since = Instant::now();
         self.drain(ready);
     }
 
-    fn drain(&mut self, ready: &mut Vec<Vec<u8>>) {
+    fn drain(&mut self, ready: &mut Vec<Ready>) {
         while let Some(msg) = self.stash.remove(&self.expected) {
-            ready.push(msg);
             self.expected += 1;
+            ready.push(self.ready(msg, self.expected));
         }
     }
 
     /// The hole before the stash is lost: count it, and hand on what waited behind it.
-    fn skip_hole(&mut self, st: &State, ready: &mut Vec<Vec<u8>>) {
+    /// The resume point passes the hole with the message put last before it (still in
+    /// `ready`), or at once if there is none: a kill then never counts the hole twice.
+    fn skip_hole(&mut self, st: &State, ready: &mut Vec<Ready>) {
         if let Some(&first) = self.stash.keys().next() {
             st.add(w::GAPS, first - self.expected);
+            if let Some(slot) = self.slot {
+                match ready
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.save.is_some_and(|(s, next)| s == slot && next == self.expected))
+                {
+                    Some(last) => last.save = Some((slot, first)),
+                    None => save(st, slot, first),
+                }
+            }
             self.expected = first;
             self.since = Instant::now();
             self.drain(ready);
         }
     }
 
-    fn give_up_if_stale(&mut self, st: &State, ready: &mut Vec<Vec<u8>>) {
+    fn give_up_if_stale(&mut self, st: &State, ready: &mut Vec<Ready>) {
         if !self.stash.is_empty() && self.since.elapsed() >= HOLE_WAIT {
             self.skip_hole(st, ready);
         }
@@ -509,7 +538,7 @@ impl Order {
 /// The resume points a previous importer on this state left (and one more restart
 /// booked, if there was one).
 fn resume_points(st: &State) -> HashMap<u64, u64> {
-    if !st.opened {
+    if !st.used_before {
         return HashMap::new();
     }
     st.add(w::RESTARTS, 1);
@@ -521,8 +550,12 @@ fn resume_points(st: &State) -> HashMap<u64, u64> {
 
 /// A pair of words for `source`'s resume point, booked in `slotted`: its own, else a free
 /// one, else one whose source holds no resume point of this importer's (a previous
-/// one's); `None` if every pair belongs to a source of this importer's.
+/// one's); `None` if every pair belongs to a source of this importer's, and for source 0.
 fn resume_slot(st: &State, source: u64, slotted: &mut Vec<u64>) -> Option<usize> {
+    if source == 0 {
+        // Would read as a free pair: none for it.
+        return None;
+    }
     let held: Vec<u64> = (0..w::RESUME_SLOTS).map(|i| st.get(w::RESUME + 2 * i)).collect();
     let i = held
         .iter()
@@ -640,5 +673,74 @@ impl Drop for Importer {
     fn drop(&mut self) {
         self.shared.stop();
         let _ = self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        State::named_or_anonymous(None).unwrap()
+    }
+
+    fn pair(st: &State, slot: usize) -> (u64, u64) {
+        (st.get(w::RESUME + 2 * slot), st.get(w::RESUME + 2 * slot + 1))
+    }
+
+    #[test]
+    fn resume_points_go_to_a_source_s_own_pair_then_a_free_one_then_a_stale_one() {
+        let st = state();
+        let mut run = Vec::new();
+        assert_eq!(resume_slot(&st, 0, &mut run), None, "source 0 would read as a free pair");
+        let a = Order::first(0xA, 5, None, resume_slot(&st, 0xA, &mut run), &st);
+        let b = Order::first(0xB, 7, None, resume_slot(&st, 0xB, &mut run), &st);
+        assert_eq!((a.slot, b.slot), (Some(0), Some(1)));
+        assert_eq!((pair(&st, 0), pair(&st, 1)), ((0xA, 5), (0xB, 7)));
+        assert_eq!(resume_slot(&st, 0xC, &mut run), None, "both pairs belong to this importer's sources");
+
+        // The next importer on the state: B comes back to its own pair; C takes A's, which
+        // no source of this importer's holds; A then finds none left.
+        let mut run = Vec::new();
+        assert_eq!(resume_slot(&st, 0xB, &mut run), Some(1));
+        let c = Order::first(0xC, 1, None, resume_slot(&st, 0xC, &mut run), &st);
+        assert_eq!((c.slot, pair(&st, 0)), (Some(0), (0xC, 1)));
+        assert_eq!(resume_slot(&st, 0xA, &mut run), None);
+    }
+
+    #[test]
+    fn a_restart_counts_what_a_source_skipped_and_a_late_one_is_taken_out_again() {
+        let st = state();
+        let mut o = Order::first(0xA, 15, Some(10), Some(0), &st);
+        assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (5, 5));
+        assert_eq!((o.expected, pair(&st, 0)), (15, (0xA, 15)));
+        let mut ready = Vec::new();
+        o.offer(12, vec![12], &st, &mut ready);
+        assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN), st.get(w::OUT_OF_ORDER)), (4, 4, 1));
+        assert!(ready[0].save.is_none(), "a late message moves no resume point");
+        // A numbering that started again is not counted.
+        let st = state();
+        let o = Order::first(0xA, 3, Some(10), Some(0), &st);
+        assert_eq!((o.expected, st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (3, 0, 0));
+    }
+
+    #[test]
+    fn a_skipped_hole_moves_the_resume_point_with_the_message_put_before_it() {
+        let st = state();
+        let mut o = Order::first(0xA, 0, None, Some(0), &st);
+        let mut ready = Vec::new();
+        o.offer(0, vec![0], &st, &mut ready);
+        o.offer(3, vec![3], &st, &mut ready);
+        o.skip_hole(&st, &mut ready);
+        assert_eq!(st.get(w::GAPS), 2);
+        let saves: Vec<_> = ready.iter().map(|r| r.save).collect();
+        assert_eq!(saves, [Some((0, 3)), Some((0, 4))], "message 0 carries the point past the hole");
+        assert_eq!(pair(&st, 0), (0xA, 0), "nothing written before a message is put");
+        // With no message before the hole waiting to be put, the point moves at once.
+        let mut ready = Vec::new();
+        o.offer(6, vec![6], &st, &mut ready);
+        o.skip_hole(&st, &mut ready);
+        assert_eq!(pair(&st, 0), (0xA, 6));
+        assert_eq!(ready.iter().map(|r| r.save).collect::<Vec<_>>(), [Some((0, 7))]);
     }
 }

@@ -85,8 +85,9 @@ pub(crate) mod import {
 /// A state object: named (it outlives the bridge) or anonymous (it ends with it).
 pub(crate) struct State {
     words: Array<u64>,
-    /// Whether the object existed before this bridge opened it.
-    pub opened: bool,
+    /// Whether another bridge used the object before this one (it found an owner there,
+    /// dead): a restart. Not for an object another bridge only made, at the same moment.
+    pub used_before: bool,
 }
 
 impl State {
@@ -102,17 +103,17 @@ impl State {
         let Some(name) = name else {
             let words = Array::anonymous_zeroed(WORDS)
                 .map_err(|e| BridgeError::State { name: "(anonymous)".into(), reason: e.to_string() })?;
-            return Ok(Self { words, opened: false });
+            return Ok(Self { words, used_before: false });
         };
         let fail = |reason: String| BridgeError::State { name: name.to_owned(), reason };
-        let (words, opened) = match Array::<u64>::create_zeroed(name, WORDS) {
-            Ok(words) => (words, false),
+        let words = match Array::<u64>::create_zeroed(name, WORDS) {
+            Ok(words) => words,
             Err(shmkit_core::CreateError::AlreadyExists { .. }) => {
                 let words = Array::<u64>::open(name).map_err(|e| fail(e.to_string()))?;
                 if words.len() != WORDS {
                     return Err(fail(format!("it has {} words, a bridge's has {WORDS}", words.len())));
                 }
-                (words, true)
+                words
             }
             Err(e) => return Err(fail(e.to_string())),
         };
@@ -126,7 +127,7 @@ impl State {
                 return Err(BridgeError::InUse { name: name.to_owned(), pid });
             }
             match words.compare_exchange(OWNER, seen, me).map_err(|e| fail(e.to_string()))? {
-                Ok(_) => return Ok(Self { words, opened }),
+                Ok(_) => return Ok(Self { words, used_before: seen != 0 }),
                 Err(now) => seen = now,
             }
         }
@@ -136,7 +137,7 @@ impl State {
     pub fn open(name: &str) -> Result<Self, BridgeError> {
         let words = Array::<u64>::open(name)
             .map_err(|e| BridgeError::State { name: name.to_owned(), reason: e.to_string() })?;
-        Ok(Self { words, opened: true })
+        Ok(Self { words, used_before: true })
     }
 
     pub fn get(&self, word: usize) -> u64 {

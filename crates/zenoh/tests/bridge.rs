@@ -263,6 +263,13 @@ fn importer_sigkilled_mid_stream_and_restarted() {
     while got.len() < 3000 {
         got.push(check(&target.get_bytes_timeout(LIMIT).expect("watchdog: a message before the kill")));
     }
+    // Stopped first, so that messages pile up towards it (in Zenoh's and the kernel's
+    // buffers) and the kill surely loses some.
+    shmkit_core::child::send_signal(bridge.importer.pid(), libc::SIGSTOP).unwrap();
+    let received = ImportStats::read(ist.name()).unwrap().received;
+    wait_until("messages in flight to the stopped importer", LIMIT, || {
+        ExportStats::read(est.name()).unwrap().published > received + 100
+    });
     bridge.importer.kill();
     let at_kill = ImportStats::read(ist.name()).unwrap();
 
@@ -288,6 +295,7 @@ fn importer_sigkilled_mid_stream_and_restarted() {
         "importer killed after {} put; {missing} missing; gaps {}, of them missed while down {}",
         at_kill.put, stats.gaps, stats.missed_while_down
     );
+    assert!(missing > 100, "the kill lost what was in flight: {missing}");
     assert_eq!(stats.restarts, 1);
     assert_eq!(stats.gaps, stats.missed_while_down, "no other gap than the restart's");
     assert!(
