@@ -316,7 +316,8 @@ impl<T: Target> Shared<T> {
             return;
         }
         let mut ready: Vec<Ready> = Vec::new();
-        let (in_turn, source) = match sample.attachment().map(|a| a.to_bytes()) {
+        // Whether the sample is due now, and the resume point to write once it is put.
+        let (in_turn, point) = match sample.attachment().map(|a| a.to_bytes()) {
             Some(stamp) if stamp.len() == 16 => {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
                 let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
@@ -325,11 +326,12 @@ impl<T: Target> Shared<T> {
                     let slot = resume_slot(st, source, slotted);
                     Order::first(source, seq, resume.remove(&source), slot, st)
                 });
-                let in_turn = order.in_turn(seq) || {
+                if order.in_turn(seq) {
+                    (true, order.slot.map(|slot| (slot, order.expected)))
+                } else {
                     order.offer(seq, payload.to_vec(), st, &mut ready);
-                    false
-                };
-                (in_turn, Some(source))
+                    (false, None)
+                }
             }
             _ => {
                 st.add(w::UNSTAMPED, 1);
@@ -340,9 +342,8 @@ impl<T: Target> Shared<T> {
             if !self.deliver_one(&mut inner, &payload) {
                 return;
             }
-            if let Some(Order { slot: Some(slot), expected, .. }) = source.and_then(|s| inner.sources.get(&s))
-            {
-                save(st, *slot, *expected);
+            if let Some((slot, next)) = point {
+                save(st, slot, next);
             }
         }
         self.deliver_all(&mut inner, ready);
