@@ -31,13 +31,13 @@
 //! (the local queue itself stays intact: it is only used through its crash-safe calls),
 //! and whatever its sources publish until Zenoh tells them the subscriber is gone. Its
 //! state object keeps, for up to two sources, a resume point: every number below it has
-//! been put or counted in `gaps`. It is written after each put (a hole given up on moves
-//! it with the message put last before the hole, so that the hole is never counted
-//! twice). A restarted importer on that state picks the numbering up there: when such a
-//! source's next sample comes, every number it skipped is counted in `gaps` and in
-//! `missed_while_down`. A kill between a put and the write after it counts that one
-//! message as missed too: the count errs towards "lost", by at most one, never towards
-//! "delivered". A source the state keeps no resume point for starts afresh, and what it
+//! been put or counted in `gaps`. It is written after each put; a hole given up on moves
+//! it with the message put last before the hole. A restarted importer on that state
+//! picks the numbering up there: when such a source's next sample comes, every number it
+//! skipped is counted in `gaps` and in `missed_while_down`. The count errs towards
+//! "lost", never towards "delivered": a kill between a put and the write after it counts
+//! that one message as missed too, and a kill in the instant between counting a hole and
+//! moving the point past it counts that hole twice. A source the state keeps no resume point for starts afresh, and what it
 //! lost while the importer was down goes uncounted.
 
 use std::collections::{BTreeMap, HashMap};
@@ -65,6 +65,8 @@ const HOLE_WAIT: Duration = Duration::from_millis(300);
 const HOLE_POLL: Duration = Duration::from_millis(20);
 /// The most samples held behind a hole, per source.
 const MAX_STASH: usize = 65_536;
+/// The most sources (exporters) an importer follows the numbering of.
+const MAX_SOURCES: usize = 1024;
 /// How many times `DropOldest` makes room for one message before it drops that one.
 const MAX_EVICTIONS: u32 = 1000;
 
@@ -322,15 +324,22 @@ impl<T: Target> Shared<T> {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
                 let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
                 let Inner { sources, resume, slotted, .. } = &mut *inner;
-                let order = sources.entry(source).or_insert_with(|| {
-                    let slot = resume_slot(st, source, slotted);
-                    Order::first(source, seq, resume.remove(&source), slot, st)
-                });
-                if order.in_turn(seq) {
-                    (true, order.slot.map(|slot| (slot, order.expected)))
+                // What a peer wrote: the last number has no next; a new source past the
+                // most followed is not followed. Either goes on unchecked.
+                if seq == u64::MAX || (sources.len() >= MAX_SOURCES && !sources.contains_key(&source)) {
+                    st.add(w::UNSTAMPED, 1);
+                    (true, None)
                 } else {
-                    order.offer(seq, payload.to_vec(), st, &mut ready);
-                    (false, None)
+                    let order = sources.entry(source).or_insert_with(|| {
+                        let slot = resume_slot(st, source, slotted);
+                        Order::first(source, seq, resume.remove(&source), slot, st)
+                    });
+                    if order.in_turn(seq) {
+                        (true, order.slot.map(|slot| (slot, order.expected)))
+                    } else {
+                        order.offer(seq, payload.to_vec(), st, &mut ready);
+                        (false, None)
+                    }
                 }
             }
             _ => {
@@ -361,6 +370,12 @@ impl<T: Target> Shared<T> {
             }
             if let Some((slot, next)) = r.save {
                 save(&self.st, slot, next);
+            }
+            if let Some(missed) = r.late {
+                self.st.sub_one_unless_zero(w::GAPS);
+                if missed {
+                    self.st.sub_one_unless_zero(w::MISSED_WHILE_DOWN);
+                }
             }
         }
     }
@@ -405,6 +420,10 @@ impl<T: Target> Shared<T> {
 struct Ready {
     msg: Vec<u8>,
     save: Option<(usize, u64)>,
+    /// For a message that came after its number was given up: once it is put, it is
+    /// taken out of `GAPS`, and, if `true` (a restart had counted it as missed), out of
+    /// `MISSED_WHILE_DOWN`.
+    late: Option<bool>,
 }
 
 /// Writes `next` as the resume point in the state's pair `slot`: every number below it,
@@ -444,18 +463,22 @@ impl Order {
         };
         let order = Self { expected: seq, slot, missed, stash: BTreeMap::new(), since: Instant::now() };
         if let Some(i) = order.slot {
-            // Freed first, so that a kill in between leaves no pair of this id and an old
-            // number.
-            st.store(w::RESUME + 2 * i, 0);
-            st.store(w::RESUME + 2 * i + 1, seq);
-            st.store(w::RESUME + 2 * i, source);
+            if st.get(w::RESUME + 2 * i) == source {
+                save(st, i, seq);
+            } else {
+                // Freed first, so that a kill in between leaves no pair of this id and
+                // another source's number.
+                st.store(w::RESUME + 2 * i, 0);
+                save(st, i, seq);
+                st.store(w::RESUME + 2 * i, source);
+            }
         }
         order
     }
 
     /// A message due, with the resume point to write once it is put: `next`.
     fn ready(&self, msg: Vec<u8>, next: u64) -> Ready {
-        Ready { msg, save: self.slot.map(|slot| (slot, next)) }
+        Ready { msg, save: self.slot.map(|slot| (slot, next)), late: None }
     }
 
     /// Whether sample `seq` is the one due with nothing waiting: then it is counted as
@@ -473,15 +496,9 @@ impl Order {
     fn offer(&mut self, seq: u64, msg: Vec<u8>, st: &State, ready: &mut Vec<Ready>) {
         if seq < self.expected {
             // Its place was given up as lost (or it came twice): deliver it late rather
-            // than lose it, and take it out of the gaps. The resume point stays.
+            // than lose it, and once put, take it out of the gaps. The resume point stays.
             st.add(w::OUT_OF_ORDER, 1);
-            if st.get(w::GAPS) > 0 {
-                st.sub_one(w::GAPS);
-            }
-            if self.missed.contains(&seq) && st.get(w::MISSED_WHILE_DOWN) > 0 {
-                st.sub_one(w::MISSED_WHILE_DOWN);
-            }
-            ready.push(Ready { msg, save: None });
+            ready.push(Ready { msg, save: None, late: Some(self.missed.contains(&seq)) });
             return;
         }
         if seq > self.expected {
@@ -709,16 +726,45 @@ mod tests {
         assert_eq!(resume_slot(&st, 0xA, &mut run), None);
     }
 
+    /// The importer's shared part around `target`, as `import` makes it.
+    fn shared(target: shmkit_mq::MessageQueue, st: State) -> Shared<shmkit_mq::MessageQueue> {
+        Shared {
+            inner: Mutex::new(Inner {
+                target,
+                sources: HashMap::new(),
+                resume: HashMap::new(),
+                slotted: Vec::new(),
+                outcome: None,
+            }),
+            st: Arc::new(st),
+            stop: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            policy: Backpressure::Block,
+        }
+    }
+
     #[test]
-    fn a_restart_counts_what_a_source_skipped_and_a_late_one_is_taken_out_again() {
-        let st = state();
-        let mut o = Order::first(0xA, 15, Some(10), Some(0), &st);
+    fn a_restart_counts_what_a_source_skipped_and_a_late_one_is_taken_out_once_put() {
+        let q = shmkit_mq::MessageQueue::anonymous(4).unwrap();
+        let sh = shared(q.try_clone().unwrap(), state());
+        let st = &sh.st;
+        let mut o = Order::first(0xA, 15, Some(10), Some(0), st);
         assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (5, 5));
-        assert_eq!((o.expected, pair(&st, 0)), (15, (0xA, 15)));
+        assert_eq!((o.expected, pair(st, 0)), (15, (0xA, 15)));
         let mut ready = Vec::new();
-        o.offer(12, vec![12], &st, &mut ready);
-        assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN), st.get(w::OUT_OF_ORDER)), (4, 4, 1));
+        o.offer(12, vec![12], st, &mut ready);
+        assert_eq!(st.get(w::OUT_OF_ORDER), 1);
         assert!(ready[0].save.is_none(), "a late message moves no resume point");
+        assert_eq!(st.get(w::GAPS), 5, "not taken out before it is put");
+        sh.deliver_all(&mut sh.inner.lock().unwrap(), ready);
+        assert_eq!(q.get_bytes().unwrap(), [12]);
+        assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (4, 4));
+        // A late message that cannot be put (the target ended) stays counted as lost.
+        let mut ready = Vec::new();
+        o.offer(13, vec![13], st, &mut ready);
+        q.close();
+        sh.deliver_all(&mut sh.inner.lock().unwrap(), ready);
+        assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (4, 4));
         // A numbering that started again is not counted.
         let st = state();
         let o = Order::first(0xA, 3, Some(10), Some(0), &st);

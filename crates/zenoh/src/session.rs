@@ -85,8 +85,8 @@ fn json_list(items: &[String]) -> String {
 }
 
 /// An open Zenoh session, shared by the bridges that use it (cloning is cheap: all clones
-/// are the same session). Closed when the last clone and the last bridge using it are
-/// dropped.
+/// are the same session). Closed when the last clone and the last exporter using it are
+/// dropped (an importer does not keep it open).
 ///
 /// # Examples
 ///

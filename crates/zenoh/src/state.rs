@@ -150,8 +150,15 @@ impl State {
         self.words.fetch_add(word, n).unwrap_or(0)
     }
 
-    pub fn sub_one(&self, word: usize) {
-        let _ = self.words.fetch_sub(word, 1);
+    /// Takes one from `word`, unless it is 0.
+    pub fn sub_one_unless_zero(&self, word: usize) {
+        let mut v = self.get(word);
+        while v > 0 {
+            match self.words.compare_exchange(word, v, v - 1) {
+                Ok(Err(now)) => v = now,
+                _ => return,
+            }
+        }
     }
 
     pub fn store(&self, word: usize, v: u64) {
