@@ -838,7 +838,7 @@ mod numbering {
             let st = State::named_or_anonymous(None).unwrap();
             let mut o = Order::first(0xA, first, None, Some(0), &st);
             let mut put: Vec<u64> = Vec::new();
-            let mut take = |ready: Vec<Ready>, put: &mut Vec<u64>| {
+            let take = |ready: Vec<Ready>, put: &mut Vec<u64>| {
                 for r in ready {
                     let seq = u64::from_le_bytes(r.msg.try_into().unwrap());
                     if let Some((slot, next)) = r.save {
