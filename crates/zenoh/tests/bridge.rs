@@ -137,6 +137,65 @@ fn big_mq(name: &str, maxsize: usize) -> MessageQueue {
     MessageQueue::create_with(name, maxsize, &MessageQueueOptions::new().pool_bytes(8 << 20)).unwrap()
 }
 
+/// The kill tests' stream: two producer processes put 10 000 checked messages each into
+/// a local queue, bridged (exporter and importer processes, named states) to another, of
+/// which the first 3 000 messages have been taken when `start` returns.
+struct Stream {
+    src: NameGuard,
+    dst: NameGuard,
+    est: NameGuard,
+    ist: NameGuard,
+    source: MessageQueue,
+    target: MessageQueue,
+    key: String,
+    bridge: Bridge,
+    _producers: Vec<Helper>,
+    /// (producer, number) of each message taken so far.
+    got: Vec<(u32, u32)>,
+}
+
+impl Stream {
+    const PRODUCERS: u32 = 2;
+    const EACH: u32 = 10_000;
+    const TOTAL: u64 = (Self::PRODUCERS * Self::EACH) as u64;
+
+    fn start(tag: &str) -> Self {
+        let (src, dst) = (NameGuard::new(&format!("{tag}src")), NameGuard::new(&format!("{tag}dst")));
+        let (est, ist) = (NameGuard::new(&format!("{tag}est")), NameGuard::new(&format!("{tag}ist")));
+        let source = big_mq(src.name(), 200);
+        let target = big_mq(dst.name(), 200);
+        let key = unique_key(&format!("{tag}kill"));
+        let bridge =
+            Bridge::start("mq", src.name(), "mq", dst.name(), &key, [est.name(), ist.name()], "block");
+        let producers = (0..Self::PRODUCERS)
+            .map(|p| Helper::spawn("produce", &[src.name(), &p.to_string(), &Self::EACH.to_string(), "512"]))
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < 3000 {
+            got.push(check(&target.get_bytes_timeout(LIMIT).expect("watchdog: a message before the kill")));
+        }
+        Self { src, dst, est, ist, source, target, key, bridge, _producers: producers, got }
+    }
+
+    /// Takes what else arrives (until nothing more comes for a while), checks that every
+    /// producer's messages came in order and once, and returns how many never came.
+    fn finish(target: &MessageQueue, got: &mut Vec<(u32, u32)>) -> u64 {
+        while let Ok(m) = target.get_bytes_timeout(Duration::from_secs(3)) {
+            got.push(check(&m));
+        }
+        let mut next = vec![0u32; Self::PRODUCERS as usize];
+        for (i, &(p, seq)) in got.iter().enumerate() {
+            assert!(
+                seq >= next[p as usize],
+                "producer {p}'s messages out of order or twice: #{i} is {seq}; around: {:?}",
+                &got[i.saturating_sub(8)..(i + 8).min(got.len())]
+            );
+            next[p as usize] = seq + 1;
+        }
+        Self::TOTAL - got.len() as u64
+    }
+}
+
 /// 100 000 messages of random sizes (16 to 2 064 bytes) from four producer processes,
 /// across the bridge: every one arrives, intact (checksum), in its producer's order,
 /// and the importer counts no gap and no drop.
@@ -175,22 +234,9 @@ fn end_to_end_100k_random_sizes_in_order() {
 /// at the kill; every message that arrives is intact and in its producer's order.
 #[test]
 fn exporter_sigkilled_mid_stream_and_restarted() {
-    const PRODUCERS: u32 = 2;
-    const EACH: u32 = 10_000;
-    let (src, dst) = (NameGuard::new("ksrc"), NameGuard::new("kdst"));
-    let (est, ist) = (NameGuard::new("kest"), NameGuard::new("kist"));
-    let source = big_mq(src.name(), 200);
-    let target = big_mq(dst.name(), 200);
-    let key = unique_key("kill");
-    let mut bridge =
-        Bridge::start("mq", src.name(), "mq", dst.name(), &key, [est.name(), ist.name()], "block");
-    let _producers: Vec<Helper> = (0..PRODUCERS)
-        .map(|p| Helper::spawn("produce", &[src.name(), &p.to_string(), &EACH.to_string(), "512"]))
-        .collect();
-    let mut got = Vec::new();
-    while got.len() < 3000 {
-        got.push(check(&target.get_bytes_timeout(LIMIT).expect("watchdog: a message before the kill")));
-    }
+    // Every field bound: the guards and the producers live to the end of the test.
+    let Stream { src, dst: _dst, est, ist, source, target, key, mut bridge, _producers, mut got } =
+        Stream::start("k");
     bridge.exporter.kill();
     let at_kill = ExportStats::read(est.name()).unwrap();
     let received_at_kill = ImportStats::read(ist.name()).unwrap().received;
@@ -211,24 +257,9 @@ fn exporter_sigkilled_mid_stream_and_restarted() {
     );
     assert_eq!(next_seq, at_kill.taken, "the numbering goes on");
 
-    // Everything else arrives: wait until nothing more comes for a while.
-    while let Ok(m) = target.get_bytes_timeout(Duration::from_secs(3)) {
-        got.push(check(&m));
-    }
-    let total = u64::from(PRODUCERS * EACH);
-    let missing = total - got.len() as u64;
+    let missing = Stream::finish(&target, &mut got);
     let stats = ImportStats::read(ist.name()).unwrap();
     assert!(source.is_empty(), "the restarted exporter drained the source");
-    let mut next = vec![0u32; PRODUCERS as usize];
-    for (i, &(p, seq)) in got.iter().enumerate() {
-        assert!(
-            seq >= next[p as usize],
-            "producer {p}'s messages out of order or twice: #{i} is {seq}, after {}; around: {:?}",
-            next[p as usize] - 1,
-            &got[i.saturating_sub(8)..(i + 8).min(got.len())]
-        );
-        next[p as usize] = seq + 1;
-    }
     eprintln!(
         "killed with {in_flight} in flight (taken {}, published {}); {missing} missing; gaps {}; reported {unpublished}+{mid_take}",
         at_kill.taken, at_kill.published, stats.gaps
@@ -247,22 +278,8 @@ fn exporter_sigkilled_mid_stream_and_restarted() {
 /// kill), and everything else arrives in each producer's order.
 #[test]
 fn importer_sigkilled_mid_stream_and_restarted() {
-    const PRODUCERS: u32 = 2;
-    const EACH: u32 = 10_000;
-    let (src, dst) = (NameGuard::new("isrc"), NameGuard::new("idst"));
-    let (est, ist) = (NameGuard::new("iest"), NameGuard::new("iist"));
-    let _source = big_mq(src.name(), 200);
-    let target = big_mq(dst.name(), 200);
-    let key = unique_key("ikill");
-    let mut bridge =
-        Bridge::start("mq", src.name(), "mq", dst.name(), &key, [est.name(), ist.name()], "block");
-    let _producers: Vec<Helper> = (0..PRODUCERS)
-        .map(|p| Helper::spawn("produce", &[src.name(), &p.to_string(), &EACH.to_string(), "512"]))
-        .collect();
-    let mut got = Vec::new();
-    while got.len() < 3000 {
-        got.push(check(&target.get_bytes_timeout(LIMIT).expect("watchdog: a message before the kill")));
-    }
+    let Stream { src: _src, dst, est, ist, source: _source, target, key, mut bridge, _producers, mut got } =
+        Stream::start("i");
     // Stopped first, so that messages pile up towards it (in Zenoh's and the kernel's
     // buffers) and the kill surely loses some.
     shmkit_core::child::send_signal(bridge.importer.pid(), libc::SIGSTOP).unwrap();
@@ -280,17 +297,8 @@ fn importer_sigkilled_mid_stream_and_restarted() {
         &["mq", dst.name(), &key, &free_endpoint(), &bridge.export_listen, ist.name(), "block"],
     );
     restarted.line("ready", LIMIT);
-    while let Ok(m) = target.get_bytes_timeout(Duration::from_secs(3)) {
-        got.push(check(&m));
-    }
-    let total = u64::from(PRODUCERS * EACH);
-    let missing = total - got.len() as u64;
+    let missing = Stream::finish(&target, &mut got);
     let stats = ImportStats::read(ist.name()).unwrap();
-    let mut next = vec![0u32; PRODUCERS as usize];
-    for (i, &(p, seq)) in got.iter().enumerate() {
-        assert!(seq >= next[p as usize], "producer {p}'s messages out of order or twice at #{i}");
-        next[p as usize] = seq + 1;
-    }
     eprintln!(
         "importer killed after {} put; {missing} missing; gaps {}, of them missed while down {}",
         at_kill.put, stats.gaps, stats.missed_while_down
@@ -304,7 +312,7 @@ fn importer_sigkilled_mid_stream_and_restarted() {
         stats.gaps
     );
     assert_eq!(stats.out_of_order, 0);
-    assert_eq!(ExportStats::read(est.name()).unwrap().published, total, "the exporter published everything");
+    assert_eq!(ExportStats::read(est.name()).unwrap().published, Stream::TOTAL, "the exporter published all");
 }
 
 /// `DropNewest`: a full target keeps the first messages; the rest are dropped, counted.
