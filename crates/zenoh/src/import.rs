@@ -40,12 +40,11 @@
 //! moving the point past it counts that hole twice. A source the state keeps no resume point for starts afresh, and what it
 //! lost while the importer was down goes uncounted.
 
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Range;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shmkit_core::Deadline;
 use zenoh::sample::Sample;
@@ -56,15 +55,16 @@ use crate::local::{PutFail, Target};
 use crate::session::Session;
 use crate::state::{import as w, State};
 
+mod order;
+#[cfg(test)]
+mod tests;
+
+use order::{resume_points, resume_slot, save, Order, Ready};
+
 /// How long one wait lasts before the loop looks at its stop flag again.
 const POLL: Duration = Duration::from_millis(100);
-/// How long a hole in a source's numbering may go without a sample filling it before
-/// its messages are counted as lost and the ones that came after it are delivered.
-const HOLE_WAIT: Duration = Duration::from_millis(300);
 /// How often the loop looks at holes while samples wait behind one.
 const HOLE_POLL: Duration = Duration::from_millis(20);
-/// The most samples held behind a hole, per source.
-const MAX_STASH: usize = 65_536;
 /// The most sources (exporters) an importer follows the numbering of.
 const MAX_SOURCES: usize = 1024;
 /// How many times `DropOldest` makes room for one message before it drops that one.
@@ -415,179 +415,6 @@ impl<T: Target> Shared<T> {
     }
 }
 
-/// A message due, to be put: with, for a source that has a resume point, the pair of
-/// words and the number to write there once it is put.
-struct Ready {
-    msg: Vec<u8>,
-    save: Option<(usize, u64)>,
-    /// For a message that came after its number was given up: once it is put, it is
-    /// taken out of `GAPS`, and, if `true` (a restart had counted it as missed), out of
-    /// `MISSED_WHILE_DOWN`.
-    late: Option<bool>,
-}
-
-/// Writes `next` as the resume point in the state's pair `slot`: every number below it,
-/// from the source the pair is for, has been put or counted in `GAPS`.
-fn save(st: &State, slot: usize, next: u64) {
-    st.store(w::RESUME + 2 * slot + 1, next);
-}
-
-/// One source's numbering: the next number due, and the samples that came ahead of it.
-struct Order {
-    expected: u64,
-    /// The state's pair of words that keeps this source's resume point, if it has one.
-    slot: Option<usize>,
-    /// The numbers a restart counted as missed (delivered late, one is taken out again).
-    /// Numbers from its start on are counted; earlier ones came before the numbering here
-    /// began.
-    missed: Range<u64>,
-    stash: BTreeMap<u64, Vec<u8>>,
-    /// When the hole before the stash last saw progress (set when a sample is first
-    /// stashed, and on each progress while the stash is not empty: read only then).
-    since: Instant,
-}
-
-impl Order {
-    /// The numbering of `source`, whose first sample here is number `seq`: it starts
-    /// there, or, for a source a previous importer had (`resumed`: its next number due),
-    /// where that importer stopped, with every number skipped since counted as lost. Its
-    /// resume point goes into the state's pair `slot`, if it has one.
-    fn first(source: u64, seq: u64, resumed: Option<u64>, slot: Option<usize>, st: &State) -> Self {
-        let missed = match resumed {
-            Some(next) if seq > next => {
-                st.add(w::GAPS, seq - next);
-                st.add(w::MISSED_WHILE_DOWN, seq - next);
-                next..seq
-            }
-            // Not ahead of where the previous importer stopped: a numbering that started
-            // again. Nothing to count.
-            _ => seq..seq,
-        };
-        let order = Self { expected: seq, slot, missed, stash: BTreeMap::new(), since: Instant::now() };
-        if let Some(i) = order.slot {
-            if st.get(w::RESUME + 2 * i) == source {
-                save(st, i, seq);
-            } else {
-                // Freed first, so that a kill in between leaves no pair of this id and
-                // another source's number.
-                st.store(w::RESUME + 2 * i, 0);
-                save(st, i, seq);
-                st.store(w::RESUME + 2 * i, source);
-            }
-        }
-        order
-    }
-
-    /// A message due, with the resume point to write once it is put: `next`.
-    fn ready(&self, msg: Vec<u8>, next: u64) -> Ready {
-        Ready { msg, save: self.slot.map(|slot| (slot, next)), late: None }
-    }
-
-    /// Whether sample `seq` is the one due with nothing waiting: then it is counted as
-    /// handed on, and the caller delivers it.
-    fn in_turn(&mut self, seq: u64) -> bool {
-        if seq != self.expected || !self.stash.is_empty() {
-            return false;
-        }
-        // No clock read: `since` means nothing while the stash is empty.
-        self.expected += 1;
-        true
-    }
-
-    /// Takes sample `seq`: hands on, in order, every message now due.
-    fn offer(&mut self, seq: u64, msg: Vec<u8>, st: &State, ready: &mut Vec<Ready>) {
-        if seq < self.expected {
-            // Its place was given up as lost (or it came twice): deliver it late rather
-            // than lose it, and once put, take it out of the gaps. The resume point stays.
-            st.add(w::OUT_OF_ORDER, 1);
-            // One before the numbering began here was never counted: nothing to take out.
-            let counted = seq >= self.missed.start;
-            ready.push(Ready { msg, save: None, late: counted.then(|| self.missed.contains(&seq)) });
-            return;
-        }
-        if seq > self.expected {
-            if self.stash.is_empty() {
-                self.since = Instant::now();
-            }
-            self.stash.insert(seq, msg);
-            if self.stash.len() > MAX_STASH {
-                self.skip_hole(st, ready);
-            }
-            return;
-        }
-        self.expected += 1;
-        ready.push(self.ready(msg, self.expected));
-        self.since = Instant::now();
-        self.drain(ready);
-    }
-
-    fn drain(&mut self, ready: &mut Vec<Ready>) {
-        while let Some(msg) = self.stash.remove(&self.expected) {
-            self.expected += 1;
-            ready.push(self.ready(msg, self.expected));
-        }
-    }
-
-    /// The hole before the stash is lost: count it, and hand on what waited behind it.
-    /// The resume point passes the hole with the message put last before it (still in
-    /// `ready`), or at once if there is none: a kill then never counts the hole twice.
-    fn skip_hole(&mut self, st: &State, ready: &mut Vec<Ready>) {
-        if let Some(&first) = self.stash.keys().next() {
-            st.add(w::GAPS, first - self.expected);
-            if let Some(slot) = self.slot {
-                match ready
-                    .iter_mut()
-                    .rev()
-                    .find(|r| r.save.is_some_and(|(s, next)| s == slot && next == self.expected))
-                {
-                    Some(last) => last.save = Some((slot, first)),
-                    None => save(st, slot, first),
-                }
-            }
-            self.expected = first;
-            self.since = Instant::now();
-            self.drain(ready);
-        }
-    }
-
-    fn give_up_if_stale(&mut self, st: &State, ready: &mut Vec<Ready>) {
-        if !self.stash.is_empty() && self.since.elapsed() >= HOLE_WAIT {
-            self.skip_hole(st, ready);
-        }
-    }
-}
-
-/// The resume points a previous importer on this state left (and one more restart
-/// booked, if there was one).
-fn resume_points(st: &State) -> HashMap<u64, u64> {
-    if !st.used_before {
-        return HashMap::new();
-    }
-    st.add(w::RESTARTS, 1);
-    (0..w::RESUME_SLOTS)
-        .map(|i| (st.get(w::RESUME + 2 * i), st.get(w::RESUME + 2 * i + 1)))
-        .filter(|&(source, _)| source != 0)
-        .collect()
-}
-
-/// A pair of words for `source`'s resume point, booked in `slotted`: its own, else a free
-/// one, else one whose source holds no resume point of this importer's (a previous
-/// one's); `None` if every pair belongs to a source of this importer's, and for source 0.
-fn resume_slot(st: &State, source: u64, slotted: &mut Vec<u64>) -> Option<usize> {
-    if source == 0 {
-        // Would read as a free pair: none for it.
-        return None;
-    }
-    let held: Vec<u64> = (0..w::RESUME_SLOTS).map(|i| st.get(w::RESUME + 2 * i)).collect();
-    let i = held
-        .iter()
-        .position(|&s| s == source)
-        .or_else(|| held.iter().position(|&s| s == 0))
-        .or_else(|| held.iter().position(|s| !slotted.contains(s)))?;
-    slotted.push(source);
-    Some(i)
-}
-
 /// Puts one message as `policy` says, counting what it drops.
 fn deliver<T: Target>(
     target: &mut T,
@@ -695,200 +522,5 @@ impl Drop for Importer {
     fn drop(&mut self) {
         self.shared.stop();
         let _ = self.finish();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn state() -> State {
-        State::named_or_anonymous(None).unwrap()
-    }
-
-    fn pair(st: &State, slot: usize) -> (u64, u64) {
-        (st.get(w::RESUME + 2 * slot), st.get(w::RESUME + 2 * slot + 1))
-    }
-
-    #[test]
-    fn resume_points_go_to_a_source_s_own_pair_then_a_free_one_then_a_stale_one() {
-        let st = state();
-        let mut run = Vec::new();
-        assert_eq!(resume_slot(&st, 0, &mut run), None, "source 0 would read as a free pair");
-        let a = Order::first(0xA, 5, None, resume_slot(&st, 0xA, &mut run), &st);
-        let b = Order::first(0xB, 7, None, resume_slot(&st, 0xB, &mut run), &st);
-        assert_eq!((a.slot, b.slot), (Some(0), Some(1)));
-        assert_eq!((pair(&st, 0), pair(&st, 1)), ((0xA, 5), (0xB, 7)));
-        assert_eq!(resume_slot(&st, 0xC, &mut run), None, "both pairs belong to this importer's sources");
-
-        // The next importer on the state: B comes back to its own pair; C takes A's, which
-        // no source of this importer's holds; A then finds none left.
-        let mut run = Vec::new();
-        assert_eq!(resume_slot(&st, 0xB, &mut run), Some(1));
-        let c = Order::first(0xC, 1, None, resume_slot(&st, 0xC, &mut run), &st);
-        assert_eq!((c.slot, pair(&st, 0)), (Some(0), (0xC, 1)));
-        assert_eq!(resume_slot(&st, 0xA, &mut run), None);
-    }
-
-    /// The importer's shared part around `target`, as `import` makes it.
-    fn shared(target: shmkit_mq::MessageQueue, st: State) -> Shared<shmkit_mq::MessageQueue> {
-        Shared {
-            inner: Mutex::new(Inner {
-                target,
-                sources: HashMap::new(),
-                resume: HashMap::new(),
-                slotted: Vec::new(),
-                outcome: None,
-            }),
-            st: Arc::new(st),
-            stop: AtomicBool::new(false),
-            done: AtomicBool::new(false),
-            policy: Backpressure::Block,
-        }
-    }
-
-    #[test]
-    fn a_restart_counts_what_a_source_skipped_and_a_late_one_is_taken_out_once_put() {
-        let q = shmkit_mq::MessageQueue::anonymous(4).unwrap();
-        let sh = shared(q.try_clone().unwrap(), state());
-        let st = &sh.st;
-        let mut o = Order::first(0xA, 15, Some(10), Some(0), st);
-        assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (5, 5));
-        assert_eq!((o.expected, pair(st, 0)), (15, (0xA, 15)));
-        let mut ready = Vec::new();
-        o.offer(12, vec![12], st, &mut ready);
-        assert_eq!(st.get(w::OUT_OF_ORDER), 1);
-        assert!(ready[0].save.is_none(), "a late message moves no resume point");
-        assert_eq!(st.get(w::GAPS), 5, "not taken out before it is put");
-        sh.deliver_all(&mut sh.inner.lock().unwrap(), ready);
-        assert_eq!(q.get_bytes().unwrap(), [12]);
-        assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (4, 4));
-        // A late message that cannot be put (the target ended) stays counted as lost.
-        let mut ready = Vec::new();
-        o.offer(13, vec![13], st, &mut ready);
-        q.close();
-        sh.deliver_all(&mut sh.inner.lock().unwrap(), ready);
-        assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (4, 4));
-        // A numbering that started again is not counted.
-        let st = state();
-        let o = Order::first(0xA, 3, Some(10), Some(0), &st);
-        assert_eq!((o.expected, st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (3, 0, 0));
-    }
-
-    #[test]
-    fn a_skipped_hole_moves_the_resume_point_with_the_message_put_before_it() {
-        let st = state();
-        let mut o = Order::first(0xA, 0, None, Some(0), &st);
-        let mut ready = Vec::new();
-        o.offer(0, vec![0], &st, &mut ready);
-        o.offer(3, vec![3], &st, &mut ready);
-        o.skip_hole(&st, &mut ready);
-        assert_eq!(st.get(w::GAPS), 2);
-        let saves: Vec<_> = ready.iter().map(|r| r.save).collect();
-        assert_eq!(saves, [Some((0, 3)), Some((0, 4))], "message 0 carries the point past the hole");
-        assert_eq!(pair(&st, 0), (0xA, 0), "nothing written before a message is put");
-        // With no message before the hole waiting to be put, the point moves at once.
-        let mut ready = Vec::new();
-        o.offer(6, vec![6], &st, &mut ready);
-        o.skip_hole(&st, &mut ready);
-        assert_eq!(pair(&st, 0), (0xA, 6));
-        assert_eq!(ready.iter().map(|r| r.save).collect::<Vec<_>>(), [Some((0, 7))]);
-    }
-}
-
-#[cfg(test)]
-mod numbering {
-    //! The numbering against what a network can do to a source's samples: lose some,
-    //! swap neighbours, hold one back past its hole's timeout. (Not send one twice: a
-    //! reliable Zenoh link does not, and a number that comes twice cannot be told from one
-    //! that comes late.)
-    use super::*;
-
-    /// A small deterministic generator (xorshift).
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
-
-    #[test]
-    fn every_number_is_put_once_in_order_or_counted_lost() {
-        for seed in 1..=200u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let n = 1 + rng.below(300);
-            // What the network hands on: some numbers lost, some out of order.
-            let mut arrivals: Vec<u64> = (0..n).filter(|_| rng.below(10) != 0).collect();
-            for i in 1..arrivals.len() {
-                if rng.below(8) == 0 {
-                    arrivals.swap(i - 1, i);
-                }
-                if rng.below(40) == 0 {
-                    // Far behind: it comes after its hole was given up.
-                    let j = i.saturating_sub(1 + rng.below(20) as usize);
-                    arrivals.swap(j, i);
-                }
-            }
-            let Some(&first) = arrivals.first() else { continue };
-
-            let st = State::named_or_anonymous(None).unwrap();
-            let mut o = Order::first(0xA, first, None, Some(0), &st);
-            let mut put: Vec<u64> = Vec::new();
-            let take = |ready: Vec<Ready>, put: &mut Vec<u64>| {
-                for r in ready {
-                    let seq = u64::from_le_bytes(r.msg.try_into().unwrap());
-                    if let Some((slot, next)) = r.save {
-                        save(&st, slot, next);
-                    }
-                    if r.late.is_some() {
-                        st.sub_one_unless_zero(w::GAPS);
-                    }
-                    put.push(seq);
-                }
-            };
-            for &seq in &arrivals {
-                let mut ready = Vec::new();
-                if o.in_turn(seq) {
-                    put.push(seq);
-                    save(&st, 0, o.expected);
-                } else {
-                    o.offer(seq, seq.to_le_bytes().to_vec(), &st, &mut ready);
-                }
-                if rng.below(16) == 0 {
-                    // The hole went stale: given up.
-                    o.skip_hole(&st, &mut ready);
-                }
-                take(ready, &mut put);
-            }
-            // Nothing more comes: every hole is given up.
-            while !o.stash.is_empty() {
-                let mut ready = Vec::new();
-                o.skip_hole(&st, &mut ready);
-                take(ready, &mut put);
-            }
-
-            // Numbers from `first` on: each one that came is put; the ones that never came
-            // are the gaps. Numbers before `first` came late and were put late.
-            let came: std::collections::BTreeSet<u64> = arrivals.iter().copied().collect();
-            let put_set: std::collections::BTreeSet<u64> = put.iter().copied().collect();
-            assert_eq!(put_set, came, "seed {seed}: every number that came is put");
-            let last = *came.iter().next_back().unwrap();
-            let never = (first..=last).filter(|s| !came.contains(s)).count() as u64;
-            assert_eq!(st.get(w::GAPS), never, "seed {seed}: the gaps are the numbers that never came");
-            assert_eq!(pair(&st, 0).1, last + 1, "seed {seed}: the resume point is past the last");
-            assert_eq!(put.len(), came.len(), "seed {seed}: none put twice");
-            // In order, apart from late ones, which come after their hole was given up.
-            let late = st.get(w::OUT_OF_ORDER) as usize;
-            let descents = put.windows(2).filter(|w| w[0] > w[1]).count();
-            assert!(descents <= late, "seed {seed}: {put:?}");
-        }
-    }
-
-    fn pair(st: &State, slot: usize) -> (u64, u64) {
-        (st.get(w::RESUME + 2 * slot), st.get(w::RESUME + 2 * slot + 1))
     }
 }

@@ -1,0 +1,194 @@
+//! A source's numbering at the importer: the next number due, the samples that came
+//! ahead of it and the holes given up on, and the resume point kept in the state object
+//! for a restarted importer (see the crash section of the importer's doc).
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use crate::state::{import as w, State};
+
+/// How long a hole in a source's numbering may go without a sample filling it before
+/// its messages are counted as lost and the ones that came after it are delivered.
+const HOLE_WAIT: Duration = Duration::from_millis(300);
+/// The most samples held behind a hole, per source.
+const MAX_STASH: usize = 65_536;
+
+/// A message due, to be put: with, for a source that has a resume point, the pair of
+/// words and the number to write there once it is put.
+pub(super) struct Ready {
+    pub(super) msg: Vec<u8>,
+    pub(super) save: Option<(usize, u64)>,
+    /// For a message that came after its number was given up: once it is put, it is
+    /// taken out of `GAPS`, and, if `true` (a restart had counted it as missed), out of
+    /// `MISSED_WHILE_DOWN`.
+    pub(super) late: Option<bool>,
+}
+
+/// Writes `next` as the resume point in the state's pair `slot`: every number below it,
+/// from the source the pair is for, has been put or counted in `GAPS`.
+pub(super) fn save(st: &State, slot: usize, next: u64) {
+    st.store(w::RESUME + 2 * slot + 1, next);
+}
+
+/// One source's numbering: the next number due, and the samples that came ahead of it.
+pub(super) struct Order {
+    pub(super) expected: u64,
+    /// The state's pair of words that keeps this source's resume point, if it has one.
+    pub(super) slot: Option<usize>,
+    /// The numbers a restart counted as missed (delivered late, one is taken out again).
+    /// Numbers from its start on are counted; earlier ones came before the numbering here
+    /// began.
+    missed: Range<u64>,
+    pub(super) stash: BTreeMap<u64, Vec<u8>>,
+    /// When the hole before the stash last saw progress (set when a sample is first
+    /// stashed, and on each progress while the stash is not empty: read only then).
+    since: Instant,
+}
+
+impl Order {
+    /// The numbering of `source`, whose first sample here is number `seq`: it starts
+    /// there, or, for a source a previous importer had (`resumed`: its next number due),
+    /// where that importer stopped, with every number skipped since counted as lost. Its
+    /// resume point goes into the state's pair `slot`, if it has one.
+    pub(super) fn first(
+        source: u64,
+        seq: u64,
+        resumed: Option<u64>,
+        slot: Option<usize>,
+        st: &State,
+    ) -> Self {
+        let missed = match resumed {
+            Some(next) if seq > next => {
+                st.add(w::GAPS, seq - next);
+                st.add(w::MISSED_WHILE_DOWN, seq - next);
+                next..seq
+            }
+            // Not ahead of where the previous importer stopped: a numbering that started
+            // again. Nothing to count.
+            _ => seq..seq,
+        };
+        let order = Self { expected: seq, slot, missed, stash: BTreeMap::new(), since: Instant::now() };
+        if let Some(i) = order.slot {
+            if st.get(w::RESUME + 2 * i) == source {
+                save(st, i, seq);
+            } else {
+                // Freed first, so that a kill in between leaves no pair of this id and
+                // another source's number.
+                st.store(w::RESUME + 2 * i, 0);
+                save(st, i, seq);
+                st.store(w::RESUME + 2 * i, source);
+            }
+        }
+        order
+    }
+
+    /// A message due, with the resume point to write once it is put: `next`.
+    fn ready(&self, msg: Vec<u8>, next: u64) -> Ready {
+        Ready { msg, save: self.slot.map(|slot| (slot, next)), late: None }
+    }
+
+    /// Whether sample `seq` is the one due with nothing waiting: then it is counted as
+    /// handed on, and the caller delivers it.
+    pub(super) fn in_turn(&mut self, seq: u64) -> bool {
+        if seq != self.expected || !self.stash.is_empty() {
+            return false;
+        }
+        // No clock read: `since` means nothing while the stash is empty.
+        self.expected += 1;
+        true
+    }
+
+    /// Takes sample `seq`: hands on, in order, every message now due.
+    pub(super) fn offer(&mut self, seq: u64, msg: Vec<u8>, st: &State, ready: &mut Vec<Ready>) {
+        if seq < self.expected {
+            // Its place was given up as lost (or it came twice): deliver it late rather
+            // than lose it, and once put, take it out of the gaps. The resume point stays.
+            st.add(w::OUT_OF_ORDER, 1);
+            // One before the numbering began here was never counted: nothing to take out.
+            let counted = seq >= self.missed.start;
+            ready.push(Ready { msg, save: None, late: counted.then(|| self.missed.contains(&seq)) });
+            return;
+        }
+        if seq > self.expected {
+            if self.stash.is_empty() {
+                self.since = Instant::now();
+            }
+            self.stash.insert(seq, msg);
+            if self.stash.len() > MAX_STASH {
+                self.skip_hole(st, ready);
+            }
+            return;
+        }
+        self.expected += 1;
+        ready.push(self.ready(msg, self.expected));
+        self.since = Instant::now();
+        self.drain(ready);
+    }
+
+    fn drain(&mut self, ready: &mut Vec<Ready>) {
+        while let Some(msg) = self.stash.remove(&self.expected) {
+            self.expected += 1;
+            ready.push(self.ready(msg, self.expected));
+        }
+    }
+
+    /// The hole before the stash is lost: count it, and hand on what waited behind it.
+    /// The resume point passes the hole with the message put last before it (still in
+    /// `ready`), or at once if there is none: a kill then never counts the hole twice.
+    pub(super) fn skip_hole(&mut self, st: &State, ready: &mut Vec<Ready>) {
+        if let Some(&first) = self.stash.keys().next() {
+            st.add(w::GAPS, first - self.expected);
+            if let Some(slot) = self.slot {
+                match ready
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.save.is_some_and(|(s, next)| s == slot && next == self.expected))
+                {
+                    Some(last) => last.save = Some((slot, first)),
+                    None => save(st, slot, first),
+                }
+            }
+            self.expected = first;
+            self.since = Instant::now();
+            self.drain(ready);
+        }
+    }
+
+    pub(super) fn give_up_if_stale(&mut self, st: &State, ready: &mut Vec<Ready>) {
+        if !self.stash.is_empty() && self.since.elapsed() >= HOLE_WAIT {
+            self.skip_hole(st, ready);
+        }
+    }
+}
+
+/// The resume points a previous importer on this state left (and one more restart
+/// booked, if there was one).
+pub(super) fn resume_points(st: &State) -> HashMap<u64, u64> {
+    if !st.used_before {
+        return HashMap::new();
+    }
+    st.add(w::RESTARTS, 1);
+    (0..w::RESUME_SLOTS)
+        .map(|i| (st.get(w::RESUME + 2 * i), st.get(w::RESUME + 2 * i + 1)))
+        .filter(|&(source, _)| source != 0)
+        .collect()
+}
+
+/// A pair of words for `source`'s resume point, booked in `slotted`: its own, else a free
+/// one, else one whose source holds no resume point of this importer's (a previous
+/// one's); `None` if every pair belongs to a source of this importer's, and for source 0.
+pub(super) fn resume_slot(st: &State, source: u64, slotted: &mut Vec<u64>) -> Option<usize> {
+    if source == 0 {
+        // Would read as a free pair: none for it.
+        return None;
+    }
+    let held: Vec<u64> = (0..w::RESUME_SLOTS).map(|i| st.get(w::RESUME + 2 * i)).collect();
+    let i = held
+        .iter()
+        .position(|&s| s == source)
+        .or_else(|| held.iter().position(|&s| s == 0))
+        .or_else(|| held.iter().position(|s| !slotted.contains(s)))?;
+    slotted.push(source);
+    Some(i)
+}

@@ -1,0 +1,185 @@
+//! The importer's numbering and resume points, on the heap: no Zenoh, no other process.
+
+use super::*;
+
+fn state() -> State {
+    State::named_or_anonymous(None).unwrap()
+}
+
+fn pair(st: &State, slot: usize) -> (u64, u64) {
+    (st.get(w::RESUME + 2 * slot), st.get(w::RESUME + 2 * slot + 1))
+}
+
+#[test]
+fn resume_points_go_to_a_source_s_own_pair_then_a_free_one_then_a_stale_one() {
+    let st = state();
+    let mut run = Vec::new();
+    assert_eq!(resume_slot(&st, 0, &mut run), None, "source 0 would read as a free pair");
+    let a = Order::first(0xA, 5, None, resume_slot(&st, 0xA, &mut run), &st);
+    let b = Order::first(0xB, 7, None, resume_slot(&st, 0xB, &mut run), &st);
+    assert_eq!((a.slot, b.slot), (Some(0), Some(1)));
+    assert_eq!((pair(&st, 0), pair(&st, 1)), ((0xA, 5), (0xB, 7)));
+    assert_eq!(resume_slot(&st, 0xC, &mut run), None, "both pairs belong to this importer's sources");
+
+    // The next importer on the state: B comes back to its own pair; C takes A's, which
+    // no source of this importer's holds; A then finds none left.
+    let mut run = Vec::new();
+    assert_eq!(resume_slot(&st, 0xB, &mut run), Some(1));
+    let c = Order::first(0xC, 1, None, resume_slot(&st, 0xC, &mut run), &st);
+    assert_eq!((c.slot, pair(&st, 0)), (Some(0), (0xC, 1)));
+    assert_eq!(resume_slot(&st, 0xA, &mut run), None);
+}
+
+/// The importer's shared part around `target`, as `import` makes it.
+fn shared(target: shmkit_mq::MessageQueue, st: State) -> Shared<shmkit_mq::MessageQueue> {
+    Shared {
+        inner: Mutex::new(Inner {
+            target,
+            sources: HashMap::new(),
+            resume: HashMap::new(),
+            slotted: Vec::new(),
+            outcome: None,
+        }),
+        st: Arc::new(st),
+        stop: AtomicBool::new(false),
+        done: AtomicBool::new(false),
+        policy: Backpressure::Block,
+    }
+}
+
+#[test]
+fn a_restart_counts_what_a_source_skipped_and_a_late_one_is_taken_out_once_put() {
+    let q = shmkit_mq::MessageQueue::anonymous(4).unwrap();
+    let sh = shared(q.try_clone().unwrap(), state());
+    let st = &sh.st;
+    let mut o = Order::first(0xA, 15, Some(10), Some(0), st);
+    assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (5, 5));
+    assert_eq!((o.expected, pair(st, 0)), (15, (0xA, 15)));
+    let mut ready = Vec::new();
+    o.offer(12, vec![12], st, &mut ready);
+    assert_eq!(st.get(w::OUT_OF_ORDER), 1);
+    assert!(ready[0].save.is_none(), "a late message moves no resume point");
+    assert_eq!(st.get(w::GAPS), 5, "not taken out before it is put");
+    sh.deliver_all(&mut sh.inner.lock().unwrap(), ready);
+    assert_eq!(q.get_bytes().unwrap(), [12]);
+    assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (4, 4));
+    // A late message that cannot be put (the target ended) stays counted as lost.
+    let mut ready = Vec::new();
+    o.offer(13, vec![13], st, &mut ready);
+    q.close();
+    sh.deliver_all(&mut sh.inner.lock().unwrap(), ready);
+    assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (4, 4));
+    // A numbering that started again is not counted.
+    let st = state();
+    let o = Order::first(0xA, 3, Some(10), Some(0), &st);
+    assert_eq!((o.expected, st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (3, 0, 0));
+}
+
+#[test]
+fn a_skipped_hole_moves_the_resume_point_with_the_message_put_before_it() {
+    let st = state();
+    let mut o = Order::first(0xA, 0, None, Some(0), &st);
+    let mut ready = Vec::new();
+    o.offer(0, vec![0], &st, &mut ready);
+    o.offer(3, vec![3], &st, &mut ready);
+    o.skip_hole(&st, &mut ready);
+    assert_eq!(st.get(w::GAPS), 2);
+    let saves: Vec<_> = ready.iter().map(|r| r.save).collect();
+    assert_eq!(saves, [Some((0, 3)), Some((0, 4))], "message 0 carries the point past the hole");
+    assert_eq!(pair(&st, 0), (0xA, 0), "nothing written before a message is put");
+    // With no message before the hole waiting to be put, the point moves at once.
+    let mut ready = Vec::new();
+    o.offer(6, vec![6], &st, &mut ready);
+    o.skip_hole(&st, &mut ready);
+    assert_eq!(pair(&st, 0), (0xA, 6));
+    assert_eq!(ready.iter().map(|r| r.save).collect::<Vec<_>>(), [Some((0, 7))]);
+}
+
+// The numbering against what a network can do to a source's samples: lose some,
+// swap neighbours, hold one back past its hole's timeout. (Not send one twice: a
+// reliable Zenoh link does not, and a number that comes twice cannot be told from one
+// that comes late.)
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn every_number_is_put_once_in_order_or_counted_lost() {
+    for seed in 1..=200u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let n = 1 + rng.below(300);
+        // What the network hands on: some numbers lost, some out of order.
+        let mut arrivals: Vec<u64> = (0..n).filter(|_| rng.below(10) != 0).collect();
+        for i in 1..arrivals.len() {
+            if rng.below(8) == 0 {
+                arrivals.swap(i - 1, i);
+            }
+            if rng.below(40) == 0 {
+                // Far behind: it comes after its hole was given up.
+                let j = i.saturating_sub(1 + rng.below(20) as usize);
+                arrivals.swap(j, i);
+            }
+        }
+        let Some(&first) = arrivals.first() else { continue };
+
+        let st = State::named_or_anonymous(None).unwrap();
+        let mut o = Order::first(0xA, first, None, Some(0), &st);
+        let mut put: Vec<u64> = Vec::new();
+        let take = |ready: Vec<Ready>, put: &mut Vec<u64>| {
+            for r in ready {
+                let seq = u64::from_le_bytes(r.msg.try_into().unwrap());
+                if let Some((slot, next)) = r.save {
+                    save(&st, slot, next);
+                }
+                if r.late.is_some() {
+                    st.sub_one_unless_zero(w::GAPS);
+                }
+                put.push(seq);
+            }
+        };
+        for &seq in &arrivals {
+            let mut ready = Vec::new();
+            if o.in_turn(seq) {
+                put.push(seq);
+                save(&st, 0, o.expected);
+            } else {
+                o.offer(seq, seq.to_le_bytes().to_vec(), &st, &mut ready);
+            }
+            if rng.below(16) == 0 {
+                // The hole went stale: given up.
+                o.skip_hole(&st, &mut ready);
+            }
+            take(ready, &mut put);
+        }
+        // Nothing more comes: every hole is given up.
+        while !o.stash.is_empty() {
+            let mut ready = Vec::new();
+            o.skip_hole(&st, &mut ready);
+            take(ready, &mut put);
+        }
+
+        // Numbers from `first` on: each one that came is put; the ones that never came
+        // are the gaps. Numbers before `first` came late and were put late.
+        let came: std::collections::BTreeSet<u64> = arrivals.iter().copied().collect();
+        let put_set: std::collections::BTreeSet<u64> = put.iter().copied().collect();
+        assert_eq!(put_set, came, "seed {seed}: every number that came is put");
+        let last = *came.iter().next_back().unwrap();
+        let never = (first..=last).filter(|s| !came.contains(s)).count() as u64;
+        assert_eq!(st.get(w::GAPS), never, "seed {seed}: the gaps are the numbers that never came");
+        assert_eq!(pair(&st, 0).1, last + 1, "seed {seed}: the resume point is past the last");
+        assert_eq!(put.len(), came.len(), "seed {seed}: none put twice");
+        // In order, apart from late ones, which come after their hole was given up.
+        let late = st.get(w::OUT_OF_ORDER) as usize;
+        let descents = put.windows(2).filter(|w| w[0] > w[1]).count();
+        assert!(descents <= late, "seed {seed}: {put:?}");
+    }
+}
