@@ -1,6 +1,6 @@
 //! Child processes: the calls behind `shmkit-process`, the benchmarks and the tests
 //! (fork, re-executing this program, waiting, signals, dying with the parent, pinning to
-//! a CPU, asking for short time slices). The system calls themselves are in `sys.rs`.
+//! a CPU, asking for short time slices). The system calls themselves are in the `sys` module.
 //!
 //! Waiting for a child comes in the four forms every blocking call in shmkit has:
 //! [`wait`], [`try_wait`], [`wait_timeout`] and [`wait_deadline`]. The timed forms sleep
