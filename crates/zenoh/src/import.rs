@@ -229,20 +229,7 @@ pub fn import<T: Target>(
     let ke = zenoh::key_expr::KeyExpr::try_from(key.to_owned())
         .map_err(|e| BridgeError::KeyExpr { key: key.to_owned(), reason: e.to_string() })?;
     let state = Arc::new(State::named_or_anonymous(opts.state.as_deref())?);
-    let resume = resume_points(&state);
-    let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner {
-            target,
-            sources: HashMap::new(),
-            resume,
-            slotted: Vec::new(),
-            outcome: None,
-        }),
-        st: state.clone(),
-        stop: AtomicBool::new(false),
-        done: AtomicBool::new(false),
-        policy: opts.backpressure,
-    });
+    let shared = Arc::new(Shared::new(target, state.clone(), opts.backpressure));
     let (sh, gone) = (shared.clone(), CallbackGone(shared.clone()));
     let subscriber = session
         .inner
@@ -298,6 +285,25 @@ impl<T> Drop for CallbackGone<T> {
 }
 
 impl<T: Target> Shared<T> {
+    /// The importer around `target`, with the resume points a previous importer left in
+    /// `st` (booking a restart if there was one).
+    fn new(target: T, st: Arc<State>, policy: Backpressure) -> Self {
+        let resume = resume_points(&st);
+        Self {
+            inner: Mutex::new(Inner {
+                target,
+                sources: HashMap::new(),
+                resume,
+                slotted: Vec::new(),
+                outcome: None,
+            }),
+            st,
+            stop: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+            policy,
+        }
+    }
+
     /// One sample, in the thread Zenoh calls back on: numbered into its source's order,
     /// and every message now due put into the target. With [`Backpressure::Block`] this
     /// waits for room, so that Zenoh stops reading from the link and pushes back.

@@ -30,27 +30,10 @@ fn resume_points_go_to_a_source_s_own_pair_then_a_free_one_then_a_stale_one() {
     assert_eq!(resume_slot(&st, 0xA, &mut run), None);
 }
 
-/// The importer's shared part around `target`, as `import` makes it.
-fn shared(target: shmkit_mq::MessageQueue, st: State) -> Shared<shmkit_mq::MessageQueue> {
-    Shared {
-        inner: Mutex::new(Inner {
-            target,
-            sources: HashMap::new(),
-            resume: HashMap::new(),
-            slotted: Vec::new(),
-            outcome: None,
-        }),
-        st: Arc::new(st),
-        stop: AtomicBool::new(false),
-        done: AtomicBool::new(false),
-        policy: Backpressure::Block,
-    }
-}
-
 #[test]
 fn a_restart_counts_what_a_source_skipped_and_a_late_one_is_taken_out_once_put() {
     let q = shmkit_mq::MessageQueue::anonymous(4).unwrap();
-    let sh = shared(q.try_clone().unwrap(), state());
+    let sh = Shared::new(q.try_clone().unwrap(), Arc::new(state()), Backpressure::Block);
     let st = &sh.st;
     let mut o = Order::first(0xA, 15, Some(10), Some(0), st);
     assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (5, 5));
