@@ -30,15 +30,16 @@
 //! A killed importer loses the samples waiting behind a hole and the one it was putting
 //! (the local queue itself stays intact: it is only used through its crash-safe calls),
 //! and whatever its sources publish until Zenoh tells them the subscriber is gone. Its
-//! state object keeps, for up to two sources, a resume point: every number below it has
+//! state object keeps, for up to 24 sources, a resume point: every number below it has
 //! been put or counted in `gaps`. It is written after each put; a hole given up on moves
 //! it with the message put last before the hole. A restarted importer on that state
 //! picks the numbering up there: when such a source's next sample comes, every number it
 //! skipped is counted in `gaps` and in `missed_while_down`. The count errs towards
 //! "lost", never towards "delivered": a kill between a put and the write after it counts
 //! that one message as missed too, and a kill in the instant between counting a hole and
-//! moving the point past it counts that hole twice. A source the state keeps no resume point for starts afresh, and what it
-//! lost while the importer was down goes uncounted.
+//! moving the point past it counts that hole twice. A source beyond the 24 starts afresh,
+//! and what it lost while the importer was down goes uncounted; a pair whose source this
+//! importer has not heard from goes to a new source that needs one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -21,7 +21,7 @@ use shmkit_ctypes::Array;
 use crate::error::BridgeError;
 
 /// The number of words in a state object.
-pub(crate) const WORDS: usize = 16;
+pub(crate) const WORDS: usize = 64;
 
 /// The word that holds the participant id of the bridge using the state (0: none).
 pub(crate) const OWNER: usize = WORDS - 1;
@@ -79,7 +79,7 @@ pub(crate) mod import {
     /// the next number due from it, written after each delivery.
     pub const RESUME: usize = 11;
     /// How many sources an importer keeps resume points for.
-    pub const RESUME_SLOTS: usize = 2;
+    pub const RESUME_SLOTS: usize = 24;
 }
 
 /// A state object: named (it outlives the bridge) or anonymous (it ends with it).

@@ -15,19 +15,29 @@ fn resume_points_go_to_a_source_s_own_pair_then_a_free_one_then_a_stale_one() {
     let st = state();
     let mut run = Vec::new();
     assert_eq!(resume_slot(&st, 0, &mut run), None, "source 0 would read as a free pair");
-    let a = Order::first(0xA, 5, None, resume_slot(&st, 0xA, &mut run), &st);
-    let b = Order::first(0xB, 7, None, resume_slot(&st, 0xB, &mut run), &st);
-    assert_eq!((a.slot, b.slot), (Some(0), Some(1)));
-    assert_eq!((pair(&st, 0), pair(&st, 1)), ((0xA, 5), (0xB, 7)));
-    assert_eq!(resume_slot(&st, 0xC, &mut run), None, "both pairs belong to this importer's sources");
+    let source = |i: usize| 0xA0 + i as u64;
+    for i in 0..w::RESUME_SLOTS {
+        let o = Order::first(source(i), 5 + i as u64, None, resume_slot(&st, source(i), &mut run), &st);
+        assert_eq!(o.slot, Some(i));
+        assert_eq!(pair(&st, i), (source(i), 5 + i as u64));
+    }
+    assert_eq!(resume_slot(&st, 0xC, &mut run), None, "every pair belongs to this importer's sources");
+    assert_eq!(resume_slot(&st, source(1), &mut run), Some(1), "a source keeps its pair");
 
-    // The next importer on the state: B comes back to its own pair; C takes A's, which
-    // no source of this importer's holds; A then finds none left.
+    // The next importer on the state: source 1 comes back to its own pair; C takes
+    // source 0's, which no source of this importer's holds; source 0 then takes source
+    // 2's, and so on until every pair is this importer's again.
     let mut run = Vec::new();
-    assert_eq!(resume_slot(&st, 0xB, &mut run), Some(1));
+    assert_eq!(resume_slot(&st, source(1), &mut run), Some(1));
     let c = Order::first(0xC, 1, None, resume_slot(&st, 0xC, &mut run), &st);
     assert_eq!((c.slot, pair(&st, 0)), (Some(0), (0xC, 1)));
-    assert_eq!(resume_slot(&st, 0xA, &mut run), None);
+    let a = Order::first(source(0), 9, None, resume_slot(&st, source(0), &mut run), &st);
+    assert_eq!((a.slot, pair(&st, 2)), (Some(2), (source(0), 9)));
+    for i in 3..w::RESUME_SLOTS {
+        let d = Order::first(0xD0 + i as u64, 1, None, resume_slot(&st, 0xD0 + i as u64, &mut run), &st);
+        assert_eq!(d.slot, Some(i));
+    }
+    assert_eq!(resume_slot(&st, source(2), &mut run), None);
 }
 
 #[test]
