@@ -47,6 +47,12 @@ pub(crate) enum BridgeCommand {
         #[arg(long)]
         state: Option<String>,
     },
+    /// Show the counters of a bridge's state object (such as jobs.zexport or
+    /// jobs.zimport), from any process, while the bridge runs or after it ended.
+    Stats {
+        /// The state object.
+        state: String,
+    },
 }
 
 /// How the bridge's Zenoh session is reached: peer mode, these endpoints.
@@ -104,7 +110,8 @@ mod with_zenoh {
     use shmkit_mq::MessageQueue;
     use shmkit_pipe::Receiver;
     use shmkit_zenoh::{
-        export, import, Backpressure, ExportOptions, ImportOptions, ImportStats, Session, SessionConfig,
+        export, import, Backpressure, BridgeStats, ExportOptions, ImportOptions, ImportStats, Session,
+        SessionConfig,
     };
 
     use super::{BridgeCommand, Endpoints, Policy, SourceKind};
@@ -124,6 +131,42 @@ mod with_zenoh {
 
     pub(super) fn run(cmd: BridgeCommand) -> Result<(), Error> {
         match cmd {
+            BridgeCommand::Stats { state } => {
+                match BridgeStats::read(&state)? {
+                    BridgeStats::Export(s) => {
+                        println!("{state}: an exporter's state");
+                        for (what, n) in [
+                            ("taken", s.taken),
+                            ("published", s.published),
+                            ("bytes", s.bytes),
+                            ("restarts", s.restarts),
+                            ("lost by crashes, taken but not published", s.crash_unpublished),
+                            ("crashes inside a take (one message each, at most)", s.crash_mid_take),
+                        ] {
+                            println!("  {what}: {n}");
+                        }
+                    }
+                    BridgeStats::Import(s) => {
+                        println!("{state}: an importer's state");
+                        for (what, n) in [
+                            ("received", s.received),
+                            ("put", s.put),
+                            ("bytes", s.bytes),
+                            ("dropped oldest", s.dropped_oldest),
+                            ("dropped newest", s.dropped_newest),
+                            ("malformed", s.malformed),
+                            ("lost upstream (gaps)", s.gaps),
+                            ("of them while no importer ran", s.missed_while_down),
+                            ("late or out of order", s.out_of_order),
+                            ("unstamped", s.unstamped),
+                            ("restarts", s.restarts),
+                        ] {
+                            println!("  {what}: {n}");
+                        }
+                    }
+                }
+                Ok(())
+            }
             BridgeCommand::Export { name, keyexpr, kind, zenoh, state } => {
                 let s = session(&zenoh)?;
                 let opts = ExportOptions::new().state(state.unwrap_or_else(|| format!("{name}.zexport")));

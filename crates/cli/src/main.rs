@@ -9,6 +9,7 @@
 //! shmkit bench [--quick] [WORD]   run the benchmark suite and print its table
 //! shmkit bridge export NAME KEYEXPR [--connect E] [--listen E]   a local queue or pipe onto Zenoh
 //! shmkit bridge import KEYEXPR NAME [--connect E] [--listen E]   Zenoh into a local queue
+//! shmkit bridge stats STATE                                      a bridge's counters
 //! ```
 //!
 //! `bridge` needs Zenoh, which is linked only with the `zenoh` feature (see `bridge.rs`).

@@ -80,4 +80,28 @@ fn bridge_export_and_import_carry_a_queue_across_processes() {
             target.get_bytes_timeout(Duration::from_secs(60)).expect("watchdog: a message within a minute");
         assert_eq!(m, format!("message {i}").as_bytes());
     }
+
+    // `bridge stats` reads each side's counters from another process.
+    let stats = |state: &str| {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_shmkit")).args(["bridge", "stats", state]).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    // The counters move just after each message goes on: polled, with a watchdog.
+    let shows = |state: String, kind: &str, count: &str| {
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (code, text) = stats(&state);
+            assert_eq!(code, Some(0), "{text}");
+            assert!(text.contains(kind), "{text}");
+            if text.contains(count) {
+                return;
+            }
+            assert!(std::time::Instant::now() < end, "watchdog: {state} never showed {count:?}: {text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    shows(format!("{src}.zexport"), "an exporter's state", "  published: 100\n");
+    shows(format!("{dst}.zimport"), "an importer's state", "  put: 100\n");
+    assert_eq!(stats(&src).0, Some(1), "a message queue is no bridge's state");
 }

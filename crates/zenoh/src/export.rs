@@ -51,7 +51,7 @@ use zenoh::Wait;
 use crate::error::BridgeError;
 use crate::local::{Source, TakeError};
 use crate::session::Session;
-use crate::state::{self, export as w, State};
+use crate::state::{self, export as w, Kind, State};
 
 /// How long one take waits before the loop looks at its stop flag again.
 const TICK: Duration = Duration::from_millis(50);
@@ -160,9 +160,9 @@ impl ExportStats {
     ///
     /// # Errors
     ///
-    /// [`BridgeError::State`] if there is no such object.
+    /// [`BridgeError::State`] if there is no such object, or it is not an exporter's state.
     pub fn read(name: &str) -> Result<Self, BridgeError> {
-        Ok(Self::of(&State::open(name)?))
+        Ok(Self::of(&State::open(name, Kind::Export)?))
     }
 
     fn of(s: &State) -> Self {
@@ -224,7 +224,7 @@ pub fn export<S: Source>(
 ) -> Result<Exporter, BridgeError> {
     let ke = zenoh::key_expr::KeyExpr::try_from(key.to_owned())
         .map_err(|e| BridgeError::KeyExpr { key: key.to_owned(), reason: e.to_string() })?;
-    let state = Arc::new(State::named_or_anonymous(opts.state.as_deref())?);
+    let state = Arc::new(State::claim(opts.state.as_deref(), Kind::Export)?);
     let recovered = recover(&state);
     let publisher = session
         .inner

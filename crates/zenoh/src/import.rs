@@ -54,7 +54,7 @@ use zenoh::Wait;
 use crate::error::BridgeError;
 use crate::local::{PutFail, Target};
 use crate::session::Session;
-use crate::state::{import as w, State};
+use crate::state::{import as w, Kind, State};
 
 mod order;
 #[cfg(test)]
@@ -145,9 +145,9 @@ impl ImportStats {
     ///
     /// # Errors
     ///
-    /// [`BridgeError::State`] if there is no such object.
+    /// [`BridgeError::State`] if there is no such object, or it is not an importer's state.
     pub fn read(name: &str) -> Result<Self, BridgeError> {
-        Ok(Self::of(&State::open(name)?))
+        Ok(Self::of(&State::open(name, Kind::Import)?))
     }
 
     /// Everything dropped on this side: by a policy, or as malformed.
@@ -229,7 +229,7 @@ pub fn import<T: Target>(
 ) -> Result<Importer, BridgeError> {
     let ke = zenoh::key_expr::KeyExpr::try_from(key.to_owned())
         .map_err(|e| BridgeError::KeyExpr { key: key.to_owned(), reason: e.to_string() })?;
-    let state = Arc::new(State::named_or_anonymous(opts.state.as_deref())?);
+    let state = Arc::new(State::claim(opts.state.as_deref(), Kind::Import)?);
     let shared = Arc::new(Shared::new(target, state.clone(), opts.backpressure));
     let (sh, gone) = (shared.clone(), CallbackGone(shared.clone()));
     let subscriber = session

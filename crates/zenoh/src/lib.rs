@@ -8,7 +8,8 @@
 //! - [`import`]: every sample received on a key expression is put into a local
 //!   `MessageQueue` or `Queue<T>`.
 //! - The `shmkit bridge export NAME KEYEXPR` and `shmkit bridge import KEYEXPR NAME`
-//!   commands do the same without code (the `shmkit` command built with `--features zenoh`).
+//!   commands do the same without code (the `shmkit` command built with `--features zenoh`);
+//!   `shmkit bridge stats STATE` shows either side's counters ([`BridgeStats`]).
 //!
 //! # Two hosts
 //!
@@ -82,3 +83,32 @@ pub use export::{export, Congestion, ExportOptions, ExportStats, Exporter, Recov
 pub use import::{import, Backpressure, ImportOptions, ImportStats, Importer};
 pub use local::{PutFail, Source, TakeError, Target};
 pub use session::{Session, SessionConfig};
+
+/// The counters of either side of a bridge, read from its state object by name: what
+/// `shmkit bridge stats` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BridgeStats {
+    /// An exporter's state.
+    Export(ExportStats),
+    /// An importer's state.
+    Import(ImportStats),
+}
+
+impl BridgeStats {
+    /// Reads the state object `name`, from any process, whichever side of a bridge it is
+    /// for.
+    ///
+    /// # Errors
+    ///
+    /// [`BridgeError::State`] if there is no such object, or it is not a bridge's state.
+    pub fn read(name: &str) -> Result<Self, BridgeError> {
+        match state::State::kind_of(name)? {
+            Some(state::Kind::Export) => ExportStats::read(name).map(Self::Export),
+            Some(state::Kind::Import) => ImportStats::read(name).map(Self::Import),
+            None => Err(BridgeError::State {
+                name: name.to_owned(),
+                reason: "it is not a bridge's state (no exporter or importer has claimed it)".into(),
+            }),
+        }
+    }
+}

@@ -14,6 +14,10 @@
 //! state over, which is how a restarted bridge reattaches. Two exporters on one state would number
 //! their samples from the same counter, and each would book the other's messages in
 //! flight as lost by a crash.
+//!
+//! The word before it, [`KIND`], marks the object as an exporter's or an importer's when
+//! it is first claimed: an exporter given an importer's state (or the other way round)
+//! is refused, where it would otherwise have counted into the other's words.
 
 use shmkit_core::ParticipantId;
 use shmkit_ctypes::Array;
@@ -26,7 +30,54 @@ pub(crate) const WORDS: usize = 64;
 /// The word that holds the participant id of the bridge using the state (0: none).
 pub(crate) const OWNER: usize = WORDS - 1;
 
-const _: () = assert!(import::RESUME + 2 * import::RESUME_SLOTS <= OWNER);
+/// The word that says which bridge the state is for: [`Kind::mark`] (0: not yet claimed).
+pub(crate) const KIND: usize = WORDS - 2;
+
+const _: () = assert!(import::RESUME + 2 * import::RESUME_SLOTS <= KIND);
+
+/// Which side of a bridge a state object is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Export,
+    Import,
+}
+
+impl Kind {
+    /// The value of the [`KIND`] word.
+    const fn mark(self) -> u64 {
+        match self {
+            Self::Export => u64::from_le_bytes(*b"shmkZexp"),
+            Self::Import => u64::from_le_bytes(*b"shmkZimp"),
+        }
+    }
+
+    /// The kind a [`KIND`] word names, if any.
+    pub fn of(word: u64) -> Option<Self> {
+        [Self::Export, Self::Import].into_iter().find(|k| k.mark() == word)
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Export => "an exporter's",
+            Self::Import => "an importer's",
+        }
+    }
+
+    /// Why a `self` cannot use (or read) a state whose [`KIND`] word is `found`, if it
+    /// cannot: `None` for its own kind, and for 0 (not yet claimed).
+    fn mismatch(self, found: u64) -> Option<String> {
+        match Self::of(found) {
+            _ if found == 0 => None,
+            Some(k) if k == self => None,
+            Some(other) => Some(format!(
+                "it is {} state, not {}: give each side of a bridge a state of its own",
+                other.describe(),
+                self.describe()
+            )),
+            None => Some(format!("it is not a bridge's state (its kind word is {found:#x})")),
+        }
+    }
+}
 
 /// The words of an exporter's state object.
 pub(crate) mod export {
@@ -91,18 +142,20 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// The state of a bridge: anonymous, or the named object (made if missing), claimed
-    /// for this bridge: its handle's participant id goes into [`OWNER`], and stays
-    /// alive (its liveness lock held) until the `State` is dropped.
+    /// The state of a bridge of `kind`: anonymous, or the named object (made if missing),
+    /// marked as `kind`'s and claimed for this bridge: its handle's participant id goes
+    /// into [`OWNER`], and stays alive (its liveness lock held) until the `State` is
+    /// dropped.
     ///
     /// # Errors
     ///
     /// [`BridgeError::InUse`] if a live bridge uses it; [`BridgeError::State`] if it
-    /// cannot be made, opened or claimed, or is not a bridge's.
-    pub fn named_or_anonymous(name: Option<&str>) -> Result<Self, BridgeError> {
+    /// cannot be made, opened or claimed, or is not a bridge's of `kind`.
+    pub fn claim(name: Option<&str>, kind: Kind) -> Result<Self, BridgeError> {
         let Some(name) = name else {
             let words = Array::anonymous_zeroed(WORDS)
                 .map_err(|e| BridgeError::State { name: "(anonymous)".into(), reason: e.to_string() })?;
+            let _ = words.swap(KIND, kind.mark());
             return Ok(Self { words, used_before: false });
         };
         let fail = |reason: String| BridgeError::State { name: name.to_owned(), reason };
@@ -117,6 +170,14 @@ impl State {
             }
             Err(e) => return Err(fail(e.to_string())),
         };
+        // Mark its kind, or check it.
+        let found = match words.compare_exchange(KIND, 0, kind.mark()).map_err(|e| fail(e.to_string()))? {
+            Ok(_) => 0,
+            Err(found) => found,
+        };
+        if let Some(reason) = kind.mismatch(found) {
+            return Err(fail(reason));
+        }
         // Claim it: a live owner keeps it; a dead one (or none) is replaced.
         let me = words.object().participant().map_err(|e| fail(e.to_string()))?.to_u64();
         let mut seen = words.fetch_add(OWNER, 0).map_err(|e| fail(e.to_string()))?;
@@ -133,11 +194,28 @@ impl State {
         }
     }
 
-    /// Opens a named state object only to read it.
-    pub fn open(name: &str) -> Result<Self, BridgeError> {
+    /// Opens a named state object of `kind` only to read it.
+    ///
+    /// # Errors
+    ///
+    /// [`BridgeError::State`] if it cannot be opened, or is not a state of `kind`.
+    pub fn open(name: &str, kind: Kind) -> Result<Self, BridgeError> {
+        let fail = |reason: String| BridgeError::State { name: name.to_owned(), reason };
+        let words = Array::<u64>::open(name).map_err(|e| fail(e.to_string()))?;
+        if words.len() != WORDS {
+            return Err(fail(format!("it has {} words, a bridge's has {WORDS}", words.len())));
+        }
+        if let Some(reason) = kind.mismatch(words.fetch_add(KIND, 0).map_err(|e| fail(e.to_string()))?) {
+            return Err(fail(reason));
+        }
+        Ok(Self { words, used_before: true })
+    }
+
+    /// The kind of the named state object, if it is a bridge's (and claimed).
+    pub fn kind_of(name: &str) -> Result<Option<Kind>, BridgeError> {
         let words = Array::<u64>::open(name)
             .map_err(|e| BridgeError::State { name: name.to_owned(), reason: e.to_string() })?;
-        Ok(Self { words, used_before: true })
+        Ok(if words.len() == WORDS { words.fetch_add(KIND, 0).ok().and_then(Kind::of) } else { None })
     }
 
     pub fn get(&self, word: usize) -> u64 {

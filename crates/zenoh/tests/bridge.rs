@@ -13,8 +13,8 @@ use shmkit_mq::{MessageQueue, MessageQueueOptions};
 use shmkit_pipe::{Receiver, Sender};
 use shmkit_queue::Queue;
 use shmkit_zenoh::{
-    export, import, Backpressure, BridgeError, ExportOptions, ExportStats, ImportOptions, ImportStats,
-    Session, SessionConfig,
+    export, import, Backpressure, BridgeError, BridgeStats, ExportOptions, ExportStats, ImportOptions,
+    ImportStats, Session, SessionConfig,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -488,4 +488,48 @@ fn a_second_bridge_on_a_live_state_is_refused() {
     }
     drop(im);
     import(&s, &key, target.try_clone().unwrap(), &iopts).expect("the state of a dropped importer");
+}
+
+/// A state object is one side's: an importer given an exporter's state (or the other way
+/// round) is refused, and so is a reader of the wrong side; `BridgeStats` reads either.
+#[test]
+fn each_side_of_a_bridge_keeps_a_state_of_its_own() {
+    let (src, tgt, est, ist) =
+        (NameGuard::new("ksrc"), NameGuard::new("ktgt"), NameGuard::new("kest"), NameGuard::new("kist"));
+    let (source, target) = (big_mq(src.name(), 16), big_mq(tgt.name(), 16));
+    let key = unique_key("kind");
+    let s = session(&free_endpoint(), "-");
+    let ex = export(&s, source.try_clone().unwrap(), &key, &ExportOptions::new().state(est.name())).unwrap();
+    let im = import(&s, &key, target.try_clone().unwrap(), &ImportOptions::new().state(ist.name())).unwrap();
+    source.put_bytes(b"counted").unwrap();
+    assert_eq!(target.get_bytes_timeout(LIMIT).expect("watchdog: the message across"), b"counted");
+    drop((ex, im));
+
+    // The wrong side's state, even with no bridge on it.
+    let refused = |e: BridgeError| match e {
+        BridgeError::State { reason, .. } => reason,
+        other => panic!("not a state error: {other:?}"),
+    };
+    let on_export = import(&s, &key, target.try_clone().unwrap(), &ImportOptions::new().state(est.name()));
+    let reason = refused(on_export.expect_err("an importer on an exporter's state"));
+    assert!(reason.contains("an exporter's state, not an importer's"), "{reason}");
+    let on_import = export(&s, source.try_clone().unwrap(), &key, &ExportOptions::new().state(ist.name()));
+    assert!(
+        refused(on_import.expect_err("an exporter on an importer's state")).contains("an importer's state")
+    );
+    assert!(ImportStats::read(est.name()).is_err() && ExportStats::read(ist.name()).is_err());
+
+    // Each read as its own side; the counters are the ones the bridges left.
+    match BridgeStats::read(est.name()).unwrap() {
+        BridgeStats::Export(st) => assert_eq!((st.taken, st.published), (1, 1)),
+        other => panic!("an exporter's state read as {other:?}"),
+    }
+    match BridgeStats::read(ist.name()).unwrap() {
+        BridgeStats::Import(st) => assert_eq!((st.received, st.put), (1, 1)),
+        other => panic!("an importer's state read as {other:?}"),
+    }
+    // Another program's array is no bridge's state.
+    let other = NameGuard::new("kother");
+    let _array = shmkit_ctypes::Array::<u64>::create_zeroed(other.name(), 64).unwrap();
+    assert!(BridgeStats::read(other.name()).is_err());
 }

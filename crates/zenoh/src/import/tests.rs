@@ -3,7 +3,7 @@
 use super::*;
 
 fn state() -> State {
-    State::named_or_anonymous(None).unwrap()
+    State::claim(None, Kind::Import).unwrap()
 }
 
 fn pair(st: &State, slot: usize) -> (u64, u64) {
@@ -124,7 +124,7 @@ fn every_number_is_put_once_in_order_or_counted_lost() {
         }
         let Some(&first) = arrivals.first() else { continue };
 
-        let st = State::named_or_anonymous(None).unwrap();
+        let st = State::claim(None, Kind::Import).unwrap();
         let mut o = Order::first(0xA, first, None, Some(0), &st);
         let mut put: Vec<u64> = Vec::new();
         let take = |ready: Vec<Ready>, put: &mut Vec<u64>| {
