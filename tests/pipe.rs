@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{fork, watchdog, NameGuard, Shared, LIMIT};
 use shmkit::{
-    Connection, CreateError, OpenError, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender,
+    Connection, CreateError, Deadline, OpenError, Pipe, PipeOptions, Receiver, RecvError, SendError, Sender,
     WaitStrategy,
 };
 
@@ -217,6 +217,23 @@ fn typed_values_cross_processes() {
     // The encoding, as Python's recv_bytes returns the pickle: the type's tag (version,
     // name length, name), then postcard's (a length, then the text).
     assert_eq!(b.recv_bytes().unwrap(), b"\x01\x06String\x08as bytes");
+}
+
+/// `recv_message_deadline`, for a relay: each message's bytes and whether it was sent
+/// typed, across processes.
+#[test]
+fn a_relay_receives_each_message_with_its_kind() {
+    let (rx, tx) = Pipe::simplex().unwrap();
+    let child = fork(move || {
+        tx.send(&7u64).unwrap();
+        tx.send_bytes(b"raw").unwrap();
+        0
+    });
+    let (bytes, typed) = rx.recv_message_deadline(Deadline::after(LIMIT)).unwrap();
+    assert!(typed);
+    assert_eq!(shmkit_core::typed::decode::<u64>(&bytes).unwrap(), 7);
+    assert_eq!(rx.recv_message_deadline(Deadline::after(LIMIT)).unwrap(), (b"raw".to_vec(), false));
+    child.join_ok(LIMIT);
 }
 
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]

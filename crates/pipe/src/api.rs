@@ -159,6 +159,20 @@ macro_rules! recv_api {
             stream::recv_bytes_deadline(&self.rx.port, self.rx.max, deadline)
         }
 
+        /// Receives the next message however it was sent: its bytes (a typed value's
+        /// encoding for a `send`), and whether it was sent typed. This is how a relay
+        /// (such as the Zenoh bridge) passes messages on unchanged, without knowing their
+        /// types.
+        ///
+        /// # Errors
+        ///
+        /// As [`recv_bytes_deadline`](Self::recv_bytes_deadline).
+        pub fn recv_message_deadline(&self, deadline: Deadline) -> Result<(Vec<u8>, bool), RecvError> {
+            self.hold().map_err(|_| RecvError::NoSlot)?;
+            let (flags, bytes) = stream::recv_message_deadline(&self.rx.port, self.rx.max, deadline)?;
+            Ok((bytes, flags & crate::frame::TYPED != 0))
+        }
+
         /// Receives the next message into `buf`, and returns its length.
         ///
         /// # Errors

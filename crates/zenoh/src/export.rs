@@ -14,7 +14,8 @@
 //! 2. Mark `TAKING`, take one message (waiting at most 50 ms, to see a stop), `TAKEN += 1`
 //!    (its old value is the message's sequence number), clear `TAKING`.
 //! 3. Publish it with a 16-byte attachment: the exporter's source id and the sequence
-//!    number, both little-endian u64. With `Block`, this waits while Zenoh's queue to
+//!    number, both little-endian u64; a typed value's has a 17th byte, 1 (its payload
+//!    is the value's encoding, as the local object held it). With `Block`, this waits while Zenoh's queue to
 //!    the subscribers is full: backpressure reaches the local producers through the local
 //!    object.
 //! 4. `PUBLISHED += 1`.
@@ -49,7 +50,7 @@ use zenoh::qos::CongestionControl;
 use zenoh::Wait;
 
 use crate::error::BridgeError;
-use crate::local::{Source, TakeError};
+use crate::local::{Source, TakeError, STAMP, TYPED};
 use crate::session::Session;
 use crate::state::{self, export as w, Kind, State};
 
@@ -316,12 +317,14 @@ pub fn export<S: Source>(
                 // is the message's sequence number.
                 let seq = st.add(w::TAKEN, 1);
                 st.store(w::TAKING, 0);
-                let len = msg.len() as u64;
-                let mut stamp = [0u8; 16];
+                let len = msg.bytes.len() as u64;
+                let mut stamp = [0u8; STAMP + 1];
                 stamp[..8].copy_from_slice(&source_id.to_le_bytes());
-                stamp[8..].copy_from_slice(&seq.to_le_bytes());
+                stamp[8..16].copy_from_slice(&seq.to_le_bytes());
+                stamp[STAMP] = TYPED;
+                let stamp = if msg.typed { &stamp[..] } else { &stamp[..STAMP] };
                 publisher
-                    .put(ZBytes::from(msg))
+                    .put(ZBytes::from(msg.bytes))
                     .attachment(ZBytes::from(stamp))
                     .wait()
                     .map_err(|e| BridgeError::Publish(e.to_string()))?;

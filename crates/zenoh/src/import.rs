@@ -52,7 +52,7 @@ use zenoh::sample::Sample;
 use zenoh::Wait;
 
 use crate::error::BridgeError;
-use crate::local::{PutFail, Target};
+use crate::local::{Message, PutFail, Target, STAMP, TYPED};
 use crate::session::Session;
 use crate::state::{import as w, Kind, State};
 
@@ -326,10 +326,18 @@ impl<T: Target> Shared<T> {
         }
         let mut ready: Vec<Ready> = Vec::new();
         // Whether the sample is due now, and the resume point to write once it is put.
-        let (in_turn, point) = match sample.attachment().map(|a| a.to_bytes()) {
-            Some(stamp) if stamp.len() == 16 => {
+        // The stamp: 16 bytes, and a 17th for a typed value. Anything else is no stamp.
+        let attachment = sample.attachment().map(|a| a.to_bytes());
+        let stamp = attachment.as_deref().and_then(|a| match a.len() {
+            STAMP => Some(a),
+            n if n == STAMP + 1 && a[STAMP] == TYPED => Some(a),
+            _ => None,
+        });
+        let typed = stamp.is_some_and(|a| a.len() > STAMP);
+        let (in_turn, point) = match stamp {
+            Some(stamp) => {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
-                let seq = u64::from_le_bytes(stamp[8..].try_into().unwrap_or_default());
+                let seq = u64::from_le_bytes(stamp[8..STAMP].try_into().unwrap_or_default());
                 let Inner { sources, resume, slotted, .. } = &mut *inner;
                 // What a peer wrote: the last number has no next; a new source past the
                 // most followed is not followed. Either goes on unchecked.
@@ -344,18 +352,18 @@ impl<T: Target> Shared<T> {
                     if order.in_turn(seq) {
                         (true, order.slot.map(|slot| (slot, order.expected)))
                     } else {
-                        order.offer(seq, payload.to_vec(), st, &mut ready);
+                        order.offer(seq, Message { bytes: payload.to_vec(), typed }, st, &mut ready);
                         (false, None)
                     }
                 }
             }
-            _ => {
+            None => {
                 st.add(w::UNSTAMPED, 1);
                 (true, None)
             }
         };
         if in_turn {
-            if !self.deliver_one(&mut inner, &payload) {
+            if !self.deliver_one(&mut inner, &payload, typed) {
                 return;
             }
             if let Some((slot, next)) = point {
@@ -372,7 +380,7 @@ impl<T: Target> Shared<T> {
             o.give_up_if_stale(&self.st, &mut ready);
         }
         for r in ready {
-            if !self.deliver_one(inner, &r.msg) {
+            if !self.deliver_one(inner, &r.msg.bytes, r.msg.typed) {
                 return;
             }
             if let Some((slot, next)) = r.save {
@@ -389,8 +397,8 @@ impl<T: Target> Shared<T> {
 
     /// Puts one message into the target; `false` once the target has ended (or failed),
     /// which is recorded for the keeper.
-    fn deliver_one(&self, inner: &mut Inner<T>, msg: &[u8]) -> bool {
-        let end = match deliver(&mut inner.target, msg, self.policy, &self.st, &self.stop) {
+    fn deliver_one(&self, inner: &mut Inner<T>, msg: &[u8], typed: bool) -> bool {
+        let end = match deliver(&mut inner.target, msg, typed, self.policy, &self.st, &self.stop) {
             Ok(()) | Err(PutFail::Malformed | PutFail::Full) => return true,
             Err(PutFail::Ended) => Ok(()),
             Err(PutFail::Failed(e)) => Err(BridgeError::Local(e)),
@@ -422,10 +430,12 @@ impl<T: Target> Shared<T> {
     }
 }
 
-/// Puts one message as `policy` says, counting what it drops.
+/// Puts one message (a typed value's encoding if `typed`) as `policy` says, counting
+/// what it drops.
 fn deliver<T: Target>(
     target: &mut T,
     msg: &[u8],
+    typed: bool,
     policy: Backpressure,
     st: &State,
     stop: &AtomicBool,
@@ -447,14 +457,14 @@ fn deliver<T: Target>(
             // At once if there is room (no clock read), else in waits of `POLL`.
             let mut deadline = Deadline::PASSED;
             loop {
-                match target.put(msg, deadline) {
+                match target.put(msg, typed, deadline) {
                     Err(PutFail::Full) if !stop.load(Ordering::Relaxed) => deadline = Deadline::after(POLL),
                     Err(PutFail::Full) => return Err(PutFail::Ended),
                     r => return counted(r),
                 }
             }
         }
-        Backpressure::DropNewest => match target.put(msg, Deadline::PASSED) {
+        Backpressure::DropNewest => match target.put(msg, typed, Deadline::PASSED) {
             Err(PutFail::Full) => {
                 st.add(w::DROPPED_NEWEST, 1);
                 Ok(())
@@ -463,7 +473,7 @@ fn deliver<T: Target>(
         },
         Backpressure::DropOldest => {
             for _ in 0..MAX_EVICTIONS {
-                match target.put(msg, Deadline::PASSED) {
+                match target.put(msg, typed, Deadline::PASSED) {
                     Err(PutFail::Full) => {
                         if target.discard_oldest()? {
                             st.add(w::DROPPED_OLDEST, 1);

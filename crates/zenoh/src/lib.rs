@@ -81,7 +81,7 @@ mod state;
 pub use error::BridgeError;
 pub use export::{export, Congestion, ExportOptions, ExportStats, Exporter, Recovered};
 pub use import::{import, Backpressure, ImportOptions, ImportStats, Importer};
-pub use local::{PutFail, Source, TakeError, Target};
+pub use local::{Message, PutFail, Source, TakeError, Target};
 pub use session::{Session, SessionConfig};
 
 /// The counters of either side of a bridge, read from its state object by name: what

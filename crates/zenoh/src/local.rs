@@ -5,13 +5,38 @@
 //! A message on the wire is the bytes of one local message: a [`MessageQueue`] message
 //! as it was put, a [`Queue<T>`] item as the bytes of its `T` (so both sides must agree
 //! on `T`; an item of another size is counted as malformed and dropped), a pipe message
-//! as it was sent.
+//! as it was sent. A typed value (a message queue's `put`, a pipe's `send`) stays one: it
+//! goes as its encoding, marked typed ([`Message::typed`]), and the importer puts it
+//! typed, so that `get::<T>()` on the other host reads it. A Pod queue takes no typed
+//! value: one is counted as malformed and dropped.
 
 use bytemuck::Pod;
 use shmkit_core::Deadline;
-use shmkit_mq::{MessageError, MessageQueue};
+use shmkit_mq::{MessageError, MessageQueue, MessageView};
 use shmkit_pipe::{Receiver, RecvError};
 use shmkit_queue::{GetTimeoutError, PutTimeoutError, Queue, TryGetError};
+
+/// The length of the stamp an exporter attaches to each sample: its source id and the
+/// sample's sequence number, both little-endian u64.
+pub(crate) const STAMP: usize = 16;
+/// The byte after the stamp of a typed value's sample (a plain one has none).
+pub(crate) const TYPED: u8 = 1;
+
+/// One message between a local object and Zenoh.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Message {
+    /// Its bytes: a typed value's encoding if [`typed`](Self::typed).
+    pub bytes: Vec<u8>,
+    /// Whether it is a typed value (a message queue's `put`, a pipe's `send`), not bytes.
+    pub typed: bool,
+}
+
+impl Message {
+    /// A message of plain bytes.
+    pub fn bytes(bytes: Vec<u8>) -> Self {
+        Self { bytes, typed: false }
+    }
+}
 
 /// Why a [`Source`] gave no message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +72,7 @@ pub trait Source: Send + 'static {
     /// # Errors
     ///
     /// As [`TakeError`].
-    fn take(&mut self, deadline: Deadline) -> Result<Vec<u8>, TakeError>;
+    fn take(&mut self, deadline: Deadline) -> Result<Message, TakeError>;
 
     /// Whether the source has ended with nothing left in it (closed and empty): no
     /// message will come. An exporter with no subscriber looks at this instead of taking.
@@ -60,12 +85,14 @@ pub trait Source: Send + 'static {
 /// A local queue an importer puts messages into. Implemented for [`MessageQueue`] and
 /// [`Queue<T>`].
 pub trait Target: Send + 'static {
-    /// Puts `msg`, waiting until `deadline` for room.
+    /// Puts `msg` (a typed value's encoding if `typed`), waiting until `deadline` for
+    /// room.
     ///
     /// # Errors
     ///
-    /// As [`PutFail`].
-    fn put(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), PutFail>;
+    /// As [`PutFail`]; [`PutFail::Malformed`] for a typed value into a target that
+    /// takes none.
+    fn put(&mut self, msg: &[u8], typed: bool, deadline: Deadline) -> Result<(), PutFail>;
 
     /// Takes the oldest message out and drops it, to make room; `false` if there was none.
     ///
@@ -76,8 +103,13 @@ pub trait Target: Send + 'static {
 }
 
 impl Source for MessageQueue {
-    fn take(&mut self, deadline: Deadline) -> Result<Vec<u8>, TakeError> {
-        self.get_bytes_deadline(deadline).map_err(|e| match e {
+    fn take(&mut self, deadline: Deadline) -> Result<Message, TakeError> {
+        let take = |m: &MessageView<'_>| {
+            let mut bytes = vec![0; m.len()];
+            m.copy_to(&mut bytes);
+            Message { bytes, typed: m.is_typed() }
+        };
+        self.get_with_deadline(deadline, take).map_err(|e| match e {
             MessageError::Timeout => TakeError::Timeout,
             MessageError::Closed => TakeError::Ended,
             other => TakeError::Failed(other.to_string()),
@@ -90,8 +122,8 @@ impl Source for MessageQueue {
 }
 
 impl Target for MessageQueue {
-    fn put(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), PutFail> {
-        self.put_bytes_deadline(msg, deadline).map_err(|e| match e {
+    fn put(&mut self, msg: &[u8], typed: bool, deadline: Deadline) -> Result<(), PutFail> {
+        self.put_message_deadline(msg, typed, deadline).map_err(|e| match e {
             MessageError::Timeout => PutFail::Full,
             MessageError::Closed => PutFail::Ended,
             MessageError::TooLarge { .. } => PutFail::Malformed,
@@ -109,9 +141,9 @@ impl Target for MessageQueue {
 }
 
 impl<T: Pod + Send> Source for Queue<T> {
-    fn take(&mut self, deadline: Deadline) -> Result<Vec<u8>, TakeError> {
+    fn take(&mut self, deadline: Deadline) -> Result<Message, TakeError> {
         match self.get_deadline(deadline) {
-            Ok(item) => Ok(bytemuck::bytes_of(&item).to_vec()),
+            Ok(item) => Ok(Message::bytes(bytemuck::bytes_of(&item).to_vec())),
             Err(GetTimeoutError::Timeout) => Err(TakeError::Timeout),
             Err(GetTimeoutError::Disconnected) => Err(TakeError::Ended),
             Err(e @ GetTimeoutError::NoSlot) => Err(TakeError::Failed(e.to_string())),
@@ -124,7 +156,10 @@ impl<T: Pod + Send> Source for Queue<T> {
 }
 
 impl<T: Pod + Send> Target for Queue<T> {
-    fn put(&mut self, msg: &[u8], deadline: Deadline) -> Result<(), PutFail> {
+    fn put(&mut self, msg: &[u8], typed: bool, deadline: Deadline) -> Result<(), PutFail> {
+        if typed {
+            return Err(PutFail::Malformed);
+        }
         let item: T = bytemuck::try_pod_read_unaligned(msg).map_err(|_| PutFail::Malformed)?;
         match self.put_deadline(item, deadline) {
             Ok(()) => Ok(()),
@@ -145,11 +180,12 @@ impl<T: Pod + Send> Target for Queue<T> {
 }
 
 impl Source for Receiver {
-    fn take(&mut self, deadline: Deadline) -> Result<Vec<u8>, TakeError> {
-        self.recv_bytes_deadline(deadline).map_err(|e| match e {
+    fn take(&mut self, deadline: Deadline) -> Result<Message, TakeError> {
+        let (bytes, typed) = self.recv_message_deadline(deadline).map_err(|e| match e {
             RecvError::Timeout => TakeError::Timeout,
             RecvError::Disconnected => TakeError::Ended,
             other => TakeError::Failed(other.to_string()),
-        })
+        })?;
+        Ok(Message { bytes, typed })
     }
 }

@@ -535,6 +535,24 @@ impl MessageQueue {
         self.put_raw(msg, false, deadline)
     }
 
+    /// Puts a message as another queue or pipe gave it: its bytes, and whether they are a
+    /// typed value's encoding (a `put`'s, seen as [`MessageView::is_typed`]), so that a
+    /// typed value stays one and `get::<T>()` reads it. This is how a relay (such as the
+    /// Zenoh bridge) passes messages on unchanged, without knowing their types. Bytes put
+    /// as typed that are not a typed value's encoding are refused by `get` as corrupt.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_put_bytes`](Self::try_put_bytes).
+    pub fn put_message_deadline(
+        &self,
+        msg: &[u8],
+        typed: bool,
+        deadline: Deadline,
+    ) -> Result<(), MessageError> {
+        self.put_raw(msg, typed, deadline)
+    }
+
     /// Takes the next message, waiting for one: Python's `get`.
     ///
     /// # Errors

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use crate::local::Message;
 use crate::state::{import as w, State};
 
 /// How long a hole in a source's numbering may go without a sample filling it before
@@ -17,7 +18,7 @@ const MAX_STASH: usize = 65_536;
 /// A message due, to be put: with, for a source that has a resume point, the pair of
 /// words and the number to write there once it is put.
 pub(super) struct Ready {
-    pub(super) msg: Vec<u8>,
+    pub(super) msg: Message,
     pub(super) save: Option<(usize, u64)>,
     /// For a message that came after its number was given up: once it is put, it is
     /// taken out of `GAPS`, and, if `true` (a restart had counted it as missed), out of
@@ -40,7 +41,7 @@ pub(super) struct Order {
     /// Numbers from its start on are counted; earlier ones came before the numbering here
     /// began.
     missed: Range<u64>,
-    pub(super) stash: BTreeMap<u64, Vec<u8>>,
+    pub(super) stash: BTreeMap<u64, Message>,
     /// When the hole before the stash last saw progress (set when a sample is first
     /// stashed, and on each progress while the stash is not empty: read only then).
     since: Instant,
@@ -84,7 +85,7 @@ impl Order {
     }
 
     /// A message due, with the resume point to write once it is put: `next`.
-    fn ready(&self, msg: Vec<u8>, next: u64) -> Ready {
+    fn ready(&self, msg: Message, next: u64) -> Ready {
         Ready { msg, save: self.slot.map(|slot| (slot, next)), late: None }
     }
 
@@ -100,7 +101,7 @@ impl Order {
     }
 
     /// Takes sample `seq`: hands on, in order, every message now due.
-    pub(super) fn offer(&mut self, seq: u64, msg: Vec<u8>, st: &State, ready: &mut Vec<Ready>) {
+    pub(super) fn offer(&mut self, seq: u64, msg: Message, st: &State, ready: &mut Vec<Ready>) {
         if seq < self.expected {
             // Its place was given up as lost (or it came twice): deliver it late rather
             // than lose it, and once put, take it out of the gaps. The resume point stays.

@@ -49,7 +49,7 @@ fn a_restart_counts_what_a_source_skipped_and_a_late_one_is_taken_out_once_put()
     assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (5, 5));
     assert_eq!((o.expected, pair(st, 0)), (15, (0xA, 15)));
     let mut ready = Vec::new();
-    o.offer(12, vec![12], st, &mut ready);
+    o.offer(12, Message::bytes(vec![12]), st, &mut ready);
     assert_eq!(st.get(w::OUT_OF_ORDER), 1);
     assert!(ready[0].save.is_none(), "a late message moves no resume point");
     assert_eq!(st.get(w::GAPS), 5, "not taken out before it is put");
@@ -58,7 +58,7 @@ fn a_restart_counts_what_a_source_skipped_and_a_late_one_is_taken_out_once_put()
     assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (4, 4));
     // A late message that cannot be put (the target ended) stays counted as lost.
     let mut ready = Vec::new();
-    o.offer(13, vec![13], st, &mut ready);
+    o.offer(13, Message::bytes(vec![13]), st, &mut ready);
     q.close();
     sh.deliver_all(&mut sh.inner.lock().unwrap(), ready);
     assert_eq!((st.get(w::GAPS), st.get(w::MISSED_WHILE_DOWN)), (4, 4));
@@ -73,8 +73,8 @@ fn a_skipped_hole_moves_the_resume_point_with_the_message_put_before_it() {
     let st = state();
     let mut o = Order::first(0xA, 0, None, Some(0), &st);
     let mut ready = Vec::new();
-    o.offer(0, vec![0], &st, &mut ready);
-    o.offer(3, vec![3], &st, &mut ready);
+    o.offer(0, Message::bytes(vec![0]), &st, &mut ready);
+    o.offer(3, Message::bytes(vec![3]), &st, &mut ready);
     o.skip_hole(&st, &mut ready);
     assert_eq!(st.get(w::GAPS), 2);
     let saves: Vec<_> = ready.iter().map(|r| r.save).collect();
@@ -82,7 +82,7 @@ fn a_skipped_hole_moves_the_resume_point_with_the_message_put_before_it() {
     assert_eq!(pair(&st, 0), (0xA, 0), "nothing written before a message is put");
     // With no message before the hole waiting to be put, the point moves at once.
     let mut ready = Vec::new();
-    o.offer(6, vec![6], &st, &mut ready);
+    o.offer(6, Message::bytes(vec![6]), &st, &mut ready);
     o.skip_hole(&st, &mut ready);
     assert_eq!(pair(&st, 0), (0xA, 6));
     assert_eq!(ready.iter().map(|r| r.save).collect::<Vec<_>>(), [Some((0, 7))]);
@@ -129,7 +129,7 @@ fn every_number_is_put_once_in_order_or_counted_lost() {
         let mut put: Vec<u64> = Vec::new();
         let take = |ready: Vec<Ready>, put: &mut Vec<u64>| {
             for r in ready {
-                let seq = u64::from_le_bytes(r.msg.try_into().unwrap());
+                let seq = u64::from_le_bytes(r.msg.bytes.try_into().unwrap());
                 if let Some((slot, next)) = r.save {
                     save(&st, slot, next);
                 }
@@ -145,7 +145,7 @@ fn every_number_is_put_once_in_order_or_counted_lost() {
                 put.push(seq);
                 save(&st, 0, o.expected);
             } else {
-                o.offer(seq, seq.to_le_bytes().to_vec(), &st, &mut ready);
+                o.offer(seq, Message::bytes(seq.to_le_bytes().to_vec()), &st, &mut ready);
             }
             if rng.below(16) == 0 {
                 // The hole went stale: given up.
