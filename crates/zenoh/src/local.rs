@@ -105,8 +105,8 @@ pub trait Target: Send + 'static {
 impl Source for MessageQueue {
     fn take(&mut self, deadline: Deadline) -> Result<Message, TakeError> {
         let take = |m: &MessageView<'_>| {
-            let mut bytes = vec![0; m.len()];
-            m.copy_to(&mut bytes);
+            let mut bytes = Vec::with_capacity(m.len());
+            m.pieces().for_each(|piece| bytes.extend_from_slice(piece));
             Message { bytes, typed: m.is_typed() }
         };
         self.get_with_deadline(deadline, take).map_err(|e| match e {
