@@ -13,13 +13,15 @@
 //! its own Zenoh session, over a free loopback port.
 
 use std::process::{Command, ExitCode};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use shmkit_mq::MessageQueue;
 use shmkit_zenoh::{export, import, ExportOptions, ImportOptions, Session, SessionConfig};
 
 const KEY: &str = "shmkit/example/jobs";
+/// How long either side waits for the other before it gives up.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// What crosses: any serde type, of any size.
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -78,35 +80,40 @@ impl Side {
     }
 
     /// Host A: a local queue, its exporter, and a producer that puts the jobs and closes
-    /// the queue. The exporter ends once the queue is closed and empty.
+    /// the queue. The exporter ends once the queue is closed and empty; closing the
+    /// session then sends what Zenoh still holds.
     fn export(&self) -> Result<(), Error> {
         let session = Session::open(&self.config)?;
-        let name = format!("two-hosts-a-{}", std::process::id());
+        let name = queue_name("a", std::process::id());
         let jobs = MessageQueue::create(&name, 64)?;
         let _unlink = Unlink(name);
         let exporter = export(&session, jobs.try_clone()?, KEY, &ExportOptions::new())?;
         for i in 0..self.jobs {
-            jobs.put(&Job::new(i))?;
+            // Bounded: with no importer (host B never came, or failed) the queue fills.
+            if let Err(e) = jobs.put_timeout(&Job::new(i), PATIENCE) {
+                return Err(
+                    format!("job {i} not taken within {PATIENCE:?} ({e}): is host B importing?").into()
+                );
+            }
         }
         jobs.close();
         let stats = exporter.join()?;
         println!("host A: {} jobs put, {} published on {KEY}", self.jobs, stats.published);
-        // Closing the session hands on what Zenoh still holds; give the other side a
-        // moment to take it.
-        std::thread::sleep(Duration::from_millis(200));
         Ok(())
     }
 
     /// Host B: a local queue filled by the importer, and a consumer that gets the jobs.
     fn import(&self) -> Result<(), Error> {
         let session = Session::open(&self.config)?;
-        let name = format!("two-hosts-b-{}", std::process::id());
+        let name = queue_name("b", std::process::id());
         let jobs = MessageQueue::create(&name, 64)?;
         let _unlink = Unlink(name);
         let importer = import(&session, KEY, jobs.try_clone()?, &ImportOptions::new())?;
         println!("host B: waiting for {} jobs on {KEY}", self.jobs);
         for i in 0..self.jobs {
-            let job: Job = jobs.get_timeout(Duration::from_secs(30))?;
+            let job: Job = jobs
+                .get_timeout(PATIENCE)
+                .map_err(|e| format!("job {i} not here within {PATIENCE:?}: {e}"))?;
             if job != Job::new(i) {
                 return Err(format!("job {i} expected, {job:?} came").into());
             }
@@ -122,6 +129,12 @@ impl Side {
     }
 }
 
+/// The local queue of side `a` or `b` in process `pid` (each host names its own; here both
+/// run on one host, so they differ).
+fn queue_name(side: &str, pid: u32) -> String {
+    format!("two-hosts-{side}-{pid}")
+}
+
 /// Removes the local queue's name when the side ends.
 struct Unlink(String);
 
@@ -132,16 +145,50 @@ impl Drop for Unlink {
 }
 
 /// Both sides as two processes of this program, over a loopback port free a moment ago.
+/// If one side fails, the other is stopped.
 fn both_sides_here() -> Result<(), Error> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let endpoint = format!("tcp/127.0.0.1:{port}");
     let exe = std::env::current_exe()?;
-    let mut a = Command::new(&exe).args(["export", "--listen", &endpoint]).spawn()?;
-    let mut b = Command::new(&exe).args(["import", "--connect", &endpoint]).spawn()?;
-    let (a, b) = (a.wait()?, b.wait()?);
-    if !a.success() || !b.success() {
-        return Err(format!("a side failed: host A {a}, host B {b}").into());
+    let a = Child::new(Command::new(&exe).args(["export", "--listen", &endpoint]).spawn()?, "a");
+    let b = Child::new(Command::new(&exe).args(["import", "--connect", &endpoint]).spawn()?, "b");
+    let mut sides = [("host A", a, None), ("host B", b, None)];
+    let end = Instant::now() + 2 * PATIENCE;
+    while sides.iter().any(|(_, _, status)| status.is_none()) {
+        for (side, child, status) in &mut sides {
+            if status.is_none() {
+                *status = child.0.try_wait()?;
+                if status.is_some_and(|s| !s.success()) {
+                    return Err(format!("{side} failed ({})", status.unwrap()).into());
+                }
+            }
+        }
+        if Instant::now() > end {
+            return Err(format!("the sides did not finish within {:?}", 2 * PATIENCE).into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     println!("one pipeline, two Zenoh sessions: every job crossed in order");
     Ok(())
+}
+
+/// A side's process: killed (and reaped) if it is still running when dropped, so that a
+/// failed side takes the other down with it; its queue's name is removed then.
+struct Child(std::process::Child, String);
+
+impl Child {
+    fn new(child: std::process::Child, side: &str) -> Self {
+        let queue = queue_name(side, child.id());
+        Self(child, queue)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = MessageQueue::unlink(&self.1);
+        }
+    }
 }
