@@ -812,3 +812,30 @@ fn range_updates_after_a_writer_died_in_the_middle_of_a_write_do_not_hang() {
     })
     .join_ok(LIMIT);
 }
+
+/// `read_snapshot`: another process's array read by name from a private copy, checked as
+/// an open checks it, without registering (the writer's participant count stays 1).
+#[test]
+fn an_array_is_read_from_a_snapshot_without_taking_part() {
+    let g = NameGuard::new("arr-snap");
+    let shared = Shared::new();
+    let child = fork(|| {
+        let a = Array::<u64>::create(g.name(), &[1, 2, 3]).unwrap();
+        a.fetch_add(2, 40).unwrap();
+        shared.signal(0, 1);
+        // Held open until the parent has read.
+        shared.await_value(1, 1, LIMIT);
+        0
+    });
+    shared.await_value(0, 1, LIMIT);
+    assert_eq!(Array::<u64>::read_snapshot(g.name()).unwrap(), [1, 2, 43]);
+    let looked = shmkit::Object::inspect(g.name(), &shmkit::OpenOptions::new()).unwrap();
+    assert_eq!(looked.participants().len(), 1, "the snapshot did not register");
+    assert!(matches!(Array::<u32>::read_snapshot(g.name()), Err(OpenError::TypeMismatch { .. })));
+    let v = NameGuard::new("arr-snap-value");
+    let _value = Value::<u64>::create(v.name(), 7).unwrap();
+    assert!(matches!(Array::<u64>::read_snapshot(v.name()), Err(OpenError::KindMismatch { .. })));
+    assert!(matches!(Array::<u64>::read_snapshot("no-such-array-here"), Err(OpenError::NotFound { .. })));
+    shared.signal(1, 1);
+    child.join_ok(LIMIT);
+}

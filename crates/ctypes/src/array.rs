@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 use shmkit_core::{
-    CreateError, CreateOptions, Deadline, Handle, Kind, Object, OpenError, OpenOptions, OpenOrCreateError,
-    RegisterError, UnlinkError, WaitStrategy,
+    CreateError, CreateOptions, Deadline, Handle, Kind, Layout, Object, OpenError, OpenOptions,
+    OpenOrCreateError, RegisterError, UnlinkError, WaitStrategy,
 };
 use shmkit_sync::{LockError, TryLockError};
 
@@ -187,6 +187,42 @@ impl<T: Pod> Array<T> {
     /// Opens the named array `name`. Errors as [`shmkit_core::Handle::open_with`].
     pub fn open(name: &str) -> Result<Self, OpenError> {
         Self::open_with(name, &OpenOptions::new())
+    }
+
+    /// The elements of the named array `name` as they were when read, without taking part
+    /// in it: the file is copied with `pread` into a private snapshot and validated there
+    /// (kind, element type), never mapped and never registered as a participant. For
+    /// monitors and tools: nothing the file's owner does to it (truncating it, writing
+    /// garbage) can crash the reader, and it needs only read permission. An element being
+    /// written at the moment of the copy may be read torn; every other one is as it was.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open) (never [`OpenError::ParticipantsFull`]); an array larger
+    /// than a snapshot copies ([`shmkit_core::segment::SNAPSHOT_LIMIT`]) is
+    /// [`OpenError::Io`]: open it instead.
+    pub fn read_snapshot(name: &str) -> Result<Vec<T>, OpenError> {
+        let layout = Cells::<T>::of(Kind::Array);
+        let obj = Object::snapshot(name, &OpenOptions::new())?;
+        if obj.segment().snapshot_len().is_some_and(|copied| copied < obj.info().total_size) {
+            let limit = shmkit_core::segment::SNAPSHOT_LIMIT;
+            let reason =
+                format!("the array is larger than the {limit} bytes a snapshot copies: open it instead");
+            return Err(OpenError::Io { op: "snapshot", source: std::io::Error::other(reason) });
+        }
+        obj.info().validate(obj.segment().len() as u64, &layout.expect())?;
+        let elements = layout.check(&obj)?;
+        let mut out = vec![T::zeroed(); elements.len()];
+        // SAFETY: `check` found `len` elements inside the body from `data`; the snapshot is
+        // a private copy that nobody writes, mapped while `obj` lives; `out` is as long.
+        unsafe {
+            copy_load(
+                elements.data().as_ptr().cast(),
+                out.as_mut_ptr().cast(),
+                std::mem::size_of_val(&out[..]),
+            )
+        };
+        Ok(out)
     }
 
     /// Opens the named array `name` with options.

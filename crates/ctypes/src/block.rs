@@ -166,6 +166,18 @@ pub(crate) struct Elements<T> {
     shape: Shape<T>,
 }
 
+impl<T> Elements<T> {
+    /// The element count.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The first element: `len` of them follow, inside the checked body.
+    pub fn data(&self) -> NonNull<T> {
+        self.data
+    }
+}
+
 /// How a Value's or Array's elements are read and written.
 #[derive(Debug)]
 enum Shape<T> {
