@@ -18,8 +18,8 @@
 //! (`cargo install --path crates/cli --features bench`); without it the subcommand says
 //! so.
 //!
-//! Looking at an object never registers as one of its participants, so `ls` and
-//! `inspect` never keep an object alive, and never maps its file: every object, ours or
+//! Looking at an object never registers as one of its participants, so `ls`, `inspect`
+//! and `bridge stats` never keep an object alive, and never maps its file: every object, ours or
 //! another user's, is read with `pread` into a private snapshot and validated there, so
 //! nothing a file's owner does to it (truncating it, scribbling on its header) can crash
 //! the command. `gc` removes only objects of our own user; another user's are kept, and

@@ -42,6 +42,14 @@ pub enum BridgeError {
         /// Why.
         reason: String,
     },
+    /// The object named as a bridge's state is not one this side can use: the other
+    /// side's state, another kind of object, or a state made by an older shmkit.
+    WrongState {
+        /// The state object's name.
+        name: String,
+        /// What it is instead, and what to do.
+        reason: String,
+    },
     /// Another live bridge uses the state object: one bridge at a time per state object.
     InUse {
         /// The state object's name.
@@ -87,6 +95,9 @@ impl fmt::Display for BridgeError {
                 "the bridge's state object {name:?} could not be made or opened: {reason}; if it was left by \
                  another program, remove it (`shmkit rm {name}`) or give the bridge another state name"
             ),
+            Self::WrongState { name, reason } => {
+                write!(f, "{name:?} cannot be used as this bridge's state: {reason}")
+            }
             Self::InUse { name, pid } => write!(
                 f,
                 "the bridge's state object {name:?} is in use by another bridge (process {pid}): one bridge at \

@@ -14,10 +14,13 @@
 //! 2. Mark `TAKING`, take one message (waiting at most 50 ms, to see a stop), `TAKEN += 1`
 //!    (its old value is the message's sequence number), clear `TAKING`.
 //! 3. Publish it with a 16-byte attachment: the exporter's source id and the sequence
-//!    number, both little-endian u64; a typed value's has a 17th byte, 1 (its payload
-//!    is the value's encoding, as the local object held it). With `Block`, this waits while Zenoh's queue to
-//!    the subscribers is full: backpressure reaches the local producers through the local
-//!    object.
+//!    number, both little-endian u64. A typed value's has a 17th byte of flags, bit 0 set
+//!    (its payload is the value's encoding, as the local object held it; the other bits
+//!    are reserved, and importers ignore them). An importer from before typed values
+//!    takes such a sample as unstamped: it delivers the value as bytes, outside the
+//!    numbering, so upgrade importers first. With `Block`, this waits while Zenoh's
+//!    queue to the subscribers is full: backpressure reaches the local producers through
+//!    the local object.
 //! 4. `PUBLISHED += 1`.
 //!
 //! The thread asks the kernel for the shortest time slice it grants (0.1 ms, Linux 6.12;
@@ -95,8 +98,9 @@ impl ExportOptions {
     /// Keeps the exporter's counters in the named shared-memory object `name` (made if
     /// missing, an `Array<u64>`), so that a restarted exporter reports what the crash cost
     /// and continues the numbering. One bridge at a time per state name: [`export`] fails
-    /// with [`BridgeError::InUse`] while another live bridge has it. Without it the
-    /// counters end with the exporter.
+    /// with [`BridgeError::InUse`] while another live bridge has it. The object is marked
+    /// as an exporter's when first used; an importer's is refused
+    /// ([`BridgeError::WrongState`]). Without it the counters end with the exporter.
     pub fn state(mut self, name: impl Into<String>) -> Self {
         self.state = Some(name.into());
         self
@@ -157,23 +161,28 @@ pub struct ExportStats {
 }
 
 impl ExportStats {
-    /// Reads the counters of the exporter whose state object is `name`, from any process.
+    /// Reads the counters of the exporter whose state object is `name`, from any process,
+    /// while it runs or after it ended: from a copy of the object, which is never mapped
+    /// and never joined.
     ///
     /// # Errors
     ///
-    /// [`BridgeError::State`] if there is no such object, or it is not an exporter's state.
+    /// [`BridgeError::WrongState`] if it is not an exporter's state; [`BridgeError::State`] if
+    /// it cannot be read (there is no such object).
     pub fn read(name: &str) -> Result<Self, BridgeError> {
-        Ok(Self::of(&State::open(name, Kind::Export)?))
+        let words = State::read(name, Kind::Export)?;
+        Ok(Self::of(|w| words.get(w)))
     }
 
-    fn of(s: &State) -> Self {
+    /// The counters, from a state's words.
+    pub(crate) fn of(get: impl Fn(usize) -> u64) -> Self {
         Self {
-            taken: s.get(w::TAKEN),
-            published: s.get(w::PUBLISHED),
-            bytes: s.get(w::BYTES),
-            crash_unpublished: s.get(w::CRASH_UNPUBLISHED),
-            crash_mid_take: s.get(w::CRASH_MID_TAKE),
-            restarts: s.get(w::RESTARTS),
+            taken: get(w::TAKEN),
+            published: get(w::PUBLISHED),
+            bytes: get(w::BYTES),
+            crash_unpublished: get(w::CRASH_UNPUBLISHED),
+            crash_mid_take: get(w::CRASH_MID_TAKE),
+            restarts: get(w::RESTARTS),
         }
     }
 }
@@ -216,6 +225,7 @@ impl std::fmt::Debug for Exporter {
 /// # Errors
 ///
 /// [`BridgeError::KeyExpr`], [`BridgeError::Declare`], [`BridgeError::State`],
+/// [`BridgeError::WrongState`] (the named state is the other side's, or no bridge's),
 /// [`BridgeError::InUse`].
 pub fn export<S: Source>(
     session: &Session,
@@ -361,7 +371,7 @@ impl Exporter {
 
     /// The counters now.
     pub fn stats(&self) -> ExportStats {
-        ExportStats::of(&self.state)
+        ExportStats::of(|w| self.state.get(w))
     }
 
     /// Whether the exporter's thread has ended (its source ended, or it failed).

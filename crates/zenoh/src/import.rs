@@ -99,7 +99,9 @@ impl ImportOptions {
     /// Keeps the importer's counters in the named shared-memory object `name` (made if
     /// missing), readable from any process with [`ImportStats::read`]. One bridge at a
     /// time per state name: [`import`] fails with [`BridgeError::InUse`] while another live
-    /// bridge has it. Without it the counters end with the importer.
+    /// bridge has it. The object is marked as an importer's when first used; an exporter's
+    /// is refused ([`BridgeError::WrongState`]). A restarted importer resumes its sources'
+    /// numbering from it. Without it the counters end with the importer.
     pub fn state(mut self, name: impl Into<String>) -> Self {
         self.state = Some(name.into());
         self
@@ -141,13 +143,17 @@ pub struct ImportStats {
 }
 
 impl ImportStats {
-    /// Reads the counters of the importer whose state object is `name`, from any process.
+    /// Reads the counters of the importer whose state object is `name`, from any process,
+    /// while it runs or after it ended: from a copy of the object, which is never mapped
+    /// and never joined.
     ///
     /// # Errors
     ///
-    /// [`BridgeError::State`] if there is no such object, or it is not an importer's state.
+    /// [`BridgeError::WrongState`] if it is not an importer's state; [`BridgeError::State`] if
+    /// it cannot be read (there is no such object).
     pub fn read(name: &str) -> Result<Self, BridgeError> {
-        Ok(Self::of(&State::open(name, Kind::Import)?))
+        let words = State::read(name, Kind::Import)?;
+        Ok(Self::of(|w| words.get(w)))
     }
 
     /// Everything dropped on this side: by a policy, or as malformed.
@@ -155,19 +161,20 @@ impl ImportStats {
         self.dropped_oldest + self.dropped_newest + self.malformed
     }
 
-    fn of(s: &State) -> Self {
+    /// The counters, from a state's words.
+    pub(crate) fn of(get: impl Fn(usize) -> u64) -> Self {
         Self {
-            received: s.get(w::RECEIVED),
-            put: s.get(w::PUT),
-            bytes: s.get(w::BYTES),
-            dropped_oldest: s.get(w::DROPPED_OLDEST),
-            dropped_newest: s.get(w::DROPPED_NEWEST),
-            gaps: s.get(w::GAPS),
-            out_of_order: s.get(w::OUT_OF_ORDER),
-            malformed: s.get(w::MALFORMED),
-            unstamped: s.get(w::UNSTAMPED),
-            restarts: s.get(w::RESTARTS),
-            missed_while_down: s.get(w::MISSED_WHILE_DOWN),
+            received: get(w::RECEIVED),
+            put: get(w::PUT),
+            bytes: get(w::BYTES),
+            dropped_oldest: get(w::DROPPED_OLDEST),
+            dropped_newest: get(w::DROPPED_NEWEST),
+            gaps: get(w::GAPS),
+            out_of_order: get(w::OUT_OF_ORDER),
+            malformed: get(w::MALFORMED),
+            unstamped: get(w::UNSTAMPED),
+            restarts: get(w::RESTARTS),
+            missed_while_down: get(w::MISSED_WHILE_DOWN),
         }
     }
 }
@@ -220,6 +227,7 @@ impl std::fmt::Debug for Importer {
 /// # Errors
 ///
 /// [`BridgeError::KeyExpr`], [`BridgeError::Declare`], [`BridgeError::State`],
+/// [`BridgeError::WrongState`] (the named state is the other side's, or no bridge's),
 /// [`BridgeError::InUse`].
 pub fn import<T: Target>(
     session: &Session,
@@ -238,7 +246,10 @@ pub fn import<T: Target>(
         .callback(move |sample: Sample| {
             // Dropped with the callback: tells the keeper the subscription is over.
             let _ = &gone;
-            sh.on_sample(&sample);
+            // Borrowed when Zenoh holds them in one piece: a message delivered in its
+            // turn is put straight from the payload, with no copy of its own.
+            let attachment = sample.attachment().map(|a| a.to_bytes());
+            sh.on_sample(&sample.payload().to_bytes(), attachment.as_deref());
         })
         .wait()
         .map_err(|e| BridgeError::Declare { key: key.to_owned(), reason: e.to_string() })?;
@@ -305,16 +316,14 @@ impl<T: Target> Shared<T> {
         }
     }
 
-    /// One sample, in the thread Zenoh calls back on: numbered into its source's order,
-    /// and every message now due put into the target. With [`Backpressure::Block`] this
-    /// waits for room, so that Zenoh stops reading from the link and pushes back.
-    fn on_sample(&self, sample: &Sample) {
+    /// One sample (its payload, and its attachment: a peer's, so anything), in the thread
+    /// Zenoh calls back on: numbered into its source's order, and every message now due
+    /// put into the target. With [`Backpressure::Block`] this waits for room, so that
+    /// Zenoh stops reading from the link and pushes back.
+    fn on_sample(&self, payload: &[u8], attachment: Option<&[u8]>) {
         if self.stop.load(Ordering::Relaxed) {
             return;
         }
-        // Borrowed when Zenoh holds the payload in one piece: a message delivered in its
-        // turn is put straight from it, with no copy of its own.
-        let payload = sample.payload().to_bytes();
         let st = &self.st;
         st.add(w::RECEIVED, 1);
         st.add(w::BYTES, payload.len() as u64);
@@ -326,14 +335,10 @@ impl<T: Target> Shared<T> {
         }
         let mut ready: Vec<Ready> = Vec::new();
         // Whether the sample is due now, and the resume point to write once it is put.
-        // The stamp: 16 bytes, and a 17th for a typed value. Anything else is no stamp.
-        let attachment = sample.attachment().map(|a| a.to_bytes());
-        let stamp = attachment.as_deref().and_then(|a| match a.len() {
-            STAMP => Some(a),
-            n if n == STAMP + 1 && a[STAMP] == TYPED => Some(a),
-            _ => None,
-        });
-        let typed = stamp.is_some_and(|a| a.len() > STAMP);
+        // The stamp: 16 bytes, then perhaps a byte of flags (a typed value's). Any other
+        // length is no stamp.
+        let stamp = attachment.filter(|a| a.len() == STAMP || a.len() == STAMP + 1);
+        let typed = stamp.and_then(|a| a.get(STAMP)).is_some_and(|flags| flags & TYPED != 0);
         let (in_turn, point) = match stamp {
             Some(stamp) => {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
@@ -363,7 +368,7 @@ impl<T: Target> Shared<T> {
             }
         };
         if in_turn {
-            if !self.deliver_one(&mut inner, &payload, typed) {
+            if !self.deliver_one(&mut inner, payload, typed) {
                 return;
             }
             if let Some((slot, next)) = point {
@@ -492,7 +497,7 @@ fn deliver<T: Target>(
 impl Importer {
     /// The counters now.
     pub fn stats(&self) -> ImportStats {
-        ImportStats::of(&self.state)
+        ImportStats::of(|w| self.state.get(w))
     }
 
     /// Whether the importer's thread has ended (the target ended, the session closed, or

@@ -100,15 +100,14 @@ impl BridgeStats {
     ///
     /// # Errors
     ///
-    /// [`BridgeError::State`] if there is no such object, or it is not a bridge's state.
+    /// [`BridgeError::WrongState`] if it is not a bridge's state; [`BridgeError::State`] if
+    /// it cannot be read (there is no such object).
     pub fn read(name: &str) -> Result<Self, BridgeError> {
-        match state::State::kind_of(name)? {
-            Some(state::Kind::Export) => ExportStats::read(name).map(Self::Export),
-            Some(state::Kind::Import) => ImportStats::read(name).map(Self::Import),
-            None => Err(BridgeError::State {
-                name: name.to_owned(),
-                reason: "it is not a bridge's state (no exporter or importer has claimed it)".into(),
-            }),
+        let words = state::State::read_any(name)?;
+        match words.kind() {
+            Some(state::Kind::Export) => Ok(Self::Export(ExportStats::of(|w| words.get(w)))),
+            Some(state::Kind::Import) => Ok(Self::Import(ImportStats::of(|w| words.get(w)))),
+            None => Err(BridgeError::WrongState { name: name.to_owned(), reason: state::NOT_A_STATE.into() }),
         }
     }
 }

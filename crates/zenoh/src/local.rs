@@ -12,14 +12,15 @@
 
 use bytemuck::Pod;
 use shmkit_core::Deadline;
-use shmkit_mq::{MessageError, MessageQueue, MessageView};
+use shmkit_mq::{MessageError, MessageQueue};
 use shmkit_pipe::{Receiver, RecvError};
 use shmkit_queue::{GetTimeoutError, PutTimeoutError, Queue, TryGetError};
 
 /// The length of the stamp an exporter attaches to each sample: its source id and the
 /// sample's sequence number, both little-endian u64.
 pub(crate) const STAMP: usize = 16;
-/// The byte after the stamp of a typed value's sample (a plain one has none).
+/// In the flags byte that may follow the stamp: the sample is a typed value (the other
+/// bits are reserved, and ignored). A plain message's stamp has no flags byte.
 pub(crate) const TYPED: u8 = 1;
 
 /// One message between a local object and Zenoh.
@@ -104,16 +105,12 @@ pub trait Target: Send + 'static {
 
 impl Source for MessageQueue {
     fn take(&mut self, deadline: Deadline) -> Result<Message, TakeError> {
-        let take = |m: &MessageView<'_>| {
-            let mut bytes = Vec::with_capacity(m.len());
-            m.pieces().for_each(|piece| bytes.extend_from_slice(piece));
-            Message { bytes, typed: m.is_typed() }
-        };
-        self.get_with_deadline(deadline, take).map_err(|e| match e {
+        let (bytes, typed) = self.get_message_deadline(deadline).map_err(|e| match e {
             MessageError::Timeout => TakeError::Timeout,
             MessageError::Closed => TakeError::Ended,
             other => TakeError::Failed(other.to_string()),
-        })
+        })?;
+        Ok(Message { bytes, typed })
     }
 
     fn has_ended(&mut self) -> bool {

@@ -19,7 +19,7 @@
 //! it is first claimed: an exporter given an importer's state (or the other way round)
 //! is refused, where it would otherwise have counted into the other's words.
 
-use shmkit_core::ParticipantId;
+use shmkit_core::{OpenError, ParticipantId};
 use shmkit_ctypes::Array;
 
 use crate::error::BridgeError;
@@ -33,7 +33,7 @@ pub(crate) const OWNER: usize = WORDS - 1;
 /// The word that says which bridge the state is for: [`Kind::mark`] (0: not yet claimed).
 pub(crate) const KIND: usize = WORDS - 2;
 
-const _: () = assert!(import::RESUME + 2 * import::RESUME_SLOTS <= KIND);
+const _: () = assert!(import::RESUME + 2 * import::RESUME_SLOTS <= KIND && export::RESTARTS < KIND);
 
 /// Which side of a bridge a state object is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,18 +64,52 @@ impl Kind {
     }
 
     /// Why a `self` cannot use (or read) a state whose [`KIND`] word is `found`, if it
-    /// cannot: `None` for its own kind, and for 0 (not yet claimed).
-    fn mismatch(self, found: u64) -> Option<String> {
+    /// cannot: `None` for its own kind, and, if `fresh_ok`, for 0 (not yet claimed).
+    fn mismatch(self, found: u64, fresh_ok: bool) -> Option<String> {
         match Self::of(found) {
-            _ if found == 0 => None,
             Some(k) if k == self => None,
+            _ if found == 0 && fresh_ok => None,
             Some(other) => Some(format!(
-                "it is {} state, not {}: give each side of a bridge a state of its own",
+                "it is {} state, not {}: give each side of a bridge a state of its own (by default \
+                 NAME.zexport and NAME.zimport)",
                 other.describe(),
                 self.describe()
             )),
-            None => Some(format!("it is not a bridge's state (its kind word is {found:#x})")),
+            None => Some(NOT_A_STATE.into()),
         }
+    }
+}
+
+/// Why an array of the right size whose kind word names no side is not a state.
+pub(crate) const NOT_A_STATE: &str =
+    "it is not a bridge's state (no exporter or importer has claimed it): check the name; a \
+                           bridge's states are NAME.zexport and NAME.zimport by default";
+
+/// Why an array of `len` words is not a state, if it is not.
+fn wrong_len(len: usize) -> Option<String> {
+    match len {
+        WORDS => None,
+        16 => Some(
+            "it was made by an older shmkit (16 words, this one's have 64): remove it with `shmkit rm NAME` \
+             (its counters are lost) and start the bridge again"
+                .into(),
+        ),
+        n => Some(format!(
+            "it is an array of {n} words, a bridge's state has {WORDS}: another program's; give the bridge \
+             another state name"
+        )),
+    }
+}
+
+/// A failed open of `name` as a state: another kind of object (or of element) is the
+/// wrong object, anything else a failure to open.
+fn open_failed(name: &str, e: &OpenError) -> BridgeError {
+    match e {
+        OpenError::KindMismatch { .. } | OpenError::TypeMismatch { .. } => BridgeError::WrongState {
+            name: name.to_owned(),
+            reason: format!("{e}; give the bridge another state name"),
+        },
+        _ => BridgeError::State { name: name.to_owned(), reason: e.to_string() },
     }
 }
 
@@ -116,7 +150,8 @@ pub(crate) mod import {
     pub const GAPS: usize = 5;
     /// Samples whose number was at or below one already seen from the same source.
     pub const OUT_OF_ORDER: usize = 6;
-    /// Samples that cannot be an item of the local queue (a Pod item of another size).
+    /// Samples the local queue cannot take: for a Pod queue, an item of another size or a
+    /// typed value; for a message queue, one larger than it can ever hold.
     pub const MALFORMED: usize = 7;
     /// Samples without a shmkit sequence stamp (published by something else than an
     /// exporter); delivered all the same.
@@ -149,8 +184,9 @@ impl State {
     ///
     /// # Errors
     ///
-    /// [`BridgeError::InUse`] if a live bridge uses it; [`BridgeError::State`] if it
-    /// cannot be made, opened or claimed, or is not a bridge's of `kind`.
+    /// [`BridgeError::InUse`] if a live bridge uses it; [`BridgeError::WrongState`] if it
+    /// is not a state of `kind`; [`BridgeError::State`] if it cannot be made, opened or
+    /// claimed.
     pub fn claim(name: Option<&str>, kind: Kind) -> Result<Self, BridgeError> {
         let Some(name) = name else {
             let words = Array::anonymous_zeroed(WORDS)
@@ -159,24 +195,26 @@ impl State {
             return Ok(Self { words, used_before: false });
         };
         let fail = |reason: String| BridgeError::State { name: name.to_owned(), reason };
+        let wrong = |reason: String| BridgeError::WrongState { name: name.to_owned(), reason };
         let words = match Array::<u64>::create_zeroed(name, WORDS) {
             Ok(words) => words,
             Err(shmkit_core::CreateError::AlreadyExists { .. }) => {
-                let words = Array::<u64>::open(name).map_err(|e| fail(e.to_string()))?;
-                if words.len() != WORDS {
-                    return Err(fail(format!("it has {} words, a bridge's has {WORDS}", words.len())));
+                let words = Array::<u64>::open(name).map_err(|e| open_failed(name, &e))?;
+                if let Some(reason) = wrong_len(words.len()) {
+                    return Err(wrong(reason));
                 }
                 words
             }
             Err(e) => return Err(fail(e.to_string())),
         };
-        // Mark its kind, or check it.
+        // Mark its kind, or check it (0: made, and not yet marked, by a bridge of either
+        // side, perhaps killed in between: fresh).
         let found = match words.compare_exchange(KIND, 0, kind.mark()).map_err(|e| fail(e.to_string()))? {
             Ok(_) => 0,
             Err(found) => found,
         };
-        if let Some(reason) = kind.mismatch(found) {
-            return Err(fail(reason));
+        if let Some(reason) = kind.mismatch(found, true) {
+            return Err(wrong(reason));
         }
         // Claim it: a live owner keeps it; a dead one (or none) is replaced.
         let me = words.object().participant().map_err(|e| fail(e.to_string()))?.to_u64();
@@ -194,28 +232,33 @@ impl State {
         }
     }
 
-    /// Opens a named state object of `kind` only to read it.
+    /// The words of the named state object of `kind`, as they were when read, from any
+    /// process: copied, never mapped, never registered (see [`Array::read_snapshot`]).
     ///
     /// # Errors
     ///
-    /// [`BridgeError::State`] if it cannot be opened, or is not a state of `kind`.
-    pub fn open(name: &str, kind: Kind) -> Result<Self, BridgeError> {
-        let fail = |reason: String| BridgeError::State { name: name.to_owned(), reason };
-        let words = Array::<u64>::open(name).map_err(|e| fail(e.to_string()))?;
-        if words.len() != WORDS {
-            return Err(fail(format!("it has {} words, a bridge's has {WORDS}", words.len())));
+    /// [`BridgeError::WrongState`] if it is not a state of `kind`; [`BridgeError::State`]
+    /// if it cannot be read.
+    pub fn read(name: &str, kind: Kind) -> Result<Words, BridgeError> {
+        let words = Self::read_any(name)?;
+        match kind.mismatch(words.get(KIND), false) {
+            Some(reason) => Err(BridgeError::WrongState { name: name.to_owned(), reason }),
+            None => Ok(words),
         }
-        if let Some(reason) = kind.mismatch(words.fetch_add(KIND, 0).map_err(|e| fail(e.to_string()))?) {
-            return Err(fail(reason));
-        }
-        Ok(Self { words, used_before: true })
     }
 
-    /// The kind of the named state object, if it is a bridge's (and claimed).
-    pub fn kind_of(name: &str) -> Result<Option<Kind>, BridgeError> {
-        let words = Array::<u64>::open(name)
-            .map_err(|e| BridgeError::State { name: name.to_owned(), reason: e.to_string() })?;
-        Ok(if words.len() == WORDS { words.fetch_add(KIND, 0).ok().and_then(Kind::of) } else { None })
+    /// The words of the named state object, of either side, as [`read`](Self::read) reads
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub fn read_any(name: &str) -> Result<Words, BridgeError> {
+        let words = Array::<u64>::read_snapshot(name).map_err(|e| open_failed(name, &e))?;
+        if let Some(reason) = wrong_len(words.len()) {
+            return Err(BridgeError::WrongState { name: name.to_owned(), reason });
+        }
+        Ok(Words(words))
     }
 
     pub fn get(&self, word: usize) -> u64 {
@@ -241,6 +284,20 @@ impl State {
 
     pub fn store(&self, word: usize, v: u64) {
         let _ = self.words.swap(word, v);
+    }
+}
+
+/// A state object's words as read at one moment ([`State::read`]): `WORDS` of them.
+pub(crate) struct Words(Vec<u64>);
+
+impl Words {
+    pub fn get(&self, word: usize) -> u64 {
+        self.0.get(word).copied().unwrap_or(0)
+    }
+
+    /// The side the state is for.
+    pub fn kind(&self) -> Option<Kind> {
+        Kind::of(self.get(KIND))
     }
 }
 

@@ -535,11 +535,14 @@ impl MessageQueue {
         self.put_raw(msg, false, deadline)
     }
 
-    /// Puts a message as another queue or pipe gave it: its bytes, and whether they are a
-    /// typed value's encoding (a `put`'s, seen as [`MessageView::is_typed`]), so that a
-    /// typed value stays one and `get::<T>()` reads it. This is how a relay (such as the
-    /// Zenoh bridge) passes messages on unchanged, without knowing their types. Bytes put
-    /// as typed that are not a typed value's encoding are refused by `get` as corrupt.
+    /// Puts a message as another queue or pipe gave it ([`get_message_deadline`], a
+    /// pipe's `recv_message_deadline`): its bytes, and whether they are a typed value's
+    /// encoding, so that a typed value stays one and `get::<T>()` reads it. This is how a
+    /// relay (such as the Zenoh bridge) passes messages on unchanged, without knowing
+    /// their types. Bytes put as typed that are not a typed value's encoding are refused
+    /// by `get` as corrupt.
+    ///
+    /// [`get_message_deadline`]: Self::get_message_deadline
     ///
     /// # Errors
     ///
@@ -551,6 +554,21 @@ impl MessageQueue {
         deadline: Deadline,
     ) -> Result<(), MessageError> {
         self.put_raw(msg, typed, deadline)
+    }
+
+    /// Takes the next message however it was put, waiting until `deadline`: its bytes (a
+    /// typed value's encoding for a `put`) and whether it was put typed. This is how a
+    /// relay passes messages on unchanged ([`put_message_deadline`]).
+    ///
+    /// [`put_message_deadline`]: Self::put_message_deadline
+    ///
+    /// # Errors
+    ///
+    /// As [`get_bytes_deadline`](Self::get_bytes_deadline).
+    pub fn get_message_deadline(&self, deadline: Deadline) -> Result<(Vec<u8>, bool), MessageError> {
+        let mut v = Vec::new();
+        let (typed, _) = self.get_raw(Sink::Vec(&mut v), deadline)?;
+        Ok((v, typed))
     }
 
     /// Takes the next message, waiting for one: Python's `get`.

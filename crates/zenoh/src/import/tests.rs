@@ -88,6 +88,50 @@ fn a_skipped_hole_moves_the_resume_point_with_the_message_put_before_it() {
     assert_eq!(ready.iter().map(|r| r.save).collect::<Vec<_>>(), [Some((0, 7))]);
 }
 
+/// A sample's attachment as an exporter writes it: source, number, and a flags byte if
+/// `flags` is given.
+fn stamp(source: u64, seq: u64, flags: Option<u8>) -> Vec<u8> {
+    let mut a = [source.to_le_bytes(), seq.to_le_bytes()].concat();
+    a.extend(flags);
+    a
+}
+
+#[test]
+fn a_stamp_is_read_as_a_peer_wrote_it_and_a_typed_value_stays_typed() {
+    let q = shmkit_mq::MessageQueue::anonymous(16).unwrap();
+    let sh = Shared::new(q.try_clone().unwrap(), Arc::new(state()), Backpressure::Block);
+    let got = || q.get_message_deadline(shmkit_core::Deadline::PASSED).unwrap();
+    let value = shmkit_core::typed::encode(&"a value").unwrap();
+    sh.on_sample(b"a", Some(&stamp(0xA, 0, None)));
+    sh.on_sample(&value, Some(&stamp(0xA, 1, Some(TYPED))));
+    // Reserved flag bits are ignored: stamped, in order, plain bytes.
+    sh.on_sample(b"c", Some(&stamp(0xA, 2, Some(0x80))));
+    assert_eq!(
+        (got(), got(), got()),
+        ((b"a".to_vec(), false), (value.clone(), true), (b"c".to_vec(), false))
+    );
+    // A typed value behind a hole stays typed when the hole fills.
+    sh.on_sample(&value, Some(&stamp(0xA, 4, Some(TYPED))));
+    assert!(q.is_empty(), "held behind number 3");
+    sh.on_sample(b"d", Some(&stamp(0xA, 3, None)));
+    assert_eq!((got(), got()), ((b"d".to_vec(), false), (value.clone(), true)));
+    // Any other length is no stamp: delivered as bytes, counted.
+    for attachment in [None, Some(&[0u8; 15][..]), Some(&[1u8; 18][..])] {
+        sh.on_sample(b"e", attachment);
+        assert_eq!(got(), (b"e".to_vec(), false));
+    }
+    let st = &sh.st;
+    assert_eq!((st.get(w::UNSTAMPED), st.get(w::PUT), st.get(w::GAPS)), (3, 8, 0));
+
+    // A Pod queue takes no typed value, even one of the item's size.
+    let pod = shmkit_queue::Queue::<u64>::anonymous(4).unwrap();
+    let sh = Shared::new(pod.try_clone().unwrap(), Arc::new(state()), Backpressure::Block);
+    sh.on_sample(&[7; 8], Some(&stamp(0xB, 0, Some(TYPED))));
+    sh.on_sample(&9u64.to_le_bytes(), Some(&stamp(0xB, 1, None)));
+    assert_eq!((sh.st.get(w::MALFORMED), sh.st.get(w::PUT)), (1, 1));
+    assert_eq!(pod.try_get().unwrap(), 9);
+}
+
 // The numbering against what a network can do to a source's samples: lose some,
 // swap neighbours, hold one back past its hole's timeout. (Not send one twice: a
 // reliable Zenoh link does not, and a number that comes twice cannot be told from one

@@ -116,7 +116,7 @@ fn each_side_of_a_bridge_keeps_a_state_of_its_own() {
 
     // The wrong side's state, even with no bridge on it.
     let refused = |e: BridgeError| match e {
-        BridgeError::State { reason, .. } => reason,
+        BridgeError::WrongState { reason, .. } => reason,
         other => panic!("not a state error: {other:?}"),
     };
     let on_export = import(&s, &key, target.try_clone().unwrap(), &ImportOptions::new().state(est.name()));
@@ -137,8 +137,25 @@ fn each_side_of_a_bridge_keeps_a_state_of_its_own() {
         BridgeStats::Import(st) => assert_eq!((st.received, st.put), (1, 1)),
         other => panic!("an importer's state read as {other:?}"),
     }
-    // Another program's array is no bridge's state.
-    let other = NameGuard::new("kother");
-    let _array = shmkit_ctypes::Array::<u64>::create_zeroed(other.name(), 64).unwrap();
-    assert!(BridgeStats::read(other.name()).is_err());
+    // Another program's array is no bridge's state, for a reader, and for a bridge if
+    // its kind word holds something else than a side's mark; an older shmkit's state
+    // (16 words) says so; another kind of object is named.
+    let wrong = |e: BridgeError| match e {
+        BridgeError::WrongState { reason, .. } => reason,
+        other => panic!("not a wrong-state error: {other:?}"),
+    };
+    let (other, old, queue) = (NameGuard::new("kother"), NameGuard::new("kold"), NameGuard::new("kq"));
+    let array = shmkit_ctypes::Array::<u64>::create_zeroed(other.name(), 64).unwrap();
+    assert!(wrong(BridgeStats::read(other.name()).unwrap_err()).contains("not a bridge's state"));
+    array.swap(62, 0xDEAD).unwrap();
+    let opts = ExportOptions::new().state(other.name());
+    assert!(
+        wrong(export(&s, source.try_clone().unwrap(), &key, &opts).unwrap_err()).contains("not a bridge's")
+    );
+    let _old = shmkit_ctypes::Array::<u64>::create_zeroed(old.name(), 16).unwrap();
+    let opts = ImportOptions::new().state(old.name());
+    let reason = wrong(import(&s, &key, target.try_clone().unwrap(), &opts).unwrap_err());
+    assert!(reason.contains("older shmkit") && reason.contains("shmkit rm"), "{reason}");
+    let _queue = big_mq(queue.name(), 4);
+    assert!(wrong(BridgeStats::read(queue.name()).unwrap_err()).contains("another state name"));
 }
