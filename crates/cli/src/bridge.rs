@@ -132,23 +132,21 @@ mod with_zenoh {
     pub(super) fn run(cmd: BridgeCommand) -> Result<(), Error> {
         match cmd {
             BridgeCommand::Stats { state } => {
-                match BridgeStats::read(&state)? {
-                    BridgeStats::Export(s) => {
-                        println!("{state}: an exporter's state");
-                        for (what, n) in [
+                let (side, counters) = match BridgeStats::read(&state)? {
+                    BridgeStats::Export(s) => (
+                        "an exporter's",
+                        vec![
                             ("taken", s.taken),
                             ("published", s.published),
                             ("bytes", s.bytes),
                             ("restarts", s.restarts),
                             ("lost by crashes, taken but not published", s.crash_unpublished),
                             ("crashes inside a take (one message each, at most)", s.crash_mid_take),
-                        ] {
-                            println!("  {what}: {n}");
-                        }
-                    }
-                    BridgeStats::Import(s) => {
-                        println!("{state}: an importer's state");
-                        for (what, n) in [
+                        ],
+                    ),
+                    BridgeStats::Import(s) => (
+                        "an importer's",
+                        vec![
                             ("received", s.received),
                             ("put", s.put),
                             ("bytes", s.bytes),
@@ -160,10 +158,12 @@ mod with_zenoh {
                             ("late or out of order", s.out_of_order),
                             ("unstamped", s.unstamped),
                             ("restarts", s.restarts),
-                        ] {
-                            println!("  {what}: {n}");
-                        }
-                    }
+                        ],
+                    ),
+                };
+                println!("{state}: {side} state");
+                for (what, n) in counters {
+                    println!("  {what}: {n}");
                 }
                 Ok(())
             }
