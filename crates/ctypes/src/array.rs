@@ -193,7 +193,8 @@ impl<T: Pod> Array<T> {
     /// in it: the file is copied with `pread` into a private snapshot and validated there
     /// (kind, element type), never mapped and never registered as a participant. For
     /// monitors and tools: nothing the file's owner does to it (truncating it, writing
-    /// garbage) can crash the reader, and it needs only read permission. An element being
+    /// garbage) can crash the reader, and it needs only read permission, so another
+    /// user's array is read too (the copy trusts nothing in it). An element being
     /// written at the moment of the copy may be read torn; every other one is as it was.
     ///
     /// # Errors
@@ -203,7 +204,7 @@ impl<T: Pod> Array<T> {
     /// [`OpenError::Io`]: open it instead.
     pub fn read_snapshot(name: &str) -> Result<Vec<T>, OpenError> {
         let layout = Cells::<T>::of(Kind::Array);
-        let obj = Object::snapshot(name, &OpenOptions::new())?;
+        let obj = Object::snapshot(name, &OpenOptions::new().allow_foreign(true))?;
         if obj.segment().snapshot_len().is_some_and(|copied| copied < obj.info().total_size) {
             let limit = shmkit_core::segment::SNAPSHOT_LIMIT;
             let reason =

@@ -97,6 +97,17 @@ impl Side {
             }
         }
         jobs.close();
+        // The exporter ends once it has published the last job; bounded, should host B
+        // go away before taking them all.
+        let end = Instant::now() + PATIENCE;
+        while !exporter.is_finished() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !exporter.is_finished() {
+            let left = jobs.len();
+            exporter.stop()?;
+            return Err(format!("{left} jobs not taken within {PATIENCE:?}: is host B importing?").into());
+        }
         let stats = exporter.join()?;
         println!("host A: {} jobs put, {} published on {KEY}", self.jobs, stats.published);
         Ok(())
@@ -185,9 +196,17 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+        let ended_well = match self.0.try_wait() {
+            Ok(Some(status)) => status.success(),
+            _ => {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+                false
+            }
+        };
+        // A side that ended well removed its queue's name itself; one killed (or that
+        // died) could not.
+        if !ended_well {
             let _ = MessageQueue::unlink(&self.1);
         }
     }

@@ -90,13 +90,11 @@ impl fmt::Display for BridgeError {
                 "Zenoh did not take a sample: {e}; the session was closed: restart the bridge, it resumes its \
                  numbering and reports what the stop cost"
             ),
-            Self::State { name, reason } => write!(
-                f,
-                "the bridge's state object {name:?} could not be made or opened: {reason}; if it was left by \
-                 another program, remove it (`shmkit rm {name}`) or give the bridge another state name"
-            ),
+            Self::State { name, reason } => {
+                write!(f, "the bridge's state object {name:?} could not be made or opened: {reason}")
+            }
             Self::WrongState { name, reason } => {
-                write!(f, "{name:?} cannot be used as this bridge's state: {reason}")
+                write!(f, "{name:?} is not the bridge state asked for: {reason}")
             }
             Self::InUse { name, pid } => write!(
                 f,

@@ -145,7 +145,8 @@ pub struct ImportStats {
 impl ImportStats {
     /// Reads the counters of the importer whose state object is `name`, from any process,
     /// while it runs or after it ended: from a copy of the object, which is never mapped
-    /// and never joined.
+    /// and never joined. Each counter is as it was at the copy (one changing at that
+    /// instant may read torn: read again).
     ///
     /// # Errors
     ///

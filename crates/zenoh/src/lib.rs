@@ -107,7 +107,7 @@ impl BridgeStats {
         match words.kind() {
             Some(state::Kind::Export) => Ok(Self::Export(ExportStats::of(|w| words.get(w)))),
             Some(state::Kind::Import) => Ok(Self::Import(ImportStats::of(|w| words.get(w)))),
-            None => Err(BridgeError::WrongState { name: name.to_owned(), reason: state::NOT_A_STATE.into() }),
+            None => Err(BridgeError::WrongState { name: name.to_owned(), reason: state::not_a_state(name) }),
         }
     }
 }

@@ -63,51 +63,72 @@ impl Kind {
         }
     }
 
-    /// Why a `self` cannot use (or read) a state whose [`KIND`] word is `found`, if it
-    /// cannot: `None` for its own kind, and, if `fresh_ok`, for 0 (not yet claimed).
-    fn mismatch(self, found: u64, fresh_ok: bool) -> Option<String> {
-        match Self::of(found) {
-            Some(k) if k == self => None,
-            _ if found == 0 && fresh_ok => None,
-            Some(other) => Some(format!(
+    /// Why a `self` cannot use (`Use::Claim`) or read a state whose [`KIND`] word is
+    /// `found`, if it cannot: `None` for its own kind, and for a claim, for 0 (made by a
+    /// bridge that has not marked it yet, or was killed first: fresh).
+    fn mismatch(self, found: u64, name: &str, how: Use) -> Option<String> {
+        match (Self::of(found), how) {
+            (Some(k), _) if k == self => None,
+            (None, Use::Claim) if found == 0 => None,
+            (Some(other), Use::Claim) => Some(format!(
                 "it is {} state, not {}: give each side of a bridge a state of its own (by default \
                  NAME.zexport and NAME.zimport)",
                 other.describe(),
                 self.describe()
             )),
-            None => Some(NOT_A_STATE.into()),
+            (Some(other), Use::Read) => Some(format!(
+                "it is {} state, not {}: read it as that side's (`shmkit bridge stats {name}` reads either)",
+                other.describe(),
+                self.describe()
+            )),
+            (None, _) => Some(not_a_state(name)),
         }
     }
 }
 
+/// What the state is wanted for: a bridge's claim, or a reader's look.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    Claim,
+    Read,
+}
+
 /// Why an array of the right size whose kind word names no side is not a state.
-pub(crate) const NOT_A_STATE: &str =
-    "it is not a bridge's state (no exporter or importer has claimed it): check the name; a \
-                           bridge's states are NAME.zexport and NAME.zimport by default";
+pub(crate) fn not_a_state(name: &str) -> String {
+    format!(
+        "it is not a bridge's state (no exporter or importer has claimed it): check the name; a bridge's \
+         states are NAME.zexport and NAME.zimport by default{}",
+        if name.ends_with(".zexport") || name.ends_with(".zimport") {
+            ""
+        } else {
+            ", or the name it was given"
+        }
+    )
+}
 
 /// Why an array of `len` words is not a state, if it is not.
-fn wrong_len(len: usize) -> Option<String> {
+fn wrong_len(len: usize, name: &str, how: Use) -> Option<String> {
+    let then = if how == Use::Claim { ", or give this bridge another state name" } else { "" };
     match len {
         WORDS => None,
-        16 => Some(
-            "it was made by an older shmkit (16 words, this one's have 64): remove it with `shmkit rm NAME` \
-             (its counters are lost) and start the bridge again"
-                .into(),
-        ),
+        16 => Some(format!(
+            "it looks like an older shmkit's bridge state (16 words; this version's have {WORDS}): once no \
+             bridge of that version runs on it, remove it (`shmkit rm {name}`; its counters are lost){then}"
+        )),
         n => Some(format!(
-            "it is an array of {n} words, a bridge's state has {WORDS}: another program's; give the bridge \
-             another state name"
+            "it is an array of {n} words, not a bridge's state ({WORDS}): another program's? check the \
+             name{then}"
         )),
     }
 }
 
-/// A failed open of `name` as a state: another kind of object (or of element) is the
-/// wrong object, anything else a failure to open.
+/// A failed open of `name` as a state: another kind of object (or of element) is not a
+/// state; anything else is a failure to open, which the core's error explains.
 fn open_failed(name: &str, e: &OpenError) -> BridgeError {
     match e {
         OpenError::KindMismatch { .. } | OpenError::TypeMismatch { .. } => BridgeError::WrongState {
             name: name.to_owned(),
-            reason: format!("{e}; give the bridge another state name"),
+            reason: format!("it is not a bridge's state, which is an array of {WORDS} u64 words ({e})"),
         },
         _ => BridgeError::State { name: name.to_owned(), reason: e.to_string() },
     }
@@ -200,7 +221,7 @@ impl State {
             Ok(words) => words,
             Err(shmkit_core::CreateError::AlreadyExists { .. }) => {
                 let words = Array::<u64>::open(name).map_err(|e| open_failed(name, &e))?;
-                if let Some(reason) = wrong_len(words.len()) {
+                if let Some(reason) = wrong_len(words.len(), name, Use::Claim) {
                     return Err(wrong(reason));
                 }
                 words
@@ -213,7 +234,7 @@ impl State {
             Ok(_) => 0,
             Err(found) => found,
         };
-        if let Some(reason) = kind.mismatch(found, true) {
+        if let Some(reason) = kind.mismatch(found, name, Use::Claim) {
             return Err(wrong(reason));
         }
         // Claim it: a live owner keeps it; a dead one (or none) is replaced.
@@ -241,7 +262,7 @@ impl State {
     /// if it cannot be read.
     pub fn read(name: &str, kind: Kind) -> Result<Words, BridgeError> {
         let words = Self::read_any(name)?;
-        match kind.mismatch(words.get(KIND), false) {
+        match kind.mismatch(words.get(KIND), name, Use::Read) {
             Some(reason) => Err(BridgeError::WrongState { name: name.to_owned(), reason }),
             None => Ok(words),
         }
@@ -255,7 +276,7 @@ impl State {
     /// As [`read`](Self::read).
     pub fn read_any(name: &str) -> Result<Words, BridgeError> {
         let words = Array::<u64>::read_snapshot(name).map_err(|e| open_failed(name, &e))?;
-        if let Some(reason) = wrong_len(words.len()) {
+        if let Some(reason) = wrong_len(words.len(), name, Use::Read) {
             return Err(BridgeError::WrongState { name: name.to_owned(), reason });
         }
         Ok(Words(words))

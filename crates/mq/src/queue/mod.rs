@@ -566,9 +566,12 @@ impl MessageQueue {
     ///
     /// As [`get_bytes_deadline`](Self::get_bytes_deadline).
     pub fn get_message_deadline(&self, deadline: Deadline) -> Result<(Vec<u8>, bool), MessageError> {
-        let mut v = Vec::new();
-        let (typed, _) = self.get_raw(Sink::Vec(&mut v), deadline)?;
-        Ok((v, typed))
+        // Piece by piece into a buffer that is never zeroed first.
+        self.get_with_deadline(deadline, |m| {
+            let mut v = Vec::with_capacity(m.len());
+            m.pieces().for_each(|piece| v.extend_from_slice(piece));
+            (v, m.is_typed())
+        })
     }
 
     /// Takes the next message, waiting for one: Python's `get`.

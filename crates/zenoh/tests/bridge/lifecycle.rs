@@ -155,7 +155,10 @@ fn each_side_of_a_bridge_keeps_a_state_of_its_own() {
     let _old = shmkit_ctypes::Array::<u64>::create_zeroed(old.name(), 16).unwrap();
     let opts = ImportOptions::new().state(old.name());
     let reason = wrong(import(&s, &key, target.try_clone().unwrap(), &opts).unwrap_err());
-    assert!(reason.contains("older shmkit") && reason.contains("shmkit rm"), "{reason}");
+    assert!(
+        reason.contains("older shmkit") && reason.contains(&format!("shmkit rm {}", old.name())),
+        "{reason}"
+    );
     let _queue = big_mq(queue.name(), 4);
-    assert!(wrong(BridgeStats::read(queue.name()).unwrap_err()).contains("another state name"));
+    assert!(wrong(BridgeStats::read(queue.name()).unwrap_err()).contains("not a bridge's state"));
 }
