@@ -220,3 +220,60 @@ fn every_number_is_put_once_in_order_or_counted_lost() {
         assert!(descents <= late, "seed {seed}: {put:?}");
     }
 }
+
+/// What a hostile or broken peer can send: attachments of any length and bytes, stamps
+/// with numbers anywhere (back, far ahead, `u64::MAX`), flags of any value, from a few
+/// sources and from many. The importer never panics, counts every sample, and puts only
+/// what was sent.
+#[test]
+fn hostile_samples_never_panic_and_every_put_was_sent() {
+    let q = shmkit_mq::MessageQueue::anonymous(64).unwrap();
+    let sh = Shared::new(q.try_clone().unwrap(), Arc::new(state()), Backpressure::DropNewest);
+    let mut rng = Rng(0x05EE_D0FB_1D6E);
+    let mut next = [0u64; 3];
+    let total = 20_000u64;
+    let mut got = 0u64;
+    for i in 0..total {
+        let payload = i.to_le_bytes();
+        let attachment: Option<Vec<u8>> = match rng.below(10) {
+            0 => None,
+            1 => Some((0..rng.below(25)).map(|_| rng.below(256) as u8).collect()),
+            2 => {
+                // Many sources, beyond the most followed.
+                Some(stamp(rng.below(5_000) + 10, rng.below(4), None))
+            }
+            _ => {
+                let s = rng.below(3) as usize;
+                let seq = match rng.below(20) {
+                    0 => u64::MAX,
+                    1 => u64::MAX - rng.below(3),
+                    2 => next[s] + rng.below(1 << 40),
+                    3 => next[s].saturating_sub(rng.below(50)),
+                    _ => next[s],
+                };
+                next[s] = next[s].max(seq.saturating_add(1)).min(1 << 50);
+                let flags = (rng.below(3) == 0).then(|| rng.below(256) as u8);
+                Some(stamp(s as u64 + 1, seq, flags))
+            }
+        };
+        sh.on_sample(&payload, attachment.as_deref());
+        if rng.below(4) == 0 {
+            while let Ok((m, _)) = q.get_message_deadline(shmkit_core::Deadline::PASSED) {
+                // Only what was sent, and nothing sent after this sample.
+                let n = u64::from_le_bytes(m[..].try_into().expect("an 8-byte payload"));
+                assert!(n <= i, "a message that was never sent: {n}");
+                got += 1;
+            }
+        }
+    }
+    let st = &sh.st;
+    assert_eq!(st.get(w::RECEIVED), total);
+    let stashed: u64 = sh.inner.lock().unwrap().sources.values().map(|o| o.stash.len() as u64).sum();
+    let handled = st.get(w::PUT) + st.get(w::DROPPED_NEWEST) + st.get(w::MALFORMED) + stashed;
+    assert!(handled <= total, "more handled ({handled}) than received");
+    assert!(got > 0 && got <= st.get(w::PUT));
+    // Bounded, whatever the peers claim: the sources followed, and what waits behind holes.
+    let inner = sh.inner.lock().unwrap();
+    assert!(inner.sources.len() <= MAX_SOURCES, "{} sources followed", inner.sources.len());
+    assert!(inner.sources.values().all(|o| o.stash.len() <= 65_536));
+}
