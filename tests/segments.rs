@@ -215,6 +215,44 @@ fn half_initialised_object_gives_not_ready_after_its_deadline() {
     assert!(matches!(err, OpenError::CreatorDied), "{err:?}");
 }
 
+/// A snapshot of an object still being built copies the file again until a copy shows it
+/// ready: it neither waits on a copy that never changes nor reports it not ready once built.
+#[test]
+fn a_snapshot_waits_for_an_object_being_built() {
+    let g = NameGuard::new("snap-half-init");
+    let shared = common::Shared::new();
+    let name = g.name().to_owned();
+    let child = fork(|| {
+        let built = Object::create(&name, &bytes_spec(64), &CreateOptions::new(), |body, len| {
+            shared.signal(0, 1);
+            shared.await_value(1, 1, LIMIT);
+            // Still building when the parent's snapshot starts.
+            std::thread::sleep(Duration::from_millis(200));
+            // SAFETY: `body` is valid for `len` bytes; nobody can see it before ready.
+            unsafe { body.write_bytes(0xAB, len) };
+        });
+        // Alive while the parent looks.
+        shared.await_value(2, 1, LIMIT);
+        i32::from(built.is_err())
+    });
+    shared.await_value(0, 1, LIMIT);
+    let timeout = Duration::from_millis(100);
+    let err = Object::snapshot(g.name(), &OpenOptions::new().ready_timeout(timeout)).unwrap_err();
+    assert!(matches!(err, OpenError::NotReady { waited } if waited >= timeout), "{err:?}");
+
+    shared.signal(1, 1);
+    let name = g.name().to_owned();
+    let long = OpenOptions::new().ready_timeout(Duration::from_secs(3600));
+    let last = watchdog(LIMIT, move || {
+        let seen = Object::snapshot(&name, &long).unwrap();
+        // SAFETY: the body is 64 bytes of the private copy, mapped while `seen` lives.
+        unsafe { seen.body().add(63).read_volatile() }
+    });
+    assert_eq!(last, 0xAB, "the snapshot shows the object as built");
+    shared.signal(2, 1);
+    child.join_ok(LIMIT);
+}
+
 #[test]
 fn version_kind_and_type_mismatches_are_named_errors() {
     let g = NameGuard::new("mismatch");

@@ -10,6 +10,9 @@
 //! it shows are alive or dead as they really are, and [`Object::unlink`] still removes the
 //! name only while it names the file that was copied.
 
+use std::time::{Duration, Instant};
+
+use crate::deadline::Deadline;
 use crate::error::OpenError;
 use crate::object::Object;
 use crate::segment::OpenOptions;
@@ -27,8 +30,8 @@ impl Object {
     /// original file.
     ///
     /// An object still being created is waited for up to the options' ready timeout: the
-    /// snapshot shows it as it was when copied, so one that became ready meanwhile is
-    /// reported [`OpenError::NotReady`] all the same; ask again.
+    /// file is copied again every millisecond until a copy shows it ready (a copy never
+    /// changes, so waiting on one would wait out the timeout).
     ///
     /// [`Segment::snapshot_len`]: crate::Segment::snapshot_len
     /// [`participants`]: Self::participants
@@ -57,6 +60,20 @@ impl Object {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn snapshot(name: &str, opts: &OpenOptions) -> Result<Self, OpenError> {
-        Self::inspect(name, &opts.clone().snapshot(true))
+        let started = Instant::now();
+        let deadline = Deadline::after(opts.get_ready_timeout());
+        // Each copy is looked at once: not ready yet means copy again.
+        let once = opts.clone().snapshot(true).ready_timeout(Duration::ZERO);
+        loop {
+            match Self::inspect(name, &once) {
+                Err(OpenError::NotReady { .. }) if !deadline.has_passed() => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(OpenError::NotReady { .. }) => {
+                    return Err(OpenError::NotReady { waited: started.elapsed() });
+                }
+                seen => return seen,
+            }
+        }
     }
 }
