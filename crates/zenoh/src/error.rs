@@ -32,7 +32,7 @@ pub enum BridgeError {
         /// What Zenoh said.
         reason: String,
     },
-    /// Zenoh did not take a sample (the session was closed).
+    /// Zenoh did not take a sample (the session was closed, for one).
     Publish(String),
     /// The bridge's state object (its counters in shared memory) could not be made or
     /// opened.
@@ -87,8 +87,8 @@ impl fmt::Display for BridgeError {
             }
             Self::Publish(e) => write!(
                 f,
-                "Zenoh did not take a sample: {e}; the session was closed: restart the bridge, it resumes its \
-                 numbering and reports what the stop cost"
+                "Zenoh did not take a sample: {e}; restart the bridge (on a named state it resumes its numbering \
+                 and reports what the stop cost)"
             ),
             Self::State { name, reason } => {
                 write!(f, "the bridge's state object {name:?} could not be made or opened: {reason}")

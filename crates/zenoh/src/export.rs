@@ -121,7 +121,8 @@ impl ExportOptions {
 }
 
 /// What a restarted exporter found in its state object: what the previous bridge's end
-/// may have cost. All zero for a new state object, or after a clean stop.
+/// may have cost (nothing for a new state object, or after a clean stop), and where the
+/// numbering goes on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
     /// Messages the previous bridge had taken from the local object but not handed to

@@ -130,6 +130,20 @@ fn open_failed(name: &str, e: &OpenError) -> BridgeError {
             name: name.to_owned(),
             reason: format!("it is not a bridge's state, which is an array of {WORDS} u64 words ({e})"),
         },
+        OpenError::ForeignOwner { found, .. } => BridgeError::State {
+            name: name.to_owned(),
+            reason: format!(
+                "it belongs to uid {found}, not to this user, and a bridge counts only into its own user's \
+                 state: run the bridge as that user, or give it another state name"
+            ),
+        },
+        OpenError::ForeignMode { found, .. } => BridgeError::State {
+            name: name.to_owned(),
+            reason: format!(
+                "its mode {found:o} lets other users write it, which no bridge's state allows: give the bridge \
+                 another state name"
+            ),
+        },
         _ => BridgeError::State { name: name.to_owned(), reason: e.to_string() },
     }
 }
