@@ -17,13 +17,18 @@
 //!
 //! Each sample's stamp (exporter id, sequence number; see the exporter) puts it in its
 //! source's order. A sample ahead of the next number due waits (at most 65 536 per
-//! source) until the hole before it fills; a hole that sees no progress for 300 ms is
-//! counted in `gaps` (messages lost upstream) and the samples behind it go on (a thread
-//! of the importer's looks for stale holes every 20 ms while no sample comes). This keeps
+//! source, and 64 MiB of payload over all sources: past that, the holes of the source
+//! holding the most are given up) until the hole before it fills; a hole that sees no
+//! progress for 300 ms is counted in `gaps` (messages lost upstream) and the samples
+//! behind it go on (a thread of the importer's looks for stale holes every 20 ms while no
+//! sample comes). Time spent waiting for room in the local queue does not count against a
+//! hole: the samples that fill it cannot come in meanwhile. This keeps
 //! a source's order across an exporter's restart, when the dead bridge's last samples,
 //! still in the old connection's buffers, can reach Zenoh after the new bridge's first.
 //! A sample whose place was already given up is delivered late (counted in
-//! `out_of_order`, and taken out of `gaps`).
+//! `out_of_order`, and taken out of `gaps`). An importer follows up to 1 024 sources: a
+//! new one beyond takes the place of the one heard from least recently with nothing
+//! waiting (which, should it come back, starts afresh).
 //!
 //! # Crashes
 //!
@@ -39,10 +44,10 @@
 //! that one message as missed too, and a kill in the instant between counting a hole and
 //! moving the point past it counts that hole twice. A source beyond the 24 starts afresh,
 //! and what it lost while the importer was down goes uncounted; a pair whose source this
-//! importer has not heard from goes to a new source that needs one.
+//! importer has not heard from, or failing that has not heard from for 10 s (a dead
+//! exporter's), goes to a new source that needs one.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -60,14 +65,12 @@ mod order;
 #[cfg(test)]
 mod tests;
 
-use order::{resume_points, resume_slot, save, Order, Ready};
+use order::{save, Ready, Sources};
 
 /// How long one wait lasts before the loop looks at its stop flag again.
 const POLL: Duration = Duration::from_millis(100);
 /// How often the loop looks at holes while samples wait behind one.
 const HOLE_POLL: Duration = Duration::from_millis(20);
-/// The most sources (exporters) an importer follows the numbering of.
-const MAX_SOURCES: usize = 1024;
 /// How many times `DropOldest` makes room for one message before it drops that one.
 const MAX_EVICTIONS: u32 = 1000;
 
@@ -125,7 +128,8 @@ pub struct ImportStats {
     pub bytes: u64,
     /// Messages taken out of the full local queue to make room ([`Backpressure::DropOldest`]).
     pub dropped_oldest: u64,
-    /// Incoming messages dropped because the local queue was full ([`Backpressure::DropNewest`]).
+    /// Incoming messages dropped because the local queue was full
+    /// ([`Backpressure::DropNewest`], or any policy once the importer is stopped).
     pub dropped_newest: u64,
     /// Messages missing from an exporter's numbering: lost upstream.
     pub gaps: u64,
@@ -159,7 +163,8 @@ impl ImportStats {
 
     /// Everything dropped on this side: by a policy, or as malformed.
     pub fn drops(&self) -> u64 {
-        self.dropped_oldest + self.dropped_newest + self.malformed
+        // Read from shared memory: any values.
+        self.dropped_oldest.saturating_add(self.dropped_newest).saturating_add(self.malformed)
     }
 
     /// The counters, from a state's words.
@@ -191,11 +196,20 @@ pub struct Importer {
 /// The importer's stop flag, whatever its target's type.
 trait Stop: Send + Sync {
     fn stop(&self);
+    /// Waits, at most `limit`, until no callback runs.
+    fn settle(&self, limit: Duration);
 }
 
 impl<T: Send> Stop for Shared<T> {
     fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    fn settle(&self, limit: Duration) {
+        let deadline = Deadline::after(limit);
+        while self.busy.load(Ordering::Acquire) != 0 && !deadline.has_passed() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
@@ -247,6 +261,7 @@ pub fn import<T: Target>(
         .callback(move |sample: Sample| {
             // Dropped with the callback: tells the keeper the subscription is over.
             let _ = &gone;
+            let _busy = Busy::enter(&sh.busy);
             // Borrowed when Zenoh holds them in one piece: a message delivered in its
             // turn is put straight from the payload, with no copy of its own.
             let attachment = sample.attachment().map(|a| a.to_bytes());
@@ -271,18 +286,31 @@ struct Shared<T> {
     /// Set when the target ended or failed, or the subscription is over: the thread
     /// returns.
     done: AtomicBool,
+    /// Callbacks running now.
+    busy: AtomicU32,
     policy: Backpressure,
+}
+
+/// Counts a running callback, for as long as it lives.
+struct Busy<'a>(&'a AtomicU32);
+
+impl<'a> Busy<'a> {
+    fn enter(busy: &'a AtomicU32) -> Self {
+        busy.fetch_add(1, Ordering::AcqRel);
+        Self(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What one delivery at a time holds.
 struct Inner<T> {
     target: T,
-    sources: HashMap<u64, Order>,
-    /// The next number due from each source a previous importer on this state had, until
-    /// the source's first sample comes.
-    resume: HashMap<u64, u64>,
-    /// The sources that hold a resume point in the state.
-    slotted: Vec<u64>,
+    sources: Sources,
     /// How the importer ended, once it has: the target ended, or failed.
     outcome: Option<Result<(), BridgeError>>,
 }
@@ -301,18 +329,12 @@ impl<T: Target> Shared<T> {
     /// The importer around `target`, with the resume points a previous importer left in
     /// `st` (booking a restart if there was one).
     fn new(target: T, st: Arc<State>, policy: Backpressure) -> Self {
-        let resume = resume_points(&st);
         Self {
-            inner: Mutex::new(Inner {
-                target,
-                sources: HashMap::new(),
-                resume,
-                slotted: Vec::new(),
-                outcome: None,
-            }),
+            inner: Mutex::new(Inner { target, sources: Sources::new(&st), outcome: None }),
             st,
             stop: AtomicBool::new(false),
             done: AtomicBool::new(false),
+            busy: AtomicU32::new(0),
             policy,
         }
     }
@@ -331,7 +353,11 @@ impl<T: Target> Shared<T> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         // Stopped, or ended (the keeper may have taken the outcome already) while this
         // callback waited for the lock: deliver nothing more.
-        if self.stop.load(Ordering::Relaxed) || self.done.load(Ordering::Acquire) {
+        if self.stop.load(Ordering::Relaxed) {
+            st.add(w::DROPPED_NEWEST, 1);
+            return;
+        }
+        if self.done.load(Ordering::Acquire) {
             return;
         }
         let mut ready: Vec<Ready> = Vec::new();
@@ -344,22 +370,23 @@ impl<T: Target> Shared<T> {
             Some(stamp) => {
                 let source = u64::from_le_bytes(stamp[..8].try_into().unwrap_or_default());
                 let seq = u64::from_le_bytes(stamp[8..STAMP].try_into().unwrap_or_default());
-                let Inner { sources, resume, slotted, .. } = &mut *inner;
-                // What a peer wrote: the last number has no next; a new source past the
-                // most followed is not followed. Either goes on unchecked.
-                if seq == u64::MAX || (sources.len() >= MAX_SOURCES && !sources.contains_key(&source)) {
-                    st.add(w::UNSTAMPED, 1);
-                    (true, None)
-                } else {
-                    let order = sources.entry(source).or_insert_with(|| {
-                        let slot = resume_slot(st, source, slotted);
-                        Order::first(source, seq, resume.remove(&source), slot, st)
-                    });
-                    if order.in_turn(seq) {
-                        (true, order.slot.map(|slot| (slot, order.expected)))
-                    } else {
-                        order.offer(seq, Message { bytes: payload.to_vec(), typed }, st, &mut ready);
-                        (false, None)
+                let sources = &mut inner.sources;
+                // What a peer wrote: the last number has no next; a new source when every
+                // one followed has samples waiting is not followed. Either goes on
+                // unchecked.
+                match (seq != u64::MAX).then(|| sources.follow(source, seq, st)).flatten() {
+                    None => {
+                        st.add(w::UNSTAMPED, 1);
+                        (true, None)
+                    }
+                    Some(order) => {
+                        if order.in_turn(seq) {
+                            (true, order.slot.map(|slot| (slot, order.expected)))
+                        } else {
+                            order.offer(seq, Message { bytes: payload.to_vec(), typed }, st, &mut ready);
+                            sources.bound(st, &mut ready);
+                            (false, None)
+                        }
                     }
                 }
             }
@@ -382,7 +409,7 @@ impl<T: Target> Shared<T> {
     /// Puts `ready`, and whatever stale holes let through, into the target, writing each
     /// message's resume point once it is put.
     fn deliver_all(&self, inner: &mut Inner<T>, mut ready: Vec<Ready>) {
-        for o in inner.sources.values_mut() {
+        for o in inner.sources.orders() {
             o.give_up_if_stale(&self.st, &mut ready);
         }
         for r in ready {
@@ -405,7 +432,13 @@ impl<T: Target> Shared<T> {
     /// which is recorded for the keeper.
     fn deliver_one(&self, inner: &mut Inner<T>, msg: &[u8], typed: bool) -> bool {
         let end = match deliver(&mut inner.target, msg, typed, self.policy, &self.st, &self.stop) {
-            Ok(()) | Err(PutFail::Malformed | PutFail::Full) => return true,
+            Ok(waited) => {
+                if waited {
+                    inner.sources.held_up();
+                }
+                return true;
+            }
+            Err(PutFail::Malformed | PutFail::Full) => return true,
             Err(PutFail::Ended) => Ok(()),
             Err(PutFail::Failed(e)) => Err(BridgeError::Local(e)),
         };
@@ -426,10 +459,18 @@ impl<T: Target> Shared<T> {
             if let Some(outcome) = inner.outcome.take() {
                 return outcome;
             }
-            if self.stop.load(Ordering::Relaxed) || self.done.load(Ordering::Acquire) {
+            if self.done.load(Ordering::Acquire) {
                 return Ok(());
             }
-            if inner.sources.values().any(|o| !o.stash.is_empty()) {
+            if self.stop.load(Ordering::Relaxed) {
+                // What waits behind holes goes on, as room allows (the rest is counted
+                // dropped), and the holes are counted.
+                let mut ready = Vec::new();
+                inner.sources.give_up_all(&self.st, &mut ready);
+                self.deliver_all(&mut inner, ready);
+                return Ok(());
+            }
+            if inner.sources.any_waiting() {
                 self.deliver_all(&mut inner, Vec::new());
             }
         }
@@ -437,7 +478,7 @@ impl<T: Target> Shared<T> {
 }
 
 /// Puts one message (a typed value's encoding if `typed`) as `policy` says, counting
-/// what it drops.
+/// what it drops; `Ok(true)` if it had to wait for room.
 fn deliver<T: Target>(
     target: &mut T,
     msg: &[u8],
@@ -445,7 +486,7 @@ fn deliver<T: Target>(
     policy: Backpressure,
     st: &State,
     stop: &AtomicBool,
-) -> Result<(), PutFail> {
+) -> Result<bool, PutFail> {
     let counted = |r: Result<(), PutFail>| {
         match &r {
             Ok(()) => {
@@ -465,17 +506,21 @@ fn deliver<T: Target>(
             loop {
                 match target.put(msg, typed, deadline) {
                     Err(PutFail::Full) if !stop.load(Ordering::Relaxed) => deadline = Deadline::after(POLL),
-                    Err(PutFail::Full) => return Err(PutFail::Ended),
-                    r => return counted(r),
+                    Err(PutFail::Full) => {
+                        // Stopped while it waited for room.
+                        st.add(w::DROPPED_NEWEST, 1);
+                        return Ok(true);
+                    }
+                    r => return counted(r).map(|()| deadline != Deadline::PASSED),
                 }
             }
         }
         Backpressure::DropNewest => match target.put(msg, typed, Deadline::PASSED) {
             Err(PutFail::Full) => {
                 st.add(w::DROPPED_NEWEST, 1);
-                Ok(())
+                Ok(false)
             }
-            r => counted(r),
+            r => counted(r).map(|()| false),
         },
         Backpressure::DropOldest => {
             for _ in 0..MAX_EVICTIONS {
@@ -485,12 +530,12 @@ fn deliver<T: Target>(
                             st.add(w::DROPPED_OLDEST, 1);
                         }
                     }
-                    r => return counted(r),
+                    r => return counted(r).map(|()| false),
                 }
             }
             // Others keep filling the queue faster than room is made: drop this one.
             st.add(w::DROPPED_NEWEST, 1);
-            Ok(())
+            Ok(false)
         }
     }
 }
@@ -517,7 +562,9 @@ impl Importer {
     }
 
     /// Stops the importer (within about 100 ms) and returns the counters. Samples that
-    /// come after the stop, or wait behind a hole, are not delivered.
+    /// wait behind a hole go on, their holes counted in `gaps`, as far as the local queue
+    /// has room without waiting; what it has no room for, or is received during the stop,
+    /// is counted in `dropped_newest`. Samples that come after it are not received.
     ///
     /// # Errors
     ///
@@ -530,11 +577,13 @@ impl Importer {
     fn finish(&mut self) -> Result<ImportStats, BridgeError> {
         if let Some(t) = self.thread.take() {
             let r = t.join().map_err(|_| BridgeError::Panicked);
-            // No more samples, and none being put: undeclaring waits for a running
-            // callback (which sees the stop within `POLL`), so the counters are final.
+            // No more samples, and none being put, so that the counters are final:
+            // undeclaring starts no new callback, and one still running sees the stop
+            // within `POLL` (one that starts after the stop counts nothing).
             if let Some(sub) = self.subscriber.take() {
                 let _ = sub.undeclare().wait();
             }
+            self.shared.settle(POLL * 10);
             r??;
         }
         Ok(self.stats())

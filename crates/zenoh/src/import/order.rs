@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use shmkit_core::coarse_clock_ns;
+
 use crate::local::Message;
 use crate::state::{import as w, State};
 
@@ -14,6 +16,13 @@ use crate::state::{import as w, State};
 const HOLE_WAIT: Duration = Duration::from_millis(300);
 /// The most samples held behind a hole, per source.
 const MAX_STASH: usize = 65_536;
+/// The most payload bytes held behind holes, over all sources.
+const MAX_STASHED_BYTES: usize = 64 << 20;
+/// How long a source must have been silent for its resume pair to go to a new source
+/// when every pair is taken.
+const SLOT_IDLE: Duration = Duration::from_secs(10);
+/// The most sources (exporters) an importer follows the numbering of.
+pub(super) const MAX_SOURCES: usize = 1024;
 
 /// A message due, to be put: with, for a source that has a resume point, the pair of
 /// words and the number to write there once it is put.
@@ -34,6 +43,10 @@ pub(super) fn save(st: &State, slot: usize, next: u64) {
 
 /// One source's numbering: the next number due, and the samples that came ahead of it.
 pub(super) struct Order {
+    /// The source's id.
+    source: u64,
+    /// When it was last heard from: the coarse monotonic clock, in nanoseconds.
+    last: u64,
     pub(super) expected: u64,
     /// The state's pair of words that keeps this source's resume point, if it has one.
     pub(super) slot: Option<usize>,
@@ -42,6 +55,8 @@ pub(super) struct Order {
     /// began.
     missed: Range<u64>,
     pub(super) stash: BTreeMap<u64, Message>,
+    /// The payload bytes in `stash`.
+    stash_bytes: usize,
     /// When the hole before the stash last saw progress (set when a sample is first
     /// stashed, and on each progress while the stash is not empty: read only then).
     since: Instant,
@@ -69,7 +84,16 @@ impl Order {
             // again. Nothing to count.
             _ => seq..seq,
         };
-        let order = Self { expected: seq, slot, missed, stash: BTreeMap::new(), since: Instant::now() };
+        let order = Self {
+            source,
+            last: 0,
+            expected: seq,
+            slot,
+            missed,
+            stash: BTreeMap::new(),
+            stash_bytes: 0,
+            since: Instant::now(),
+        };
         if let Some(i) = order.slot {
             if st.get(w::RESUME + 2 * i) == source {
                 save(st, i, seq);
@@ -115,7 +139,12 @@ impl Order {
             if self.stash.is_empty() {
                 self.since = Instant::now();
             }
-            self.stash.insert(seq, msg);
+            self.stash_bytes += msg.bytes.len();
+            if let Some(was) = self.stash.insert(seq, msg) {
+                // The same number twice: the first one is dropped.
+                self.stash_bytes -= was.bytes.len();
+                st.add(w::OUT_OF_ORDER, 1);
+            }
             if self.stash.len() > MAX_STASH {
                 self.skip_hole(st, ready);
             }
@@ -129,6 +158,7 @@ impl Order {
 
     fn drain(&mut self, ready: &mut Vec<Ready>) {
         while let Some(msg) = self.stash.remove(&self.expected) {
+            self.stash_bytes -= msg.bytes.len();
             self.expected += 1;
             ready.push(self.ready(msg, self.expected));
         }
@@ -161,11 +191,141 @@ impl Order {
             self.skip_hole(st, ready);
         }
     }
+
+    /// Gives up every hole: all that waits goes on.
+    fn give_up_all(&mut self, st: &State, ready: &mut Vec<Ready>) {
+        while !self.stash.is_empty() {
+            self.skip_hole(st, ready);
+        }
+    }
+}
+
+/// Every source an importer follows: their numbering, the resume points a previous
+/// importer left, and the bounds on what they hold.
+pub(super) struct Sources {
+    map: HashMap<u64, Order>,
+    /// The next number due from each source a previous importer on this state had, until
+    /// the source's first sample comes.
+    resume: HashMap<u64, u64>,
+    /// The sources that hold a resume point in the state.
+    slotted: Vec<u64>,
+}
+
+impl Sources {
+    /// None yet; the resume points a previous importer left in `st` (booking a restart if
+    /// there was one).
+    pub(super) fn new(st: &State) -> Self {
+        Self { map: HashMap::new(), resume: resume_points(st), slotted: Vec::new() }
+    }
+
+    /// Makes `source` look silent for `by` more.
+    #[cfg(test)]
+    pub(super) fn age(&mut self, source: u64, by: Duration) {
+        if let Some(o) = self.map.get_mut(&source) {
+            o.last = o.last.saturating_sub(by.as_nanos() as u64);
+        }
+    }
+
+    /// How many sources are followed.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The numbering of `source`, whose sample `seq` just came: followed already, or
+    /// from now on. At [`MAX_SOURCES`], a new source takes the place of the one heard from
+    /// least recently with nothing waiting (which, should it come back, starts afresh);
+    /// `None` if every one has samples waiting.
+    pub(super) fn follow(&mut self, source: u64, seq: u64, st: &State) -> Option<&mut Order> {
+        let now = coarse_clock_ns();
+        if !self.map.contains_key(&source) {
+            if self.map.len() >= MAX_SOURCES && !self.forget_one() {
+                return None;
+            }
+            let slot = self.slot_for(source, now, st);
+            let order = Order::first(source, seq, self.resume.remove(&source), slot, st);
+            self.map.insert(source, order);
+        }
+        let order = self.map.get_mut(&source)?;
+        order.last = now;
+        Some(order)
+    }
+
+    /// Forgets the source heard from least recently that has nothing waiting; its resume
+    /// pair, if it had one, may go to another.
+    fn forget_one(&mut self) -> bool {
+        let Some(&id) =
+            self.map.values().filter(|o| o.stash.is_empty()).min_by_key(|o| o.last).map(|o| &o.source)
+        else {
+            return false;
+        };
+        self.map.remove(&id);
+        self.slotted.retain(|&s| s != id);
+        true
+    }
+
+    /// A resume pair for the new source `source`: see [`resume_slot`]; failing that, the
+    /// pair of this importer's source heard from least recently, if not for
+    /// [`SLOT_IDLE`] (a dead exporter's, most likely), which goes on without.
+    fn slot_for(&mut self, source: u64, now: u64, st: &State) -> Option<usize> {
+        if let Some(slot) = resume_slot(st, source, &mut self.slotted) {
+            return Some(slot);
+        }
+        if source == 0 {
+            return None;
+        }
+        let idle_since = now.saturating_sub(SLOT_IDLE.as_nanos() as u64);
+        let oldest = self
+            .map
+            .values_mut()
+            .filter(|o| o.slot.is_some() && o.last < idle_since)
+            .min_by_key(|o| o.last)?;
+        let (id, slot) = (oldest.source, oldest.slot.take());
+        self.slotted.retain(|&s| s != id);
+        self.slotted.push(source);
+        slot
+    }
+
+    /// Every source's numbering.
+    pub(super) fn orders(&mut self) -> impl Iterator<Item = &mut Order> {
+        self.map.values_mut()
+    }
+
+    /// Whether any sample waits behind a hole.
+    pub(super) fn any_waiting(&self) -> bool {
+        self.map.values().any(|o| !o.stash.is_empty())
+    }
+
+    /// While the samples held behind holes take more than [`MAX_STASHED_BYTES`], gives up
+    /// the holes of the source that holds the most.
+    pub(super) fn bound(&mut self, st: &State, ready: &mut Vec<Ready>) {
+        while self.map.values().map(|o| o.stash_bytes).sum::<usize>() > MAX_STASHED_BYTES {
+            let Some(most) = self.map.values_mut().max_by_key(|o| o.stash_bytes) else { return };
+            most.give_up_all(st, ready);
+        }
+    }
+
+    /// The importer had to wait for room in its target: the time it did is no hole's
+    /// fault (the samples that fill a hole cannot come in meanwhile), so every hole's wait
+    /// starts again.
+    pub(super) fn held_up(&mut self) {
+        let now = Instant::now();
+        for o in self.map.values_mut().filter(|o| !o.stash.is_empty()) {
+            o.since = now;
+        }
+    }
+
+    /// Gives up every hole (the importer stops): all that waits goes on.
+    pub(super) fn give_up_all(&mut self, st: &State, ready: &mut Vec<Ready>) {
+        for o in self.map.values_mut() {
+            o.give_up_all(st, ready);
+        }
+    }
 }
 
 /// The resume points a previous importer on this state left (and one more restart
 /// booked, if there was one).
-pub(super) fn resume_points(st: &State) -> HashMap<u64, u64> {
+fn resume_points(st: &State) -> HashMap<u64, u64> {
     if !st.used_before {
         return HashMap::new();
     }

@@ -1,5 +1,8 @@
 //! The importer's numbering and resume points, on the heap: no Zenoh, no other process.
 
+use std::time::Duration;
+
+use super::order::{resume_slot, Order, MAX_SOURCES};
 use super::*;
 
 fn state() -> State {
@@ -268,12 +271,121 @@ fn hostile_samples_never_panic_and_every_put_was_sent() {
     }
     let st = &sh.st;
     assert_eq!(st.get(w::RECEIVED), total);
-    let stashed: u64 = sh.inner.lock().unwrap().sources.values().map(|o| o.stash.len() as u64).sum();
+    let stashed: u64 = sh.inner.lock().unwrap().sources.orders().map(|o| o.stash.len() as u64).sum();
     let handled = st.get(w::PUT) + st.get(w::DROPPED_NEWEST) + st.get(w::MALFORMED) + stashed;
     assert!(handled <= total, "more handled ({handled}) than received");
     assert!(got > 0 && got <= st.get(w::PUT));
     // Bounded, whatever the peers claim: the sources followed, and what waits behind holes.
-    let inner = sh.inner.lock().unwrap();
+    let mut inner = sh.inner.lock().unwrap();
     assert!(inner.sources.len() <= MAX_SOURCES, "{} sources followed", inner.sources.len());
-    assert!(inner.sources.values().all(|o| o.stash.len() <= 65_536));
+    assert!(inner.sources.orders().all(|o| o.stash.len() <= 65_536));
+}
+
+/// A long-running importer meets ever new sources (each exporter restarted on an anonymous
+/// state is one). With every resume pair taken, a new one takes the pair of the source
+/// silent longest, once it has been silent a while; at the most sources followed, a new
+/// one takes the place of the one heard from least recently with nothing waiting.
+#[test]
+fn a_new_source_takes_the_place_of_the_one_heard_from_least_recently() {
+    let st = state();
+    let mut sources = Sources::new(&st);
+    let mut ready = Vec::new();
+    for id in 1..=w::RESUME_SLOTS as u64 {
+        assert!(sources.follow(id, 0, &st).unwrap().slot.is_some());
+    }
+    assert!(sources.follow(100, 0, &st).unwrap().slot.is_none(), "every pair's source was heard just now");
+    sources.age(5, Duration::from_secs(20));
+    assert_eq!(sources.follow(101, 3, &st).unwrap().slot, Some(4), "source 5's, silent for 20 s");
+    assert_eq!(pair(&st, 4), (101, 3));
+    assert!(sources.follow(5, 1, &st).unwrap().slot.is_none(), "source 5 goes on without");
+
+    // Up to the most followed: source 1 waits behind a hole and is the oldest; 3 is the
+    // next oldest.
+    for id in 1_000..1_000 + (MAX_SOURCES - sources.len()) as u64 {
+        sources.follow(id, 0, &st).unwrap();
+    }
+    sources.follow(1, 5, &st).unwrap().offer(5, Message::bytes(vec![5]), &st, &mut ready);
+    sources.age(1, Duration::from_secs(60));
+    sources.age(3, Duration::from_secs(30));
+    let new = sources.follow(9_999, 7, &st).expect("a new source is followed");
+    assert!(new.in_turn(7));
+    assert_eq!(sources.len(), MAX_SOURCES);
+    // Source 3 went (1 has samples waiting), and its pair with it.
+    assert_eq!(pair(&st, 2), (9_999, 7));
+    assert_eq!(sources.follow(1, 6, &st).unwrap().stash.len(), 1, "source 1 keeps its samples");
+    // Should it come back, source 3 starts afresh where it is.
+    assert_eq!(sources.follow(3, 40, &st).unwrap().expected, 40);
+    assert_eq!(sources.len(), MAX_SOURCES);
+    assert_eq!(st.get(w::GAPS), 0, "nothing counted for a source that was only idle");
+}
+
+/// Samples held behind holes are bounded in bytes over all sources, whatever the peers
+/// send: past the bound, the holes of the source that holds the most are given up.
+#[test]
+fn what_waits_behind_holes_is_bounded_in_bytes() {
+    let st = state();
+    let mut sources = Sources::new(&st);
+    let mut ready = Vec::new();
+    assert!(sources.follow(1, 0, &st).unwrap().in_turn(0));
+    assert!(sources.follow(2, 0, &st).unwrap().in_turn(0));
+    // Source 2 holds a little, source 1 a lot, each behind a hole of one.
+    sources.follow(2, 2, &st).unwrap().offer(2, Message::bytes(vec![2; 1000]), &st, &mut ready);
+    let mib = 1 << 20;
+    let mut n = 2;
+    while ready.is_empty() {
+        sources.follow(1, n, &st).unwrap().offer(n, Message::bytes(vec![1; mib]), &st, &mut ready);
+        sources.bound(&st, &mut ready);
+        n += 1;
+        assert!(n < 100, "never bounded");
+    }
+    assert_eq!(n - 2, 64, "given up once past 64 MiB, with source 2's");
+    assert_eq!(ready.len(), 64, "everything source 1 held goes on");
+    assert!(ready.iter().all(|r| r.msg.bytes.len() == mib));
+    assert_eq!(st.get(w::GAPS), 1);
+    assert_eq!(sources.follow(2, 3, &st).unwrap().stash.len(), 1, "the smaller holder keeps its samples");
+}
+
+/// Time the importer spends waiting for room in its target is no hole's: the samples
+/// that would fill it cannot come in meanwhile.
+#[test]
+fn a_hole_does_not_age_while_the_importer_waits_for_room() {
+    let st = state();
+    let mut sources = Sources::new(&st);
+    let mut ready = Vec::new();
+    assert!(sources.follow(1, 0, &st).unwrap().in_turn(0));
+    sources.follow(1, 2, &st).unwrap().offer(2, Message::bytes(vec![2]), &st, &mut ready);
+    std::thread::sleep(Duration::from_millis(350));
+    sources.held_up();
+    for o in sources.orders() {
+        o.give_up_if_stale(&st, &mut ready);
+    }
+    assert!(ready.is_empty() && sources.any_waiting(), "the wait starts again");
+    std::thread::sleep(Duration::from_millis(350));
+    for o in sources.orders() {
+        o.give_up_if_stale(&st, &mut ready);
+    }
+    assert_eq!((ready.len(), st.get(w::GAPS)), (1, 1), "and a hole that then sees nothing is given up");
+}
+
+/// A stop delivers what waits behind holes as far as the queue has room, counts the holes
+/// in `gaps` and the rest in `dropped_newest`: every sample received is accounted for.
+#[test]
+fn a_stop_hands_on_what_waits_behind_holes_and_counts_the_rest() {
+    let q = shmkit_mq::MessageQueue::anonymous(4).unwrap();
+    let sh = Shared::new(q.try_clone().unwrap(), Arc::new(state()), Backpressure::Block);
+    sh.on_sample(&[0], Some(&stamp(1, 0, None)));
+    for seq in 2..8u64 {
+        sh.on_sample(&[seq as u8], Some(&stamp(1, seq, None)));
+    }
+    sh.stop.store(true, Ordering::Relaxed);
+    assert!(sh.keep().is_ok());
+    let st = &sh.st;
+    let got: Vec<Vec<u8>> = std::iter::from_fn(|| q.try_get_bytes().ok()).collect();
+    assert_eq!(got, [vec![0], vec![2], vec![3], vec![4]], "in order, as far as there was room");
+    assert_eq!(st.get(w::GAPS), 1);
+    assert_eq!(st.get(w::DROPPED_NEWEST), 3);
+    assert_eq!(st.get(w::RECEIVED), st.get(w::PUT) + st.get(w::DROPPED_NEWEST));
+    // A sample that comes in the middle of the stop is not received.
+    sh.on_sample(&[9], Some(&stamp(1, 9, None)));
+    assert_eq!(st.get(w::RECEIVED), 7);
 }
