@@ -30,8 +30,8 @@ impl Object {
     /// original file.
     ///
     /// An object still being created is waited for up to the options' ready timeout: the
-    /// file is copied again every millisecond until a copy shows it ready (a copy never
-    /// changes, so waiting on one would wait out the timeout).
+    /// file is copied again, at growing intervals up to 50 ms, until a copy shows it ready
+    /// (a copy never changes, so waiting on one would wait out the timeout).
     ///
     /// [`Segment::snapshot_len`]: crate::Segment::snapshot_len
     /// [`participants`]: Self::participants
@@ -64,10 +64,13 @@ impl Object {
         let deadline = Deadline::after(opts.get_ready_timeout());
         // Each copy is looked at once: not ready yet means copy again.
         let once = opts.clone().snapshot(true).ready_timeout(Duration::ZERO);
+        // A copy can be large: the pause between two grows from 1 ms to 50 ms.
+        let mut pause = Duration::from_millis(1);
         loop {
             match Self::inspect(name, &once) {
                 Err(OpenError::NotReady { .. }) if !deadline.has_passed() => {
-                    std::thread::sleep(Duration::from_millis(1));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
                 }
                 Err(OpenError::NotReady { .. }) => {
                     return Err(OpenError::NotReady { waited: started.elapsed() });

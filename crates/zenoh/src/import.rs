@@ -50,7 +50,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shmkit_core::Deadline;
 use zenoh::sample::Sample;
@@ -128,8 +128,9 @@ pub struct ImportStats {
     pub bytes: u64,
     /// Messages taken out of the full local queue to make room ([`Backpressure::DropOldest`]).
     pub dropped_oldest: u64,
-    /// Incoming messages dropped because the local queue was full
-    /// ([`Backpressure::DropNewest`], or any policy once the importer is stopped).
+    /// Incoming messages dropped: the local queue was full ([`Backpressure::DropNewest`],
+    /// or `Block` once the importer is stopping), the sample came after a stop's hand-on,
+    /// or a sample waiting behind a hole was replaced by another with its number.
     pub dropped_newest: u64,
     /// Messages missing from an exporter's numbering: lost upstream.
     pub gaps: u64,
@@ -311,6 +312,8 @@ impl Drop for Busy<'_> {
 struct Inner<T> {
     target: T,
     sources: Sources,
+    /// Set once a stop has handed on what waited: a sample that comes after is dropped.
+    flushed: bool,
     /// How the importer ended, once it has: the target ended, or failed.
     outcome: Option<Result<(), BridgeError>>,
 }
@@ -330,7 +333,7 @@ impl<T: Target> Shared<T> {
     /// `st` (booking a restart if there was one).
     fn new(target: T, st: Arc<State>, policy: Backpressure) -> Self {
         Self {
-            inner: Mutex::new(Inner { target, sources: Sources::new(&st), outcome: None }),
+            inner: Mutex::new(Inner { target, sources: Sources::new(&st), flushed: false, outcome: None }),
             st,
             stop: AtomicBool::new(false),
             done: AtomicBool::new(false),
@@ -351,12 +354,14 @@ impl<T: Target> Shared<T> {
         st.add(w::RECEIVED, 1);
         st.add(w::BYTES, payload.len() as u64);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        // Stopped, or ended (the keeper may have taken the outcome already) while this
-        // callback waited for the lock: deliver nothing more.
-        if self.stop.load(Ordering::Relaxed) {
+        // A stop's hand-on is over: nothing more goes in. (Before it, a sample is
+        // numbered as any other: after a stop, no put waits for room.)
+        if inner.flushed {
             st.add(w::DROPPED_NEWEST, 1);
             return;
         }
+        // The target ended (the keeper may have taken the outcome already) while this
+        // callback waited for the lock: deliver nothing more.
         if self.done.load(Ordering::Acquire) {
             return;
         }
@@ -383,8 +388,8 @@ impl<T: Target> Shared<T> {
                         if order.in_turn(seq) {
                             (true, order.slot.map(|slot| (slot, order.expected)))
                         } else {
-                            order.offer(seq, Message { bytes: payload.to_vec(), typed }, st, &mut ready);
-                            sources.bound(st, &mut ready);
+                            let msg = Message { bytes: payload.to_vec(), typed };
+                            sources.offer(source, seq, msg, st, &mut ready);
                             (false, None)
                         }
                     }
@@ -409,9 +414,7 @@ impl<T: Target> Shared<T> {
     /// Puts `ready`, and whatever stale holes let through, into the target, writing each
     /// message's resume point once it is put.
     fn deliver_all(&self, inner: &mut Inner<T>, mut ready: Vec<Ready>) {
-        for o in inner.sources.orders() {
-            o.give_up_if_stale(&self.st, &mut ready);
-        }
+        inner.sources.give_up_stale(&self.st, &mut ready);
         for r in ready {
             if !self.deliver_one(inner, &r.msg.bytes, r.msg.typed) {
                 return;
@@ -433,8 +436,8 @@ impl<T: Target> Shared<T> {
     fn deliver_one(&self, inner: &mut Inner<T>, msg: &[u8], typed: bool) -> bool {
         let end = match deliver(&mut inner.target, msg, typed, self.policy, &self.st, &self.stop) {
             Ok(waited) => {
-                if waited {
-                    inner.sources.held_up();
+                if let Some(waited) = waited {
+                    inner.sources.held_up(waited);
                 }
                 return true;
             }
@@ -459,16 +462,16 @@ impl<T: Target> Shared<T> {
             if let Some(outcome) = inner.outcome.take() {
                 return outcome;
             }
-            if self.done.load(Ordering::Acquire) {
-                return Ok(());
-            }
-            if self.stop.load(Ordering::Relaxed) {
-                // What waits behind holes goes on, as room allows (the rest is counted
-                // dropped), and the holes are counted.
+            if self.stop.load(Ordering::Relaxed) || self.done.load(Ordering::Acquire) {
+                // Stopped, or the subscription is over: what waits behind holes goes on
+                // without waiting for room (what finds none is dropped, as the policy
+                // says, and counted), and the holes are counted.
+                self.stop.store(true, Ordering::Relaxed);
                 let mut ready = Vec::new();
                 inner.sources.give_up_all(&self.st, &mut ready);
                 self.deliver_all(&mut inner, ready);
-                return Ok(());
+                inner.flushed = true;
+                return inner.outcome.take().unwrap_or(Ok(()));
             }
             if inner.sources.any_waiting() {
                 self.deliver_all(&mut inner, Vec::new());
@@ -478,7 +481,7 @@ impl<T: Target> Shared<T> {
 }
 
 /// Puts one message (a typed value's encoding if `typed`) as `policy` says, counting
-/// what it drops; `Ok(true)` if it had to wait for room.
+/// what it drops; `Ok(Some(how long))` if it had to wait for room.
 fn deliver<T: Target>(
     target: &mut T,
     msg: &[u8],
@@ -486,7 +489,7 @@ fn deliver<T: Target>(
     policy: Backpressure,
     st: &State,
     stop: &AtomicBool,
-) -> Result<bool, PutFail> {
+) -> Result<Option<Duration>, PutFail> {
     let counted = |r: Result<(), PutFail>| {
         match &r {
             Ok(()) => {
@@ -503,24 +506,30 @@ fn deliver<T: Target>(
         Backpressure::Block => {
             // At once if there is room (no clock read), else in waits of `POLL`.
             let mut deadline = Deadline::PASSED;
+            let mut full_since: Option<Instant> = None;
             loop {
-                match target.put(msg, typed, deadline) {
-                    Err(PutFail::Full) if !stop.load(Ordering::Relaxed) => deadline = Deadline::after(POLL),
-                    Err(PutFail::Full) => {
-                        // Stopped while it waited for room.
-                        st.add(w::DROPPED_NEWEST, 1);
-                        return Ok(true);
+                let r = target.put(msg, typed, deadline);
+                let waited = full_since.map(|t| t.elapsed());
+                match r {
+                    Err(PutFail::Full) if !stop.load(Ordering::Relaxed) => {
+                        full_since.get_or_insert_with(Instant::now);
+                        deadline = Deadline::after(POLL);
                     }
-                    r => return counted(r).map(|()| deadline != Deadline::PASSED),
+                    Err(PutFail::Full) => {
+                        // Stopped (before, or while it waited for room).
+                        st.add(w::DROPPED_NEWEST, 1);
+                        return Ok(waited);
+                    }
+                    r => return counted(r).map(|()| waited),
                 }
             }
         }
         Backpressure::DropNewest => match target.put(msg, typed, Deadline::PASSED) {
             Err(PutFail::Full) => {
                 st.add(w::DROPPED_NEWEST, 1);
-                Ok(false)
+                Ok(None)
             }
-            r => counted(r).map(|()| false),
+            r => counted(r).map(|()| None),
         },
         Backpressure::DropOldest => {
             for _ in 0..MAX_EVICTIONS {
@@ -530,12 +539,12 @@ fn deliver<T: Target>(
                             st.add(w::DROPPED_OLDEST, 1);
                         }
                     }
-                    r => return counted(r).map(|()| false),
+                    r => return counted(r).map(|()| None),
                 }
             }
             // Others keep filling the queue faster than room is made: drop this one.
             st.add(w::DROPPED_NEWEST, 1);
-            Ok(false)
+            Ok(None)
         }
     }
 }
@@ -562,9 +571,11 @@ impl Importer {
     }
 
     /// Stops the importer (within about 100 ms) and returns the counters. Samples that
-    /// wait behind a hole go on, their holes counted in `gaps`, as far as the local queue
-    /// has room without waiting; what it has no room for, or is received during the stop,
-    /// is counted in `dropped_newest`. Samples that come after it are not received.
+    /// wait behind a hole go on, their holes counted in `gaps`, as the policy says but
+    /// without waiting for room: with `Block`, what finds no room is counted in
+    /// `dropped_newest` (with `DropOldest`, older messages make room, counted in
+    /// `dropped_oldest`). Samples that come after it are not received. The same hand-on
+    /// happens when the subscription ends first (its session closed).
     ///
     /// # Errors
     ///

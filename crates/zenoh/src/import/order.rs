@@ -16,8 +16,12 @@ use crate::state::{import as w, State};
 const HOLE_WAIT: Duration = Duration::from_millis(300);
 /// The most samples held behind a hole, per source.
 const MAX_STASH: usize = 65_536;
-/// The most payload bytes held behind holes, over all sources.
+/// The most bytes held behind holes, over all sources: each sample's payload and
+/// [`SAMPLE_COST`].
 const MAX_STASHED_BYTES: usize = 64 << 20;
+/// What holding a sample costs besides its payload (its buffer's and the map's
+/// bookkeeping), counted towards [`MAX_STASHED_BYTES`].
+const SAMPLE_COST: usize = 64;
 /// How long a source must have been silent for its resume pair to go to a new source
 /// when every pair is taken.
 const SLOT_IDLE: Duration = Duration::from_secs(10);
@@ -55,7 +59,7 @@ pub(super) struct Order {
     /// began.
     missed: Range<u64>,
     pub(super) stash: BTreeMap<u64, Message>,
-    /// The payload bytes in `stash`.
+    /// What `stash` holds, in bytes: payloads and [`SAMPLE_COST`] each.
     stash_bytes: usize,
     /// When the hole before the stash last saw progress (set when a sample is first
     /// stashed, and on each progress while the stash is not empty: read only then).
@@ -139,11 +143,12 @@ impl Order {
             if self.stash.is_empty() {
                 self.since = Instant::now();
             }
-            self.stash_bytes += msg.bytes.len();
+            self.stash_bytes += msg.bytes.len() + SAMPLE_COST;
             if let Some(was) = self.stash.insert(seq, msg) {
-                // The same number twice: the first one is dropped.
-                self.stash_bytes -= was.bytes.len();
+                // The same number twice: the first copy is dropped.
+                self.stash_bytes -= was.bytes.len() + SAMPLE_COST;
                 st.add(w::OUT_OF_ORDER, 1);
+                st.add(w::DROPPED_NEWEST, 1);
             }
             if self.stash.len() > MAX_STASH {
                 self.skip_hole(st, ready);
@@ -158,7 +163,7 @@ impl Order {
 
     fn drain(&mut self, ready: &mut Vec<Ready>) {
         while let Some(msg) = self.stash.remove(&self.expected) {
-            self.stash_bytes -= msg.bytes.len();
+            self.stash_bytes -= msg.bytes.len() + SAMPLE_COST;
             self.expected += 1;
             ready.push(self.ready(msg, self.expected));
         }
@@ -186,8 +191,9 @@ impl Order {
         }
     }
 
-    pub(super) fn give_up_if_stale(&mut self, st: &State, ready: &mut Vec<Ready>) {
-        if !self.stash.is_empty() && self.since.elapsed() >= HOLE_WAIT {
+    /// Gives up the hole if it has seen no progress for [`HOLE_WAIT`] up to `now`.
+    fn give_up_if_stale(&mut self, now: Instant, st: &State, ready: &mut Vec<Ready>) {
+        if !self.stash.is_empty() && now.saturating_duration_since(self.since) >= HOLE_WAIT {
             self.skip_hole(st, ready);
         }
     }
@@ -209,13 +215,15 @@ pub(super) struct Sources {
     resume: HashMap<u64, u64>,
     /// The sources that hold a resume point in the state.
     slotted: Vec<u64>,
+    /// The sum of the sources' `stash_bytes`.
+    stashed: usize,
 }
 
 impl Sources {
     /// None yet; the resume points a previous importer left in `st` (booking a restart if
     /// there was one).
     pub(super) fn new(st: &State) -> Self {
-        Self { map: HashMap::new(), resume: resume_points(st), slotted: Vec::new() }
+        Self { map: HashMap::new(), resume: resume_points(st), slotted: Vec::new(), stashed: 0 }
     }
 
     /// Makes `source` look silent for `by` more.
@@ -287,39 +295,66 @@ impl Sources {
     }
 
     /// Every source's numbering.
+    #[cfg(test)]
     pub(super) fn orders(&mut self) -> impl Iterator<Item = &mut Order> {
         self.map.values_mut()
     }
 
     /// Whether any sample waits behind a hole.
     pub(super) fn any_waiting(&self) -> bool {
-        self.map.values().any(|o| !o.stash.is_empty())
+        self.stashed != 0
     }
 
-    /// While the samples held behind holes take more than [`MAX_STASHED_BYTES`], gives up
-    /// the holes of the source that holds the most.
-    pub(super) fn bound(&mut self, st: &State, ready: &mut Vec<Ready>) {
-        while self.map.values().map(|o| o.stash_bytes).sum::<usize>() > MAX_STASHED_BYTES {
+    /// Runs `f` on every source's numbering, keeping the count of what waits.
+    fn each(&mut self, mut f: impl FnMut(&mut Order)) {
+        for o in self.map.values_mut() {
+            let before = o.stash_bytes;
+            f(o);
+            self.stashed = self.stashed - before + o.stash_bytes;
+        }
+    }
+
+    /// [`Order::offer`] for the sample `seq` of `source`, followed already (by
+    /// [`follow`](Self::follow)); then, while more than [`MAX_STASHED_BYTES`] waits
+    /// behind holes, the holes of the source that holds the most are given up.
+    pub(super) fn offer(&mut self, source: u64, seq: u64, msg: Message, st: &State, ready: &mut Vec<Ready>) {
+        let Some(o) = self.map.get_mut(&source) else { return };
+        let before = o.stash_bytes;
+        o.offer(seq, msg, st, ready);
+        self.stashed = self.stashed - before + o.stash_bytes;
+        while self.stashed > MAX_STASHED_BYTES {
             let Some(most) = self.map.values_mut().max_by_key(|o| o.stash_bytes) else { return };
+            self.stashed -= most.stash_bytes;
             most.give_up_all(st, ready);
         }
     }
 
-    /// The importer had to wait for room in its target: the time it did is no hole's
-    /// fault (the samples that fill a hole cannot come in meanwhile), so every hole's wait
-    /// starts again.
-    pub(super) fn held_up(&mut self) {
+    /// Gives up every hole that has seen no progress for [`HOLE_WAIT`] (the clock is read
+    /// only if a sample waits).
+    pub(super) fn give_up_stale(&mut self, st: &State, ready: &mut Vec<Ready>) {
+        if self.stashed != 0 {
+            self.give_up_stale_at(Instant::now(), st, ready);
+        }
+    }
+
+    /// Gives up every hole that has seen no progress for [`HOLE_WAIT`] up to `now`.
+    pub(super) fn give_up_stale_at(&mut self, now: Instant, st: &State, ready: &mut Vec<Ready>) {
+        self.each(|o| o.give_up_if_stale(now, st, ready));
+    }
+
+    /// The importer waited `waited` for room in its target: that time is no hole's fault
+    /// (the samples that fill a hole cannot come in meanwhile), so every hole's wait is
+    /// pushed back by it (a hole opened before the wait: the lock was held).
+    pub(super) fn held_up(&mut self, waited: Duration) {
         let now = Instant::now();
         for o in self.map.values_mut().filter(|o| !o.stash.is_empty()) {
-            o.since = now;
+            o.since = o.since.checked_add(waited).map_or(now, |t| t.min(now));
         }
     }
 
     /// Gives up every hole (the importer stops): all that waits goes on.
     pub(super) fn give_up_all(&mut self, st: &State, ready: &mut Vec<Ready>) {
-        for o in self.map.values_mut() {
-            o.give_up_all(st, ready);
-        }
+        self.each(|o| o.give_up_all(st, ready));
     }
 }
 
