@@ -32,7 +32,8 @@
 //! # Crashes
 //!
 //! The counters live in the exporter's state object. A bridge killed between 2 and 4
-//! leaves `TAKEN - PUBLISHED` = 1 message taken but never handed to Zenoh; killed inside
+//! leaves `TAKEN - PUBLISHED` = 1 message taken but perhaps never handed to Zenoh (a kill
+//! just after the publish returned, before step 4, reports one that went); killed inside
 //! the take (step 2, `TAKING` = 1), it may have lost one message inside the local
 //! object's `get` (shmkit's queues never deliver a message twice, so a reader killed
 //! mid-read loses it). A message handed to Zenoh but still in its send queue when the
@@ -125,8 +126,9 @@ impl ExportOptions {
 /// numbering goes on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Recovered {
-    /// Messages the previous bridge had taken from the local object but not handed to
-    /// Zenoh: lost.
+    /// Messages the previous bridge had taken from the local object and not counted as
+    /// handed to Zenoh (0 or 1): lost, unless the kill came between the publish and its
+    /// count (the importer's gaps tell which).
     pub unpublished: u64,
     /// 1 if the previous bridge died inside a take: one message may have been lost inside
     /// the local object's `get`.

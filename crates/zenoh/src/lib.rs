@@ -57,7 +57,7 @@
 //!   object's `get`, and what was in Zenoh's send queue; for an importer, the one it was
 //!   putting and those waiting behind a hole in the numbering. Every sample carries its exporter's id
 //!   and a sequence number; an exporter restarted on the same state object
-//!   ([`ExportOptions::state`]) reports what it knows was lost ([`Exporter::recovered`])
+//!   ([`ExportOptions::state`]) reports what may have been lost ([`Exporter::recovered`])
 //!   and continues the numbering, and the importer counts every missing number as a gap
 //!   ([`ImportStats::gaps`]). The local objects are touched only through their own
 //!   crash-safe calls, so a restarted bridge reattaches to them intact.

@@ -242,7 +242,7 @@ fn end_to_end_100k_random_sizes_in_order() {
 }
 
 /// The exporter is SIGKILLed mid-stream and restarted on the same state: the local
-/// objects still work, the restarted exporter reports what it knows was lost and goes on
+/// objects still work, the restarted exporter reports what may have been lost and goes on
 /// numbering, the importer counts the gap, and the loss is at most the messages in flight
 /// at the kill; every message that arrives is intact and in its producer's order.
 #[test]
@@ -277,7 +277,10 @@ fn exporter_sigkilled_mid_stream_and_restarted() {
         "killed with {in_flight} in flight (taken {}, published {}); {missing} missing; gaps {}; reported {unpublished}+{mid_take}",
         at_kill.taken, at_kill.published, stats.gaps
     );
-    assert!(stats.gaps >= unpublished, "the importer sees at least what the exporter reports");
+    // What the exporter reports is an upper bound: a kill between a publish and its count
+    // reports as unpublished a message that went (then it is no gap), so the importer's
+    // count, not the exporter's, is checked against what is missing below.
+    assert!(unpublished <= 1, "one message at a time between a take and its publish");
     assert!(missing >= stats.gaps && missing <= stats.gaps + mid_take, "every loss is counted");
     assert!(missing <= in_flight + mid_take, "the loss is bounded by what was in flight");
     assert_eq!(stats.out_of_order, 0);
