@@ -50,7 +50,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shmkit_core::Deadline;
 use zenoh::sample::Sample;
@@ -62,17 +62,17 @@ use crate::session::Session;
 use crate::state::{import as w, Kind, State};
 
 mod order;
+mod put;
 #[cfg(test)]
 mod tests;
 
 use order::{save, Ready, Sources};
+use put::deliver;
 
 /// How long one wait lasts before the loop looks at its stop flag again.
 const POLL: Duration = Duration::from_millis(100);
 /// How often the loop looks at holes while samples wait behind one.
 const HOLE_POLL: Duration = Duration::from_millis(20);
-/// How many times `DropOldest` makes room for one message before it drops that one.
-const MAX_EVICTIONS: u32 = 1000;
 
 /// What an importer does with a message when the local queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -476,75 +476,6 @@ impl<T: Target> Shared<T> {
             if inner.sources.any_waiting() {
                 self.deliver_all(&mut inner, Vec::new());
             }
-        }
-    }
-}
-
-/// Puts one message (a typed value's encoding if `typed`) as `policy` says, counting
-/// what it drops; `Ok(Some(how long))` if it had to wait for room.
-fn deliver<T: Target>(
-    target: &mut T,
-    msg: &[u8],
-    typed: bool,
-    policy: Backpressure,
-    st: &State,
-    stop: &AtomicBool,
-) -> Result<Option<Duration>, PutFail> {
-    let counted = |r: Result<(), PutFail>| {
-        match &r {
-            Ok(()) => {
-                st.add(w::PUT, 1);
-            }
-            Err(PutFail::Malformed) => {
-                st.add(w::MALFORMED, 1);
-            }
-            Err(_) => {}
-        }
-        r
-    };
-    match policy {
-        Backpressure::Block => {
-            // At once if there is room (no clock read), else in waits of `POLL`.
-            let mut deadline = Deadline::PASSED;
-            let mut full_since: Option<Instant> = None;
-            loop {
-                let r = target.put(msg, typed, deadline);
-                let waited = full_since.map(|t| t.elapsed());
-                match r {
-                    Err(PutFail::Full) if !stop.load(Ordering::Relaxed) => {
-                        full_since.get_or_insert_with(Instant::now);
-                        deadline = Deadline::after(POLL);
-                    }
-                    Err(PutFail::Full) => {
-                        // Stopped (before, or while it waited for room).
-                        st.add(w::DROPPED_NEWEST, 1);
-                        return Ok(waited);
-                    }
-                    r => return counted(r).map(|()| waited),
-                }
-            }
-        }
-        Backpressure::DropNewest => match target.put(msg, typed, Deadline::PASSED) {
-            Err(PutFail::Full) => {
-                st.add(w::DROPPED_NEWEST, 1);
-                Ok(None)
-            }
-            r => counted(r).map(|()| None),
-        },
-        Backpressure::DropOldest => {
-            for _ in 0..MAX_EVICTIONS {
-                match target.put(msg, typed, Deadline::PASSED) {
-                    Err(PutFail::Full) => {
-                        if target.discard_oldest()? {
-                            st.add(w::DROPPED_OLDEST, 1);
-                        }
-                    }
-                    r => return counted(r).map(|()| None),
-                }
-            }
-            // Others keep filling the queue faster than room is made: drop this one.
-            st.add(w::DROPPED_NEWEST, 1);
-            Ok(None)
         }
     }
 }
