@@ -26,7 +26,10 @@
 //! a source's order across an exporter's restart, when the dead bridge's last samples,
 //! still in the old connection's buffers, can reach Zenoh after the new bridge's first.
 //! A sample whose place was already given up is delivered late (counted in
-//! `out_of_order`, and taken out of `gaps`). An importer follows up to 1 024 sources: a
+//! `out_of_order`, and taken out of `gaps`); one whose number was delivered already is a
+//! repeat, dropped (counted in `out_of_order` and `dropped_newest`; the numbers given up
+//! are kept as up to 256 ranges per source, and a sample below the oldest is delivered
+//! late, uncounted). An importer follows up to 1 024 sources: a
 //! new one beyond takes the place of the one heard from least recently with nothing
 //! waiting (which, should it come back, starts afresh).
 //!
@@ -130,7 +133,7 @@ pub struct ImportStats {
     pub dropped_oldest: u64,
     /// Incoming messages dropped: the local queue was full ([`Backpressure::DropNewest`],
     /// or `Block` once the importer is stopping), the sample came after a stop's hand-on,
-    /// or a sample waiting behind a hole was replaced by another with its number.
+    /// or a sample repeated a number delivered already or waiting behind a hole.
     pub dropped_newest: u64,
     /// Messages missing from an exporter's numbering: lost upstream.
     pub gaps: u64,

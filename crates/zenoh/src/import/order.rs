@@ -22,6 +22,9 @@ const MAX_STASHED_BYTES: usize = 64 << 20;
 /// What holding a sample costs besides its payload (its buffer's and the map's
 /// bookkeeping), counted towards [`MAX_STASHED_BYTES`].
 const SAMPLE_COST: usize = 64;
+/// The most ranges of given-up numbers kept per source (to tell a late sample from a
+/// repeat): past them, the oldest is forgotten.
+const MAX_SKIPPED: usize = 256;
 /// How long a source must have been silent for its resume pair to go to a new source
 /// when every pair is taken.
 const SLOT_IDLE: Duration = Duration::from_secs(10);
@@ -58,6 +61,12 @@ pub(super) struct Order {
     /// Numbers from its start on are counted; earlier ones came before the numbering here
     /// began.
     missed: Range<u64>,
+    /// The numbers given up as lost and not come since, as ranges (start to end), from
+    /// `floor` on: a sample below the number due is delivered late if its number is in
+    /// one, and dropped as a repeat if not.
+    skipped: BTreeMap<u64, u64>,
+    /// Numbers below it are not tracked: one that comes is delivered late, uncounted.
+    floor: u64,
     pub(super) stash: BTreeMap<u64, Message>,
     /// What `stash` holds, in bytes: payloads and [`SAMPLE_COST`] each.
     stash_bytes: usize,
@@ -93,6 +102,12 @@ impl Order {
             last: 0,
             expected: seq,
             slot,
+            skipped: if missed.is_empty() {
+                BTreeMap::new()
+            } else {
+                BTreeMap::from([(missed.start, missed.end)])
+            },
+            floor: missed.start,
             missed,
             stash: BTreeMap::new(),
             stash_bytes: 0,
@@ -131,12 +146,19 @@ impl Order {
     /// Takes sample `seq`: hands on, in order, every message now due.
     pub(super) fn offer(&mut self, seq: u64, msg: Message, st: &State, ready: &mut Vec<Ready>) {
         if seq < self.expected {
-            // Its place was given up as lost (or it came twice): deliver it late rather
-            // than lose it, and once put, take it out of the gaps. The resume point stays.
             st.add(w::OUT_OF_ORDER, 1);
-            // One before the numbering began here was never counted: nothing to take out.
-            let counted = seq >= self.missed.start;
-            ready.push(Ready { msg, save: None, late: counted.then(|| self.missed.contains(&seq)) });
+            if seq < self.floor {
+                // Before the numbering here began (or its oldest holes were forgotten):
+                // delivered, with nothing to take out of the gaps.
+                ready.push(Ready { msg, save: None, late: None });
+            } else if self.unskip(seq) {
+                // Its place was given up as lost: delivered late rather than lost, and
+                // once put, taken out of the gaps. The resume point stays.
+                ready.push(Ready { msg, save: None, late: Some(self.missed.contains(&seq)) });
+            } else {
+                // Delivered already: a repeat.
+                st.add(w::DROPPED_NEWEST, 1);
+            }
             return;
         }
         if seq > self.expected {
@@ -175,6 +197,12 @@ impl Order {
     pub(super) fn skip_hole(&mut self, st: &State, ready: &mut Vec<Ready>) {
         if let Some(&first) = self.stash.keys().next() {
             st.add(w::GAPS, first - self.expected);
+            self.skipped.insert(self.expected, first);
+            if self.skipped.len() > MAX_SKIPPED {
+                if let Some((_, end)) = self.skipped.pop_first() {
+                    self.floor = end;
+                }
+            }
             if let Some(slot) = self.slot {
                 match ready
                     .iter_mut()
@@ -189,6 +217,22 @@ impl Order {
             self.since = Instant::now();
             self.drain(ready);
         }
+    }
+
+    /// Takes `seq` out of the numbers given up; `false` if it is not among them.
+    fn unskip(&mut self, seq: u64) -> bool {
+        let Some((&start, &end)) = self.skipped.range(..=seq).next_back() else { return false };
+        if seq >= end {
+            return false;
+        }
+        self.skipped.remove(&start);
+        if start < seq {
+            self.skipped.insert(start, seq);
+        }
+        if seq + 1 < end {
+            self.skipped.insert(seq + 1, end);
+        }
+        true
     }
 
     /// Gives up the hole if it has seen no progress for [`HOLE_WAIT`] up to `now`.

@@ -135,10 +135,8 @@ fn a_stamp_is_read_as_a_peer_wrote_it_and_a_typed_value_stays_typed() {
     assert_eq!(pod.try_get().unwrap(), 9);
 }
 
-// The numbering against what a network can do to a source's samples: lose some,
-// swap neighbours, hold one back past its hole's timeout. (Not send one twice: a
-// reliable Zenoh link does not, and a number that comes twice cannot be told from one
-// that comes late.)
+// The numbering against what a network (or a broken peer) can do to a source's samples:
+// lose some, swap neighbours, hold one back past its hole's timeout, send one twice.
 
 /// A small deterministic generator (xorshift).
 struct Rng(u64);
@@ -170,6 +168,15 @@ fn every_number_is_put_once_in_order_or_counted_lost() {
             }
         }
         let Some(&first) = arrivals.first() else { continue };
+        // Repeats of numbers that came before, from the first on.
+        for i in (1..arrivals.len()).rev() {
+            if rng.below(30) == 0 {
+                let again = arrivals[rng.below(i as u64) as usize];
+                if again >= first {
+                    arrivals.insert(i, again);
+                }
+            }
+        }
 
         let st = State::claim(None, Kind::Import).unwrap();
         let mut o = Order::first(0xA, first, None, Some(0), &st);
@@ -217,6 +224,11 @@ fn every_number_is_put_once_in_order_or_counted_lost() {
         assert_eq!(st.get(w::GAPS), never, "seed {seed}: the gaps are the numbers that never came");
         assert_eq!(pair(&st, 0).1, last + 1, "seed {seed}: the resume point is past the last");
         assert_eq!(put.len(), came.len(), "seed {seed}: none put twice");
+        assert_eq!(
+            st.get(w::DROPPED_NEWEST) as usize,
+            arrivals.len() - came.len(),
+            "seed {seed}: every repeat is dropped, and counted"
+        );
         // In order, apart from late ones, which come after their hole was given up.
         let late = st.get(w::OUT_OF_ORDER) as usize;
         let descents = put.windows(2).filter(|w| w[0] > w[1]).count();
@@ -459,4 +471,33 @@ fn the_end_of_the_subscription_hands_on_what_waits() {
     let got: Vec<Vec<u8>> = std::iter::from_fn(|| q.try_get_bytes().ok()).collect();
     assert_eq!(got, [vec![0], vec![2]]);
     assert_eq!((sh.st.get(w::GAPS), sh.st.get(w::PUT)), (1, 2));
+}
+
+/// A late sample is told from a repeat by the numbers given up, kept as up to 256 ranges
+/// per source: below the oldest kept, a sample is delivered late and counts nothing.
+#[test]
+fn a_repeat_is_dropped_and_only_the_newest_given_up_ranges_are_kept() {
+    let st = state();
+    let mut o = Order::first(0xA, 0, None, None, &st);
+    let mut ready = Vec::new();
+    // 300 holes of one number each: 0, 2, 4, ...
+    for k in 0..300u64 {
+        o.offer(2 * k + 1, Message::bytes(vec![1]), &st, &mut ready);
+        o.skip_hole(&st, &mut ready);
+    }
+    assert_eq!((ready.len(), st.get(w::GAPS)), (300, 300));
+    let mut late = Vec::new();
+    // Number 88 is in a range kept: late, taken out of the gaps once put; then a repeat.
+    o.offer(88, Message::bytes(vec![88]), &st, &mut late);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].late, Some(false));
+    o.offer(88, Message::bytes(vec![88]), &st, &mut late);
+    o.offer(89, Message::bytes(vec![89]), &st, &mut late);
+    assert_eq!((late.len(), st.get(w::DROPPED_NEWEST)), (1, 2), "88 again and 89 were delivered already");
+    // Number 0's range was forgotten (the oldest 44): delivered late, uncounted, each time.
+    o.offer(0, Message::bytes(vec![0]), &st, &mut late);
+    o.offer(0, Message::bytes(vec![0]), &st, &mut late);
+    assert_eq!(late.len(), 3);
+    assert!(late[1..].iter().all(|r| r.late.is_none()));
+    assert_eq!(st.get(w::OUT_OF_ORDER), 5);
 }
